@@ -1,0 +1,47 @@
+# PACSGuard: `make demo` runs the hardened PACS locally; `make test` runs every test. Both set up first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-packages
+PYTHON ?= python3.11
+
+.PHONY: setup system-packages demo test test-unit test-host lint format bench clean
+
+setup: $(STAMP) $(SYSTEM_STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian packages of the PACS host (orthanc, nginx, nftables, dcmtk, ...): the same list the EC2
+# bootstrap installs. Needs root; the distribution's own services are left stopped and disabled.
+$(SYSTEM_STAMP): orthanc_config/packages.py | $(VENV)/bin/python
+	python3 -m orthanc_config.packages install
+	touch $@
+
+system-packages: $(SYSTEM_STAMP)
+
+demo: setup
+	$(VENV)/bin/pacsguard local up
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

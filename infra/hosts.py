@@ -1,0 +1,351 @@
+"""PACS hosts: a hardened launch template on the Debian 12 AMI, an auto scaling group in private subnets."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.context import StackContext
+from infra.database import DB_NAME, DB_USER
+from infra.log_group import encrypted_log_group
+from infra.policy_doc import Statement, assume_role_policy, document, statement
+from orthanc_config.profile import Database, HostProfile, Modality
+from orthanc_config.userdata import render_user_data
+
+DEBIAN_OWNER = "136693071363"  # Debian's official AWS account for its cloud images
+HOST_LOG_GROUPS = ("host", "orthanc-audit", "nginx")
+BUNDLE_KEY = "pacsguard/bootstrap/host-bundle.zip"
+ORTHANC_CONFIG_DIR = Path(__file__).resolve().parent.parent / "orthanc_config"
+RDS_CA_BUNDLE = "/etc/pacsguard/rds-global-bundle.pem"
+
+
+@dataclass(frozen=True)
+class HostsArgs:
+    context: StackContext
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: list[pulumi.Input[str]]
+    images_key_arn: pulumi.Input[str]
+    logs_key_arn: pulumi.Input[str]
+    secrets_key_arn: pulumi.Input[str]
+    archive_bucket: pulumi.Input[str]
+    archive_bucket_arn: pulumi.Input[str]
+    db_endpoint: pulumi.Input[str]
+    db_secret_arn: pulumi.Input[str]
+    file_system_id: pulumi.Input[str] | None
+    file_system_arn: pulumi.Input[str] | None
+    access_point_id: pulumi.Input[str] | None
+    access_point_arn: pulumi.Input[str] | None
+    ami_id: str
+
+
+class HostsSecurityGroup(pulumi.ComponentResource):
+    """Created before the hosts so the database and file system can admit exactly this group."""
+
+    def __init__(
+        self,
+        name: str,
+        context: StackContext,
+        vpc_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pacsguard:compute:HostsSecurityGroup", name, None, opts)
+        ctx, s = context, context.settings
+        child = pulumi.ResourceOptions(parent=self)
+        self.group = aws.ec2.SecurityGroup(
+            name,
+            vpc_id=vpc_id,
+            description="PACS hosts: DICOM TLS from modalities; egress by port",
+            tags=ctx.tags("phi"),
+            opts=child,
+        )
+        for i, cidr in enumerate(s.dicom.modality_cidrs):
+            family = "cidr_ipv6" if cidr.version == 6 else "cidr_ipv4"
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-dicom-{i}",
+                security_group_id=self.group.id,
+                ip_protocol="tcp",
+                from_port=s.dicom.port,
+                to_port=s.dicom.port,
+                description=f"DICOM TLS from modality network {cidr}",
+                tags=ctx.tags("none"),
+                opts=child,
+                **{family: str(cidr)},
+            )
+        self.id = self.group.id
+        self.register_outputs({"id": self.group.id})
+
+    def allow_egress(
+        self,
+        name: str,
+        ctx: StackContext,
+        port: int,
+        *,
+        to_group: pulumi.Input[str] | None = None,
+        to_cidr: str | None = None,
+        why: str,
+    ) -> None:
+        aws.vpc.SecurityGroupEgressRule(
+            name,
+            security_group_id=self.group.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            referenced_security_group_id=to_group,
+            cidr_ipv4=to_cidr,
+            description=why,
+            tags=ctx.tags("none"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+class Hosts(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        args: HostsArgs,
+        security_group: HostsSecurityGroup,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pacsguard:compute:Hosts", name, None, opts)
+        ctx, s = args.context, args.context.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.log_groups = {
+            kind: encrypted_log_group(
+                f"{name}-log-{kind}", ctx, f"/pacsguard/{ctx.stack}/{kind}", args.logs_key_arn, parent=self
+            )
+            for kind in HOST_LOG_GROUPS
+        }
+        bundle = aws.s3.BucketObjectv2(
+            f"{name}-bundle",
+            bucket=args.archive_bucket,
+            key=BUNDLE_KEY,
+            source=host_bundle(),
+            server_side_encryption="aws:kms",
+            kms_key_id=args.images_key_arn,
+            bucket_key_enabled=True,
+            tags=ctx.tags("none"),
+            opts=child,
+        )
+        bundle_arn = pulumi.Output.concat(args.archive_bucket_arn, "/", BUNDLE_KEY)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
+            description="PACS host: its own logs, secrets, keys and file system, nothing else",
+            max_session_duration=3600,
+            tags=ctx.tags("none"),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-least-privilege",
+            role=role.id,
+            policy=document(*self._statements(ctx, args, bundle_arn)),
+            opts=child,
+        )
+        profile = aws.iam.InstanceProfile(
+            f"{name}-profile", role=role.name, tags=ctx.tags("none"), opts=child
+        )
+
+        user_data = pulumi.Output.all(
+            args.db_endpoint,
+            args.db_secret_arn,
+            args.archive_bucket,
+            args.file_system_id or "",
+            args.access_point_id or "",
+            *(g.name for g in self.log_groups.values()),
+        ).apply(lambda v: self._user_data(ctx, *v))
+
+        block_devices = [
+            aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=s.hosts.root_volume_gb,
+                    volume_type="gp3",
+                    encrypted="true",
+                    kms_key_id=args.images_key_arn,
+                    delete_on_termination="true",
+                ),
+            )
+        ]
+        if s.storage.mode == "ebs":
+            # Single-host image store: kept when the instance is replaced.
+            block_devices.append(
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvdf",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=s.storage.ebs_size_gb,
+                        volume_type="gp3",
+                        encrypted="true",
+                        kms_key_id=args.images_key_arn,
+                        delete_on_termination="false",
+                    ),
+                )
+            )
+        tag_specs = [
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=ctx.tags("phi"))
+            for t in ("instance", "volume", "network-interface")
+        ]
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            name_prefix=f"{ctx.prefix}-host-",
+            image_id=args.ami_id,
+            instance_type=s.hosts.instance_type,
+            ebs_optimized="true",
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled",
+            ),
+            network_interfaces=[
+                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                    associate_public_ip_address="false",
+                    delete_on_termination="true",
+                    security_groups=[security_group.id],
+                )
+            ],
+            block_device_mappings=block_devices,
+            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            user_data=user_data.apply(lambda ud: base64.b64encode(ud.encode()).decode()),
+            update_default_version=True,
+            tag_specifications=tag_specs,
+            tags=ctx.tags("none"),
+            # A host that boots before its bundle is uploaded would fail its bootstrap.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle]),
+        )
+        self.group = aws.autoscaling.Group(
+            f"{name}-asg",
+            name_prefix=f"{ctx.prefix}-hosts-",
+            min_size=s.hosts.count,
+            max_size=s.hosts.count,
+            desired_capacity=s.hosts.count,
+            vpc_zone_identifiers=args.private_subnet_ids,
+            health_check_type="EC2",
+            health_check_grace_period=600,
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
+                id=self.launch_template.id, version="$Latest"
+            ),
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling",
+                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(min_healthy_percentage=50),
+            ),
+            tags=[
+                aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
+                for k, v in ctx.tags("phi", Name=f"{ctx.prefix}-host").items()
+            ],
+            opts=child,
+        )
+        self.user_data = user_data
+        self.role = role
+        self.register_outputs({"asg": self.group.name})
+
+    def _statements(
+        self, ctx: StackContext, args: HostsArgs, bundle_arn: pulumi.Input[str]
+    ) -> list[Statement]:
+        log_arns = [pulumi.Output.concat(g.arn, ":*") for g in self.log_groups.values()]
+        sts = [
+            statement(
+                "SsmAgentOnOwnInstance", ["ssm:UpdateInstanceInformation"], [ctx.arn("ec2", "instance/*")]
+            ),
+            # Session Manager channels have no resource-level permissions: AWS allows only "*".
+            statement(
+                "SsmSessionChannels",
+                [
+                    "ssmmessages:CreateControlChannel",
+                    "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel",
+                    "ssmmessages:OpenDataChannel",
+                    "ec2messages:AcknowledgeMessage",
+                    "ec2messages:DeleteMessage",
+                    "ec2messages:FailMessage",
+                    "ec2messages:GetEndpoint",
+                    "ec2messages:GetMessages",
+                    "ec2messages:SendReply",
+                ],
+                "*",
+            ),
+            statement(
+                "WriteOwnLogs",
+                ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                log_arns,
+            ),
+            statement(
+                "ReadDatabaseSecret",
+                ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                [args.db_secret_arn],
+            ),
+            statement(
+                "DecryptOwnSecrets",
+                ["kms:Decrypt"],
+                [args.secrets_key_arn],
+                condition={"StringEquals": {"kms:ViaService": ctx.service_host("secretsmanager")}},
+            ),
+            statement("FetchBootstrapBundle", ["s3:GetObject"], [bundle_arn]),
+            statement(
+                "DecryptBootstrapBundle",
+                ["kms:Decrypt"],
+                [args.images_key_arn],
+                condition={"StringEquals": {"kms:ViaService": ctx.service_host("s3")}},
+            ),
+        ]
+        if args.file_system_arn is not None:
+            sts.append(
+                statement(
+                    "MountImageStoreThroughAccessPoint",
+                    ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                    [args.file_system_arn],
+                    condition={"StringEquals": {"elasticfilesystem:AccessPointArn": args.access_point_arn}},
+                )
+            )
+        return sts
+
+    @staticmethod
+    def _user_data(
+        ctx: StackContext,
+        db_endpoint: str,
+        db_secret_arn: str,
+        bucket: str,
+        fs_id: str,
+        ap_id: str,
+        *log_groups: str,
+    ) -> str:
+        s = ctx.settings
+        profile = HostProfile(
+            name=f"{ctx.prefix}-host",
+            mode="aws",
+            dicom_port=s.dicom.port,
+            https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
+            modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
+            modalities=tuple(
+                Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights))
+                for m in s.dicom.modalities
+            ),
+            database=Database(
+                host=(db_endpoint or "").split(":")[0],
+                name=DB_NAME,
+                user=DB_USER,
+                password_source=f"aws-secretsmanager:{db_secret_arn or 'arn:pending'}",
+                ca_file=RDS_CA_BUNDLE,
+            ),
+            identity="jwt",
+            efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
+            log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
+            region=ctx.region,
+        )
+        return render_user_data(profile, f"s3://{bucket}/{BUNDLE_KEY}", ctx.region)
+
+
+def host_bundle() -> pulumi.AssetArchive:
+    """orthanc_config as a runnable zip: `python3 host-bundle.zip install --profile FILE` on the host."""
+    return pulumi.AssetArchive(
+        {
+            "orthanc_config": pulumi.FileArchive(str(ORTHANC_CONFIG_DIR)),
+            "__main__.py": pulumi.StringAsset("from orthanc_config.bootstrap import main\nmain()\n"),
+        }
+    )

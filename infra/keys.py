@@ -1,0 +1,131 @@
+"""One customer-managed KMS key per data class, each usable only through the service that needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.context import DataClass, StackContext
+from infra.policy_doc import Statement, document, statement
+
+# Administration without use: the account can manage and schedule deletion, never decrypt through it.
+ADMIN_ACTIONS = [
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey",
+    "kms:EnableKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
+    "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListResourceTags", "kms:PutKeyPolicy",
+    "kms:RevokeGrant", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+    "kms:UpdateKeyDescription", "kms:RotateKeyOnDemand",
+]  # fmt: skip
+USE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+
+# Which AWS services may use each key on the account's behalf (kms:ViaService).
+KEY_SERVICES: dict[str, tuple[str, ...]] = {
+    "images": ("elasticfilesystem", "s3", "ec2", "autoscaling"),
+    "database": ("rds",),
+    "logs": ("s3", "sns", "cloudtrail"),
+    "backups": ("backup", "s3"),
+    "secrets": ("secretsmanager", "rds"),
+}
+KEY_DATA_CLASS: dict[str, DataClass] = {
+    "images": "phi", "database": "phi", "logs": "logs", "backups": "phi", "secrets": "phi",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KeysArgs:
+    context: StackContext
+    deletion_window_days: int = 30
+
+
+class Keys(pulumi.ComponentResource):
+    """Customer-managed keys: images, database, logs, backups, secrets."""
+
+    def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pacsguard:security:Keys", name, None, opts)
+        ctx = args.context
+        self.keys: dict[str, aws.kms.Key] = {}
+        for data_class, services in KEY_SERVICES.items():
+            policy = document(*_key_policy(ctx, data_class, services))
+            key = aws.kms.Key(
+                f"{name}-{data_class}",
+                description=f"PACSGuard {ctx.stack}: {data_class}",
+                enable_key_rotation=True,
+                rotation_period_in_days=365,
+                deletion_window_in_days=args.deletion_window_days,
+                key_usage="ENCRYPT_DECRYPT",
+                customer_master_key_spec="SYMMETRIC_DEFAULT",
+                multi_region=False,
+                policy=policy,
+                tags=ctx.tags(KEY_DATA_CLASS[data_class], **{"pacsguard:key": data_class}),
+                opts=ctx.opts(self, phi=True),
+            )
+            aws.kms.Alias(
+                f"{name}-{data_class}-alias",
+                name=f"alias/{ctx.prefix}-{data_class}",
+                target_key_id=key.key_id,
+                opts=pulumi.ResourceOptions(parent=key),
+            )
+            self.keys[data_class] = key
+        self.register_outputs({k: v.arn for k, v in self.keys.items()})
+
+    def arn(self, data_class: str) -> pulumi.Output[str]:
+        return self.keys[data_class].arn
+
+
+def _key_policy(ctx: StackContext, data_class: str, services: tuple[str, ...]) -> list[Statement]:
+    root = {"AWS": pulumi.Output.concat(f"arn:{ctx.partition}:iam::", ctx.account_id, ":root")}
+    via = [ctx.service_host(s) for s in services]
+    statements = [
+        statement("KeyAdministration", ADMIN_ACTIONS, "*", principal=root),
+        statement(
+            "UseThroughStackServices",
+            USE_ACTIONS,
+            "*",
+            principal=root,
+            condition={"StringEquals": {"kms:ViaService": via, "kms:CallerAccount": ctx.account_id}},
+        ),
+        statement(
+            "GrantsForAwsResourcesOnly",
+            GRANT_ACTIONS,
+            "*",
+            principal=root,
+            condition={
+                "StringEquals": {"kms:ViaService": via, "kms:CallerAccount": ctx.account_id},
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        ),
+    ]
+    if data_class == "images":
+        # The Auto Scaling service-linked role launches the hosts' encrypted volumes: AWS requires it by name.
+        asg_role = {
+            "AWS": pulumi.Output.concat(
+                f"arn:{ctx.partition}:iam::",
+                ctx.account_id,
+                ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+            )
+        }
+        statements.append(statement("AutoScalingVolumes", USE_ACTIONS, "*", principal=asg_role))
+        statements.append(
+            statement(
+                "AutoScalingVolumeGrants",
+                ["kms:CreateGrant"],
+                "*",
+                principal=asg_role,
+                condition={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+    if data_class == "logs":
+        # CloudWatch Logs encrypts with the key itself (not via a caller), scoped to this account's groups.
+        statements.append(
+            statement(
+                "CloudWatchLogsForThisAccount",
+                ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                "*",
+                principal={"Service": f"logs.{ctx.region}.amazonaws.com"},
+                condition={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", "log-group:*")}},
+            )
+        )
+    return statements

@@ -1,0 +1,204 @@
+"""VPC in three tiers: public (load balancers only), private (hosts, NAT egress), isolated (database)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.context import StackContext
+from infra.log_group import encrypted_log_group
+from infra.policy_doc import assume_role_policy, document, statement
+
+INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "kms", "logs", "secretsmanager", "sts")
+TIERS = ("public", "private", "isolated")
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    context: StackContext
+    zones: list[str]
+    logs_key_arn: pulumi.Input[str]
+
+
+class Network(pulumi.ComponentResource):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pacsguard:network:Network", name, None, opts)
+        ctx, s = args.context, args.context.settings
+        child = pulumi.ResourceOptions(parent=self)
+        none_tags = ctx.tags("none")
+
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(s.vpc_cidr),
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={**none_tags, "Name": f"{ctx.prefix}-vpc"},
+            opts=child,
+        )
+        # Take over the default security group and leave it without a single rule.
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[], tags=none_tags, opts=child
+        )
+
+        cidrs = subnet_plan(s.vpc_cidr, len(args.zones))
+        self.subnets: dict[str, list[aws.ec2.Subnet]] = {t: [] for t in TIERS}
+        for tier in TIERS:
+            for i, zone in enumerate(args.zones):
+                self.subnets[tier].append(
+                    aws.ec2.Subnet(
+                        f"{name}-{tier}-{i}",
+                        vpc_id=self.vpc.id,
+                        cidr_block=cidrs[tier][i],
+                        availability_zone=zone,
+                        map_public_ip_on_launch=False,
+                        tags={**none_tags, "Name": f"{ctx.prefix}-{tier}-{zone}", "pacsguard:tier": tier},
+                        opts=child,
+                    )
+                )
+
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=none_tags, opts=child)
+        public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=self.vpc.id, tags=none_tags, opts=child)
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=child,
+        )
+        for i, sn in enumerate(self.subnets["public"]):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-rta-{i}", subnet_id=sn.id, route_table_id=public_rt.id, opts=child
+            )
+
+        nat_count = len(args.zones) if ctx.settings.effective_nat_per_az else 1
+        nats = []
+        for i in range(nat_count):
+            eip = aws.ec2.Eip(f"{name}-nat-eip-{i}", domain="vpc", tags=none_tags, opts=child)
+            nats.append(
+                aws.ec2.NatGateway(
+                    f"{name}-nat-{i}",
+                    allocation_id=eip.id,
+                    subnet_id=self.subnets["public"][i].id,
+                    tags=none_tags,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                )
+            )
+        self.private_route_tables: list[aws.ec2.RouteTable] = []
+        for i, sn in enumerate(self.subnets["private"]):
+            rt = aws.ec2.RouteTable(f"{name}-private-rt-{i}", vpc_id=self.vpc.id, tags=none_tags, opts=child)
+            aws.ec2.Route(
+                f"{name}-private-default-{i}",
+                route_table_id=rt.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[i % nat_count].id,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-rta-{i}", subnet_id=sn.id, route_table_id=rt.id, opts=child
+            )
+            self.private_route_tables.append(rt)
+        # Isolated tier: a route table with only the local route, so the database has no way out.
+        isolated_rt = aws.ec2.RouteTable(
+            f"{name}-isolated-rt", vpc_id=self.vpc.id, tags=none_tags, opts=child
+        )
+        for i, sn in enumerate(self.subnets["isolated"]):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-isolated-rta-{i}", subnet_id=sn.id, route_table_id=isolated_rt.id, opts=child
+            )
+
+        self._endpoints(name, ctx, [*(rt.id for rt in self.private_route_tables), isolated_rt.id])
+        self._flow_logs(name, ctx, args.logs_key_arn)
+        self.register_outputs({"vpc_id": self.vpc.id})
+
+    def subnet_ids(self, tier: str) -> list[pulumi.Output[str]]:
+        return [sn.id for sn in self.subnets[tier]]
+
+    def _endpoints(self, name: str, ctx: StackContext, route_table_ids: list[pulumi.Input[str]]) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        tags = ctx.tags("none")
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{ctx.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=route_table_ids,
+            tags=tags,
+            opts=child,
+        )
+        self.endpoint_sg = aws.ec2.SecurityGroup(
+            f"{name}-endpoints-sg",
+            vpc_id=self.vpc.id,
+            description="Interface endpoints: HTTPS from inside the VPC only",
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-https",
+            security_group_id=self.endpoint_sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=self.vpc.cidr_block,
+            description="AWS APIs from inside the VPC",
+            tags=tags,
+            opts=child,
+        )
+        for svc in INTERFACE_ENDPOINTS:
+            aws.ec2.VpcEndpoint(
+                f"{name}-{svc}",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{ctx.region}.{svc}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=self.subnet_ids("private"),
+                security_group_ids=[self.endpoint_sg.id],
+                tags=tags,
+                opts=child,
+            )
+
+    def _flow_logs(self, name: str, ctx: StackContext, logs_key_arn: pulumi.Input[str]) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        self.flow_log_group = encrypted_log_group(
+            f"{name}-flow-logs", ctx, f"/pacsguard/{ctx.stack}/vpc-flow-logs", logs_key_arn, parent=self
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com", ctx.account_id),
+            tags=ctx.tags("none"),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs-write",
+            role=role.id,
+            policy=document(
+                statement(
+                    "WriteFlowLogs",
+                    ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                    [self.flow_log_group.arn, pulumi.Output.concat(self.flow_log_group.arn, ":*")],
+                )
+            ),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags=ctx.tags("logs"),
+            opts=child,
+        )
+
+
+def subnet_plan(vpc: ipaddress.IPv4Network, zones: int) -> dict[str, list[str]]:
+    """Carve the VPC into equal blocks: tier by tier, one per zone (9 blocks at most for 3 AZs)."""
+    blocks = list(vpc.subnets(new_prefix=vpc.prefixlen + 4))
+    plan: dict[str, list[str]] = {}
+    for t, tier in enumerate(TIERS):
+        plan[tier] = [str(blocks[t * 3 + z]) for z in range(zones)]
+    return plan

@@ -1,0 +1,121 @@
+"""Compose the PACS stack from validated settings. The only entry point the Pulumi program calls."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.context import StackContext
+from infra.database import Database, DatabaseArgs
+from infra.hosts import DEBIAN_OWNER, Hosts, HostsArgs, HostsSecurityGroup
+from infra.keys import Keys, KeysArgs
+from infra.network import Network, NetworkArgs
+from infra.storage import Storage, StorageArgs
+from stacks.settings import Settings
+
+
+def build(settings: Settings) -> dict[str, pulumi.Output]:
+    stack = pulumi.get_stack()
+    identity = aws.get_caller_identity()
+    partition = aws.get_partition().partition
+    zones = aws.get_availability_zones(state="available").names[: settings.availability_zones]
+    if len(zones) < settings.availability_zones:
+        raise pulumi.RunError(
+            f"availability_zones: {settings.region} offers {len(zones)} zones, the stack asks for "
+            f"{settings.availability_zones}"
+        )
+    ctx = StackContext(
+        stack=stack,
+        settings=settings,
+        account_id=identity.account_id,
+        partition=partition,
+        region=settings.region,
+    )
+
+    keys = Keys("keys", KeysArgs(context=ctx))
+    network = Network("network", NetworkArgs(context=ctx, zones=zones, logs_key_arn=keys.arn("logs")))
+    hosts_sg = HostsSecurityGroup("hosts-sg", ctx, network.vpc.id)
+    storage = Storage(
+        "storage",
+        StorageArgs(
+            context=ctx,
+            vpc_id=network.vpc.id,
+            private_subnet_ids=network.subnet_ids("private"),
+            hosts_security_group_id=hosts_sg.id,
+            images_key_arn=keys.arn("images"),
+            logs_key_arn=keys.arn("logs"),
+        ),
+    )
+    database = Database(
+        "database",
+        DatabaseArgs(
+            context=ctx,
+            vpc_id=network.vpc.id,
+            isolated_subnet_ids=network.subnet_ids("isolated"),
+            hosts_security_group_id=hosts_sg.id,
+            database_key_arn=keys.arn("database"),
+            secrets_key_arn=keys.arn("secrets"),
+            logs_key_arn=keys.arn("logs"),
+        ),
+    )
+    # Host egress, port by port: AWS APIs and package mirrors on 443, the index, the image store.
+    hosts_sg.allow_egress(
+        "hosts-egress-https", ctx, 443, to_cidr="0.0.0.0/0", why="AWS endpoints and Debian mirrors (HTTPS)"
+    )
+    hosts_sg.allow_egress(
+        "hosts-egress-db", ctx, 5432, to_group=database.security_group.id, why="Orthanc index (TLS)"
+    )
+    if storage.efs_security_group is not None:
+        hosts_sg.allow_egress(
+            "hosts-egress-efs",
+            ctx,
+            2049,
+            to_group=storage.efs_security_group.id,
+            why="Image store (NFS over TLS)",
+        )
+
+    ami = aws.ec2.get_ami(
+        most_recent=True,
+        owners=[DEBIAN_OWNER],
+        filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+            aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+        ],
+    )
+    fs, ap = storage.file_system, storage.access_point
+    hosts = Hosts(
+        "hosts",
+        HostsArgs(
+            context=ctx,
+            vpc_id=network.vpc.id,
+            private_subnet_ids=network.subnet_ids("private"),
+            images_key_arn=keys.arn("images"),
+            logs_key_arn=keys.arn("logs"),
+            secrets_key_arn=keys.arn("secrets"),
+            archive_bucket=storage.archive.bucket.id,
+            archive_bucket_arn=storage.archive.bucket.arn,
+            db_endpoint=database.instance.endpoint,
+            db_secret_arn=database.master_secret_arn,
+            file_system_id=fs.id if fs else None,
+            file_system_arn=fs.arn if fs else None,
+            access_point_id=ap.id if ap else None,
+            access_point_arn=ap.arn if ap else None,
+            ami_id=ami.id,
+        ),
+        hosts_sg,
+    )
+    # Account-and-region wide: every new EBS volume is encrypted, with the stack's images key.
+    aws.ebs.EncryptionByDefault("ebs-encryption-by-default", enabled=True)
+    aws.ebs.DefaultKmsKey("ebs-default-key", key_arn=keys.arn("images"))
+
+    outputs = {
+        "vpc_id": network.vpc.id,
+        "archive_bucket": storage.archive.bucket.id,
+        "logs_bucket": storage.logs.bucket.id,
+        "database_endpoint": database.instance.endpoint,
+        "hosts_asg": hosts.group.name,
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs

@@ -1,0 +1,180 @@
+"""Run the Pulumi program offline under the SDK's mocks and capture the resource graph.
+
+No CLI, no cloud, no credentials: this is what `pacsguard plan` and the tests inspect.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from stacks.loader import PROJECT, load_settings, pulumi_config_map, read_stack_config
+from stacks.settings import Settings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws.*")
+
+FAKE_ACCOUNT = "123456789012"
+
+
+@dataclass
+class CapturedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    inputs: dict[str, Any]
+    protect: bool
+    custom: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "urn": self.urn,
+            "parent": self.parent,
+            "inputs": self.inputs,
+            "protect": self.protect,
+        }
+
+
+@dataclass
+class Synthesis:
+    stack: str
+    settings: Settings
+    resources: list[CapturedResource]
+
+    def of_type(self, *types: str) -> list[CapturedResource]:
+        return [r for r in self.resources if r.type in types]
+
+    def by_urn(self, urn: str) -> CapturedResource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+
+class _StackMocks(pmocks.Mocks):
+    """Answers the invokes the program makes and gives each resource the attributes AWS would compute."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        rid = f"{args.name}-id"
+        service = args.typ.split(":")[1].split("/")[0]
+        outputs = dict(args.inputs)
+        outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{FAKE_ACCOUNT}:{args.name}")
+        outputs.setdefault("name", args.name)
+        if args.typ == "aws:s3/bucket:Bucket":
+            outputs["bucket"] = f"{args.inputs.get('bucketPrefix', args.name)}0001"
+            outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
+            rid = outputs["bucket"]
+        elif args.typ == "aws:kms/key:Key":
+            outputs["keyId"] = f"key-{args.name}"
+            outputs["arn"] = f"arn:aws:kms:{self.region}:{FAKE_ACCOUNT}:key/{args.name}"
+        elif args.typ == "aws:rds/instance:Instance":
+            outputs["endpoint"] = f"{args.inputs.get('identifier', args.name)}.db.example:5432"
+            secret = f"arn:aws:secretsmanager:{self.region}:{FAKE_ACCOUNT}:secret:rds!db-{args.name}"
+            outputs["masterUserSecrets"] = [{"secretArn": secret}]
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs["arn"] = f"arn:aws:logs:{self.region}:{FAKE_ACCOUNT}:log-group:{args.inputs.get('name')}"
+        elif args.typ == "aws:ec2/vpc:Vpc":
+            outputs.setdefault("cidrBlock", args.inputs.get("cidrBlock"))
+        return rid, outputs
+
+    def call(self, args: pmocks.MockCallArgs) -> dict[str, Any]:
+        zones = [f"{self.region}{z}" for z in "abc"]
+        answers: dict[str, dict[str, Any]] = {
+            "aws:index/getCallerIdentity:getCallerIdentity": {
+                "accountId": FAKE_ACCOUNT,
+                "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/plan",
+                "userId": "plan",
+            },
+            "aws:index/getPartition:getPartition": {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+            },
+            "aws:index/getRegion:getRegion": {"name": self.region, "region": self.region, "id": self.region},
+            "aws:index/getAvailabilityZones:getAvailabilityZones": {
+                "names": zones,
+                "zoneIds": [f"z{i}" for i in range(3)],
+                "id": self.region,
+            },
+            "aws:ec2/getAmi:getAmi": {
+                "id": "ami-0debian12offline",
+                "name": "debian-12-amd64-20261101-0",
+                "architecture": "x86_64",
+            },
+        }
+        return answers.get(args.token, {})
+
+
+class _CapturingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: pmocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.captured: list[CapturedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            urn = response.urn
+            inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+            state = self.resources.get(urn)
+            self.captured.append(
+                CapturedResource(
+                    type=request.type,
+                    name=request.name,
+                    urn=urn,
+                    parent=request.parent,
+                    inputs=_plain(inputs),
+                    protect=bool(request.protect),
+                    custom=bool(request.custom),
+                    outputs=_plain(state.state) if state else {},
+                )
+            )
+        return response
+
+
+def synthesize(
+    stack: str, settings: Settings | None = None, config: dict[str, Any] | None = None
+) -> Synthesis:
+    """Synthesise `stack` (its YAML, or the given settings/config) and return every registered resource."""
+    from infra.stack import build
+
+    if config is None:
+        config = read_stack_config(stack)
+    if settings is None:
+        settings = load_settings(stack)
+    monitor = _CapturingMonitor(_StackMocks(settings.region))
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(pulumi_config_map(config))
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: build(settings)))
+    return Synthesis(stack=stack, settings=settings, resources=monitor.captured)
+
+
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (the SDK's secret marker, not a secret)
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap secret markers and turn SDK values into JSON-friendly data; ints arrive as floats."""
+    if isinstance(value, dict):
+        if value.get("4dabf18193072939515e22adb298388d") == _SECRET_SIG:
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return f"<{type(value).__name__}>"
+    return str(value)

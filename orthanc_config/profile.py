@@ -1,0 +1,156 @@
+"""The typed host profile: the one input every renderer and the bootstrap take.
+
+Plain dataclasses (no pydantic) because this runs on the host's Debian Python with no venv.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+RIGHTS = ("echo", "store", "find", "get", "move")
+ROLES = ("admin", "radiologist", "technologist", "auditor", "service")
+AET_RE = re.compile(r"^[A-Z0-9_\-]{1,16}$")
+
+
+class ProfileError(ValueError):
+    """A host profile that cannot be rendered safely; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Modality:
+    aet: str
+    host: str
+    port: int = 104
+    rights: tuple[str, ...] = ("echo", "store")
+
+    def __post_init__(self) -> None:
+        if not AET_RE.match(self.aet):
+            raise ProfileError(f"modalities[{self.aet}].aet: 1-16 of A-Z 0-9 _ - (upper case, no spaces)")
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            raise ProfileError(f"modalities[{self.aet}].host: {self.host!r} is not an IP address") from None
+        bad = set(self.rights) - set(RIGHTS)
+        if bad or not self.rights:
+            raise ProfileError(
+                f"modalities[{self.aet}].rights: {sorted(bad) or 'empty'}; choose from {RIGHTS}"
+            )
+
+
+@dataclass(frozen=True)
+class Database:
+    host: str = "127.0.0.1"
+    port: int = 5432
+    name: str = "orthanc"
+    user: str = "orthanc"
+    # Where the password comes from at boot, never the password itself: "file:/path" or
+    # "aws-secretsmanager:<arn>" (the RDS-managed secret, fetched with the instance role).
+    password_source: str = "file:/etc/pacsguard/secrets/db-password"  # noqa: S105 (a path)
+    ca_file: str = ""
+    sslmode: Literal["verify-full", "verify-ca", "require"] = "verify-full"
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^(file:/|aws-secretsmanager:arn:)", self.password_source):
+            raise ProfileError("database.password_source: use file:/path or aws-secretsmanager:<secret arn>")
+
+
+@dataclass(frozen=True)
+class HostProfile:
+    name: str
+    mode: Literal["local", "aws"]
+    orthanc_version: str = "1.10.1"
+    dicom_aet: str = "PACSGUARD"
+    dicom_port: int = 2762
+    https_port: int = 443
+    orthanc_http_port: int = 8042
+    server_names: tuple[str, ...] = ("localhost",)
+    server_addresses: tuple[str, ...] = ("127.0.0.1",)
+    https_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
+    modality_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
+    modalities: tuple[Modality, ...] = ()
+    database: Database = field(default_factory=Database)
+    identity: Literal["basic", "jwt", "basic+jwt"] = "basic+jwt"
+    jwt_public_key_file: str = "/etc/pacsguard/jwt-public.pem"
+    cert_validity_days: int = 365
+    find_limit: int = 500
+    max_body_mb: int = 512
+    rate_limit_per_second: int = 20
+    # Paths: every file the host owns lives under these roots.
+    config_dir: str = "/etc/orthanc-pacsguard"
+    pki_dir: str = "/etc/pacsguard/pki"
+    state_dir: str = "/var/lib/pacsguard"
+    storage_dir: str = "/var/lib/orthanc/db-pacsguard"
+    log_dir: str = "/var/log/pacsguard"
+    efs: dict[str, str] = field(default_factory=dict)  # {"file_system_id", "access_point_id"} on AWS
+    log_groups: dict[str, str] = field(default_factory=dict)  # host/audit/nginx -> CloudWatch group
+    region: str = ""
+
+    def __post_init__(self) -> None:
+        if not AET_RE.match(self.dicom_aet):
+            raise ProfileError("dicom_aet: 1-16 of A-Z 0-9 _ - (upper case, no spaces)")
+        for key in ("https_cidrs", "modality_cidrs"):
+            for cidr in getattr(self, key):
+                try:
+                    ipaddress.ip_network(cidr, strict=True)
+                except ValueError as exc:
+                    raise ProfileError(f"{key}: {cidr!r}: {exc}") from None
+        aets = [m.aet for m in self.modalities]
+        if len(set(aets)) != len(aets):
+            raise ProfileError(f"modalities: duplicate AE titles in {aets}")
+        if self.dicom_aet in aets:
+            raise ProfileError(f"modalities: {self.dicom_aet} is the server's own AE title")
+        if not re.fullmatch(r"\d+\.\d+\.\d+", self.orthanc_version):
+            raise ProfileError(f"orthanc_version: {self.orthanc_version!r} is not a version such as 1.10.1")
+        for port_key in ("dicom_port", "https_port", "orthanc_http_port"):
+            if not 1 <= getattr(self, port_key) <= 65535:
+                raise ProfileError(f"{port_key}: not a TCP port")
+
+    @property
+    def audit_log(self) -> str:
+        return f"{self.log_dir}/audit.jsonl"
+
+    @property
+    def credentials_file(self) -> str:
+        return f"{self.config_dir}/credentials.json"
+
+    def version_at_least(self, version: str) -> bool:
+        return _vtuple(self.orthanc_version) >= _vtuple(version)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostProfile:
+        data = dict(data)
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ProfileError(f"unknown profile keys {sorted(unknown)}")
+        try:
+            data["modalities"] = tuple(
+                Modality(**{**m, "rights": tuple(m.get("rights", ("echo", "store")))})
+                for m in data.get("modalities", ())
+            )
+            data["database"] = Database(**data.get("database", {}))
+        except TypeError as exc:
+            raise ProfileError(f"modalities/database: {exc}") from None
+        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> HostProfile:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as exc:
+            raise ProfileError(f"{path}: not JSON ({exc})") from None
+
+
+def _vtuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))

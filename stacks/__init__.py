@@ -1,0 +1,1 @@
+"""Stack settings: one YAML file per environment and the model that validates them."""

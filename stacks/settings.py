@@ -1,0 +1,206 @@
+"""The settings model every stack file is validated against before any resource is declared.
+
+Secure values are the defaults. Anything weaker must be written in the stack file, and prod refuses
+the weakest choices outright (a world-open DICOM port, no deletion protection, short backups, one AZ).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+PROD_MIN_DB_BACKUP_DAYS = 35
+PROD_DEFAULT_LOG_RETENTION = 2192  # six years: HIPAA 164.316(b)(2) documentation retention
+WORLD = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModalitySettings(_Strict):
+    """One entry of Orthanc's AE allow-list: a title bound to an address, with its DICOM rights."""
+
+    aet: str = Field(pattern=r"^[A-Z0-9_\-]{1,16}$")
+    host: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int = Field(104, ge=1, le=65535)
+    rights: list[Literal["echo", "store", "find", "get", "move"]] = Field(["echo", "store"], min_length=1)
+
+
+class DicomSettings(_Strict):
+    port: int = Field(2762, ge=1, le=65535, description="DICOM TLS port (IANA 2762)")
+    modality_cidrs: list[Network] = Field(
+        min_length=1, description="networks of the modalities allowed to reach the DICOM port"
+    )
+    modalities: list[ModalitySettings] = Field([], description="the AE allow-list; empty admits no modality")
+
+    @field_validator("modality_cidrs", mode="before")
+    @classmethod
+    def _strict_networks(cls, v: object) -> object:
+        return _parse_networks(v)
+
+    @model_validator(mode="after")
+    def _modalities_inside_cidrs(self) -> Self:
+        for i, m in enumerate(self.modalities):
+            if not any(m.host in net for net in self.modality_cidrs if net.version == m.host.version):
+                raise _keyed(
+                    f"dicom.modalities.{i}.host", f"{m.host} ({m.aet}) is outside dicom.modality_cidrs"
+                )
+        return self
+
+
+class HttpsSettings(_Strict):
+    cidrs: list[Network] = Field(min_length=1, description="admin and viewer networks allowed to reach HTTPS")
+
+    @field_validator("cidrs", mode="before")
+    @classmethod
+    def _strict_networks(cls, v: object) -> object:
+        return _parse_networks(v)
+
+
+class HostSettings(_Strict):
+    count: int = Field(2, ge=1, le=16)
+    instance_type: str = Field("m7i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    root_volume_gb: int = Field(30, ge=16, le=1024)
+
+
+class DatabaseSettings(_Strict):
+    instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$")
+    engine_version: str = Field("16.4", pattern=r"^1[4-9](\.\d+)?$")
+    multi_az: bool = True
+    allocated_storage_gb: int = Field(50, ge=20, le=65536)
+    backup_retention_days: int = Field(35, ge=1, le=35)
+
+
+class StorageSettings(_Strict):
+    mode: Literal["efs", "ebs"] = "efs"
+    ebs_size_gb: int = Field(500, ge=10, le=16384)
+    archive_transition_days: int = Field(90, ge=30)
+    object_lock_days: int = Field(365, ge=1, le=36500)
+
+
+class Settings(_Strict):
+    """Everything a stack file may say. Field names are the `pacsguard:` config keys."""
+
+    environment: Literal["dev", "prod"]
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    availability_zones: int = Field(2, ge=2, le=3)
+    vpc_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.40.0.0/16")
+    nat_per_az: bool | None = None
+    dicom: DicomSettings
+    https: HttpsSettings
+    hosts: HostSettings = HostSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    storage: StorageSettings = StorageSettings()
+    log_retention_days: int | None = None
+    deletion_protection: bool = True
+    allowed_regions: list[str] | None = Field(
+        None,
+        description="data residency: regions PHI may live in (GDPR Art. 44); defaults to the stack region",
+    )
+
+    @field_validator("vpc_cidr", mode="before")
+    @classmethod
+    def _strict_vpc(cls, v: object) -> object:
+        net = ipaddress.IPv4Network(str(v), strict=True)
+        if not net.is_private:
+            raise ValueError(f"{v} is not a private (RFC 1918) range")
+        if not 16 <= net.prefixlen <= 22:
+            raise ValueError(f"{v}: the prefix must be between /16 and /22 to hold 3 tiers over 3 AZs")
+        return net
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _cloudwatch_retention(cls, v: int | None) -> int | None:
+        if v is not None and v not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"{v} is not a CloudWatch Logs retention period; use one of {LOG_RETENTION_DAYS}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if self.storage.mode == "ebs" and self.hosts.count != 1:
+            raise _keyed("storage.mode", "ebs keeps images on one host's volume: use efs for hosts.count > 1")
+        regions = self.allowed_regions or [self.region]
+        if self.region not in regions:
+            raise _keyed("region", f"{self.region} is outside allowed_regions {regions} (data residency)")
+        if self.environment == "prod":
+            self._refuse_weak_prod()
+        return self
+
+    def _refuse_weak_prod(self) -> None:
+        for net in self.dicom.modality_cidrs:
+            if net in WORLD:
+                raise _keyed(
+                    "dicom.modality_cidrs", f"prod refuses DICOM open to {net}: list the modality networks"
+                )
+        if not self.deletion_protection:
+            raise _keyed(
+                "deletion_protection", "prod refuses false: PHI stores must not be deletable by one call"
+            )
+        if self.database.backup_retention_days < PROD_MIN_DB_BACKUP_DAYS:
+            raise _keyed(
+                "database.backup_retention_days",
+                f"prod needs at least {PROD_MIN_DB_BACKUP_DAYS} days, "
+                f"got {self.database.backup_retention_days}",
+            )
+        if not self.database.multi_az:
+            raise _keyed("database.multi_az", "prod refuses a single-AZ index database")
+        if self.log_retention_days is not None and self.log_retention_days < PROD_DEFAULT_LOG_RETENTION:
+            raise _keyed(
+                "log_retention_days",
+                f"prod keeps audit logs at least {PROD_DEFAULT_LOG_RETENTION} days (six years)",
+            )
+
+    # Derived values the components read, so the defaults live in one place.
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def effective_log_retention(self) -> int:
+        if self.log_retention_days is not None:
+            return self.log_retention_days
+        return PROD_DEFAULT_LOG_RETENTION if self.is_prod else 365
+
+    @property
+    def effective_nat_per_az(self) -> bool:
+        return self.is_prod if self.nat_per_az is None else self.nat_per_az
+
+
+class SettingsKeyError(ValueError):
+    """A rule that spans fields; carries the key it blames so messages can name it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.rule = message
+
+
+def _keyed(key: str, message: str) -> SettingsKeyError:
+    return SettingsKeyError(key, message)
+
+
+def _parse_networks(v: object) -> object:
+    if not isinstance(v, list):
+        return v
+    out = []
+    for item in v:
+        text = str(item).strip()
+        if not re.fullmatch(r"[0-9a-fA-F:.]+/\d{1,3}", text):
+            raise ValueError(f"{item!r} is not a CIDR such as 192.0.2.0/24")
+        try:
+            out.append(ipaddress.ip_network(text, strict=True))
+        except ValueError as exc:
+            raise ValueError(f"{item!r}: {exc}") from None
+    return out
