@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -15,7 +16,7 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.loader import PROJECT, load_settings, pulumi_config_map, read_stack_config
+from stacks.loader import PROJECT, STACKS_DIR, load_settings, pulumi_config_map, read_stack_config
 from stacks.settings import Settings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws.*")
@@ -141,16 +142,12 @@ class _CapturingMonitor(pmocks.MockMonitor):
         return response
 
 
-def synthesize(
-    stack: str, settings: Settings | None = None, config: dict[str, Any] | None = None
-) -> Synthesis:
-    """Synthesise `stack` (its YAML, or the given settings/config) and return every registered resource."""
+def synthesize(stack: str, stacks_dir: Path = STACKS_DIR) -> Synthesis:
+    """Synthesise `stack` from its YAML and return every registered resource (SettingsError if invalid)."""
     from infra.stack import build
 
-    if config is None:
-        config = read_stack_config(stack)
-    if settings is None:
-        settings = load_settings(stack)
+    config = read_stack_config(stack, stacks_dir)
+    settings = load_settings(stack, stacks_dir)
     monitor = _CapturingMonitor(_StackMocks(settings.region))
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(pulumi_config_map(config))

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from pacsguard.errors import user_errors
+from stacks.loader import STACKS_DIR
 
 app = typer.Typer(
     help="Deploy an Orthanc PACS on AWS secure by default, and prove it at plan, cloud and wire level.",
@@ -43,24 +44,27 @@ def plan(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the report here instead of stdout."
     ),
+    stacks_dir: Path = typer.Option(
+        STACKS_DIR, "--stacks-dir", help="Folder of the Pulumi.<stack>.yaml files."
+    ),
 ) -> None:
     """Synthesise a stack offline (SDK mocks: no Pulumi CLI, cloud or credentials) and report it."""
     from infra.synth import synthesize
     from pacsguard.inventory import plan_document, print_plan_table
+    from pacsguard.output import report_console
     from stacks.loader import SettingsError, load_settings
 
     with user_errors(SettingsError):
-        settings = load_settings(stack)
+        load_settings(stack, stacks_dir)  # fail fast, before the SDK is imported
     with err.status(f"Synthesising stack {stack} offline..."):
-        synth = synthesize(stack, settings)
+        synth = synthesize(stack, stacks_dir)
     doc = plan_document(synth, findings=[])
-    out = Console(file=output.open("w"), width=160) if output else Console()
-    if fmt is PlanFormat.json:
-        out.file.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    else:
-        print_plan_table(doc, out)
+    with report_console(output) as out:
+        if fmt is PlanFormat.json:
+            out.file.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            print_plan_table(doc, out)
     if output:
-        out.file.close()
         err.print(f"wrote {output}")
 
 

@@ -1,0 +1,56 @@
+"""`pacsguard plan`: the inventory in DESIGN.md's JSON shape, exit 2 with one line on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from pacsguard.cli import app
+from stacks.loader import read_stack_config
+
+runner = CliRunner()
+
+
+def test_plan_prod_json_has_the_contract_shape() -> None:
+    res = runner.invoke(app, ["plan", "--stack", "prod", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["stack"] == "prod"
+    assert set(doc) == {"stack", "resources", "findings", "summary"}
+    r = doc["resources"][0]
+    assert set(r) == {"type", "name", "urn", "parent", "inputs", "protect"}
+    types = {r["type"] for r in doc["resources"]}
+    assert {"aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem", "aws:kms/key:Key"} <= types
+    assert doc["summary"]["protected"] > 0
+
+
+def test_plan_writes_to_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    res = runner.invoke(app, ["plan", "--stack", "dev", "--format", "json", "--output", str(out)])
+    assert res.exit_code == 0
+    assert json.loads(out.read_text())["stack"] == "dev"
+
+
+def test_plan_table_lists_resource_types() -> None:
+    res = runner.invoke(app, ["plan", "--stack", "dev"])
+    assert res.exit_code == 0
+    assert "aws:rds/instance:Instance" in res.stdout
+
+
+def test_unknown_stack_exits_2_with_one_line() -> None:
+    res = runner.invoke(app, ["plan", "--stack", "nope"])
+    assert res.exit_code == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "unknown stack 'nope'" in lines[0]
+
+
+def test_invalid_settings_exit_2_naming_the_key(tmp_path: Path) -> None:
+    cfg = read_stack_config("prod")
+    cfg["pacsguard:deletion_protection"] = False
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": cfg}))
+    res = runner.invoke(app, ["plan", "--stack", "prod", "--stacks-dir", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "deletion_protection" in res.stderr and res.stdout == ""

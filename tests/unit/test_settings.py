@@ -1,0 +1,164 @@
+"""Settings are validated before any resource exists; each rejection names the key and the rule."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stacks.loader import (
+    SettingsError,
+    available_stacks,
+    load_settings,
+    read_stack_config,
+    settings_from_config,
+)
+
+
+def _prod() -> dict[str, Any]:
+    return copy.deepcopy(read_stack_config("prod"))
+
+
+def _dev() -> dict[str, Any]:
+    return copy.deepcopy(read_stack_config("dev"))
+
+
+def _reject(config: dict[str, Any], *fragments: str) -> str:
+    with pytest.raises(SettingsError) as exc:
+        settings_from_config(config, "Pulumi.test.yaml")
+    message = str(exc.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+@pytest.mark.parametrize("name", ["dev", "prod", "emulator", "localstack"])
+def test_shipped_stacks_are_valid(name: str) -> None:
+    load_settings(name)
+
+
+def test_all_shipped_stacks_are_listed() -> None:
+    assert set(available_stacks()) >= {"dev", "prod", "emulator", "localstack"}
+
+
+@pytest.mark.parametrize("world", ["0.0.0.0/0", "::/0"])
+def test_prod_refuses_world_open_dicom(world: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:dicom"]["modality_cidrs"].append(world)
+    _reject(cfg, "dicom.modality_cidrs", "prod refuses DICOM open to")
+
+
+def test_dev_accepts_world_open_dicom_only_because_it_is_written_out() -> None:
+    # Explicit and allowed in dev; the controls report it as a failing control.
+    cfg = _dev()
+    cfg["pacsguard:dicom"]["modality_cidrs"] = ["0.0.0.0/0"]
+    assert str(settings_from_config(cfg, "x").dicom.modality_cidrs[0]) == "0.0.0.0/0"
+
+
+def test_prod_refuses_deletion_protection_off() -> None:
+    cfg = _prod()
+    cfg["pacsguard:deletion_protection"] = False
+    _reject(cfg, "deletion_protection", "prod refuses")
+
+
+def test_prod_refuses_short_database_backups() -> None:
+    cfg = _prod()
+    cfg["pacsguard:database"]["backup_retention_days"] = 14
+    _reject(cfg, "database.backup_retention_days", "at least 35")
+
+
+@pytest.mark.parametrize("zones", [1, 4])
+def test_zones_must_be_two_or_three(zones: int) -> None:
+    cfg = _prod()
+    cfg["pacsguard:availability_zones"] = zones
+    _reject(cfg, "availability_zones")
+
+
+def test_prod_refuses_single_az_database() -> None:
+    cfg = _prod()
+    cfg["pacsguard:database"]["multi_az"] = False
+    _reject(cfg, "database.multi_az")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("pacsguard:vpc_cidr", "10.0.0.0/8", "vpc_cidr"),
+        ("pacsguard:vpc_cidr", "8.8.0.0/16", "vpc_cidr"),
+        ("pacsguard:vpc_cidr", "10.40.0.1/16", "vpc_cidr"),
+        ("pacsguard:log_retention_days", 100, "log_retention_days"),
+        ("pacsguard:environment", "staging", "environment"),
+        ("aws:region", "mars-1", "region"),
+    ],
+)
+def test_bad_values_name_their_key(key: str, value: Any, fragment: str) -> None:
+    cfg = _dev()
+    cfg[key] = value
+    _reject(cfg, fragment)
+
+
+def test_malformed_cidr_names_the_key() -> None:
+    cfg = _dev()
+    cfg["pacsguard:https"]["cidrs"] = ["10.60.20.0/33"]
+    _reject(cfg, "https.cidrs")
+    cfg["pacsguard:https"]["cidrs"] = ["reading-room"]
+    _reject(cfg, "https.cidrs", "not a CIDR")
+
+
+def test_modality_outside_its_networks_is_refused() -> None:
+    cfg = _dev()
+    cfg["pacsguard:dicom"]["modalities"] = [{"aet": "CT1", "host": "192.0.2.7"}]
+    _reject(cfg, "dicom.modalities.0.host", "outside dicom.modality_cidrs")
+
+
+def test_unknown_key_is_a_typo_not_ignored() -> None:
+    cfg = _dev()
+    cfg["pacsguard:deletion_protecton"] = True
+    _reject(cfg, "deletion_protecton", "unknown key")
+
+
+def test_missing_required_key() -> None:
+    cfg = _dev()
+    del cfg["pacsguard:dicom"]
+    _reject(cfg, "dicom", "required")
+
+
+def test_ebs_storage_needs_a_single_host() -> None:
+    cfg = _dev()
+    cfg["pacsguard:storage"] = {"mode": "ebs"}
+    cfg["pacsguard:hosts"] = {"count": 2}
+    _reject(cfg, "storage.mode")
+
+
+def test_data_residency_region_must_be_allowed() -> None:
+    cfg = _prod()
+    cfg["pacsguard:allowed_regions"] = ["eu-west-1"]
+    _reject(cfg, "region", "data residency")
+
+
+def test_prod_log_retention_under_six_years_is_refused() -> None:
+    cfg = _prod()
+    cfg["pacsguard:log_retention_days"] = 365
+    _reject(cfg, "log_retention_days", "six years")
+
+
+def test_unknown_stack_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(
+        SettingsError, match=r"unknown stack 'qa'.*known stacks: dev, emulator, localstack, prod"
+    ):
+        load_settings("qa")
+
+
+def test_broken_yaml_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_settings("bad", tmp_path)
+
+
+def test_round_trip_through_yaml(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.copy.yaml").write_text(yaml.safe_dump({"config": _prod()}))
+    assert load_settings("copy", tmp_path) == load_settings("prod")
