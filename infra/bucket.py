@@ -59,16 +59,12 @@ class SecureBucket(pulumi.ComponentResource):
             opts=child,
         )
         if args.kms_key_arn is not None:
-            default = (
-                aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
-                )
+            default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
             )
         else:
-            default = (
-                aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="AES256"
-                )
+            default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="AES256"
             )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",

@@ -34,15 +34,11 @@ class StackContext:
         self, parent: pulumi.Resource, *, phi: bool = False, depends_on: list[pulumi.Resource] | None = None
     ) -> pulumi.ResourceOptions:
         """Child options; PHI-bearing resources and keys are protected from deletion in prod."""
-        return pulumi.ResourceOptions(
-            parent=parent, protect=bool(phi and self.settings.is_prod), depends_on=depends_on
-        )
+        return pulumi.ResourceOptions(parent=parent, protect=bool(phi and self.settings.is_prod), depends_on=depends_on)
 
     def arn(self, service: str, resource: str, *, region: bool = True) -> pulumi.Output[str]:
         where = self.region if region else ""
-        return pulumi.Output.concat(
-            f"arn:{self.partition}:{service}:{where}:", self.account_id, f":{resource}"
-        )
+        return pulumi.Output.concat(f"arn:{self.partition}:{service}:{where}:", self.account_id, f":{resource}")
 
     def service_host(self, service: str) -> str:
         """The regional endpoint name a service uses in `kms:ViaService` conditions."""

@@ -147,9 +147,7 @@ class Hosts(pulumi.ComponentResource):
             policy=document(*self._statements(ctx, args, bundle_arn)),
             opts=child,
         )
-        profile = aws.iam.InstanceProfile(
-            f"{name}-profile", role=role.name, tags=ctx.tags("none"), opts=child
-        )
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=ctx.tags("none"), opts=child)
 
         user_data = pulumi.Output.all(
             args.db_endpoint,
@@ -228,9 +226,7 @@ class Hosts(pulumi.ComponentResource):
             vpc_zone_identifiers=args.private_subnet_ids,
             health_check_type="EC2",
             health_check_grace_period=600,
-            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
-                id=self.launch_template.id, version="$Latest"
-            ),
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=self.launch_template.id, version="$Latest"),
             instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
                 strategy="Rolling",
                 preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(min_healthy_percentage=50),
@@ -245,14 +241,10 @@ class Hosts(pulumi.ComponentResource):
         self.role = role
         self.register_outputs({"asg": self.group.name})
 
-    def _statements(
-        self, ctx: StackContext, args: HostsArgs, bundle_arn: pulumi.Input[str]
-    ) -> list[Statement]:
+    def _statements(self, ctx: StackContext, args: HostsArgs, bundle_arn: pulumi.Input[str]) -> list[Statement]:
         log_arns = [pulumi.Output.concat(g.arn, ":*") for g in self.log_groups.values()]
         sts = [
-            statement(
-                "SsmAgentOnOwnInstance", ["ssm:UpdateInstanceInformation"], [ctx.arn("ec2", "instance/*")]
-            ),
+            statement("SsmAgentOnOwnInstance", ["ssm:UpdateInstanceInformation"], [ctx.arn("ec2", "instance/*")]),
             # Session Manager channels have no resource-level permissions: AWS allows only "*".
             statement(
                 "SsmSessionChannels",
@@ -323,8 +315,7 @@ class Hosts(pulumi.ComponentResource):
             https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
             modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
             modalities=tuple(
-                Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights))
-                for m in s.dicom.modalities
+                Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights)) for m in s.dicom.modalities
             ),
             database=Database(
                 host=(db_endpoint or "").split(":")[0],

@@ -12,12 +12,28 @@ from infra.policy_doc import Statement, document, statement
 
 # Administration without use: the account can manage and schedule deletion, never decrypt through it.
 ADMIN_ACTIONS = [
-    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey",
-    "kms:EnableKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
-    "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListResourceTags", "kms:PutKeyPolicy",
-    "kms:RevokeGrant", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
-    "kms:UpdateKeyDescription", "kms:RotateKeyOnDemand",
-]  # fmt: skip
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+    "kms:RotateKeyOnDemand",
+]
 USE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
 GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 
@@ -30,8 +46,12 @@ KEY_SERVICES: dict[str, tuple[str, ...]] = {
     "secrets": ("secretsmanager", "rds"),
 }
 KEY_DATA_CLASS: dict[str, DataClass] = {
-    "images": "phi", "database": "phi", "logs": "logs", "backups": "phi", "secrets": "phi",
-}  # fmt: skip
+    "images": "phi",
+    "database": "phi",
+    "logs": "logs",
+    "backups": "phi",
+    "secrets": "phi",
+}
 
 
 @dataclass(frozen=True)

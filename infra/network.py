@@ -96,14 +96,10 @@ class Network(pulumi.ComponentResource):
                 nat_gateway_id=nats[i % nat_count].id,
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-rta-{i}", subnet_id=sn.id, route_table_id=rt.id, opts=child
-            )
+            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{i}", subnet_id=sn.id, route_table_id=rt.id, opts=child)
             self.private_route_tables.append(rt)
         # Isolated tier: a route table with only the local route, so the database has no way out.
-        isolated_rt = aws.ec2.RouteTable(
-            f"{name}-isolated-rt", vpc_id=self.vpc.id, tags=none_tags, opts=child
-        )
+        isolated_rt = aws.ec2.RouteTable(f"{name}-isolated-rt", vpc_id=self.vpc.id, tags=none_tags, opts=child)
         for i, sn in enumerate(self.subnets["isolated"]):
             aws.ec2.RouteTableAssociation(
                 f"{name}-isolated-rta-{i}", subnet_id=sn.id, route_table_id=isolated_rt.id, opts=child

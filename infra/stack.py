@@ -62,9 +62,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     hosts_sg.allow_egress(
         "hosts-egress-https", ctx, 443, to_cidr="0.0.0.0/0", why="AWS endpoints and Debian mirrors (HTTPS)"
     )
-    hosts_sg.allow_egress(
-        "hosts-egress-db", ctx, 5432, to_group=database.security_group.id, why="Orthanc index (TLS)"
-    )
+    hosts_sg.allow_egress("hosts-egress-db", ctx, 5432, to_group=database.security_group.id, why="Orthanc index (TLS)")
     if storage.efs_security_group is not None:
         hosts_sg.allow_egress(
             "hosts-egress-efs",

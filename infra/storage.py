@@ -116,9 +116,7 @@ class Storage(pulumi.ComponentResource):
                     "Principal": {"AWS": "*"},
                     "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
                     "Resource": [fs.arn],
-                    "Condition": {
-                        "StringNotEquals": {"elasticfilesystem:AccessPointArn": self.access_point.arn}
-                    },
+                    "Condition": {"StringNotEquals": {"elasticfilesystem:AccessPointArn": self.access_point.arn}},
                 },
             ),
             opts=child,

@@ -12,19 +12,28 @@ import subprocess
 import sys
 
 PACKAGES = (
-    "orthanc", "orthanc-python", "orthanc-postgresql", "orthanc-dicomweb",
-    "nginx-light", "nftables", "dcmtk", "iproute2", "openssl", "procps",
-    "python3-cryptography", "python3-jwt", "postgresql-15", "postgresql-client-15",
-)  # fmt: skip
+    "orthanc",
+    "orthanc-python",
+    "orthanc-postgresql",
+    "orthanc-dicomweb",
+    "nginx-light",
+    "nftables",
+    "dcmtk",
+    "iproute2",
+    "openssl",
+    "procps",
+    "python3-cryptography",
+    "python3-jwt",
+    "postgresql-15",
+    "postgresql-client-15",
+)
 DISTRO_SERVICES = ("orthanc", "nginx")
 
 
 def missing(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     out = []
     for pkg in packages:
-        res = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True, check=False
-        )
+        res = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True, check=False)
         if "install ok installed" not in res.stdout:
             out.append(pkg)
     return out
@@ -39,9 +48,7 @@ def install(packages: tuple[str, ...] = PACKAGES) -> None:
     print(f"system packages: installing {' '.join(todo)}", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(
-        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *todo], check=True, env=env
-    )
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *todo], check=True, env=env)
     disable_distro_services(sudo)
 
 

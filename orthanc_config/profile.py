@@ -37,9 +37,7 @@ class Modality:
             raise ProfileError(f"modalities[{self.aet}].host: {self.host!r} is not an IP address") from None
         bad = set(self.rights) - set(RIGHTS)
         if bad or not self.rights:
-            raise ProfileError(
-                f"modalities[{self.aet}].rights: {sorted(bad) or 'empty'}; choose from {RIGHTS}"
-            )
+            raise ProfileError(f"modalities[{self.aet}].rights: {sorted(bad) or 'empty'}; choose from {RIGHTS}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from pacsguard.errors import user_errors
+from pacsguard.local_cli import local_app
 from stacks.loader import STACKS_DIR
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 err = Console(stderr=True)
+app.add_typer(local_app, name="local")
 
 
 @app.callback()
@@ -41,12 +43,8 @@ class PlanFormat(StrEnum):
 def plan(
     stack: str = typer.Option("dev", "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
     fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", "-f", help="Report format."),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the report here instead of stdout."
-    ),
-    stacks_dir: Path = typer.Option(
-        STACKS_DIR, "--stacks-dir", help="Folder of the Pulumi.<stack>.yaml files."
-    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    stacks_dir: Path = typer.Option(STACKS_DIR, "--stacks-dir", help="Folder of the Pulumi.<stack>.yaml files."),
 ) -> None:
     """Synthesise a stack offline (SDK mocks: no Pulumi CLI, cloud or credentials) and report it."""
     from infra.synth import synthesize

@@ -32,9 +32,7 @@ def read_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> dict[str, An
     path = stack_file(stack, stacks_dir)
     if not path.is_file():
         known = ", ".join(available_stacks(stacks_dir)) or "none"
-        raise SettingsError(
-            f"unknown stack {stack!r}: no {path.name} in {stacks_dir} (known stacks: {known})"
-        )
+        raise SettingsError(f"unknown stack {stack!r}: no {path.name} in {stacks_dir} (known stacks: {known})")
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

@@ -14,8 +14,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 PROD_MIN_DB_BACKUP_DAYS = 35
 PROD_DEFAULT_LOG_RETENTION = 2192  # six years: HIPAA 164.316(b)(2) documentation retention
 WORLD = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
@@ -52,9 +73,7 @@ class DicomSettings(_Strict):
     def _modalities_inside_cidrs(self) -> Self:
         for i, m in enumerate(self.modalities):
             if not any(m.host in net for net in self.modality_cidrs if net.version == m.host.version):
-                raise _keyed(
-                    f"dicom.modalities.{i}.host", f"{m.host} ({m.aet}) is outside dicom.modality_cidrs"
-                )
+                raise _keyed(f"dicom.modalities.{i}.host", f"{m.host} ({m.aet}) is outside dicom.modality_cidrs")
         return self
 
 
@@ -122,9 +141,7 @@ class Settings(_Strict):
     @classmethod
     def _cloudwatch_retention(cls, v: int | None) -> int | None:
         if v is not None and v not in LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"{v} is not a CloudWatch Logs retention period; use one of {LOG_RETENTION_DAYS}"
-            )
+            raise ValueError(f"{v} is not a CloudWatch Logs retention period; use one of {LOG_RETENTION_DAYS}")
         return v
 
     @model_validator(mode="after")
@@ -141,18 +158,13 @@ class Settings(_Strict):
     def _refuse_weak_prod(self) -> None:
         for net in self.dicom.modality_cidrs:
             if net in WORLD:
-                raise _keyed(
-                    "dicom.modality_cidrs", f"prod refuses DICOM open to {net}: list the modality networks"
-                )
+                raise _keyed("dicom.modality_cidrs", f"prod refuses DICOM open to {net}: list the modality networks")
         if not self.deletion_protection:
-            raise _keyed(
-                "deletion_protection", "prod refuses false: PHI stores must not be deletable by one call"
-            )
+            raise _keyed("deletion_protection", "prod refuses false: PHI stores must not be deletable by one call")
         if self.database.backup_retention_days < PROD_MIN_DB_BACKUP_DAYS:
             raise _keyed(
                 "database.backup_retention_days",
-                f"prod needs at least {PROD_MIN_DB_BACKUP_DAYS} days, "
-                f"got {self.database.backup_retention_days}",
+                f"prod needs at least {PROD_MIN_DB_BACKUP_DAYS} days, got {self.database.backup_retention_days}",
             )
         if not self.database.multi_az:
             raise _keyed("database.multi_az", "prod refuses a single-AZ index database")

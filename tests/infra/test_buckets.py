@@ -7,9 +7,7 @@ from tests.infra.graph import BUCKET, as_list, bucket_parts, one_part, policy, s
 
 
 def _sse(s: Synthesis, bucket):
-    enc = one_part(
-        s, bucket, "bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    )
+    enc = one_part(s, bucket, "bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     rule = enc.inputs["rules"][0]
     return rule["applyServerSideEncryptionByDefault"], rule.get("bucketKeyEnabled")
 
@@ -60,17 +58,14 @@ def test_policy_denies_requests_without_tls(stack: Synthesis) -> None:
         deny = [
             st
             for st in statements(doc)
-            if st["Effect"] == "Deny"
-            and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            if st["Effect"] == "Deny" and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
         ]
         assert deny, f"{bucket.name}: no TLS-only statement"
         resources = as_list(deny[0]["Resource"])
         assert bucket.outputs["arn"] in resources and f"{bucket.outputs['arn']}/*" in resources
         assert "s3:*" in as_list(deny[0]["Action"])
         assert not [
-            st
-            for st in statements(doc)
-            if st["Effect"] == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})
+            st for st in statements(doc) if st["Effect"] == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})
         ]
 
 
@@ -94,9 +89,7 @@ def test_logs_bucket_has_object_lock(stack: Synthesis) -> None:
 
 def test_lifecycle_on_every_bucket(stack: Synthesis) -> None:
     for bucket in stack.of_type(BUCKET):
-        rules = one_part(stack, bucket, "bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
-            "rules"
-        ]
+        rules = one_part(stack, bucket, "bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
         assert {r["id"] for r in rules} >= {"abort-incomplete-uploads", "expire-old-versions"}, bucket.name
 
 

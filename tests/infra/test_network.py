@@ -58,9 +58,7 @@ def test_nat_per_az_in_prod_single_in_dev(stack: Synthesis) -> None:
     nats = stack.of_type("aws:ec2/natGateway:NatGateway")
     assert len(nats) == (stack.settings.availability_zones if stack.settings.is_prod else 1)
     public = {
-        f"{s.name}-id"
-        for s in stack.of_type("aws:ec2/subnet:Subnet")
-        if s.inputs["tags"]["pacsguard:tier"] == "public"
+        f"{s.name}-id" for s in stack.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["pacsguard:tier"] == "public"
     }
     assert all(n.inputs["subnetId"] in public for n in nats)
 

@@ -147,9 +147,7 @@ def test_prod_log_retention_under_six_years_is_refused() -> None:
 
 
 def test_unknown_stack_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(
-        SettingsError, match=r"unknown stack 'qa'.*known stacks: dev, emulator, localstack, prod"
-    ):
+    with pytest.raises(SettingsError, match=r"unknown stack 'qa'.*known stacks: dev, emulator, localstack, prod"):
         load_settings("qa")
 
 

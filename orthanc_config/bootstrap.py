@@ -1,0 +1,243 @@
+"""The host bootstrap: one profile in, a configured PACS host out. EC2 user data and `local up` both run it.
+
+python3 host-bundle.zip install --profile /etc/pacsguard/profile.json     (EC2, systemd services)
+pacsguard local up                                                         (same configure(), in a netns)
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orthanc_config import host_secrets, packages, pki
+from orthanc_config.files import RenderedFile
+from orthanc_config.layout import HostLayout
+from orthanc_config.profile import HostProfile, ProfileError
+from orthanc_config.render_nftables import render_nftables
+from orthanc_config.render_nginx import NginxPaths, render_nginx
+from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
+from orthanc_config.systemd_units import render_units
+
+PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
+PLUGIN_FILES = (
+    "pacsguard_plugin.py",
+    "pacsguard_guard.py",
+    "pacsguard_rbac.py",
+    "pacsguard_identity.py",
+    "pacsguard_audit.py",
+)
+RENEW_BEFORE_DAYS = 30
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Configured:
+    layout: HostLayout
+    secrets: host_secrets.HostSecrets
+    files: list[RenderedFile]
+
+
+def _gid(group: str) -> int:
+    return grp.getgrnam(group).gr_gid
+
+
+def _uid(user: str) -> int:
+    return pwd.getpwnam(user).pw_uid
+
+
+def make_dir(path: Path, mode: int, owner: str = "root", group: str = "root") -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, _uid(owner), _gid(group))
+    os.chmod(path, mode)
+
+
+def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None:
+    p = layout.profile
+    ca_cert, ca_key = layout.ca
+    if not ca_cert.exists() or pki.expires_within(ca_cert, RENEW_BEFORE_DAYS):
+        say("PKI: creating the certificate authority")
+        pki.create_ca(layout.pki, f"PACSGuard CA {p.name}", p.cert_validity_days * 5)
+    ca = pki.Issued(ca_cert, ca_key)
+    server_cert, _ = layout.server
+    if not server_cert.exists() or pki.expires_within(server_cert, RENEW_BEFORE_DAYS):
+        say("PKI: issuing the server certificate")
+        pki.issue(
+            ca,
+            layout.pki,
+            "server",
+            p.server_names[0],
+            days=p.cert_validity_days,
+            server=True,
+            dns_names=p.server_names,
+            addresses=p.server_addresses,
+            key_gid=_gid("orthanc"),
+        )
+    if database_tls and not layout.database_tls[0].exists():
+        make_dir(layout.database_tls_dir, 0o750, "root", "postgres")
+        pki.issue(
+            ca,
+            layout.database_tls_dir,
+            "postgres",
+            "localhost",
+            days=p.cert_validity_days,
+            server=True,
+            dns_names=("localhost",),
+            addresses=("127.0.0.1",),
+            key_gid=_gid("postgres"),
+        )
+    layout.modality_dir.mkdir(mode=0o700, exist_ok=True)
+    for m in p.modalities:
+        if not (layout.modality_dir / f"{m.aet}.crt").exists():
+            say(f"PKI: issuing the client certificate of modality {m.aet}")
+            pki.issue(ca, layout.modality_dir, m.aet, m.aet, days=p.cert_validity_days, server=False)
+
+
+def ensure_jwt_keys(layout: HostLayout) -> None:
+    """Local mode signs its own identity tokens, as the load balancer does on AWS."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if layout.jwt_private_key.exists():
+        return
+    key = ec.generate_private_key(ec.SECP256R1())
+    pki.write_key(layout.jwt_private_key, key)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    layout.jwt_public_key.write_bytes(public)
+    os.chmod(layout.jwt_public_key, 0o644)
+
+
+def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
+    p = layout.profile
+    section = {
+        "PACSGuard": {
+            "PluginDir": str(layout.plugin_dir),
+            "Roles": roles,
+            "AuditLog": str(layout.audit_log),
+            "Identity": p.identity,
+            "JwtPublicKeyFile": str(layout.jwt_public_key) if "jwt" in p.identity else "",
+        }
+    }
+    return RenderedFile(
+        str(layout.config_dir / "pacsguard.json"), json.dumps(section, indent=2), 0o640, "root", "orthanc"
+    )
+
+
+def install_plugin(layout: HostLayout) -> None:
+    """Root-owned and read-only to Orthanc: a compromised orthanc user cannot rewrite its own guard."""
+    make_dir(layout.plugin_dir, 0o755)
+    for name in PLUGIN_FILES:
+        target = layout.plugin_dir / name
+        shutil.copyfile(PLUGIN_SOURCE / name, target)
+        os.chown(target, 0, 0)
+        os.chmod(target, 0o644)
+
+
+def configure(
+    profile: HostProfile,
+    *,
+    say: Progress = print,
+    install_packages: bool = True,
+    listen: tuple[str, ...] = ("0.0.0.0",),  # noqa: S104 (EC2: the security group and nftables decide who reaches it)
+) -> Configured:
+    """Everything but starting services: packages, users, directories, secrets, PKI, rendered files."""
+    layout = HostLayout(profile)
+    if install_packages:
+        say("Packages: checking the Debian packages of a PACS host")
+        packages.install()
+    local = profile.mode == "local"
+    say("Directories: creating with their owners and modes")
+    make_dir(layout.state, 0o755)
+    make_dir(layout.secrets_dir, 0o700)
+    make_dir(layout.config_dir, 0o750, "root", "orthanc")
+    make_dir(layout.pki, 0o750, "root", "orthanc")
+    make_dir(layout.storage, 0o750, "orthanc", "orthanc")
+    make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
+    make_dir(layout.nginx_dir, 0o700)
+    make_dir(layout.nginx_dir / "temp", 0o700, "www-data", "root")
+    layout.jwt_public_key.parent.mkdir(parents=True, exist_ok=True)
+
+    say("Secrets: loading (existing passwords are kept)")
+    if local:
+        secrets = host_secrets.ensure_local_secrets(
+            profile, layout.credentials_file, Path(profile.database.password_source.removeprefix("file:"))
+        )
+    else:
+        secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password")
+    ensure_pki(layout, say, database_tls=local)
+    if "jwt" in profile.identity and local:
+        ensure_jwt_keys(layout)
+
+    say("Rendering Orthanc, plugin, nginx and firewall configuration")
+    server_cert, server_key = layout.server
+    files = render_orthanc(
+        profile,
+        OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
+        OrthancSecrets(secrets.db_password, secrets.http_users()),
+    )
+    files.append(plugin_config(layout, secrets.roles()))
+    files += render_nginx(
+        profile,
+        NginxPaths(
+            str(layout.nginx_dir),
+            str(server_cert),
+            str(server_key),
+            str(layout.nginx_dir / "nginx.pid"),
+            str(layout.log_dir),
+            str(layout.nginx_dir / "temp"),
+        ),
+        secrets.gateway_password,
+        listen,
+    )
+    files.append(RenderedFile(str(layout.nft_file), render_nftables(profile), 0o600))
+    for f in files:
+        f.write()
+    install_plugin(layout)
+    # nginx (root) would create its logs 0644: they name users and paths, so create them 0640 first.
+    for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log"):
+        log_file = layout.log_dir / log_name
+        log_file.touch(exist_ok=True)
+        os.chown(log_file, 0, _gid("orthanc"))
+        os.chmod(log_file, 0o640)
+    return Configured(layout, secrets, files)
+
+
+def start_system_services(configured: Configured, say: Progress = print) -> None:
+    """EC2: systemd units for the firewall, Orthanc and nginx, enabled so they survive a reboot."""
+    for unit in render_units(configured.layout):
+        unit.write()
+    subprocess.run(["systemctl", "daemon-reload"], check=True)
+    for name in ("pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"):
+        say(f"Services: starting {name}")
+        subprocess.run(["systemctl", "enable", "--now", name], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pacsguard-host", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    inst = sub.add_parser("install", help="configure this host from a profile and start its services")
+    inst.add_argument("--profile", required=True, type=Path)
+    inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
+    args = parser.parse_args(argv)
+    try:
+        profile = HostProfile.load(args.profile)
+        configured = configure(profile, install_packages=not args.no_packages)
+        if profile.mode == "aws":
+            start_system_services(configured)
+    except (ProfileError, host_secrets.SecretsError, OSError) as exc:
+        print(f"pacsguard-host: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Where every file of a PACS host lives, derived from the profile in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orthanc_config.profile import HostProfile
+
+
+@dataclass(frozen=True)
+class HostLayout:
+    profile: HostProfile
+
+    @property
+    def config_dir(self) -> Path:
+        return Path(self.profile.config_dir)
+
+    @property
+    def pki(self) -> Path:
+        return Path(self.profile.pki_dir)
+
+    @property
+    def state(self) -> Path:
+        return Path(self.profile.state_dir)
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state / "secrets"
+
+    @property
+    def plugin_dir(self) -> Path:
+        return self.state / "plugin"
+
+    @property
+    def nginx_dir(self) -> Path:
+        return self.state / "nginx"
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.profile.log_dir)
+
+    @property
+    def storage(self) -> Path:
+        return Path(self.profile.storage_dir)
+
+    @property
+    def nft_file(self) -> Path:
+        return self.state / "firewall.nft"
+
+    @property
+    def ca(self) -> tuple[Path, Path]:
+        return self.pki / "ca.crt", self.pki / "ca.key"
+
+    @property
+    def server(self) -> tuple[Path, Path]:
+        return self.pki / "server.crt", self.pki / "server.key"
+
+    @property
+    def database_tls_dir(self) -> Path:
+        """Apart from pki/: the postgres user must read its key but nothing of Orthanc's."""
+        return self.state / "postgres-tls"
+
+    @property
+    def database_tls(self) -> tuple[Path, Path]:
+        return self.database_tls_dir / "postgres.crt", self.database_tls_dir / "postgres.key"
+
+    @property
+    def database_data(self) -> Path:
+        return self.state / "postgres"
+
+    @property
+    def modality_dir(self) -> Path:
+        return self.pki / "modalities"
+
+    @property
+    def jwt_private_key(self) -> Path:
+        return self.secrets_dir / "jwt-signing.key"
+
+    @property
+    def jwt_public_key(self) -> Path:
+        return Path(self.profile.jwt_public_key_file)
+
+    @property
+    def credentials_file(self) -> Path:
+        """The operator's credentials: every user's password and role. Root only."""
+        return self.secrets_dir / "credentials.json"
+
+    @property
+    def audit_log(self) -> Path:
+        return Path(self.profile.audit_log)

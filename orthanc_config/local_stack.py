@@ -1,0 +1,353 @@
+"""`pacsguard local up|status|down`: the whole hardened PACS on this machine, in its own network namespace.
+
+Addresses come from 198.18.0.0/15 (RFC 2544 benchmarking space), never from 10/8, 172.16/12 or 192.168/16,
+so the local stack cannot collide with a real network. The firewall lives inside the namespace only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orthanc_config import local_postgres, netns
+from orthanc_config.bootstrap import Configured, configure
+from orthanc_config.host_secrets import SecretsError, read_password_source
+from orthanc_config.layout import HostLayout
+from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
+
+DEFAULT_NAME = "pacsguard"
+DEFAULT_STATE = Path("/var/lib/pacsguard/local")
+DEFAULT_SUBNET = "198.18.0.0"
+ORTHANC_BIN = "/usr/sbin/Orthanc"
+NGINX_BIN = "/usr/sbin/nginx"
+STATUS_FILE = "status.json"
+# Two sample modalities: an acquisition device (echo, store) and a workstation (echo, find, get, move).
+SAMPLE_MODALITIES = (("MODALITY_CT", ("echo", "store")), ("WORKSTATION_1", ("echo", "find", "get", "move")))
+
+Progress = Callable[[str], None]
+
+
+class LocalStackError(Exception):
+    """The local stack could not be brought up or inspected; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    name: str = DEFAULT_NAME
+    state_dir: Path = DEFAULT_STATE
+    subnet: str = DEFAULT_SUBNET
+    install_packages: bool = True
+
+    @property
+    def link(self) -> netns.Link:
+        return netns.Link.for_name(self.name, self.subnet)
+
+
+def local_profile(opts: LocalOptions) -> HostProfile:
+    link, state = opts.link, opts.state_dir
+    net = f"{opts.subnet}/24"
+    return HostProfile(
+        name=f"pacsguard-{opts.name}",
+        mode="local",
+        server_names=("localhost", f"{opts.name}.pacsguard.test"),
+        server_addresses=(link.ns_address, "127.0.0.1"),
+        https_cidrs=(net,),
+        modality_cidrs=(net,),
+        # Every modality is bound to the machine's first address on the link (DicomCheckModalityHost).
+        modalities=tuple(Modality(aet, link.host_addresses[0], 11112, rights) for aet, rights in SAMPLE_MODALITIES),
+        database=Database(
+            host="127.0.0.1",
+            port=5432,
+            name="orthanc",
+            user="orthanc",
+            password_source=f"file:{state}/secrets/db-password",
+            ca_file=f"{state}/pki/ca.crt",
+        ),
+        identity="basic+jwt",
+        jwt_public_key_file=f"{state}/jwt-public.pem",
+        config_dir=f"{state}/orthanc",
+        pki_dir=f"{state}/pki",
+        state_dir=str(state),
+        storage_dir=f"{state}/storage",
+        log_dir=f"{state}/log",
+    )
+
+
+def _pid_alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _wait_port(host: str, port: int, timeout: float, what: str, alive: Callable[[], bool] = lambda: True) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise LocalStackError(f"{what} exited during start-up; see its log in the state dir")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise LocalStackError(f"{what} did not open {host}:{port} within {timeout:.0f}s; see the logs in the state dir")
+
+
+def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5) -> int:
+    import base64
+
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if not url.startswith("https://"):
+        raise ValueError(f"refusing a non-HTTPS URL: {url}")
+    req = urllib.request.Request(  # noqa: S310 (checked above: https only)
+        url, headers={"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    )
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:  # noqa: S310 (https only)
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
+    log_path = layout.log_dir / "orthanc.log"
+    log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon)
+    os.chown(log_path, *_ids("orthanc"))
+    os.chmod(log_path, 0o640)
+    proc = subprocess.Popen(
+        [
+            *prefix,
+            "setpriv",
+            "--reuid=orthanc",
+            "--regid=orthanc",
+            "--init-groups",
+            "--inh-caps=-all",
+            "--no-new-privs",
+            ORTHANC_BIN,
+            str(layout.config_dir),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
+        env={"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+    )
+    log.close()
+    (layout.state / "orthanc.pid").write_text(f"{proc.pid}\n")
+
+
+def _ids(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def is_up(opts: LocalOptions) -> bool:
+    layout = HostLayout(local_profile(opts))
+    return (
+        netns.exists(opts.name)
+        and _pid_alive(layout.state / "orthanc.pid")
+        and _pid_alive(layout.nginx_dir / "nginx.pid")
+        and (layout.database_data / "postmaster.pid").exists()
+    )
+
+
+def up(opts: LocalOptions, say: Progress = print) -> dict:
+    """Bring the stack up (or confirm it is up). Idempotent: secrets, PKI and data are kept."""
+    if os.geteuid() != 0:
+        raise LocalStackError(
+            "pacsguard local up needs root: it creates a network namespace, service users and a firewall"
+        )
+    if is_up(opts):
+        say("Already running: nothing to do")
+        return status(opts)
+    profile = local_profile(opts)
+    link = opts.link
+    if netns.exists(opts.name):
+        say("Found a half-started stack: stopping its processes first")
+        _stop_processes(opts)
+    try:
+        return _bring_up(opts, profile, say)
+    except (
+        netns.NetnsError,
+        local_postgres.PostgresError,
+        SecretsError,
+        ProfileError,
+        subprocess.CalledProcessError,
+        LocalStackError,
+    ) as exc:
+        # Nothing stays half-started: stop what this run started; keys, passwords and images are kept.
+        say("Failed: stopping what was started (state is kept)")
+        _stop_processes(opts)
+        netns.delete(link)
+        detail = (
+            exc.stderr.decode(errors="replace").strip()
+            if isinstance(exc, subprocess.CalledProcessError) and exc.stderr
+            else ""
+        )
+        raise LocalStackError(f"{exc}{': ' + detail if detail else ''}") from None
+
+
+def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
+    link = opts.link
+    configured = configure(
+        profile, say=say, install_packages=opts.install_packages, listen=(link.ns_address, "127.0.0.1")
+    )
+    layout = configured.layout
+    say(f"Network: namespace {opts.name}, {link.ns_address} <-> {link.host_addresses[0]} on {link.host_if}")
+    netns.create(link)
+    prefix = netns.exec_prefix(opts.name)
+    say("Firewall: loading nftables rules inside the namespace")
+    subprocess.run([*prefix, "nft", "-f", str(layout.nft_file)], check=True, capture_output=True)
+    say("PostgreSQL: private cluster with TLS on the namespace's loopback")
+    local_postgres.initialise(layout)
+    local_postgres.configure(layout)
+    local_postgres.start(layout, prefix)
+    local_postgres.ensure_database(layout, prefix, read_password_source(profile.database.password_source))
+    say("Orthanc: starting as user orthanc with DICOM TLS and the RBAC/audit plugin")
+    _start_orthanc(layout, prefix)
+    say("nginx: HTTPS on 443")
+    res = subprocess.run(
+        [*prefix, NGINX_BIN, "-c", str(layout.nginx_dir / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise LocalStackError(f"nginx did not start: {res.stderr.strip()}")
+    say("Waiting for the DICOM and HTTPS ports")
+    _wait_port(
+        link.ns_address,
+        profile.dicom_port,
+        30,
+        "Orthanc (DICOM TLS)",
+        lambda: _pid_alive(layout.state / "orthanc.pid"),
+    )
+    _wait_port(link.ns_address, profile.https_port, 10, "nginx (HTTPS)")
+    _wait_healthy(configured, link.ns_address)
+    doc = _write_status(opts, configured)
+    say("Up")
+    return doc
+
+
+def _wait_healthy(configured: Configured, address: str) -> None:
+    layout = configured.layout
+    admin = configured.secrets.users["admin"]["password"]
+    deadline = time.monotonic() + 20
+    code = 0
+    while time.monotonic() < deadline:
+        try:
+            code = _https_get(f"https://{address}/system", layout.ca[0], "admin", admin, timeout=2)
+            if code == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    else:
+        raise LocalStackError(
+            f"Orthanc did not answer through nginx (last HTTP status {code}); see {layout.log_dir}/orthanc.log"
+        )
+    # The audit route exists only when the RBAC/audit plugin loaded: without it the stack must not count as up.
+    code = _https_get(f"https://{address}/pacsguard/audit", layout.ca[0], "admin", admin, timeout=5)
+    if code != 200:
+        raise LocalStackError(
+            f"the PACSGuard RBAC/audit plugin is not active (HTTP {code}); see {layout.log_dir}/orthanc.log"
+        )
+
+
+def _write_status(opts: LocalOptions, configured: Configured) -> dict:
+    layout, profile, link = configured.layout, configured.layout.profile, opts.link
+    doc = {
+        "name": opts.name,
+        "https_url": f"https://{link.ns_address}/",
+        "dicom": {"host": link.ns_address, "port": profile.dicom_port, "called_aet": profile.dicom_aet},
+        "ca_cert": str(layout.ca[0]),
+        "modalities": [
+            {
+                "aet": m.aet,
+                "cert": str(layout.modality_dir / f"{m.aet}.crt"),
+                "key": str(layout.modality_dir / f"{m.aet}.key"),
+                "rights": list(m.rights),
+                "bound_address": m.host,
+            }
+            for m in profile.modalities
+        ],
+        "credentials_file": str(layout.credentials_file),
+        "netns": opts.name,
+        "audit_log": str(layout.audit_log),
+        "auth_failure_log": str(layout.log_dir / "auth-failures.jsonl"),
+        "jwt_signing_key": str(layout.jwt_private_key),
+        "source_addresses": {"bound": link.host_addresses[0], "unbound": link.host_addresses[1]},
+        "orthanc_http_port": profile.orthanc_http_port,
+        "database_port": profile.database.port,
+        "state_dir": str(opts.state_dir),
+        "config_dir": str(layout.config_dir),
+        "firewall": str(layout.nft_file),
+    }
+    (opts.state_dir / STATUS_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def status(opts: LocalOptions) -> dict:
+    path = opts.state_dir / STATUS_FILE
+    if not path.exists() or not is_up(opts):
+        raise LocalStackError(f"no local stack named {opts.name!r} is running; start it with `pacsguard local up`")
+    return json.loads(path.read_text())
+
+
+def _stop_processes(opts: LocalOptions) -> None:
+    layout = HostLayout(local_profile(opts))
+    if netns.exists(opts.name):
+        prefix = netns.exec_prefix(opts.name)
+        subprocess.run(
+            [*prefix, NGINX_BIN, "-c", str(layout.nginx_dir / "nginx.conf"), "-s", "quit"],
+            capture_output=True,
+            check=False,
+        )
+        local_postgres.stop(layout, prefix)
+        netns.kill_all(opts.name)
+    for pid_file in (layout.state / "orthanc.pid", layout.nginx_dir / "nginx.pid"):
+        pid_file.unlink(missing_ok=True)
+
+
+def down(opts: LocalOptions, purge: bool = False, say: Progress = print) -> None:
+    """Stop everything the stack started and remove its namespace; with purge, its state too."""
+    if os.geteuid() != 0:
+        raise LocalStackError("pacsguard local down needs root")
+    say("Stopping nginx, Orthanc and PostgreSQL")
+    _stop_processes(opts)
+    say(f"Removing namespace {opts.name} and its link")
+    netns.delete(opts.link)
+    (opts.state_dir / STATUS_FILE).unlink(missing_ok=True)
+    if purge and opts.state_dir.exists():
+        import shutil
+
+        say(f"Purging {opts.state_dir}")
+        shutil.rmtree(opts.state_dir)
+    say("Down")
+
+
+def connection_help(doc: dict) -> list[str]:
+    m, d, ca = doc["modalities"][0], doc["dicom"], doc["ca_cert"]
+    tls = f"+tls {m['key']} {m['cert']} +cf {ca}"
+    dicom = f"-aet {m['aet']} -aec {d['called_aet']} {tls} {d['host']} {d['port']}"
+    return [
+        f"HTTPS:  curl --cacert {ca} -u admin:PASSWORD {doc['https_url']}system",
+        f"        (passwords: sudo jq .users {doc['credentials_file']})",
+        f"DICOM:  echoscu {dicom}",
+        f"        storescu {dicom} FILE.dcm",
+        f"Audit:  sudo tail -f {doc['audit_log']}",
+        "Stop:   pacsguard local down  (--purge also deletes images, keys and passwords)",
+    ]

@@ -1,0 +1,124 @@
+"""The plugin's decisions, composed: identify, decide, record, and only then allow. No Orthanc import here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pacsguard_audit as audit
+import pacsguard_identity as identity
+import pacsguard_rbac as rbac
+
+LOOPBACK = ("127.0.0.1", "::1")
+STORE_REFUSED = 0xA700  # DICOM "Refused: out of resources": the store is not acknowledged
+
+
+@dataclass
+class GuardSettings:
+    roles: dict[str, str]
+    audit_log: str
+    identity_mode: str = "basic+jwt"
+    jwt_public_key_pem: bytes = b""
+    jwt_signer: str = ""
+
+    @classmethod
+    def from_orthanc_configuration(cls, configuration: str) -> GuardSettings:
+        section = json.loads(configuration)["PACSGuard"]
+        pem = b""
+        if "jwt" in section["Identity"] and section.get("JwtPublicKeyFile"):
+            with open(section["JwtPublicKeyFile"], "rb") as fh:
+                pem = fh.read()
+        return cls(
+            roles=dict(section["Roles"]),
+            audit_log=section["AuditLog"],
+            identity_mode=section["Identity"],
+            jwt_public_key_pem=pem,
+            jwt_signer=section.get("JwtSigner", ""),
+        )
+
+
+class Guard:
+    def __init__(self, settings: GuardSettings) -> None:
+        self.settings = settings
+        self.log = audit.AuditLog(settings.audit_log)
+        self.jwt_key = identity.load_public_key(settings.jwt_public_key_pem) if settings.jwt_public_key_pem else None
+
+    def identify(self, headers: dict[str, str]) -> identity.Identity:
+        token = headers.get(identity.JWT_HEADER)
+        if token:
+            if self.jwt_key is None or "jwt" not in self.settings.identity_mode:
+                raise identity.IdentityError("signed identity header present but JWT identity is not enabled")
+            claims = identity.verify_jwt(token, self.jwt_key, signer=self.settings.jwt_signer)
+            return identity.Identity(
+                identity.user_from_claims(claims), identity.role_from_claims(claims, rbac.ROLES), "jwt"
+            )
+        user = identity.basic_user(headers)
+        if user is None:
+            raise identity.IdentityError("no credentials")
+        if "basic" not in self.settings.identity_mode and self.settings.roles.get(user) != "gateway":
+            raise identity.IdentityError("HTTP Basic identity is not enabled on this host")
+        return identity.Identity(user, self.settings.roles.get(user), "basic")
+
+    def http(self, method: str, uri: str, ip: str, headers: dict[str, str]) -> bool:
+        """True to let Orthanc serve the request. Any failure, including the audit write, refuses it."""
+        source_ip = headers.get("x-real-ip", ip) if ip in LOOPBACK else ip
+        try:
+            who = self.identify(headers)
+        except identity.IdentityError as exc:
+            event_id, name, action = rbac.EVENTS["authentication"]
+            self._record(
+                event_id=event_id,
+                event_name=name,
+                action=action,
+                outcome=rbac.OUTCOME_MINOR_FAILURE,
+                user=identity.basic_user(headers),
+                role=None,
+                source_ip=source_ip,
+                method=method,
+                path=uri,
+                reason=str(exc),
+            )
+            return False
+        decision = rbac.decide(who.role, method, uri)
+        return decision.allowed and self._record(
+            event_id=decision.event_id,
+            event_name=decision.event,
+            action=decision.action,
+            outcome=decision.outcome,
+            user=who.user,
+            role=who.role,
+            source_ip=source_ip,
+            method=method,
+            path=uri,
+            reason=decision.reason,
+        )
+
+    def dicom_store(self, remote_aet: str, tags: dict) -> int:
+        """Status for a received instance: 0 stores it, non-zero refuses it (no record, no store)."""
+        event_id, name, action = rbac.EVENTS["upload"]
+        ok = self._record(
+            event_id=event_id,
+            event_name=name,
+            action=action,
+            outcome=rbac.OUTCOME_SUCCESS,
+            user=remote_aet,
+            role="modality",
+            source_ip=None,
+            ae_title=remote_aet,
+            study_uid=tags.get("StudyInstanceUID"),
+            series_uid=tags.get("SeriesInstanceUID"),
+            instance_uid=tags.get("SOPInstanceUID"),
+            reason="C-STORE received",
+            layer="orthanc-dicom",
+        )
+        return 0 if ok else STORE_REFUSED
+
+    def audit_lines(self, limit: int = 1000) -> str:
+        return "".join(self.log.tail(limit))
+
+    def _record(self, layer: str = "orthanc-http", **fields: object) -> bool:
+        try:
+            self.log.write(audit.event(layer=layer, **fields))  # type: ignore[arg-type]
+        except audit.AuditError:
+            return False
+        return True

@@ -1,0 +1,125 @@
+"""Who is asking: HTTP Basic (the core already checked the password) or a signed ES256 JWT.
+
+The JWT is the load balancer's `x-amzn-oidc-data` header; locally PACSGuard signs its own with a
+generated key. Standard library plus Debian's python3-cryptography.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+JWT_HEADER = "x-amzn-oidc-data"
+ROLE_CLAIMS = ("custom:pacs_role", "pacs_role")
+GROUPS_CLAIM = "cognito:groups"
+LEEWAY_SECONDS = 60
+
+
+class IdentityError(Exception):
+    """The request's identity could not be established (bad token, wrong algorithm, expired...)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    role: str | None
+    method: str  # "basic" | "jwt"
+
+
+def basic_user(headers: dict[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, _ = decoded.partition(":")
+    return user if sep else None
+
+
+def _b64url(part: str) -> bytes:
+    # The ALB pads its base64url segments; strict JWT libraries reject that, so accept both.
+    part = part.rstrip("=")
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise IdentityError("JWT public key must be an EC P-256 key (ES256)")
+    return key
+
+
+def verify_jwt(token: str, key: ec.EllipticCurvePublicKey, *, signer: str = "", now: float | None = None) -> dict:
+    try:
+        header_b64, payload_b64, sig_b64 = token.split(".")
+        header = json.loads(_b64url(header_b64))
+        claims = json.loads(_b64url(payload_b64))
+        sig = _b64url(sig_b64)
+    except (ValueError, binascii.Error) as exc:
+        raise IdentityError(f"malformed token: {exc}") from None
+    if header.get("alg") != "ES256":
+        raise IdentityError(f"token algorithm {header.get('alg')!r} refused; only ES256")
+    if signer and header.get("signer") != signer:
+        raise IdentityError("token signed by an unexpected load balancer")
+    if len(sig) != 64:
+        raise IdentityError("ES256 signature must be 64 bytes")
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    try:
+        key.verify(der, f"{header_b64}.{payload_b64}".encode(), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise IdentityError("token signature does not verify") from None
+    current = time.time() if now is None else now
+    exp = header.get("exp", claims.get("exp"))
+    if not isinstance(exp, int | float):
+        raise IdentityError("token has no expiry")
+    if current > exp + LEEWAY_SECONDS:
+        raise IdentityError("token expired")
+    return claims
+
+
+def role_from_claims(claims: dict, known_roles: tuple[str, ...]) -> str | None:
+    for claim in ROLE_CLAIMS:
+        if claims.get(claim) in known_roles:
+            return claims[claim]
+    groups = claims.get(GROUPS_CLAIM) or []
+    if isinstance(groups, str):
+        groups = [groups]
+    # Several groups: the least powerful wins, so a mistaken extra group never adds rights.
+    for role in reversed(known_roles):
+        if role in groups:
+            return role
+    return None
+
+
+def user_from_claims(claims: dict) -> str:
+    for claim in ("email", "username", "cognito:username", "sub"):
+        if claims.get(claim):
+            return str(claims[claim])
+    raise IdentityError("token names no user")
+
+
+def sign_jwt(claims: dict, private_key: ec.EllipticCurvePrivateKey, *, signer: str = "") -> str:
+    """Local mode's stand-in for the load balancer (and the tests'): an ES256 token like the ALB's."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    header = {"alg": "ES256", "typ": "JWT", "exp": claims.get("exp")}
+    if signer:
+        header["signer"] = signer
+
+    def enc(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    signing_input = f"{enc(header)}.{enc(claims)}"
+    r, s = decode_dss_signature(private_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    sig = base64.urlsafe_b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode().rstrip("=")
+    return f"{signing_input}.{sig}"

@@ -1,0 +1,64 @@
+"""Orthanc glue for PACSGuard's RBAC and audit. Thin on purpose: the logic lives in pacsguard_guard.
+
+Loaded by orthanc-python 4.0 ("PythonScript"), under Debian's system Python.
+"""
+
+import json
+import sys
+
+import orthanc
+
+_section = json.loads(orthanc.GetConfiguration()).get("PACSGuard", {})
+sys.path.insert(0, _section.get("PluginDir", "/usr/share/pacsguard/plugin"))
+
+import pacsguard_guard  # noqa: E402  (needs the plugin directory on sys.path first)
+
+_METHODS = {}
+for _name in ("GET", "POST", "PUT", "DELETE"):
+    if hasattr(orthanc.HttpMethod, _name):
+        _METHODS[getattr(orthanc.HttpMethod, _name)] = _name
+
+try:
+    GUARD = pacsguard_guard.Guard(pacsguard_guard.GuardSettings.from_orthanc_configuration(orthanc.GetConfiguration()))
+except Exception as exc:  # fail closed: without a guard every request is refused
+    orthanc.LogError(f"PACSGuard: guard not started, refusing all requests: {exc}")
+    GUARD = None
+
+
+def _method(value):
+    return _METHODS.get(value, str(value).rsplit(".", 1)[-1].upper())
+
+
+def http_filter(uri, **request):
+    if GUARD is None:
+        return False
+    try:
+        headers = {str(k).lower(): str(v) for k, v in (request.get("headers") or {}).items()}
+        return bool(GUARD.http(_method(request.get("method")), uri, request.get("ip") or "", headers))
+    except Exception as exc:
+        orthanc.LogError(f"PACSGuard: request refused after an error: {exc}")
+        return False
+
+
+def cstore_filter(dicom):
+    if GUARD is None:
+        return pacsguard_guard.STORE_REFUSED
+    try:
+        tags = json.loads(dicom.GetInstanceSimplifiedJson())
+        return GUARD.dicom_store(dicom.GetInstanceRemoteAet(), tags)
+    except Exception as exc:
+        orthanc.LogError(f"PACSGuard: C-STORE refused after an error: {exc}")
+        return pacsguard_guard.STORE_REFUSED
+
+
+def audit_endpoint(output, uri, **request):
+    if _method(request.get("method")) != "GET":
+        output.SendMethodNotAllowed("GET")
+        return
+    output.AnswerBuffer(GUARD.audit_lines() if GUARD else "", "application/x-ndjson")
+
+
+orthanc.RegisterIncomingHttpRequestFilter(http_filter)
+orthanc.RegisterIncomingCStoreInstanceFilter(cstore_filter)
+orthanc.RegisterRestCallback("/pacsguard/audit", audit_endpoint)
+orthanc.LogWarning("PACSGuard: RBAC and audit plugin active")

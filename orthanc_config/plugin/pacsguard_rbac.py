@@ -1,0 +1,112 @@
+"""Who may do what on Orthanc's REST API: deny by default, some routes refused to everyone.
+
+Standard library only: this runs inside Orthanc under Debian's system Python.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RESOURCE = r"(patients|studies|series|instances)"
+ID = r"[^/]+"
+
+# Refused even for admin: code execution, writes to the server's file system, reconfiguration.
+FORBIDDEN = [
+    re.compile(r"^/tools/execute-script/?$"),
+    re.compile(rf"^/{RESOURCE}/{ID}/export/?$"),
+    re.compile(r"^/tools/(reset|shutdown)/?$"),
+    re.compile(r"^/webdav(/|$)"),
+    re.compile(r"^/(lua|tools/lua)(/|$)"),
+]
+
+# (permission, methods, path pattern); first match wins, so the narrower routes come first.
+ROUTES: list[tuple[str, frozenset[str], re.Pattern[str]]] = [
+    ("audit", frozenset({"GET"}), re.compile(r"^/pacsguard/audit/?$")),
+    ("status", frozenset({"GET"}), re.compile(r"^/(system|statistics)/?$")),
+    ("upload", frozenset({"POST"}), re.compile(r"^/instances/?$")),
+    ("upload", frozenset({"POST"}), re.compile(rf"^/dicom-web/studies(/{ID})?/?$")),
+    (
+        "download",
+        frozenset({"GET"}),
+        re.compile(rf"^/instances/{ID}/(file|attachments/dicom(/data|/compressed-data)?)/?$"),
+    ),
+    ("download", frozenset({"GET"}), re.compile(rf"^/(patients|studies|series)/{ID}/(archive|media)/?$")),
+    ("download", frozenset({"POST"}), re.compile(r"^/tools/create-(archive|media|media-extended)/?$")),
+    ("download", frozenset({"GET"}), re.compile(r"^/wado/?$")),
+    ("query", frozenset({"POST"}), re.compile(r"^/tools/find/?$")),
+    ("query", frozenset({"GET"}), re.compile(r"^/dicom-web/(studies|series|instances)/?$")),
+    ("query", frozenset({"GET"}), re.compile(rf"^/dicom-web/studies/{ID}/(series|instances)/?$")),
+    ("query", frozenset({"GET"}), re.compile(rf"^/dicom-web/studies/{ID}/series/{ID}/instances/?$")),
+    ("read", frozenset({"GET"}), re.compile(r"^/dicom-web/.*/(metadata|rendered|thumbnail)/?$")),
+    (
+        "download",
+        frozenset({"GET"}),
+        re.compile(rf"^/dicom-web/studies/{ID}(/series/{ID}(/instances/{ID}(/frames/.*)?)?)?/?$"),
+    ),
+    ("read", frozenset({"GET"}), re.compile(rf"^/{RESOURCE}(/.*)?$")),
+]
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"read", "query", "download", "upload", "audit", "status", "manage"}),
+    "radiologist": frozenset({"read", "query", "download"}),
+    "technologist": frozenset({"upload", "read"}),
+    "auditor": frozenset({"audit"}),
+    "service": frozenset({"upload", "status"}),
+    "gateway": frozenset(),  # the load balancer's channel: needs a verified token to be anyone
+}
+ROLES = tuple(r for r in ROLE_PERMISSIONS if r != "gateway")
+
+# DICOM PS3.15 A.5 / DICOM CID 400 event ids and the ATNA action code for each permission.
+EVENTS = {
+    "read": ("110103", "DICOM Instances Accessed", "R"),
+    "download": ("110106", "Export", "R"),
+    "upload": ("110104", "DICOM Instances Transferred", "C"),
+    "query": ("110112", "Query", "E"),
+    "audit": ("110101", "Audit Log Used", "R"),
+    "status": ("110100", "Application Activity", "E"),
+    "manage": ("110100", "Application Activity", "E"),
+    "delete": ("110105", "DICOM Study Deleted", "D"),
+    "forbidden": ("110113", "Security Alert", "E"),
+    "authentication": ("110114", "User Authentication", "E"),
+}
+OUTCOME_SUCCESS, OUTCOME_MINOR_FAILURE, OUTCOME_SERIOUS_FAILURE = "0", "4", "8"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    permission: str
+    event_id: str
+    event: str
+    action: str
+    outcome: str
+    reason: str
+
+
+def classify(method: str, path: str) -> str:
+    """The permission a request needs: one of the ROUTES' names, 'manage' for the rest, or 'forbidden'."""
+    path = path.split("?", 1)[0]
+    if any(p.match(path) for p in FORBIDDEN):
+        return "forbidden"
+    for permission, methods, pattern in ROUTES:
+        if method in methods and pattern.match(path):
+            return permission
+    return "manage"
+
+
+def decide(role: str | None, method: str, path: str) -> Decision:
+    permission = classify(method.upper(), path)
+    if permission == "forbidden":
+        return _decision(False, permission, OUTCOME_SERIOUS_FAILURE, "route refused for every role")
+    granted = ROLE_PERMISSIONS.get(role or "", frozenset())
+    event_key = "delete" if method.upper() == "DELETE" else permission
+    if permission in granted:
+        return _decision(True, permission, OUTCOME_SUCCESS, f"role {role} has {permission}", event_key)
+    why = f"role {role} lacks {permission}" if role in ROLE_PERMISSIONS else f"unknown role {role!r}"
+    return _decision(False, permission, OUTCOME_MINOR_FAILURE, why, event_key)
+
+
+def _decision(allowed: bool, permission: str, outcome: str, reason: str, event_key: str | None = None) -> Decision:
+    event_id, event, action = EVENTS[event_key or permission]
+    return Decision(allowed, permission, event_id, event, action, outcome, reason)

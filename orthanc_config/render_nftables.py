@@ -1,0 +1,52 @@
+"""The host firewall: HTTPS from the HTTPS networks, DICOM TLS from the modality networks, nothing else.
+
+Applied only inside the host's own network namespace (never the machine's root namespace).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from orthanc_config.profile import HostProfile
+
+TABLE = "pacsguard"
+
+
+def _sets(cidrs: tuple[str, ...]) -> tuple[str, str]:
+    v4 = [c for c in cidrs if ipaddress.ip_network(c).version == 4]
+    v6 = [c for c in cidrs if ipaddress.ip_network(c).version == 6]
+    return ", ".join(v4), ", ".join(v6)
+
+
+def render_nftables(profile: HostProfile) -> str:
+    https4, https6 = _sets(profile.https_cidrs)
+    dicom4, dicom6 = _sets(profile.modality_cidrs)
+    rules = []
+    for port, v4, v6, what in (
+        (profile.https_port, https4, https6, "https"),
+        (profile.dicom_port, dicom4, dicom6, "dicom-tls"),
+    ):
+        if v4:
+            rules.append(f'    ip saddr {{ {v4} }} tcp dport {port} accept comment "{what}"')
+        if v6:
+            rules.append(f'    ip6 saddr {{ {v6} }} tcp dport {port} accept comment "{what}"')
+    body = "\n".join(rules)
+    return f"""#!/usr/sbin/nft -f
+# Rendered by PACSGuard. Orthanc's HTTP port ({profile.orthanc_http_port}) and PostgreSQL: loopback only.
+table inet {TABLE}
+delete table inet {TABLE}
+table inet {TABLE} {{
+  chain input {{
+    type filter hook input priority 0; policy drop;
+    iif "lo" accept
+    ct state invalid drop
+    ct state established,related accept
+    icmp type {{ echo-request, destination-unreachable, time-exceeded }} limit rate 10/second accept
+    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, echo-request, packet-too-big }} accept
+{body}
+  }}
+  chain forward {{
+    type filter hook forward priority 0; policy drop;
+  }}
+}}
+"""

@@ -1,0 +1,182 @@
+"""Orthanc configuration from a host profile: closed by default, every relaxation named in the profile.
+
+Two files: `orthanc.json` (no secret) and `credentials.json` (users and the index password), both
+readable only by root and the orthanc group. The renderer knows the Orthanc version it targets and
+emits options that only later versions understand only for them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from orthanc_config.files import RenderedFile
+from orthanc_config.profile import HostProfile
+
+PLUGIN_DIR = "/usr/share/orthanc/plugins"
+PLUGINS = ("libOrthancPython.so", "libOrthancPostgreSQLIndex.so", "libOrthancDicomWeb.so")
+# Orthanc 1.12.4 adds DICOM TLS protocol and cipher pinning; 1.11.2 adds "reject when full".
+TLS_PINNING_SINCE = "1.12.4"
+STORAGE_REJECT_SINCE = "1.11.2"
+MODERN_CIPHERS = [
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+]
+
+
+@dataclass(frozen=True)
+class OrthancPaths:
+    server_cert: str
+    server_key: str
+    trusted_ca: str
+    plugin_script: str
+
+
+@dataclass(frozen=True)
+class OrthancSecrets:
+    db_password: str
+    http_users: dict[str, str]  # user -> password, for Orthanc's Basic authentication
+
+
+def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
+    """The non-secret configuration as a dict (tests assert on it option by option)."""
+    cfg: dict = {
+        "Name": profile.name,
+        "StorageDirectory": profile.storage_dir,
+        "IndexDirectory": profile.storage_dir,
+        "StorageCompression": False,
+        # Never evict: 1.10.1 deletes the OLDEST patients when a limit is hit (a C-STORE flood could erase data).
+        "MaximumStorageSize": 0,
+        "MaximumPatientCount": 0,
+        "Plugins": [f"{PLUGIN_DIR}/{p}" for p in PLUGINS],
+        "LuaScripts": [],
+        "ExecuteLuaEnabled": False,
+        "HttpServerEnabled": True,
+        "HttpPort": profile.orthanc_http_port,
+        "SslEnabled": False,  # HTTPS ends at nginx: native HTTPS crashes Debian's 1.10.1 build
+        "RemoteAccessAllowed": False,  # only nginx on loopback talks to Orthanc's HTTP port
+        "AuthenticationEnabled": True,
+        "HttpDescribeErrors": False,
+        "HttpCompressionEnabled": False,
+        "OrthancExplorerEnabled": False,
+        "WebDavEnabled": False,
+        "WebDavDeleteAllowed": False,
+        "WebDavUploadAllowed": False,
+        "RestApiWriteToFileSystemEnabled": False,
+        "DicomServerEnabled": True,
+        "DicomAet": profile.dicom_aet,
+        "DicomPort": profile.dicom_port,
+        "DicomCheckCalledAet": True,
+        "StrictAetComparison": True,
+        "DicomCheckModalityHost": True,
+        "DicomAlwaysAllowEcho": False,
+        "DicomAlwaysAllowStore": False,
+        "DicomAlwaysAllowFind": False,
+        "DicomAlwaysAllowFindWorklist": False,
+        "DicomAlwaysAllowGet": False,
+        "DicomAlwaysAllowMove": False,
+        "DicomEchoChecksFind": False,
+        "UnknownSopClassAccepted": False,
+        "DicomTlsEnabled": True,
+        "DicomTlsCertificate": paths.server_cert,
+        "DicomTlsPrivateKey": paths.server_key,
+        "DicomTlsTrustedCertificates": paths.trusted_ca,
+        "DicomTlsRemoteCertificateRequired": True,
+        "DicomModalities": {
+            m.aet: {
+                "AET": m.aet,
+                "Host": m.host,
+                "Port": m.port,
+                "UseDicomTls": True,
+                "AllowEcho": "echo" in m.rights,
+                "AllowStore": "store" in m.rights,
+                "AllowFind": "find" in m.rights,
+                "AllowGet": "get" in m.rights,
+                "AllowMove": "move" in m.rights,
+                "AllowFindWorklist": False,
+                "AllowStorageCommitment": False,
+                "AllowTranscoding": True,
+            }
+            for m in profile.modalities
+        },
+        "DicomModalitiesInDatabase": False,
+        "OrthancPeers": {},
+        "OrthancPeersInDatabase": False,
+        "LimitFindResults": profile.find_limit,
+        "LimitFindInstances": profile.find_limit,
+        "DeidentifyLogs": True,
+        "DeidentifyLogsDicomVersion": "2021b",
+        "LogExportedResources": True,
+        "OverwriteInstances": False,
+        "SaveJobs": True,
+        "CheckRevisions": True,
+        "MetricsEnabled": False,
+        "HttpsVerifyPeers": True,
+        # orthanc-python 4.0 reads these at the top level (a nested "Python" section is silently ignored).
+        "PythonScript": paths.plugin_script,
+        "PythonVerbose": False,
+        "HttpsCACertificates": "/etc/ssl/certs/ca-certificates.crt",
+        "DicomWeb": {
+            "Enable": True,
+            "Root": "/dicom-web/",
+            "EnableWado": True,
+            "WadoRoot": "/wado",
+            "Ssl": True,
+        },
+    }
+    if profile.version_at_least(TLS_PINNING_SINCE):
+        cfg["DicomTlsMinimumProtocolVersion"] = 4  # TLS 1.2
+        cfg["DicomTlsCiphersAccepted"] = MODERN_CIPHERS
+    if profile.version_at_least(STORAGE_REJECT_SINCE):
+        cfg["MaximumStorageMode"] = "Reject"
+    return cfg
+
+
+def connection_uri(profile: HostProfile, password: str) -> str:
+    db = profile.database
+    params = f"sslmode={db.sslmode}"
+    if db.ca_file:
+        params += f"&sslrootcert={quote(db.ca_file)}"
+    return f"postgresql://{quote(db.user)}:{quote(password, safe='')}@{db.host}:{db.port}/{quote(db.name)}?{params}"
+
+
+def credential_settings(profile: HostProfile, secrets: OrthancSecrets) -> dict:
+    return {
+        "RegisteredUsers": dict(secrets.http_users),
+        "PostgreSQL": {
+            "EnableIndex": True,
+            "EnableStorage": False,
+            "ConnectionUri": connection_uri(profile, secrets.db_password),
+            "Lock": False,  # several hosts share one index (orthanc-postgresql 4.0 retries conflicts)
+            "MaximumConnectionRetries": 10,
+            "ConnectionRetryInterval": 2,
+            "IndexConnectionsCount": 1,
+        },
+    }
+
+
+def render_orthanc(profile: HostProfile, paths: OrthancPaths, secrets: OrthancSecrets) -> list[RenderedFile]:
+    cfg_dir = Path(profile.config_dir)
+    return [
+        RenderedFile(
+            str(cfg_dir / "orthanc.json"),
+            json.dumps(orthanc_settings(profile, paths), indent=2),
+            0o640,
+            "root",
+            "orthanc",
+        ),
+        RenderedFile(
+            str(cfg_dir / "credentials.json"),
+            json.dumps(credential_settings(profile, secrets), indent=2),
+            0o640,
+            "root",
+            "orthanc",
+            secret=True,
+        ),
+    ]

@@ -1,0 +1,64 @@
+"""systemd units for an EC2 host: the firewall first, then Orthanc as its own user, then nginx."""
+
+from __future__ import annotations
+
+from orthanc_config.files import RenderedFile
+from orthanc_config.layout import HostLayout
+
+UNIT_DIR = "/etc/systemd/system"
+
+
+def render_units(layout: HostLayout) -> list[RenderedFile]:
+    firewall = f"""[Unit]
+Description=PACSGuard host firewall
+Before=network-pre.target pacsguard-orthanc.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f {layout.nft_file}
+
+[Install]
+WantedBy=multi-user.target
+"""
+    orthanc = f"""[Unit]
+Description=Orthanc PACS (PACSGuard)
+After=network-online.target pacsguard-firewall.service
+Requires=pacsguard-firewall.service
+
+[Service]
+User=orthanc
+Group=orthanc
+ExecStart=/usr/sbin/Orthanc {layout.config_dir}
+Restart=on-failure
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths={layout.storage} {layout.log_dir}
+CapabilityBoundingSet=
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+"""
+    nginx = f"""[Unit]
+Description=nginx TLS front of Orthanc (PACSGuard)
+After=pacsguard-orthanc.service
+
+[Service]
+Type=forking
+PIDFile={layout.nginx_dir}/nginx.pid
+ExecStart=/usr/sbin/nginx -c {layout.nginx_dir}/nginx.conf
+ExecReload=/usr/sbin/nginx -c {layout.nginx_dir}/nginx.conf -s reload
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+    return [
+        RenderedFile(f"{UNIT_DIR}/pacsguard-firewall.service", firewall),
+        RenderedFile(f"{UNIT_DIR}/pacsguard-orthanc.service", orthanc),
+        RenderedFile(f"{UNIT_DIR}/pacsguard-nginx.service", nginx),
+    ]

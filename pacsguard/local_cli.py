@@ -1,0 +1,116 @@
+"""`pacsguard local ...`: the embedded default, the whole hardened PACS on this machine."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from orthanc_config.local_stack import (
+    DEFAULT_NAME,
+    DEFAULT_STATE,
+    DEFAULT_SUBNET,
+    LocalOptions,
+    LocalStackError,
+)
+from pacsguard.errors import user_errors
+
+local_app = typer.Typer(help="Run the hardened PACS locally, in its own network namespace.", no_args_is_help=True)
+err = Console(stderr=True)
+
+NAME = typer.Option(DEFAULT_NAME, "--name", help="Stack name: also the network namespace's name.")
+STATE = typer.Option(DEFAULT_STATE, "--state-dir", help="Where keys, configuration, images and logs live.")
+SUBNET = typer.Option(DEFAULT_SUBNET, "--subnet", help="A /24 inside 198.18.0.0/15 for the namespace link.")
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _options(name: str, state_dir: Path, subnet: str, install_packages: bool = True) -> LocalOptions:
+    import ipaddress
+
+    from pacsguard.errors import UserError
+
+    try:
+        net = ipaddress.ip_network(f"{subnet}/24")
+    except ValueError:
+        raise UserError(f"--subnet {subnet}: not an IPv4 /24 network address such as 198.18.0.0") from None
+    if not net.subnet_of(ipaddress.ip_network("198.18.0.0/15")):
+        raise UserError(f"--subnet {subnet}: use 198.18.0.0/15 (benchmark space), never a routable or RFC 1918 range")
+    if not name.isalnum() or len(name) > 11:
+        raise UserError(f"--name {name!r}: letters and digits only, at most 11 characters (interface names)")
+    return LocalOptions(name=name, state_dir=state_dir, subnet=subnet, install_packages=install_packages)
+
+
+def _progress() -> tuple[object, list[int]]:
+    counter = [0]
+
+    def say(message: str) -> None:
+        counter[0] += 1
+        err.print(f"[bold cyan][{counter[0]:>2}][/bold cyan] {message}")
+
+    return say, counter
+
+
+@local_app.command("up")
+def up(
+    name: str = NAME,
+    state_dir: Path = STATE,
+    subnet: str = SUBNET,
+    skip_packages: bool = typer.Option(False, "--skip-packages", help="Do not check or install Debian packages."),
+) -> None:
+    """Bring up PostgreSQL (TLS), Orthanc (DICOM mutual TLS, RBAC, audit), nginx and the firewall."""
+    import time
+
+    from orthanc_config.local_stack import connection_help
+    from orthanc_config.local_stack import up as stack_up
+
+    with user_errors(LocalStackError, OSError):
+        opts = _options(name, state_dir, subnet, not skip_packages)
+        say, _ = _progress()
+        start = time.monotonic()
+        doc = stack_up(opts, say=say)  # type: ignore[arg-type]
+    err.print(f"[green]Local PACS is up[/green] in {time.monotonic() - start:.1f}s")
+    for line in connection_help(doc):
+        typer.echo(line)
+
+
+@local_app.command("status")
+def status(
+    name: str = NAME,
+    state_dir: Path = STATE,
+    subnet: str = SUBNET,
+    fmt: StatusFormat = typer.Option(StatusFormat.table, "--format", "-f"),
+) -> None:
+    """Describe the running local stack (JSON: the target description `pacsguard verify` reads)."""
+    from orthanc_config.local_stack import status as stack_status
+
+    with user_errors(LocalStackError):
+        doc = stack_status(_options(name, state_dir, subnet))
+    if fmt is StatusFormat.json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    for key in ("https_url", "dicom", "ca_cert", "credentials_file", "netns", "audit_log"):
+        typer.echo(f"{key:18} {doc[key]}")
+    for m in doc["modalities"]:
+        typer.echo(f"{'modality':18} {m['aet']} ({', '.join(m['rights'])}) cert {m['cert']}")
+
+
+@local_app.command("down")
+def down(
+    name: str = NAME,
+    state_dir: Path = STATE,
+    subnet: str = SUBNET,
+    purge: bool = typer.Option(False, "--purge", help="Also delete images, database, keys and passwords."),
+) -> None:
+    """Stop everything the local stack started and remove its namespace."""
+    from orthanc_config.local_stack import down as stack_down
+
+    with user_errors(LocalStackError, OSError):
+        say, _ = _progress()
+        stack_down(_options(name, state_dir, subnet), purge=purge, say=say)  # type: ignore[arg-type]
