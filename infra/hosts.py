@@ -337,6 +337,8 @@ def host_bundle() -> pulumi.AssetArchive:
     return pulumi.AssetArchive(
         {
             "orthanc_config": pulumi.FileArchive(str(ORTHANC_CONFIG_DIR)),
-            "__main__.py": pulumi.StringAsset("from orthanc_config.bootstrap import main\nmain()\n"),
+            "__main__.py": pulumi.StringAsset(
+                "import sys\n\nfrom orthanc_config.bootstrap import main\n\nsys.exit(main())\n"
+            ),
         }
     )

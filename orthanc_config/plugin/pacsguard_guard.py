@@ -80,7 +80,8 @@ class Guard:
             )
             return False
         decision = rbac.decide(who.role, method, uri)
-        return decision.allowed and self._record(
+        # Record every decision, refusals included; an unrecorded request is never allowed.
+        recorded = self._record(
             event_id=decision.event_id,
             event_name=decision.event,
             action=decision.action,
@@ -92,6 +93,7 @@ class Guard:
             path=uri,
             reason=decision.reason,
         )
+        return decision.allowed and recorded
 
     def dicom_store(self, remote_aet: str, tags: dict) -> int:
         """Status for a received instance: 0 stores it, non-zero refuses it (no record, no store)."""

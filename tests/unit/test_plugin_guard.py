@@ -1,0 +1,118 @@
+"""The composed guard: identify, decide, record; and refuse whenever the record cannot be written."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from pathlib import Path
+
+import pacsguard_guard as guard_mod
+import pacsguard_identity as ident
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+PEM = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+ROLES = {"alice": "radiologist", "tom": "technologist", "pacsguard-gateway": "gateway"}
+
+
+def basic(user: str) -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(f"{user}:x".encode()).decode()}
+
+
+@pytest.fixture
+def guard(tmp_path: Path) -> guard_mod.Guard:
+    return guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "audit.jsonl"), "basic+jwt", PEM))
+
+
+def lines(g: guard_mod.Guard) -> list[dict]:
+    return [json.loads(line) for line in Path(g.settings.audit_log).read_text().splitlines()]
+
+
+def test_allowed_request_is_recorded_with_user_role_and_client_ip(guard: guard_mod.Guard) -> None:
+    assert guard.http("GET", "/studies", "127.0.0.1", {**basic("alice"), "x-real-ip": "198.18.0.1"})
+    (rec,) = lines(guard)
+    assert rec["user"] == "alice" and rec["role"] == "radiologist" and rec["outcome"] == "0"
+    assert rec["source_ip"] == "198.18.0.1" and rec["event_id"] == "110103"
+
+
+def test_client_ip_header_is_trusted_only_from_loopback(guard: guard_mod.Guard) -> None:
+    guard.http("GET", "/studies", "203.0.113.9", {**basic("alice"), "x-real-ip": "10.0.0.1"})
+    assert lines(guard)[0]["source_ip"] == "203.0.113.9"
+
+
+def test_denied_request_is_recorded_as_failure(guard: guard_mod.Guard) -> None:
+    assert not guard.http("POST", "/instances", "127.0.0.1", basic("alice"))
+    assert lines(guard)[0]["outcome"] == "4"
+
+
+def test_query_strings_never_reach_the_audit_log(guard: guard_mod.Guard) -> None:
+    guard.http("GET", "/dicom-web/studies?PatientName=DOE^JOHN", "127.0.0.1", basic("alice"))
+    assert "DOE" not in Path(guard.settings.audit_log).read_text()
+
+
+def test_unknown_user_and_gateway_without_token_are_refused(guard: guard_mod.Guard) -> None:
+    assert not guard.http("GET", "/studies", "127.0.0.1", basic("mallory"))
+    assert not guard.http("GET", "/studies", "127.0.0.1", basic("pacsguard-gateway"))
+
+
+def test_jwt_identity_gives_the_token_role(guard: guard_mod.Guard) -> None:
+    token = ident.sign_jwt({"email": "dr@x", "custom:pacs_role": "radiologist", "exp": time.time() + 60}, KEY)
+    headers = {**basic("pacsguard-gateway"), ident.JWT_HEADER: token}
+    assert guard.http("GET", "/studies", "127.0.0.1", headers)
+    assert not guard.http("POST", "/instances", "127.0.0.1", headers)
+    assert lines(guard)[0]["user"] == "dr@x"
+
+
+def test_forged_jwt_is_an_authentication_failure(guard: guard_mod.Guard) -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    token = ident.sign_jwt({"email": "dr@x", "custom:pacs_role": "admin", "exp": time.time() + 60}, other)
+    assert not guard.http("GET", "/studies", "127.0.0.1", {**basic("pacsguard-gateway"), ident.JWT_HEADER: token})
+    rec = lines(guard)[0]
+    assert rec["event_id"] == "110114" and rec["outcome"] == "4"
+
+
+def test_fails_closed_when_the_audit_log_cannot_be_written(tmp_path: Path) -> None:
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "missing-dir" / "audit.jsonl")))
+    assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
+    assert g.dicom_store("CT1", {"StudyInstanceUID": "1.2"}) == guard_mod.STORE_REFUSED
+
+
+def test_fails_closed_on_a_read_only_audit_log(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores file modes: use a full "disk" instead
+        g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/dev/full"))
+    else:
+        log = tmp_path / "audit.jsonl"
+        log.write_text("")
+        log.chmod(0o400)
+        g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(log)))
+    assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
+
+
+def test_dicom_store_is_recorded_with_uids(guard: guard_mod.Guard) -> None:
+    tags = {"StudyInstanceUID": "1.2", "SeriesInstanceUID": "1.2.3", "SOPInstanceUID": "1.2.3.4"}
+    assert guard.dicom_store("CT1", tags) == 0
+    rec = lines(guard)[0]
+    assert (rec["ae_title"], rec["study_uid"], rec["instance_uid"], rec["event_id"]) == (
+        "CT1",
+        "1.2",
+        "1.2.3.4",
+        "110104",
+    )
+
+
+def test_basic_disabled_in_jwt_only_mode(tmp_path: Path) -> None:
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "a.jsonl"), "jwt", PEM))
+    assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
+
+
+def test_settings_read_from_orthanc_configuration(tmp_path: Path) -> None:
+    key = tmp_path / "jwt.pem"
+    key.write_bytes(PEM)
+    cfg = {"PACSGuard": {"Roles": ROLES, "AuditLog": "/x", "Identity": "basic+jwt", "JwtPublicKeyFile": str(key)}}
+    s = guard_mod.GuardSettings.from_orthanc_configuration(json.dumps(cfg))
+    assert s.roles == ROLES and s.jwt_public_key_pem == PEM

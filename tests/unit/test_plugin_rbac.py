@@ -1,0 +1,75 @@
+"""Every role gets exactly its routes; some routes are refused to every role, admin included."""
+
+from __future__ import annotations
+
+import pacsguard_rbac as rbac
+import pytest
+
+ROUTES = {
+    ("GET", "/studies"): "read",
+    ("GET", "/instances/abc/simplified-tags"): "read",
+    ("GET", "/instances/abc/file"): "download",
+    ("GET", "/studies/abc/archive"): "download",
+    ("GET", "/wado?requestType=WADO&studyUID=1"): "download",
+    ("GET", "/dicom-web/studies/1.2.3"): "download",
+    ("GET", "/dicom-web/studies/1.2.3/series/4.5/instances/6.7/frames/1"): "download",
+    ("GET", "/dicom-web/studies/1.2.3/metadata"): "read",
+    ("GET", "/dicom-web/studies?PatientName=DOE*"): "query",
+    ("GET", "/dicom-web/studies/1.2.3/series"): "query",
+    ("POST", "/tools/find"): "query",
+    ("POST", "/instances"): "upload",
+    ("POST", "/dicom-web/studies"): "upload",
+    ("GET", "/pacsguard/audit"): "audit",
+    ("GET", "/system"): "status",
+    ("DELETE", "/studies/abc"): "manage",
+    ("POST", "/modalities/CT/store"): "manage",
+    ("PUT", "/tools/log-level"): "manage",
+    ("POST", "/tools/execute-script"): "forbidden",
+    ("POST", "/instances/abc/export"): "forbidden",
+    ("POST", "/studies/abc/export"): "forbidden",
+    ("POST", "/tools/reset"): "forbidden",
+    ("GET", "/webdav/patients"): "forbidden",
+}
+
+EXPECTED = {
+    "admin": {"read", "query", "download", "upload", "audit", "status", "manage"},
+    "radiologist": {"read", "query", "download"},
+    "technologist": {"upload", "read"},
+    "auditor": {"audit"},
+    "service": {"upload", "status"},
+    "gateway": set(),
+    None: set(),
+    "root": set(),
+}
+
+
+@pytest.mark.parametrize(("route", "permission"), ROUTES.items(), ids=[f"{m} {p}" for m, p in ROUTES])
+def test_classify(route: tuple[str, str], permission: str) -> None:
+    assert rbac.classify(*route) == permission
+
+
+@pytest.mark.parametrize("role", list(EXPECTED), ids=str)
+def test_each_role_gets_exactly_its_permissions(role: str | None) -> None:
+    for (method, path), permission in ROUTES.items():
+        decision = rbac.decide(role, method, path)
+        assert decision.allowed == (permission in EXPECTED[role]), f"{role} {method} {path}"
+
+
+@pytest.mark.parametrize("path", ["/tools/execute-script", "/instances/x/export", "/patients/x/export"])
+def test_dangerous_routes_refused_to_admin_as_security_alert(path: str) -> None:
+    d = rbac.decide("admin", "POST", path)
+    assert not d.allowed and d.event_id == "110113" and d.outcome == rbac.OUTCOME_SERIOUS_FAILURE
+
+
+def test_events_name_the_atna_codes() -> None:
+    assert rbac.decide("radiologist", "GET", "/studies").event_id == "110103"
+    assert rbac.decide("radiologist", "POST", "/tools/find").event_id == "110112"
+    assert rbac.decide("technologist", "POST", "/instances").event_id == "110104"
+    assert rbac.decide("admin", "DELETE", "/studies/x").event_id == "110105"
+    assert rbac.decide("auditor", "GET", "/pacsguard/audit").event_id == "110101"
+    denied = rbac.decide("auditor", "GET", "/studies")
+    assert denied.event_id == "110103" and denied.outcome == rbac.OUTCOME_MINOR_FAILURE
+
+
+def test_query_string_does_not_change_the_route() -> None:
+    assert rbac.classify("POST", "/tools/execute-script?x=1") == "forbidden"

@@ -1,0 +1,133 @@
+"""Orthanc's rendered configuration, option by option, and its version awareness."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
+from orthanc_config.render_orthanc import (
+    OrthancPaths,
+    OrthancSecrets,
+    connection_uri,
+    orthanc_settings,
+    render_orthanc,
+)
+
+PATHS = OrthancPaths("/pki/server.crt", "/pki/server.key", "/pki/ca.crt", "/plugin/pacsguard_plugin.py")
+PROFILE = HostProfile(
+    name="t",
+    mode="local",
+    modalities=(
+        Modality("CT1", "198.18.0.1", 104, ("echo", "store")),
+        Modality("WS1", "198.18.0.1", 104, ("find", "move")),
+    ),
+    database=Database(ca_file="/pki/ca.crt"),
+)
+
+
+def cfg(profile: HostProfile = PROFILE) -> dict:
+    return orthanc_settings(profile, PATHS)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("DicomTlsEnabled", True),
+        ("DicomTlsRemoteCertificateRequired", True),
+        ("DicomCheckCalledAet", True),
+        ("StrictAetComparison", True),
+        ("DicomCheckModalityHost", True),
+        ("DicomAlwaysAllowEcho", False),
+        ("DicomAlwaysAllowStore", False),
+        ("DicomAlwaysAllowFind", False),
+        ("DicomAlwaysAllowFindWorklist", False),
+        ("DicomAlwaysAllowGet", False),
+        ("DicomAlwaysAllowMove", False),
+        ("UnknownSopClassAccepted", False),
+        ("WebDavEnabled", False),
+        ("WebDavUploadAllowed", False),
+        ("ExecuteLuaEnabled", False),
+        ("RestApiWriteToFileSystemEnabled", False),
+        ("HttpDescribeErrors", False),
+        ("RemoteAccessAllowed", False),
+        ("AuthenticationEnabled", True),
+        ("SslEnabled", False),
+        ("MaximumStorageSize", 0),
+        ("MaximumPatientCount", 0),
+        ("DeidentifyLogs", True),
+        ("LogExportedResources", True),
+        ("DicomModalitiesInDatabase", False),
+        ("OrthancExplorerEnabled", False),
+    ],
+)
+def test_secure_option(option: str, value: object) -> None:
+    assert cfg()[option] == value
+
+
+def test_find_limits_from_profile() -> None:
+    c = cfg(dataclasses.replace(PROFILE, find_limit=200))
+    assert c["LimitFindResults"] == c["LimitFindInstances"] == 200
+
+
+def test_plugins_listed_by_file_never_a_folder() -> None:
+    for plugin in cfg()["Plugins"]:
+        assert plugin.endswith(".so")
+    assert "PythonScript" in cfg() and "Python" not in cfg()  # 4.0 ignores a nested section
+
+
+def test_modality_rights_and_host_binding() -> None:
+    mods = cfg()["DicomModalities"]
+    assert mods["CT1"]["AllowStore"] and not mods["CT1"]["AllowFind"] and mods["CT1"]["Host"] == "198.18.0.1"
+    assert mods["WS1"]["AllowMove"] and not mods["WS1"]["AllowStore"] and not mods["WS1"]["AllowEcho"]
+    assert all(m["UseDicomTls"] for m in mods.values())
+
+
+def test_version_gated_options_only_for_later_orthanc() -> None:
+    old = cfg()
+    assert "DicomTlsMinimumProtocolVersion" not in old and "MaximumStorageMode" not in old
+    new = cfg(dataclasses.replace(PROFILE, orthanc_version="1.12.11"))
+    assert new["DicomTlsMinimumProtocolVersion"] == 4 and new["MaximumStorageMode"] == "Reject"
+    assert all("GCM" in c or "CHACHA20" in c for c in new["DicomTlsCiphersAccepted"])
+
+
+def test_credentials_separate_and_group_readable_only() -> None:
+    files = {
+        f.path.rsplit("/", 1)[1]: f for f in render_orthanc(PROFILE, PATHS, OrthancSecrets("s3cr3t", {"admin": "pw"}))
+    }
+    main, creds = files["orthanc.json"], files["credentials.json"]
+    assert "s3cr3t" not in main.content and "pw" not in json.loads(main.content).get("RegisteredUsers", {})
+    assert (creds.mode, creds.owner, creds.group) == (0o640, "root", "orthanc")
+    c = json.loads(creds.content)
+    assert c["RegisteredUsers"] == {"admin": "pw"} and c["PostgreSQL"]["EnableIndex"] is True
+
+
+def test_index_connection_verifies_the_server_certificate() -> None:
+    uri = connection_uri(PROFILE, "p@ss/word")
+    assert "sslmode=verify-full" in uri and "sslrootcert=/pki/ca.crt" in uri
+    assert "p%40ss%2Fword" in uri
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"dicom_aet": "bad aet"}, "dicom_aet"),
+        ({"https_cidrs": ("10.0.0.1/8",)}, "https_cidrs"),
+        ({"orthanc_version": "latest"}, "orthanc_version"),
+        ({"modalities": (Modality("PACSGUARD", "198.18.0.1"),)}, "server's own AE"),
+    ],
+)
+def test_profile_rejections_name_the_field(change: dict, fragment: str) -> None:
+    with pytest.raises(ProfileError, match=fragment):
+        dataclasses.replace(PROFILE, **change)
+
+
+def test_modality_host_must_be_an_address() -> None:
+    with pytest.raises(ProfileError, match="host"):
+        Modality("CT1", "ct.example.org")
+
+
+def test_profile_round_trips_through_json() -> None:
+    assert HostProfile.from_dict(json.loads(PROFILE.to_json())) == PROFILE

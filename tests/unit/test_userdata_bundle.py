@@ -1,0 +1,58 @@
+"""EC2 user data and the host bundle: the same bootstrap, no secrets inside."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from infra.hosts import host_bundle
+from orthanc_config.profile import HostProfile
+from orthanc_config.userdata import render_user_data
+
+
+def test_user_data_embeds_a_valid_profile_and_runs_the_bootstrap() -> None:
+    profile = HostProfile(name="h", mode="aws")
+    ud = render_user_data(profile, "s3://bucket/pacsguard/bootstrap/host-bundle.zip", "eu-west-1")
+    body = re.search(r"<<'PACSGUARD_PROFILE'\n(.*)\nPACSGUARD_PROFILE", ud, re.S).group(1)
+    assert HostProfile.from_dict(json.loads(body)) == profile
+    assert ud.startswith("#!/bin/bash") and "set -euo pipefail" in ud
+    assert "python3 /opt/pacsguard/host-bundle.zip install --profile /etc/pacsguard/profile.json" in ud
+
+
+def test_bundle_uri_must_be_s3() -> None:
+    with pytest.raises(ValueError, match="s3://"):
+        render_user_data(HostProfile(name="h", mode="aws"), "http://example.org/x.zip", "eu-west-1")
+
+
+def test_host_bundle_is_runnable_orthanc_config() -> None:
+    bundle = host_bundle()
+    assets = bundle.assets
+    assert set(assets) == {"orthanc_config", "__main__.py"}
+    assert "orthanc_config.bootstrap import main" in assets["__main__.py"].text
+
+
+@pytest.mark.skipif(
+    not __import__("pathlib").Path("/usr/bin/python3").exists(), reason="needs Debian's /usr/bin/python3"
+)
+def test_bundle_runs_under_the_hosts_system_python(tmp_path) -> None:
+    """The bootstrap may use only the standard library and Debian python3-* packages: prove it."""
+    import subprocess
+    import zipfile
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "orthanc_config"
+    bundle = tmp_path / "host-bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for path in src.rglob("*.py"):
+            zf.write(path, f"orthanc_config/{path.relative_to(src)}")
+        zf.writestr("__main__.py", host_bundle().assets["__main__.py"].text)
+    res = subprocess.run(["/usr/bin/python3", "-I", str(bundle), "install", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "--profile" in res.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "h", "mode": "aws", "dicom_aet": "no spaces allowed"}')
+    res = subprocess.run(["/usr/bin/python3", "-I", str(bundle), "install", "--profile", str(bad), "--no-packages"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 2 and "dicom_aet" in res.stderr
