@@ -173,6 +173,7 @@ def up(opts: LocalOptions, say: Progress = print) -> dict:
     if is_up(opts):
         say("Already running: nothing to do")
         return status(opts)
+    _check_reachable_by_services(opts.state_dir)
     profile = local_profile(opts)
     link = opts.link
     if netns.exists(opts.name):
@@ -198,6 +199,16 @@ def up(opts: LocalOptions, say: Progress = print) -> dict:
             else ""
         )
         raise LocalStackError(f"{exc}{': ' + detail if detail else ''}") from None
+
+
+def _check_reachable_by_services(state_dir: Path) -> None:
+    """orthanc and postgres run as their own users: every folder above the state must let them through."""
+    for parent in state_dir.resolve().parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise LocalStackError(
+                f"--state-dir {state_dir}: {parent} is mode {parent.stat().st_mode & 0o777:04o}, so the orthanc and "
+                "postgres users cannot reach the state; choose a folder under /var/lib or /srv"
+            )
 
 
 def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:

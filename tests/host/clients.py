@@ -1,0 +1,103 @@
+"""Clients as a modality and as a user would be: pynetdicom over mutual TLS, HTTPS with roles."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelFind, Verification
+
+
+def tls_context(ca: str, cert: str | None = None, key: str | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    if cert and key:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def associate(stack: dict, *, aet: str, called: str | None = None, ctx: ssl.SSLContext | None = None,
+              source: str | None = None, contexts: tuple = (Verification, CTImageStorage)):  # fmt: skip
+    ae = AE(ae_title=aet)
+    ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 5
+    for c in contexts:
+        ae.add_requested_context(c)
+    d = stack["dicom"]
+    kwargs = {"ae_title": called or d["called_aet"]}
+    if ctx is not None:
+        kwargs["tls_args"] = (ctx, d["host"])
+    if source:
+        kwargs["bind_address"] = (source, 0)
+    return ae.associate(d["host"], d["port"], **kwargs)
+
+
+def modality(stack: dict, aet: str) -> dict:
+    return next(m for m in stack["modalities"] if m["aet"] == aet)
+
+
+def modality_ctx(stack: dict, aet: str) -> ssl.SSLContext:
+    m = modality(stack, aet)
+    return tls_context(stack["ca_cert"], m["cert"], m["key"])
+
+
+def echo_status(assoc) -> int | None:
+    if not assoc.is_established:
+        return None
+    try:
+        status = assoc.send_c_echo()
+        return status.Status if status else None
+    finally:
+        assoc.release()
+
+
+def find_statuses(assoc) -> list[int]:
+    from pydicom.dataset import Dataset
+
+    if not assoc.is_established:
+        return []
+    q = Dataset()
+    q.QueryRetrieveLevel = "PATIENT"
+    q.PatientID = "*"
+    out = []
+    try:
+        for status, _ in assoc.send_c_find(q, PatientRootQueryRetrieveInformationModelFind):
+            if status:
+                out.append(status.Status)
+    finally:
+        assoc.release()
+    return out
+
+
+FIND = PatientRootQueryRetrieveInformationModelFind
+
+
+def https(stack: dict, method: str, path: str, user: str | None = None, password: str | None = None,
+          body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes, dict]:  # fmt: skip
+    url = stack["https_url"].rstrip("/") + path
+    hdrs = dict(headers or {})
+    if user is not None:
+        pw = password if password is not None else stack["_users"][user]["password"]
+        hdrs["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+    req = urllib.request.Request(url, data=body, method=method, headers=hdrs)  # noqa: S310 (https URL from the stack)
+    try:
+        with urllib.request.urlopen(req, context=tls_context(stack["ca_cert"]), timeout=10) as resp:  # noqa: S310
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def audit_lines(stack: dict) -> list[dict]:
+    return [json.loads(line) for line in Path(stack["audit_log"]).read_text().splitlines() if line.strip()]

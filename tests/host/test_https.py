@@ -1,0 +1,101 @@
+"""HTTPS: authentication first, then exactly the routes of each role; dangerous routes refused to all."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from orthanc_config.plugin.pacsguard_identity import sign_jwt
+from tests.host.clients import audit_lines, https
+from tests.host.dicom_files import md5, unique_ct
+
+pytestmark = pytest.mark.host
+
+ROUTES = {
+    "studies": ("GET", "/studies"),
+    "system": ("GET", "/system"),
+    "audit": ("GET", "/pacsguard/audit"),
+    "find": ("POST", "/tools/find"),
+}
+# role user -> routes that must answer 200; every other route in ROUTES must be 403.
+EXPECTED = {
+    "admin": {"studies", "system", "audit", "find"},
+    "radiologist1": {"studies", "find"},
+    "technologist1": {"studies"},
+    "auditor1": {"audit"},
+    "service1": {"system"},
+}
+
+
+@pytest.mark.parametrize("user", list(EXPECTED))
+def test_each_role_gets_exactly_its_routes(stack: dict, user: str) -> None:
+    for name, (method, path) in ROUTES.items():
+        body = b'{"Level": "Study", "Query": {}}' if method == "POST" else None
+        code, _, _ = https(stack, method, path, user, body=body)
+        assert code == (200 if name in EXPECTED[user] else 403), f"{user} {method} {path} -> {code}"
+
+
+@pytest.mark.parametrize(("user", "password"), [(None, None), ("admin", "wrong-password"), ("orthanc", "orthanc")])
+def test_bad_or_default_credentials_get_401(stack: dict, user: str | None, password: str | None) -> None:
+    code, body, _ = https(stack, "GET", "/studies", user, password)
+    assert code == 401
+    assert b"Orthanc" not in body and b"nginx/" not in body
+
+
+def test_admin_cannot_execute_scripts_or_export_to_the_file_system(stack: dict) -> None:
+    assert https(stack, "POST", "/tools/execute-script", "admin", body=b'print("x")')[0] == 403
+    assert https(stack, "POST", "/instances/0/export", "admin", body=b"/tmp/x.dcm")[0] == 403
+    assert not Path("/tmp/x.dcm").exists()
+
+
+def test_upload_by_technologist_keeps_the_exact_bytes(stack: dict, tmp_path: Path) -> None:
+    import json
+
+    path, _ = unique_ct(tmp_path)
+    data = path.read_bytes()
+    code, body, _ = https(stack, "POST", "/instances", "technologist1", body=data)
+    assert code == 200
+    instance = json.loads(body)["ID"]
+    code, got, _ = https(stack, "GET", f"/instances/{instance}/file", "radiologist1")
+    assert code == 200 and md5(got) == md5(data)
+    assert https(stack, "GET", f"/instances/{instance}/file", "technologist1")[0] == 403  # read, not download
+
+
+def test_security_headers_and_hsts(stack: dict) -> None:
+    code, _, headers = https(stack, "GET", "/healthz")
+    assert code == 200
+    assert headers["Strict-Transport-Security"].startswith("max-age=")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_gzip_body_is_refused_and_server_stays_up(stack: dict) -> None:
+    code, _, _ = https(
+        stack, "POST", "/instances", "admin", body=b"\x1f\x8b" + b"\0" * 64, headers={"Content-Encoding": "gzip"}
+    )
+    assert code == 415
+    assert https(stack, "GET", "/system", "admin")[0] == 200
+
+
+def test_signed_identity_token_gives_its_role(stack: dict) -> None:
+    key = serialization.load_pem_private_key(Path(stack["jwt_signing_key"]).read_bytes(), password=None)
+    token = sign_jwt({"email": "dr.who@example.org", "custom:pacs_role": "radiologist", "exp": time.time() + 60}, key)
+    assert https(stack, "GET", "/studies", headers={"x-amzn-oidc-data": token})[0] == 200
+    assert https(stack, "GET", "/system", headers={"x-amzn-oidc-data": token})[0] == 403
+    rec = [r for r in audit_lines(stack) if r.get("user") == "dr.who@example.org"]
+    assert {r["outcome"] for r in rec} == {"0", "4"}
+
+
+def test_every_decision_leaves_an_audit_line(stack: dict) -> None:
+    https(stack, "GET", "/pacsguard/audit", "radiologist1")  # refused
+    https(stack, "GET", "/studies", "radiologist1")  # allowed
+    https(stack, "POST", "/tools/execute-script", "admin", body=b"x")  # security alert
+    lines = audit_lines(stack)
+    assert any(r["user"] == "radiologist1" and r["path"] == "/pacsguard/audit" and r["outcome"] == "4" for r in lines)
+    assert any(r["user"] == "radiologist1" and r["path"] == "/studies" and r["outcome"] == "0" for r in lines)
+    assert any(r["user"] == "admin" and r["event_id"] == "110113" and r["outcome"] == "8" for r in lines)
+    https(stack, "GET", "/studies", "admin", "wrong-password")
+    failures = Path(stack["auth_failure_log"]).read_text().splitlines()
+    assert any('"user":"admin"' in f and '"event_id":"110114"' in f for f in failures)
