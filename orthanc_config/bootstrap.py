@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import host_secrets, packages, pki
+from orthanc_config import aws_host, host_secrets, packages, pki
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile, ProfileError
@@ -230,10 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         profile = HostProfile.load(args.profile)
+        if profile.mode == "aws":
+            aws_host.prepare(profile, print)
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":
             start_system_services(configured)
-    except (ProfileError, host_secrets.SecretsError, OSError) as exc:
+    except (ProfileError, host_secrets.SecretsError, aws_host.AwsHostError, OSError) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -56,3 +56,21 @@ def test_bundle_runs_under_the_hosts_system_python(tmp_path) -> None:
     res = subprocess.run(["/usr/bin/python3", "-I", str(bundle), "install", "--profile", str(bad), "--no-packages"],
                          capture_output=True, text=True)  # fmt: skip
     assert res.returncode == 2 and "dicom_aet" in res.stderr
+
+
+def test_efs_is_mounted_with_tls_iam_and_the_access_point() -> None:
+    from orthanc_config.aws_host import efs_fstab_line
+
+    profile = HostProfile(name="h", mode="aws", efs={"file_system_id": "fs-1", "access_point_id": "fsap-2"})
+    line = efs_fstab_line(profile)
+    assert line.startswith("fs-1 /var/lib/orthanc/db-pacsguard efs ")
+    assert {"tls", "iam", "accesspoint=fsap-2"} <= set(line.split()[3].split(","))
+
+
+def test_without_efs_utils_the_host_refuses_to_mount_insecurely(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orthanc_config import aws_host
+
+    monkeypatch.setattr(aws_host, "MOUNT_EFS", "/nonexistent/mount.efs")
+    profile = HostProfile(name="h", mode="aws", efs={"file_system_id": "fs-1", "access_point_id": "fsap-2"})
+    with pytest.raises(aws_host.AwsHostError, match="amazon-efs-utils"):
+        aws_host.mount_image_store(profile, print)
