@@ -30,6 +30,7 @@ from orthanc_config.systemd_units import render_units
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
+    "pacsguard_dicomlog.py",
     "pacsguard_guard.py",
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
@@ -125,6 +126,7 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "AuditLog": str(layout.audit_log),
             "Identity": p.identity,
             "JwtPublicKeyFile": str(layout.jwt_public_key) if "jwt" in p.identity else "",
+            "OrthancLog": str(layout.orthanc_log),
         }
     }
     return RenderedFile(

@@ -87,5 +87,10 @@ class HostLayout:
         return self.secrets_dir / "credentials.json"
 
     @property
+    def orthanc_log(self) -> Path:
+        """Orthanc's own log (stderr redirected here, also on systemd): DICOM refusals are read from it."""
+        return self.log_dir / "orthanc.log"
+
+    @property
     def audit_log(self) -> Path:
         return Path(self.profile.audit_log)

@@ -120,7 +120,7 @@ def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5)
 
 
 def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
-    log_path = layout.log_dir / "orthanc.log"
+    log_path = layout.orthanc_log
     log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon)
     os.chown(log_path, *_ids("orthanc"))
     os.chmod(log_path, 0o640)

@@ -20,6 +20,7 @@ class GuardSettings:
     identity_mode: str = "basic+jwt"
     jwt_public_key_pem: bytes = b""
     jwt_signer: str = ""
+    orthanc_log: str = ""
 
     @classmethod
     def from_orthanc_configuration(cls, configuration: str) -> GuardSettings:
@@ -34,6 +35,7 @@ class GuardSettings:
             identity_mode=section["Identity"],
             jwt_public_key_pem=pem,
             jwt_signer=section.get("JwtSigner", ""),
+            orthanc_log=section.get("OrthancLog", ""),
         )
 
 
@@ -114,6 +116,10 @@ class Guard:
             layer="orthanc-dicom",
         )
         return 0 if ok else STORE_REFUSED
+
+    def dicom_refusal(self, fields: dict) -> None:
+        """A refusal Orthanc logged before any callback ran (unknown AE, TLS failure, missing right)."""
+        self._record(layer="orthanc-dicom", **fields)
 
     def audit_lines(self, limit: int = 1000) -> str:
         return "".join(self.log.tail(limit))

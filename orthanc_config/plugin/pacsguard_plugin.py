@@ -11,7 +11,10 @@ import orthanc
 _section = json.loads(orthanc.GetConfiguration()).get("PACSGuard", {})
 sys.path.insert(0, _section.get("PluginDir", "/usr/share/pacsguard/plugin"))
 
-import pacsguard_guard  # noqa: E402  (needs the plugin directory on sys.path first)
+import threading  # noqa: E402
+
+import pacsguard_dicomlog  # noqa: E402  (needs the plugin directory on sys.path first)
+import pacsguard_guard  # noqa: E402
 
 _METHODS = {}
 for _name in ("GET", "POST", "PUT", "DELETE"):
@@ -57,6 +60,15 @@ def audit_endpoint(output, uri, **request):
         return
     output.AnswerBuffer(GUARD.audit_lines() if GUARD else "", "application/x-ndjson")
 
+
+_STOP = threading.Event()
+if GUARD is not None and GUARD.settings.orthanc_log:
+    threading.Thread(
+        target=pacsguard_dicomlog.follow,
+        args=(GUARD.settings.orthanc_log, GUARD.dicom_refusal, _STOP),
+        name="pacsguard-dicom-refusals",
+        daemon=True,
+    ).start()
 
 orthanc.RegisterIncomingHttpRequestFilter(http_filter)
 orthanc.RegisterIncomingCStoreInstanceFilter(cstore_filter)

@@ -109,3 +109,23 @@ def test_known_ae_from_an_address_it_is_not_bound_to_is_refused(stack: dict) -> 
     unbound = stack["source_addresses"]["unbound"]
     assoc = associate(stack, aet="MODALITY_CT", ctx=modality_ctx(stack, "MODALITY_CT"), source=unbound)
     assert not assoc.is_established
+
+
+def test_dicom_refusals_leave_audit_lines(stack: dict) -> None:
+    import time
+
+    associate(stack, aet="INTRUDER", ctx=modality_ctx(stack, "MODALITY_CT"))
+    ct = associate(stack, aet="MODALITY_CT", ctx=modality_ctx(stack, "MODALITY_CT"), contexts=(Verification, FIND))
+    find_statuses(ct)
+    deadline = time.monotonic() + 5
+    wanted = {("INTRUDER", "110113"), ("MODALITY_CT", "110112")}
+    while time.monotonic() < deadline:
+        got = {
+            (r.get("ae_title"), r["event_id"])
+            for r in audit_lines(stack)
+            if r["layer"] == "orthanc-dicom" and r["outcome"] == "4"
+        }
+        if wanted <= got:
+            break
+        time.sleep(0.1)
+    assert wanted <= got

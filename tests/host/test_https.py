@@ -93,9 +93,33 @@ def test_every_decision_leaves_an_audit_line(stack: dict) -> None:
     https(stack, "GET", "/studies", "radiologist1")  # allowed
     https(stack, "POST", "/tools/execute-script", "admin", body=b"x")  # security alert
     lines = audit_lines(stack)
+    lines = [r for r in lines if r["layer"] == "orthanc-http"]
     assert any(r["user"] == "radiologist1" and r["path"] == "/pacsguard/audit" and r["outcome"] == "4" for r in lines)
     assert any(r["user"] == "radiologist1" and r["path"] == "/studies" and r["outcome"] == "0" for r in lines)
     assert any(r["user"] == "admin" and r["event_id"] == "110113" and r["outcome"] == "8" for r in lines)
     https(stack, "GET", "/studies", "admin", "wrong-password")
     failures = Path(stack["auth_failure_log"]).read_text().splitlines()
     assert any('"user":"admin"' in f and '"event_id":"110114"' in f for f in failures)
+
+
+def test_requests_are_refused_while_the_audit_log_cannot_be_written(stack: dict, tmp_path: Path) -> None:
+    """Fail closed: make the audit trail unwritable for the orthanc user, then restore it."""
+    import os
+
+    from tests.host.clients import associate, modality_ctx
+
+    log = Path(stack["audit_log"])
+    st = log.stat()
+    os.chown(log, 0, 0)
+    os.chmod(log, 0o400)
+    try:
+        assert https(stack, "GET", "/studies", "admin")[0] == 403
+        _, ds = unique_ct(tmp_path)
+        assoc = associate(stack, aet="MODALITY_CT", ctx=modality_ctx(stack, "MODALITY_CT"))
+        status = assoc.send_c_store(ds)
+        assoc.release()
+        assert status.Status != 0  # not acknowledged: the modality keeps the image and retries
+    finally:
+        os.chown(log, st.st_uid, st.st_gid)
+        os.chmod(log, st.st_mode & 0o777)
+    assert https(stack, "GET", "/studies", "admin")[0] == 200
