@@ -160,3 +160,30 @@ def test_broken_yaml_is_one_clear_line(tmp_path: Path) -> None:
 def test_round_trip_through_yaml(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.copy.yaml").write_text(yaml.safe_dump({"config": _prod()}))
     assert load_settings("copy", tmp_path) == load_settings("prod")
+
+
+def test_pulumi_engine_config_gives_the_same_settings_as_the_file() -> None:
+    """What `pulumi up` reads through pulumi.Config must validate to what `pacsguard plan` reads from YAML."""
+    import pulumi
+
+    from infra.synth import _StackMocks
+    from stacks.loader import pulumi_config_map, settings_from_pulumi_config
+
+    for name in ("dev", "prod"):
+        pulumi.runtime.set_mocks(_StackMocks("eu-central-1"), project="pacsguard", stack=name, preview=False)
+        pulumi.runtime.set_all_config(pulumi_config_map(read_stack_config(name)))
+        assert settings_from_pulumi_config() == load_settings(name)
+
+
+def test_pulumi_engine_config_errors_stop_the_program() -> None:
+    import pulumi
+
+    from infra.synth import _StackMocks
+    from stacks.loader import pulumi_config_map, settings_from_pulumi_config
+
+    cfg = _prod()
+    cfg["pacsguard:deletion_protection"] = False
+    pulumi.runtime.set_mocks(_StackMocks("eu-central-1"), project="pacsguard", stack="prod", preview=False)
+    pulumi.runtime.set_all_config(pulumi_config_map(cfg))
+    with pytest.raises(pulumi.RunError, match="deletion_protection"):
+        settings_from_pulumi_config()
