@@ -51,3 +51,8 @@ def named(s: Synthesis, typ: str, name: str) -> CapturedResource:
     matches = [r for r in s.of_type(typ) if r.name == name]
     assert len(matches) == 1, f"expected one {typ} named {name}"
     return matches[0]
+
+
+def subnet_ids(s: Synthesis, tier: str) -> set[str]:
+    """The (mock) ids of the stack's subnets in one tier: public, private or isolated."""
+    return {f"{sn.name}-id" for sn in s.of_type("aws:ec2/subnet:Subnet") if sn.inputs["tags"]["pacsguard:tier"] == tier}

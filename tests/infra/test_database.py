@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.synth import Synthesis
-from tests.infra.graph import INGRESS, stack_key_arns
+from tests.infra.graph import INGRESS, stack_key_arns, subnet_ids
 
 
 def _db(s: Synthesis):
@@ -28,11 +28,7 @@ def test_master_password_is_managed_by_secrets_manager_with_the_secrets_key(stac
 
 def test_in_isolated_subnets(stack: Synthesis) -> None:
     (group,) = stack.of_type("aws:rds/subnetGroup:SubnetGroup")
-    isolated = {
-        f"{s.name}-id"
-        for s in stack.of_type("aws:ec2/subnet:Subnet")
-        if s.inputs["tags"]["pacsguard:tier"] == "isolated"
-    }
+    isolated = subnet_ids(stack, "isolated")
     assert set(group.inputs["subnetIds"]) == isolated
 
 

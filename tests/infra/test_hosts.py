@@ -6,7 +6,7 @@ import base64
 import re
 
 from infra.synth import Synthesis
-from tests.infra.graph import stack_key_arns
+from tests.infra.graph import stack_key_arns, subnet_ids
 
 SECRET_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
@@ -48,11 +48,7 @@ def test_debian_ami_is_looked_up_not_hard_coded(stack: Synthesis) -> None:
 
 def test_asg_spans_the_private_subnets_with_the_configured_count(stack: Synthesis) -> None:
     (asg,) = stack.of_type("aws:autoscaling/group:Group")
-    private = {
-        f"{s.name}-id"
-        for s in stack.of_type("aws:ec2/subnet:Subnet")
-        if s.inputs["tags"]["pacsguard:tier"] == "private"
-    }
+    private = subnet_ids(stack, "private")
     assert set(asg.inputs["vpcZoneIdentifiers"]) == private
     n = stack.settings.hosts.count
     assert (asg.inputs["minSize"], asg.inputs["maxSize"], asg.inputs["desiredCapacity"]) == (n, n, n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra.network import INTERFACE_ENDPOINTS
 from infra.synth import Synthesis
-from tests.infra.graph import INGRESS, SG, named
+from tests.infra.graph import INGRESS, SG, named, subnet_ids
 
 WORLD = {"0.0.0.0/0", "::/0"}
 
@@ -57,9 +57,7 @@ def test_only_public_tier_routes_to_the_internet_gateway_and_isolated_has_no_def
 def test_nat_per_az_in_prod_single_in_dev(stack: Synthesis) -> None:
     nats = stack.of_type("aws:ec2/natGateway:NatGateway")
     assert len(nats) == (stack.settings.availability_zones if stack.settings.is_prod else 1)
-    public = {
-        f"{s.name}-id" for s in stack.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["pacsguard:tier"] == "public"
-    }
+    public = subnet_ids(stack, "public")
     assert all(n.inputs["subnetId"] in public for n in nats)
 
 
