@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
@@ -25,7 +26,8 @@ class SecureBucketArgs:
     archive_transition_days: int | None = None
     noncurrent_expiration_days: int = 365
     receives_server_access_logs: bool = False
-    extra_policy_statements: list[Statement] = field(default_factory=list)
+    # Statements that name the bucket itself (log delivery by AWS services): built once its ARN exists.
+    extra_policy_statements: Callable[[pulumi.Output[str]], list[Statement]] | None = None
     protect: bool = True
 
 
@@ -109,7 +111,7 @@ class SecureBucket(pulumi.ComponentResource):
                     "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
                 },
                 *([_log_delivery(ctx, objects)] if args.receives_server_access_logs else []),
-                *args.extra_policy_statements,
+                *(args.extra_policy_statements(self.bucket.arn) if args.extra_policy_statements else []),
             ),
             # The public access block must exist first, or a policy with a service principal races it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),

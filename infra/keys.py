@@ -58,6 +58,7 @@ KEY_DATA_CLASS: dict[str, DataClass] = {
 class KeysArgs:
     context: StackContext
     deletion_window_days: int = 30
+    data_classes: tuple[str, ...] = tuple(KEY_SERVICES)
 
 
 class Keys(pulumi.ComponentResource):
@@ -67,7 +68,8 @@ class Keys(pulumi.ComponentResource):
         super().__init__("pacsguard:security:Keys", name, None, opts)
         ctx = args.context
         self.keys: dict[str, aws.kms.Key] = {}
-        for data_class, services in KEY_SERVICES.items():
+        for data_class in args.data_classes:
+            services = KEY_SERVICES[data_class]
             policy = document(*_key_policy(ctx, data_class, services))
             key = aws.kms.Key(
                 f"{name}-{data_class}",
@@ -79,7 +81,9 @@ class Keys(pulumi.ComponentResource):
                 customer_master_key_spec="SYMMETRIC_DEFAULT",
                 multi_region=False,
                 policy=policy,
-                tags=ctx.tags(KEY_DATA_CLASS[data_class], **{"pacsguard:key": data_class}),
+                tags=ctx.tags(
+                    KEY_DATA_CLASS[data_class], **{"pacsguard:key": data_class, "pacsguard:region": ctx.region}
+                ),
                 opts=ctx.opts(self, phi=True),
             )
             aws.kms.Alias(
@@ -138,6 +142,38 @@ def _key_policy(ctx: StackContext, data_class: str, services: tuple[str, ...]) -
             )
         )
     if data_class == "logs":
+        trails = pulumi.Output.concat(f"arn:{ctx.partition}:cloudtrail:*:", ctx.account_id, ":trail/*")
+        statements.append(
+            statement(
+                "CloudTrailEncryptsItsLogs",
+                ["kms:GenerateDataKey*"],
+                "*",
+                principal={"Service": "cloudtrail.amazonaws.com"},
+                condition={
+                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trails},
+                    "StringEquals": {"aws:SourceAccount": ctx.account_id},
+                },
+            )
+        )
+        statements.append(
+            statement(
+                "CloudTrailDescribesKey",
+                ["kms:DescribeKey"],
+                "*",
+                principal={"Service": "cloudtrail.amazonaws.com"},
+                condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+            )
+        )
+        # CloudWatch alarms publish to the encrypted alarm topic.
+        statements.append(
+            statement(
+                "CloudWatchAlarmsPublish",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "*",
+                principal={"Service": "cloudwatch.amazonaws.com"},
+                condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+            )
+        )
         # CloudWatch Logs encrypts with the key itself (not via a caller), scoped to this account's groups.
         statements.append(
             statement(

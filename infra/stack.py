@@ -5,12 +5,20 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from infra.alarms import Alarms, AlarmsArgs
+from infra.audit_trail import AuditTrail, AuditTrailArgs
+from infra.backups import Backups, BackupsArgs
 from infra.context import StackContext
 from infra.database import Database, DatabaseArgs
+from infra.detection import Detection, DetectionArgs
+from infra.dicom_ingress import DicomIngress, DicomIngressArgs
 from infra.hosts import DEBIAN_OWNER, Hosts, HostsArgs, HostsSecurityGroup
+from infra.identity import Identity, IdentityArgs
 from infra.keys import Keys, KeysArgs
 from infra.network import Network, NetworkArgs
 from infra.storage import Storage, StorageArgs
+from infra.waf import Waf, WafArgs
+from infra.web_ingress import WebIngress, WebIngressArgs
 from stacks.settings import Settings
 
 
@@ -103,6 +111,73 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         ),
         hosts_sg,
     )
+    identity = Identity("identity", IdentityArgs(context=ctx, callback_domain=settings.web.domain_name))
+    web = WebIngress(
+        "web",
+        WebIngressArgs(
+            context=ctx,
+            vpc_id=network.vpc.id,
+            public_subnet_ids=network.subnet_ids("public"),
+            private_subnet_ids=network.subnet_ids("private"),
+            hosts_security_group_id=hosts_sg.id,
+            hosts_asg_name=hosts.group.name,
+            access_log_bucket=storage.access_logs.bucket.id,
+            identity=identity,
+        ),
+    )
+    dicom = DicomIngress(
+        "dicom",
+        DicomIngressArgs(
+            context=ctx,
+            vpc_id=network.vpc.id,
+            public_subnet_ids=network.subnet_ids("public"),
+            private_subnet_ids=network.subnet_ids("private"),
+            hosts_security_group_id=hosts_sg.id,
+            hosts_asg_name=hosts.group.name,
+        ),
+    )
+    if settings.waf.enabled:
+        Waf("waf", WafArgs(context=ctx, load_balancer_arn=web.alb.arn, logs_key_arn=keys.arn("logs")))
+    trail = AuditTrail(
+        "trail",
+        AuditTrailArgs(
+            context=ctx,
+            logs_bucket=storage.logs.bucket.id,
+            logs_key_arn=keys.arn("logs"),
+            phi_bucket_arns=[storage.archive.bucket.arn],
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[storage.logs]),
+    )
+    Alarms(
+        "alarms",
+        AlarmsArgs(
+            context=ctx,
+            trail_log_group=trail.log_group.name,
+            audit_log_group=hosts.log_groups["orthanc-audit"].name,
+            logs_key_arn=keys.arn("logs"),
+        ),
+    )
+    Detection(
+        "detection",
+        DetectionArgs(
+            context=ctx,
+            logs_bucket=storage.logs.bucket.id,
+            logs_bucket_arn=storage.logs.bucket.arn,
+            logs_key_arn=keys.arn("logs"),
+        ),
+    )
+    protected = [database.instance.arn]
+    restore_tests: list[tuple[str, pulumi.Input[str]]] = [("RDS", database.instance.arn)]
+    if fs is not None:
+        protected.append(fs.arn)
+        restore_tests.append(("EFS", fs.arn))
+    Backups(
+        "backups",
+        BackupsArgs(
+            context=ctx, backups_key_arn=keys.arn("backups"), protected_arns=protected, restore_tests=restore_tests
+        ),
+    )
+
     # Account-and-region wide: every new EBS volume is encrypted, with the stack's images key.
     aws.ebs.EncryptionByDefault("ebs-encryption-by-default", enabled=True)
     aws.ebs.DefaultKmsKey("ebs-default-key", key_arn=keys.arn("images"))
@@ -113,6 +188,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         "logs_bucket": storage.logs.bucket.id,
         "database_endpoint": database.instance.endpoint,
         "hosts_asg": hosts.group.name,
+        "web_url": pulumi.Output.concat("https://", settings.web.domain_name, "/"),
+        "alb_dns_name": web.alb.dns_name,
+        "dicom_endpoint": dicom.nlb.dns_name,
+        "user_pool": identity.pool.id,
     }
     for key, value in outputs.items():
         pulumi.export(key, value)

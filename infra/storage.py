@@ -9,7 +9,9 @@ import pulumi_aws as aws
 
 from infra.bucket import SecureBucket, SecureBucketArgs
 from infra.context import StackContext
+from infra.log_delivery import alb_log_delivery, trail_and_config_delivery
 from infra.policy_doc import deny_insecure_transport, document
+from infra.trail_name import trail_arn
 
 ORTHANC_UID = 64042  # fixed so the EFS access point and the host's orthanc user agree
 ORTHANC_STORAGE_PATH = "/orthanc-storage"
@@ -42,6 +44,7 @@ class Storage(pulumi.ComponentResource):
                 object_lock_days=s.storage.object_lock_days,
                 object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
                 receives_server_access_logs=True,
+                extra_policy_statements=lambda arn: alb_log_delivery(ctx, arn),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -54,6 +57,7 @@ class Storage(pulumi.ComponentResource):
                 access_log_bucket=self.access_logs.bucket.id,
                 object_lock_days=s.storage.object_lock_days,
                 object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
+                extra_policy_statements=lambda arn: trail_and_config_delivery(ctx, arn, trail_arn(ctx)),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -63,6 +63,7 @@ class DicomSettings(_Strict):
         min_length=1, description="networks of the modalities allowed to reach the DICOM port"
     )
     modalities: list[ModalitySettings] = Field([], description="the AE allow-list; empty admits no modality")
+    internet_facing: bool = Field(False, description="a public DICOM load balancer (remote sites); internal by default")
 
     @field_validator("modality_cidrs", mode="before")
     @classmethod
@@ -107,6 +108,61 @@ class StorageSettings(_Strict):
     object_lock_days: int = Field(365, ge=1, le=36500)
 
 
+class WebSettings(_Strict):
+    """The HTTPS entry: an application load balancer that authenticates before it forwards."""
+
+    domain_name: str = Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
+    certificate_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$",
+        description="an imported ACM certificate; without it one is requested for domain_name (DNS validation)",
+    )
+    internal: bool = False
+    tls_policy: Literal["tls13", "fips"] = "tls13"
+    session_timeout_minutes: int = Field(15, ge=5, le=720, description="HIPAA automatic logoff")
+    allow_world: bool = Field(False, description="admit 0.0.0.0/0 on HTTPS: needs WAF and MFA")
+
+
+class IdentitySettings(_Strict):
+    mfa: bool = True
+    domain_prefix: str | None = Field(None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class WafSettings(_Strict):
+    enabled: bool = True
+    rate_limit: int = Field(1000, ge=100, le=2_000_000_000, description="requests per client IP per 5 minutes")
+    stow_path_prefix: str = Field("/dicom-web/studies", pattern=r"^/[A-Za-z0-9/_-]+$")
+
+
+class DetectionSettings(_Strict):
+    config_rules: bool = True
+    security_hub: bool = False
+    alarm_emails: list[str] = Field([], description="subscribed to the alarm topic (confirmation needed)")
+    auth_failure_threshold: int = Field(10, ge=1, description="PACS authentication failures per 5 minutes")
+
+    @field_validator("alarm_emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", e):
+                raise ValueError(f"{e!r} is not an email address")
+        return v
+
+
+class BackupSettings(_Strict):
+    daily_retention_days: int = Field(35, ge=1, le=36500)
+    weekly_retention_days: int = Field(90, ge=7, le=36500)
+    monthly_retention_days: int = Field(365, ge=30, le=36500)
+    copy_region: str | None = Field(None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    restore_testing: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.daily_retention_days <= self.weekly_retention_days <= self.monthly_retention_days:
+            raise _keyed("backup", "retentions must grow: daily <= weekly <= monthly")
+        return self
+
+
 class Settings(_Strict):
     """Everything a stack file may say. Field names are the `pacsguard:` config keys."""
 
@@ -122,6 +178,11 @@ class Settings(_Strict):
     storage: StorageSettings = StorageSettings()
     log_retention_days: int | None = None
     deletion_protection: bool = True
+    web: WebSettings
+    identity: IdentitySettings = IdentitySettings()
+    waf: WafSettings = WafSettings()
+    detection: DetectionSettings = DetectionSettings()
+    backup: BackupSettings = BackupSettings()
     allowed_regions: list[str] | None = Field(
         None,
         description="data residency: regions PHI may live in (GDPR Art. 44); defaults to the stack region",
@@ -151,6 +212,18 @@ class Settings(_Strict):
         regions = self.allowed_regions or [self.region]
         if self.region not in regions:
             raise _keyed("region", f"{self.region} is outside allowed_regions {regions} (data residency)")
+        if self.backup.copy_region is not None:
+            if self.backup.copy_region == self.region:
+                raise _keyed("backup.copy_region", "an off-site copy must go to another region")
+            if self.allowed_regions and self.backup.copy_region not in self.allowed_regions:
+                raise _keyed(
+                    "backup.copy_region", f"{self.backup.copy_region} is outside allowed_regions (data residency)"
+                )
+        world_https = [n for n in self.https.cidrs if n in WORLD]
+        if world_https and not self.web.allow_world:
+            raise _keyed("https.cidrs", f"{world_https[0]} opens the web entry to the world: set web.allow_world: true")
+        if self.web.allow_world and not (self.waf.enabled and self.identity.mfa):
+            raise _keyed("web.allow_world", "a world-open web entry needs waf.enabled and identity.mfa")
         if self.environment == "prod":
             self._refuse_weak_prod()
         return self
@@ -168,6 +241,14 @@ class Settings(_Strict):
             )
         if not self.database.multi_az:
             raise _keyed("database.multi_az", "prod refuses a single-AZ index database")
+        if not self.waf.enabled:
+            raise _keyed("waf.enabled", "prod refuses a web entry without WAF")
+        if not self.identity.mfa:
+            raise _keyed("identity.mfa", "prod refuses sign-in without MFA")
+        if self.backup.daily_retention_days < PROD_MIN_DB_BACKUP_DAYS:
+            raise _keyed(
+                "backup.daily_retention_days", f"prod keeps daily backups at least {PROD_MIN_DB_BACKUP_DAYS} days"
+            )
         if self.log_retention_days is not None and self.log_retention_days < PROD_DEFAULT_LOG_RETENTION:
             raise _keyed(
                 "log_retention_days",

@@ -26,8 +26,12 @@ def one_part(s: Synthesis, bucket: CapturedResource, typ: str) -> CapturedResour
 
 
 def stack_key_arns(s: Synthesis) -> dict[str, str]:
-    """KMS key ARNs by data class (the pacsguard:key tag)."""
-    return {k.inputs["tags"]["pacsguard:key"]: k.outputs["arn"] for k in s.of_type(KEY)}
+    """KMS key ARNs of the stack's own region by data class (the pacsguard:key tag)."""
+    return {
+        k.inputs["tags"]["pacsguard:key"]: k.outputs["arn"]
+        for k in s.of_type(KEY)
+        if k.inputs["tags"]["pacsguard:region"] == s.settings.region
+    }
 
 
 def policy(resource: CapturedResource, field: str = "policy") -> dict[str, Any]:

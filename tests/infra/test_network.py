@@ -103,6 +103,14 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_group(stack: Synthesis)
 
 
 def test_dicom_port_admits_only_the_modality_networks(stack: Synthesis) -> None:
-    dicom = [r for r in stack.of_type(INGRESS) if r.inputs.get("fromPort") == stack.settings.dicom.port]
-    assert {r.inputs.get("cidrIpv4") for r in dicom} == {str(c) for c in stack.settings.dicom.modality_cidrs}
-    assert all(r.inputs["securityGroupId"] == "hosts-sg-id" for r in dicom)
+    port = stack.settings.dicom.port
+    on_hosts = [
+        r.inputs
+        for r in stack.of_type(INGRESS)
+        if r.inputs.get("fromPort") == port and r.inputs["securityGroupId"] == "hosts-sg-id"
+    ]
+    # Modalities by network (the load balancer keeps their address), and the load balancer's health checks.
+    assert {r["cidrIpv4"] for r in on_hosts if r.get("cidrIpv4")} == {
+        str(c) for c in stack.settings.dicom.modality_cidrs
+    }
+    assert {r["referencedSecurityGroupId"] for r in on_hosts if r.get("referencedSecurityGroupId")} == {"dicom-sg-id"}

@@ -187,3 +187,65 @@ def test_pulumi_engine_config_errors_stop_the_program() -> None:
     pulumi.runtime.set_all_config(pulumi_config_map(cfg))
     with pytest.raises(pulumi.RunError, match="deletion_protection"):
         settings_from_pulumi_config()
+
+
+def test_world_open_web_entry_needs_an_explicit_setting() -> None:
+    cfg = _dev()
+    cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
+    _reject(cfg, "https.cidrs", "web.allow_world")
+    cfg["pacsguard:web"]["allow_world"] = True
+    assert settings_from_config(cfg, "x").web.allow_world  # explicit, with WAF and MFA on: accepted
+
+
+@pytest.mark.parametrize(("section", "key"), [("pacsguard:waf", "enabled"), ("pacsguard:identity", "mfa")])
+def test_world_open_web_entry_refused_without_waf_or_mfa(section: str, key: str) -> None:
+    cfg = _dev()
+    cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
+    cfg["pacsguard:web"]["allow_world"] = True
+    cfg[section] = {key: False}
+    _reject(cfg, "web.allow_world", "waf.enabled and identity.mfa")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "fragment"),
+    [("pacsguard:waf", "enabled", "waf.enabled"), ("pacsguard:identity", "mfa", "identity.mfa")],
+)
+def test_prod_refuses_no_waf_or_no_mfa(section: str, key: str, fragment: str) -> None:
+    cfg = _prod()
+    cfg[section] = {**cfg.get(section, {}), key: False}
+    _reject(cfg, fragment, "prod refuses")
+
+
+def test_backup_copy_must_leave_the_region_but_stay_in_allowed_regions() -> None:
+    cfg = _prod()
+    cfg["pacsguard:backup"]["copy_region"] = "eu-central-1"
+    _reject(cfg, "backup.copy_region", "another region")
+    cfg["pacsguard:backup"]["copy_region"] = "us-east-1"
+    _reject(cfg, "backup.copy_region", "data residency")
+
+
+def test_backup_retentions_must_grow() -> None:
+    cfg = _dev()
+    cfg["pacsguard:backup"] = {"daily_retention_days": 30, "weekly_retention_days": 14, "monthly_retention_days": 90}
+    _reject(cfg, "backup", "daily <= weekly <= monthly")
+
+
+def test_prod_daily_backups_kept_35_days() -> None:
+    cfg = _prod()
+    cfg["pacsguard:backup"]["daily_retention_days"] = 14
+    _reject(cfg, "backup.daily_retention_days")
+
+
+def test_web_needs_a_domain_and_a_valid_certificate_arn() -> None:
+    cfg = _dev()
+    del cfg["pacsguard:web"]["domain_name"]
+    _reject(cfg, "web.domain_name", "required")
+    cfg = _dev()
+    cfg["pacsguard:web"]["certificate_arn"] = "arn:aws:iam::123:server-certificate/x"
+    _reject(cfg, "web.certificate_arn")
+
+
+def test_session_timeout_is_bounded() -> None:
+    cfg = _dev()
+    cfg["pacsguard:web"]["session_timeout_minutes"] = 24 * 60
+    _reject(cfg, "web.session_timeout_minutes")

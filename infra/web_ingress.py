@@ -1,0 +1,174 @@
+"""The HTTPS entry: an ALB that signs users in with Cognito (MFA) before forwarding over TLS to nginx."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.context import StackContext
+from infra.identity import Identity
+
+TLS_POLICIES = {
+    "tls13": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "fips": "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+}
+HEALTH_PATH = "/healthz"  # served by nginx itself: no PHI, no credentials
+
+
+@dataclass(frozen=True)
+class WebIngressArgs:
+    context: StackContext
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: list[pulumi.Input[str]]
+    private_subnet_ids: list[pulumi.Input[str]]
+    hosts_security_group_id: pulumi.Input[str]
+    hosts_asg_name: pulumi.Input[str]
+    access_log_bucket: pulumi.Input[str]
+    identity: Identity
+
+
+class WebIngress(pulumi.ComponentResource):
+    def __init__(self, name: str, args: WebIngressArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pacsguard:edge:WebIngress", name, None, opts)
+        ctx, web = args.context, args.context.settings.web
+        child = pulumi.ResourceOptions(parent=self)
+        tags = ctx.tags("none")
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description="PACS web entry: HTTPS from the HTTPS networks",
+            tags=tags,
+            opts=child,
+        )
+        for i, cidr in enumerate(ctx.settings.https.cidrs):
+            family = "cidr_ipv6" if cidr.version == 6 else "cidr_ipv4"
+            for port, why in ((443, "HTTPS"), (80, "redirect to HTTPS")):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-in-{port}-{i}",
+                    security_group_id=self.security_group.id,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    description=f"{why} from {cidr}",
+                    tags=tags,
+                    opts=child,
+                    **{family: str(cidr)},
+                )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-to-hosts",
+            security_group_id=self.security_group.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            referenced_security_group_id=args.hosts_security_group_id,
+            description="TLS to nginx on the hosts",
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-hosts-from-alb",
+            security_group_id=args.hosts_security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            referenced_security_group_id=self.security_group.id,
+            description="HTTPS from the web load balancer only",
+            tags=tags,
+            opts=child,
+        )
+
+        self.certificate_arn: pulumi.Input[str]
+        if web.certificate_arn:
+            self.certificate_arn = web.certificate_arn
+        else:
+            cert = aws.acm.Certificate(
+                f"{name}-certificate",
+                domain_name=web.domain_name,
+                validation_method="DNS",
+                key_algorithm="EC_prime256v1",
+                options=aws.acm.CertificateOptionsArgs(certificate_transparency_logging_preference="ENABLED"),
+                tags=tags,
+                opts=child,
+            )
+            self.certificate_arn = cert.arn
+
+        self.alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            name=f"{ctx.prefix}-web"[:32],
+            load_balancer_type="application",
+            internal=web.internal,
+            subnets=args.private_subnet_ids if web.internal else args.public_subnet_ids,
+            security_groups=[self.security_group.id],
+            drop_invalid_header_fields=True,
+            desync_mitigation_mode="strictest",
+            enable_deletion_protection=ctx.settings.is_prod,
+            idle_timeout=300,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=args.access_log_bucket, prefix="alb", enabled=True),
+            tags=tags,
+            opts=child,
+        )
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-hosts",
+            port=443,
+            protocol="HTTPS",
+            target_type="instance",
+            vpc_id=args.vpc_id,
+            deregistration_delay=60,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True, protocol="HTTPS", path=HEALTH_PATH, matcher="200", interval=15, healthy_threshold=2
+            ),
+            tags=tags,
+            opts=child,
+        )
+        aws.autoscaling.Attachment(
+            f"{name}-hosts-attachment",
+            autoscaling_group_name=args.hosts_asg_name,
+            lb_target_group_arn=self.target_group.arn,
+            opts=child,
+        )
+        idn = args.identity
+        self.https_listener = aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=self.alb.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=TLS_POLICIES[web.tls_policy],
+            certificate_arn=self.certificate_arn,
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="authenticate-cognito",
+                    order=1,
+                    authenticate_cognito=aws.lb.ListenerDefaultActionAuthenticateCognitoArgs(
+                        user_pool_arn=idn.pool.arn,
+                        user_pool_client_id=idn.client.id,
+                        user_pool_domain=idn.domain.domain,
+                        session_timeout=web.session_timeout_minutes * 60,
+                        on_unauthenticated_request="authenticate",
+                        scope="openid email",
+                    ),
+                ),
+                aws.lb.ListenerDefaultActionArgs(type="forward", order=2, target_group_arn=self.target_group.arn),
+            ],
+            tags=tags,
+            opts=child,
+        )
+        aws.lb.Listener(
+            f"{name}-http-redirect",
+            load_balancer_arn=self.alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                        protocol="HTTPS", port="443", status_code="HTTP_301"
+                    ),
+                )
+            ],
+            tags=tags,
+            opts=child,
+        )
+        self.register_outputs({"alb_dns": self.alb.dns_name})
