@@ -17,7 +17,6 @@ class DicomIngressArgs:
     public_subnet_ids: list[pulumi.Input[str]]
     private_subnet_ids: list[pulumi.Input[str]]
     hosts_security_group_id: pulumi.Input[str]
-    hosts_asg_name: pulumi.Input[str]
 
 
 class DicomIngress(pulumi.ComponentResource):
@@ -92,12 +91,6 @@ class DicomIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.autoscaling.Attachment(
-            f"{name}-hosts-attachment",
-            autoscaling_group_name=args.hosts_asg_name,
-            lb_target_group_arn=self.target_group.arn,
-            opts=child,
-        )
         aws.lb.Listener(
             f"{name}-tcp",
             load_balancer_arn=self.nlb.arn,
@@ -107,4 +100,14 @@ class DicomIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self._name = name
         self.register_outputs({"nlb_dns": self.nlb.dns_name})
+
+    def attach(self, hosts_asg_name: pulumi.Input[str]) -> None:
+        """Register the hosts once they exist (they are created after the load balancer: they must know its ARN)."""
+        aws.autoscaling.Attachment(
+            f"{self._name}-hosts-attachment",
+            autoscaling_group_name=hosts_asg_name,
+            lb_target_group_arn=self.target_group.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

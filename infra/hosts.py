@@ -40,6 +40,7 @@ class HostsArgs:
     access_point_id: pulumi.Input[str] | None
     access_point_arn: pulumi.Input[str] | None
     ami_id: str
+    alb_arn: pulumi.Input[str]
 
 
 class HostsSecurityGroup(pulumi.ComponentResource):
@@ -155,6 +156,7 @@ class Hosts(pulumi.ComponentResource):
             args.archive_bucket,
             args.file_system_id or "",
             args.access_point_id or "",
+            args.alb_arn,
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -305,6 +307,7 @@ class Hosts(pulumi.ComponentResource):
         bucket: str,
         fs_id: str,
         ap_id: str,
+        alb_arn: str,
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -325,6 +328,9 @@ class Hosts(pulumi.ComponentResource):
                 ca_file=RDS_CA_BUNDLE,
             ),
             identity="jwt",
+            # The ALB signs with regional keys it shares with every ALB of the region: pin our own.
+            jwt_signer=alb_arn,
+            jwt_key_url=f"https://public-keys.auth.elb.{ctx.region}.amazonaws.com/{{kid}}",
             efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,

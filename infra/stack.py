@@ -80,6 +80,29 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             why="Image store (NFS over TLS)",
         )
 
+    identity = Identity("identity", IdentityArgs(context=ctx, callback_domain=settings.web.domain_name))
+    web = WebIngress(
+        "web",
+        WebIngressArgs(
+            context=ctx,
+            vpc_id=network.vpc.id,
+            public_subnet_ids=network.subnet_ids("public"),
+            private_subnet_ids=network.subnet_ids("private"),
+            hosts_security_group_id=hosts_sg.id,
+            access_log_bucket=storage.access_logs.bucket.id,
+            identity=identity,
+        ),
+    )
+    dicom = DicomIngress(
+        "dicom",
+        DicomIngressArgs(
+            context=ctx,
+            vpc_id=network.vpc.id,
+            public_subnet_ids=network.subnet_ids("public"),
+            private_subnet_ids=network.subnet_ids("private"),
+            hosts_security_group_id=hosts_sg.id,
+        ),
+    )
     ami = aws.ec2.get_ami(
         most_recent=True,
         owners=[DEBIAN_OWNER],
@@ -108,34 +131,12 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             access_point_id=ap.id if ap else None,
             access_point_arn=ap.arn if ap else None,
             ami_id=ami.id,
+            alb_arn=web.alb.arn,
         ),
         hosts_sg,
     )
-    identity = Identity("identity", IdentityArgs(context=ctx, callback_domain=settings.web.domain_name))
-    web = WebIngress(
-        "web",
-        WebIngressArgs(
-            context=ctx,
-            vpc_id=network.vpc.id,
-            public_subnet_ids=network.subnet_ids("public"),
-            private_subnet_ids=network.subnet_ids("private"),
-            hosts_security_group_id=hosts_sg.id,
-            hosts_asg_name=hosts.group.name,
-            access_log_bucket=storage.access_logs.bucket.id,
-            identity=identity,
-        ),
-    )
-    dicom = DicomIngress(
-        "dicom",
-        DicomIngressArgs(
-            context=ctx,
-            vpc_id=network.vpc.id,
-            public_subnet_ids=network.subnet_ids("public"),
-            private_subnet_ids=network.subnet_ids("private"),
-            hosts_security_group_id=hosts_sg.id,
-            hosts_asg_name=hosts.group.name,
-        ),
-    )
+    web.attach(hosts.group.name)
+    dicom.attach(hosts.group.name)
     if settings.waf.enabled:
         Waf("waf", WafArgs(context=ctx, load_balancer_arn=web.alb.arn, logs_key_arn=keys.arn("logs")))
     trail = AuditTrail(

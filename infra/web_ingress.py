@@ -24,7 +24,6 @@ class WebIngressArgs:
     public_subnet_ids: list[pulumi.Input[str]]
     private_subnet_ids: list[pulumi.Input[str]]
     hosts_security_group_id: pulumi.Input[str]
-    hosts_asg_name: pulumi.Input[str]
     access_log_bucket: pulumi.Input[str]
     identity: Identity
 
@@ -123,12 +122,6 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.autoscaling.Attachment(
-            f"{name}-hosts-attachment",
-            autoscaling_group_name=args.hosts_asg_name,
-            lb_target_group_arn=self.target_group.arn,
-            opts=child,
-        )
         idn = args.identity
         self.https_listener = aws.lb.Listener(
             f"{name}-https",
@@ -171,4 +164,14 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self._name = name
         self.register_outputs({"alb_dns": self.alb.dns_name})
+
+    def attach(self, hosts_asg_name: pulumi.Input[str]) -> None:
+        """Register the hosts once they exist (they are created after the load balancer: they must know its ARN)."""
+        aws.autoscaling.Attachment(
+            f"{self._name}-hosts-attachment",
+            autoscaling_group_name=hosts_asg_name,
+            lb_target_group_arn=self.target_group.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

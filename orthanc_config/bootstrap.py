@@ -125,7 +125,9 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "Roles": roles,
             "AuditLog": str(layout.audit_log),
             "Identity": p.identity,
-            "JwtPublicKeyFile": str(layout.jwt_public_key) if "jwt" in p.identity else "",
+            "JwtPublicKeyFile": str(layout.jwt_public_key) if "jwt" in p.identity and not p.jwt_key_url else "",
+            "JwtSigner": p.jwt_signer,
+            "JwtKeyUrl": p.jwt_key_url,
             "OrthancLog": str(layout.orthanc_log),
         }
     }

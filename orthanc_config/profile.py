@@ -74,6 +74,8 @@ class HostProfile:
     database: Database = field(default_factory=Database)
     identity: Literal["basic", "jwt", "basic+jwt"] = "basic+jwt"
     jwt_public_key_file: str = "/etc/pacsguard/jwt-public.pem"
+    jwt_signer: str = ""  # on AWS: the ARN of the stack's own load balancer
+    jwt_key_url: str = ""  # on AWS: https://public-keys.auth.elb.<region>.amazonaws.com/{kid}
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512

@@ -20,6 +20,7 @@ class GuardSettings:
     identity_mode: str = "basic+jwt"
     jwt_public_key_pem: bytes = b""
     jwt_signer: str = ""
+    jwt_key_url: str = ""  # on AWS: the ALB's regional key endpoint, https://.../{kid}
     orthanc_log: str = ""
 
     @classmethod
@@ -35,6 +36,7 @@ class GuardSettings:
             identity_mode=section["Identity"],
             jwt_public_key_pem=pem,
             jwt_signer=section.get("JwtSigner", ""),
+            jwt_key_url=section.get("JwtKeyUrl", ""),
             orthanc_log=section.get("OrthancLog", ""),
         )
 
@@ -44,13 +46,19 @@ class Guard:
         self.settings = settings
         self.log = audit.AuditLog(settings.audit_log)
         self.jwt_key = identity.load_public_key(settings.jwt_public_key_pem) if settings.jwt_public_key_pem else None
+        self.alb_keys = identity.AlbKeys(settings.jwt_key_url) if settings.jwt_key_url else None
+        if self.alb_keys and not settings.jwt_signer:
+            raise identity.IdentityError(
+                "JwtKeyUrl needs JwtSigner: every load balancer of the region shares those keys"
+            )
 
     def identify(self, headers: dict[str, str]) -> identity.Identity:
         token = headers.get(identity.JWT_HEADER)
         if token:
-            if self.jwt_key is None or "jwt" not in self.settings.identity_mode:
+            if "jwt" not in self.settings.identity_mode or (self.jwt_key is None and self.alb_keys is None):
                 raise identity.IdentityError("signed identity header present but JWT identity is not enabled")
-            claims = identity.verify_jwt(token, self.jwt_key, signer=self.settings.jwt_signer)
+            key = self.alb_keys.key_for(token) if self.alb_keys else self.jwt_key
+            claims = identity.verify_jwt(token, key, signer=self.settings.jwt_signer)
             return identity.Identity(
                 identity.user_from_claims(claims), identity.role_from_claims(claims, rbac.ROLES), "jwt"
             )

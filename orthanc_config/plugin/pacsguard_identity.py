@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -57,6 +59,49 @@ def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise IdentityError("JWT public key must be an EC P-256 key (ES256)")
     return key
+
+
+KID_RE = re.compile(r"^[A-Za-z0-9-]{1,128}$")
+
+
+def token_kid(token: str) -> str:
+    """The key id in a token's header, checked to be safe to put in a URL."""
+    try:
+        header = json.loads(_b64url(token.split(".")[0]))
+    except (ValueError, binascii.Error, IndexError) as exc:
+        raise IdentityError(f"malformed token: {exc}") from None
+    kid = header.get("kid", "")
+    if not isinstance(kid, str) or not KID_RE.match(kid):
+        raise IdentityError("token has no usable key id")
+    return kid
+
+
+class AlbKeys:
+    """The load balancer's signing keys, fetched by key id over HTTPS and cached.
+
+    Every ALB of a region signs with the same keys: the caller must also pin `signer` to its own ALB.
+    """
+
+    def __init__(self, url_template: str, fetch: Callable[[str], bytes] | None = None) -> None:
+        if not url_template.startswith("https://") or "{kid}" not in url_template:
+            raise IdentityError("JWT key URL must be https:// and contain {kid}")
+        self.url_template = url_template
+        self.fetch = fetch or _https_get
+        self.cache: dict[str, ec.EllipticCurvePublicKey] = {}
+
+    def key_for(self, token: str) -> ec.EllipticCurvePublicKey:
+        kid = token_kid(token)
+        if kid not in self.cache:
+            self.cache[kid] = load_public_key(self.fetch(self.url_template.format(kid=kid)))
+        return self.cache[kid]
+
+
+def _https_get(url: str) -> bytes:
+    import ssl
+    import urllib.request
+
+    with urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=5) as resp:  # noqa: S310 (https only)
+        return resp.read()
 
 
 def verify_jwt(token: str, key: ec.EllipticCurvePublicKey, *, signer: str = "", now: float | None = None) -> dict:

@@ -95,3 +95,15 @@ def test_efs_image_store_encrypted_tls_only_and_mounted_through_access_point(sta
     assert len(mounts) == stack.settings.availability_zones
     (ap,) = stack.of_type("aws:efs/accessPoint:AccessPoint")
     assert ap.inputs["rootDirectory"]["creationInfo"]["permissions"] == "0750"
+
+
+def test_hosts_pin_the_stacks_own_load_balancer_as_token_signer(stack: Synthesis) -> None:
+    import json
+    import re
+
+    body = re.search(r"<<'PACSGUARD_PROFILE'\n(.*)\nPACSGUARD_PROFILE", user_data(stack), re.S).group(1)
+    profile = json.loads(body)
+    alb = next(r for r in stack.of_type("aws:lb/loadBalancer:LoadBalancer") if r.name == "web-alb")
+    assert profile["jwt_signer"] == alb.outputs["arn"]
+    assert profile["jwt_key_url"] == f"https://public-keys.auth.elb.{stack.settings.region}.amazonaws.com/{{kid}}"
+    assert profile["identity"] == "jwt"  # no Basic users on AWS hosts

@@ -116,3 +116,72 @@ def test_settings_read_from_orthanc_configuration(tmp_path: Path) -> None:
     cfg = {"PACSGuard": {"Roles": ROLES, "AuditLog": "/x", "Identity": "basic+jwt", "JwtPublicKeyFile": str(key)}}
     s = guard_mod.GuardSettings.from_orthanc_configuration(json.dumps(cfg))
     assert s.roles == ROLES and s.jwt_public_key_pem == PEM
+
+
+ALB_ARN = "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/app/pacsguard-prod-web/abc"
+
+
+def alb_token(key: ec.EllipticCurvePrivateKey, kid: str, signer: str = ALB_ARN, **claims: object) -> str:
+    """A token shaped like the ALB's: kid and signer in the header."""
+    import base64 as b64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    exp = int(time.time()) + 60
+    header = {"alg": "ES256", "kid": kid, "signer": signer, "exp": exp, "typ": "JWT"}
+    body = {"email": "dr@x", "exp": exp, **claims}
+
+    def seg(obj: dict) -> str:
+        return b64.urlsafe_b64encode(json.dumps(obj).encode()).decode()
+
+    signing_input = f"{seg(header)}.{seg(body)}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{b64.urlsafe_b64encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big')).decode()}"
+
+
+def alb_guard(tmp_path: Path, keys: dict[str, bytes], fetched: list[str]) -> guard_mod.Guard:
+    g = guard_mod.Guard(
+        guard_mod.GuardSettings(
+            ROLES, str(tmp_path / "audit.jsonl"), "jwt", jwt_signer=ALB_ARN,
+            jwt_key_url="https://public-keys.auth.elb.eu-central-1.amazonaws.com/{kid}",
+        )
+    )  # fmt: skip
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return keys[url.rsplit("/", 1)[1]]
+
+    g.alb_keys.fetch = fetch
+    return g
+
+
+def test_alb_key_is_fetched_by_kid_once_and_cached(tmp_path: Path) -> None:
+    fetched: list[str] = []
+    g = alb_guard(tmp_path, {"kid-1": PEM}, fetched)
+    token = alb_token(KEY, "kid-1", **{"custom:pacs_role": "radiologist"})
+    headers = {**basic("pacsguard-gateway"), ident.JWT_HEADER: token}
+    assert g.http("GET", "/studies", "127.0.0.1", headers)
+    assert g.http("GET", "/studies", "127.0.0.1", headers)
+    assert fetched == ["https://public-keys.auth.elb.eu-central-1.amazonaws.com/kid-1"]
+
+
+def test_token_from_another_alb_of_the_region_is_refused(tmp_path: Path) -> None:
+    g = alb_guard(tmp_path, {"kid-1": PEM}, [])
+    token = alb_token(
+        KEY, "kid-1", signer=ALB_ARN.replace("pacsguard-prod-web", "someone-else"), **{"custom:pacs_role": "admin"}
+    )
+    assert not g.http("GET", "/studies", "127.0.0.1", {**basic("pacsguard-gateway"), ident.JWT_HEADER: token})
+
+
+def test_kid_that_could_alter_the_url_is_refused(tmp_path: Path) -> None:
+    fetched: list[str] = []
+    g = alb_guard(tmp_path, {}, fetched)
+    token = alb_token(KEY, "../../evil.example/x", **{"custom:pacs_role": "admin"})
+    assert not g.http("GET", "/studies", "127.0.0.1", {**basic("pacsguard-gateway"), ident.JWT_HEADER: token})
+    assert fetched == []
+
+
+def test_key_url_without_signer_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ident.IdentityError, match="JwtSigner"):
+        guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "a"), "jwt", jwt_key_url="https://k/{kid}"))
