@@ -26,6 +26,8 @@ class SecureBucketArgs:
     archive_transition_days: int | None = None
     noncurrent_expiration_days: int = 365
     receives_server_access_logs: bool = False
+    # Marks the one bucket AWS log delivery requires on SSE-S3: an explicit, visible exception.
+    log_sink: str | None = None
     # Statements that name the bucket itself (log delivery by AWS services): built once its ARN exists.
     extra_policy_statements: Callable[[pulumi.Output[str]], list[Statement]] | None = None
     protect: bool = True
@@ -41,7 +43,7 @@ class SecureBucket(pulumi.ComponentResource):
             bucket_prefix=f"{ctx.prefix}-{name.split('-')[-1]}-",
             object_lock_enabled=args.object_lock_days is not None,
             force_destroy=False,
-            tags=ctx.tags(args.data_class),
+            tags=ctx.tags(args.data_class, **({"pacsguard:log-sink": args.log_sink} if args.log_sink else {})),
             opts=ctx.opts(self, phi=args.protect),
         )
         b = self.bucket.id

@@ -12,6 +12,7 @@ from stacks.settings import Settings
 DataClass = Literal["phi", "logs", "none"]
 TAG_STACK = "pacsguard:stack"
 TAG_DATA_CLASS = "pacsguard:data-class"
+TAG_ENVIRONMENT = "pacsguard:environment"  # lets policies judge a resource by its stack's rules
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class StackContext:
         return f"pacsguard-{self.stack}"[:24]
 
     def tags(self, data_class: DataClass, **extra: str) -> dict[str, str]:
-        return {TAG_STACK: self.stack, TAG_DATA_CLASS: data_class, **extra}
+        return {TAG_STACK: self.stack, TAG_DATA_CLASS: data_class, TAG_ENVIRONMENT: self.settings.environment, **extra}
 
     def opts(
         self, parent: pulumi.Resource, *, phi: bool = False, depends_on: list[pulumi.Resource] | None = None

@@ -44,6 +44,7 @@ class Storage(pulumi.ComponentResource):
                 object_lock_days=s.storage.object_lock_days,
                 object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
                 receives_server_access_logs=True,
+                log_sink="s3-server-access-and-alb-logs",
                 extra_policy_statements=lambda arn: alb_log_delivery(ctx, arn),
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -34,6 +34,9 @@ class CapturedResource:
     protect: bool
     custom: bool
     outputs: dict[str, Any] = field(default_factory=dict)
+    # input property -> URNs it depends on: how split resources are joined (ids are unknown in a real preview)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    provider_region: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +124,12 @@ class _CapturingMonitor(pmocks.MockMonitor):
         super().__init__(mocks)
         self.captured: list[CapturedResource] = []
 
+    def _provider_region(self, provider_ref: str) -> str | None:
+        """The region of an explicit provider (a reference is '<urn>::<id>'); None for the default provider."""
+        urn = provider_ref.rsplit("::", 1)[0] if provider_ref else ""
+        match = next((r for r in self.captured if r.urn == urn), None)
+        return match.inputs.get("region") if match else None
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
@@ -137,6 +146,8 @@ class _CapturingMonitor(pmocks.MockMonitor):
                     protect=bool(request.protect),
                     custom=bool(request.custom),
                     outputs=_plain(state.state) if state else {},
+                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    provider_region=self._provider_region(request.provider),
                 )
             )
         return response

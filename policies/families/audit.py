@@ -1,0 +1,242 @@
+"""Audit: CloudTrail with data events, access logs, retention, alarms, threat detection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies import citations as c
+from policies.graph import PlanGraph
+from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+
+AUDIT = Citations(hipaa=(c.AUDIT, c.ACTIVITY_REVIEW), gdpr=(c.GDPR_CIA, c.GDPR_BREACH), ihe=(c.ITI_20,))
+DETECTION = Citations(hipaa=(c.ACTIVITY_REVIEW, c.LOGIN_MONITORING), gdpr=(c.GDPR_BREACH,))
+MIN_RETENTION = {"prod": 2192, "dev": 365}  # six years: HIPAA 164.316(b)(2) documentation retention
+REQUIRED_ALARMS = (
+    "UnauthorizedApiCalls", "RootAccountUse", "ConsoleLoginWithoutMfa", "IamPolicyChanges",
+    "KmsKeyDisableOrDeletion", "SecurityGroupChanges", "PacsAuthenticationFailures",
+)  # fmt: skip
+GUARDDUTY_FEATURES = ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS")
+
+
+def _trail(g: PlanGraph) -> list[Outcome]:
+    trails = g.of("aws:cloudtrail/trail:Trail")
+    if not trails:
+        return [Outcome("account", "fail", "no CloudTrail trail")]
+    out = []
+    for t in trails:
+        i = t.inputs
+        if not i.get("isMultiRegionTrail"):
+            failure = "trail is single-region"
+        elif not i.get("enableLogFileValidation"):
+            failure = "log file validation is off (tampering would go unnoticed)"
+        elif not i.get("cloudWatchLogsGroupArn"):
+            failure = "trail is not delivered to CloudWatch Logs (no alarms possible)"
+        elif i.get("enableLogging") is False:
+            failure = "logging is stopped"
+        else:
+            failure = None
+        out.append(resource_outcome(t, failure, "multi-region, validated, delivered to CloudWatch"))
+    return out
+
+
+def _data_events(g: PlanGraph) -> list[Outcome]:
+    phi = [b for b in g.of("aws:s3/bucket:Bucket") if b.tags.get("pacsguard:data-class") == "phi"]
+    trails = g.of("aws:cloudtrail/trail:Trail")
+    all_objects = False
+    watched_urns: set[str] = set()
+    for t in trails:
+        for sel in t.inputs.get("advancedEventSelectors") or []:
+            fields = {f.get("field"): f for f in sel.get("fieldSelectors") or []}
+            if "Data" not in (fields.get("eventCategory") or {}).get("equals", []):
+                continue
+            if "resources.ARN" not in fields:
+                all_objects = True
+        # The selector names bucket ARNs: the trail's inputs depend on exactly those buckets.
+        watched_urns.update(t.property_dependencies.get("advancedEventSelectors", []))
+    out = []
+    for b in phi:
+        covered = bool(trails) and (all_objects or b.urn in watched_urns)
+        out.append(
+            resource_outcome(b, None if covered else "object reads and writes of this PHI bucket are not recorded")
+        )
+    return out or [Outcome("stack", "skipped", "not applicable: no PHI bucket")]
+
+
+def _access_logging(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for b in g.of("aws:s3/bucket:Bucket"):
+        if b.tags.get("pacsguard:log-sink"):
+            out.append(Outcome(b.name, "pass", "the access-log sink itself (logging into itself would loop)"))
+            continue
+        logged = g.parts(b, "aws:s3/bucketLogging:BucketLogging", "bucket")
+        out.append(resource_outcome(b, None if logged else "server access logging is off"))
+    return out
+
+
+def _alb_logs(i: dict[str, Any]) -> str | None:
+    if i.get("loadBalancerType", "application") != "application":
+        return None
+    return None if (i.get("accessLogs") or {}).get("enabled") else "access logs are off"
+
+
+def _retention(g: PlanGraph) -> list[Outcome]:
+    minimum = MIN_RETENTION[g.environment]
+    out = []
+    for lg in g.of("aws:cloudwatch/logGroup:LogGroup"):
+        days = lg.inputs.get("retentionInDays") or 0
+        failure = (
+            None if days >= minimum else f"kept {days or 'an unset number of'} days; {g.environment} needs {minimum}"
+        )
+        out.append(resource_outcome(lg, failure, f"kept {days} days"))
+    return out
+
+
+def _alarms(g: PlanGraph) -> list[Outcome]:
+    filters = {f.inputs.get("name"): f for f in g.of("aws:cloudwatch/logMetricFilter:LogMetricFilter")}
+    alarms = {a.inputs.get("metricName"): a for a in g.of("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    out = []
+    for name in REQUIRED_ALARMS:
+        if name not in filters:
+            out.append(Outcome(name, "fail", "no metric filter"))
+        elif name not in alarms or not alarms[name].inputs.get("alarmActions"):
+            out.append(Outcome(name, "fail", "no alarm that notifies anyone"))
+        else:
+            out.append(Outcome(name, "pass", "filter and alarm with a notification"))
+    return out
+
+
+def _guardduty(g: PlanGraph) -> list[Outcome]:
+    detectors = [d for d in g.of("aws:guardduty/detector:Detector") if d.inputs.get("enable", True)]
+    if not detectors:
+        return [Outcome("account", "fail", "GuardDuty is not enabled")]
+    features = {
+        f.inputs.get("name")
+        for f in g.of("aws:guardduty/detectorFeature:DetectorFeature")
+        if f.inputs.get("status") == "ENABLED"
+    }
+    missing = [f for f in GUARDDUTY_FEATURES if f not in features]
+    return [
+        resource_outcome(
+            detectors[0],
+            f"features off: {', '.join(missing)}" if missing else None,
+            "S3, EBS malware and RDS login protection on",
+        )
+    ]
+
+
+def _config(g: PlanGraph) -> list[Outcome]:
+    recorders = g.of("aws:cfg/recorder:Recorder")
+    if not recorders:
+        return [Outcome("account", "fail", "AWS Config is not recording")]
+    rec = recorders[0]
+    group = rec.inputs.get("recordingGroup") or {}
+    status = [s for s in g.of("aws:cfg/recorderStatus:RecorderStatus") if s.inputs.get("isEnabled")]
+    if not group.get("allSupported"):
+        return [Outcome(rec.name, "fail", "recorder does not record all supported resource types")]
+    if not status:
+        return [Outcome(rec.name, "fail", "recorder is not started")]
+    return [Outcome(rec.name, "pass", "recording all resource types")]
+
+
+CONTROLS = [
+    Control(
+        id="AUD-CLOUDTRAIL",
+        title="CloudTrail records every region with validated, monitored logs",
+        family="audit",
+        severity="high",
+        rationale="The account-level record of who changed or read what; validation makes tampering detectable.",
+        remediation="Multi-region trail with log file validation, KMS and CloudWatch Logs delivery.",
+        citations=AUDIT,
+        equivalents={
+            "aws_config": "MULTI_REGION_CLOUD_TRAIL_ENABLED",
+            "prowler": "cloudtrail_multi_region_enabled",
+            "checkov": "CKV_AWS_67",
+        },
+        plan=StackCheck(_trail),
+    ),
+    Control(
+        id="AUD-PHI-DATA-EVENTS",
+        title="Object access on PHI buckets is recorded",
+        family="audit",
+        severity="high",
+        rationale="Management events do not show who downloaded an image; S3 data events do.",
+        remediation="Add an advanced event selector for AWS::S3::Object data events on the PHI buckets.",
+        citations=AUDIT,
+        equivalents={"prowler": "cloudtrail_s3_dataevents_read_enabled"},
+        plan=StackCheck(_data_events),
+    ),
+    Control(
+        id="AUD-S3-ACCESS-LOGS",
+        title="Buckets log every request",
+        family="audit",
+        severity="medium",
+        rationale="Server access logs record requests CloudTrail data events may not (including denied ones).",
+        remediation="Add BucketLogging to the access-log sink for every bucket but the sink itself.",
+        citations=AUDIT,
+        equivalents={
+            "aws_config": "S3_BUCKET_LOGGING_ENABLED",
+            "prowler": "s3_bucket_server_access_logging_enabled",
+            "checkov": "CKV_AWS_18",
+        },
+        plan=StackCheck(_access_logging),
+    ),
+    Control(
+        id="AUD-ALB-LOGS",
+        title="The web load balancer writes access logs",
+        family="audit",
+        severity="medium",
+        rationale="Every HTTP request to the PACS, with client address, is kept.",
+        remediation="Enable access_logs to the access-log bucket.",
+        citations=AUDIT,
+        equivalents={"prowler": "elbv2_logging_enabled", "checkov": "CKV_AWS_91"},
+        plan=ResourceCheck(("aws:lb/loadBalancer:LoadBalancer",), _alb_logs),
+    ),
+    Control(
+        id="AUD-LOG-RETENTION",
+        title="Logs are kept six years in prod, one year in dev",
+        family="audit",
+        severity="medium",
+        rationale="HIPAA documentation must be retained six years; audit logs are the evidence.",
+        remediation="Set log_retention_days (prod default 2192).",
+        citations=Citations(hipaa=(c.AUDIT, "164.316(b)(2)(i) Time limit"), gdpr=(c.GDPR_CIA,)),
+        equivalents={
+            "prowler": "cloudwatch_log_group_retention_policy_specific_days_enabled",
+            "checkov": "CKV_AWS_338",
+        },
+        plan=StackCheck(_retention),
+    ),
+    Control(
+        id="AUD-ALARMS",
+        title="Security events raise alarms that reach someone",
+        family="audit",
+        severity="high",
+        rationale="Logs nobody watches do not detect a breach: the CIS monitoring set plus PACS authentication failures.",
+        remediation="Metric filters and alarms for unauthorized calls, root use, console login without MFA, IAM and SG changes, "
+        "KMS disable/deletion and PACS authentication failures, notifying an SNS topic.",
+        citations=DETECTION,
+        equivalents={"prowler": "cloudwatch_log_metric_filter_unauthorized_api_calls"},
+        plan=StackCheck(_alarms),
+    ),
+    Control(
+        id="AUD-GUARDDUTY",
+        title="GuardDuty watches S3, EBS and RDS logins",
+        family="audit",
+        severity="high",
+        rationale="Threat detection flags exfiltration from the archive and brute force against the index.",
+        remediation="Enable the detector with S3_DATA_EVENTS, EBS_MALWARE_PROTECTION and RDS_LOGIN_EVENTS.",
+        citations=DETECTION,
+        equivalents={"aws_config": "GUARDDUTY_ENABLED_CENTRALIZED", "prowler": "guardduty_is_enabled"},
+        plan=StackCheck(_guardduty),
+    ),
+    Control(
+        id="AUD-CONFIG",
+        title="AWS Config records every resource type",
+        family="audit",
+        severity="medium",
+        rationale="Configuration history shows when a control drifted, not only that it did.",
+        remediation="Recorder with all_supported, a delivery channel and the recorder started.",
+        citations=DETECTION,
+        equivalents={"prowler": "config_recorder_all_regions_enabled"},
+        plan=StackCheck(_config),
+    ),
+]

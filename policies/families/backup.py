@@ -1,0 +1,190 @@
+"""Contingency: backups that cover the PHI, restore to a point in time, leave the region, cannot be erased,
+and are tested."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies import citations as c
+from policies.graph import PlanGraph
+from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+
+CONTINGENCY = Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,))
+MIN_DB_BACKUP_DAYS = {"prod": 35, "dev": 1}
+
+
+def _coverage(g: PlanGraph) -> list[Outcome]:
+    covered = {
+        urn for sel in g.of("aws:backup/selection:Selection") for urn in sel.property_dependencies.get("resources", [])
+    }
+    out = [
+        resource_outcome(r, None if r.urn in covered else "not in any backup selection")
+        for r in g.of("aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem")
+    ]
+    if not g.of("aws:backup/plan:Plan"):
+        return [Outcome("stack", "fail", "no backup plan")]
+    return out
+
+
+def _pitr(g: PlanGraph) -> list[Outcome]:
+    minimum = MIN_DB_BACKUP_DAYS[g.environment]
+    out = []
+    for db in g.of("aws:rds/instance:Instance"):
+        days = db.inputs.get("backupRetentionPeriod") or 0
+        out.append(
+            resource_outcome(
+                db, None if days >= minimum else f"automated backups kept {days} days; {g.environment} needs {minimum}"
+            )
+        )
+    continuous = any(
+        r.get("enableContinuousBackup") for p in g.of("aws:backup/plan:Plan") for r in p.inputs.get("rules") or []
+    )
+    if g.of("aws:backup/plan:Plan") and not continuous:
+        out.append(Outcome("backup-plan", "fail", "no rule with continuous backup (point-in-time restore)"))
+    return out
+
+
+def _offsite(g: PlanGraph) -> list[Outcome]:
+    plans = g.of("aws:backup/plan:Plan")
+    if not plans:
+        return [Outcome("stack", "fail", "no backup plan")]
+    copies = [c for p in plans for r in p.inputs.get("rules") or [] for c in r.get("copyActions") or []]
+    vaults = {v.urn: v for v in g.of("aws:backup/vault:Vault")}
+    remote = [v for v in vaults.values() if v.provider_region and v.provider_region != g.region]
+    if g.environment != "prod" and not copies:
+        return [Outcome(plans[0].name, "skipped", "dev stacks keep backups in-region")]
+    if not copies or not remote:
+        return [
+            Outcome(
+                plans[0].name,
+                "fail",
+                "no copy to a vault in another region (a regional outage or a region-wide "
+                "compromise loses every backup)",
+            )
+        ]
+    return [Outcome(plans[0].name, "pass", f"copied to {remote[0].provider_region}")]
+
+
+def _vault_lock(g: PlanGraph) -> list[Outcome]:
+    out = []
+    locks = g.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    for v in g.of("aws:backup/vault:Vault"):
+        mine = [lk for lk in locks if lk.depends_on("backupVaultName", v)]
+        if not mine:
+            failure = "vault is not locked: recovery points can be deleted"
+        elif g.environment == "prod" and mine[0].inputs.get("changeableForDays") is None:
+            failure = "vault lock in governance mode; prod needs compliance mode (changeable_for_days)"
+        else:
+            failure = None
+        out.append(resource_outcome(v, failure, "locked"))
+    return out or [Outcome("stack", "fail", "no backup vault")]
+
+
+def _restore_testing(g: PlanGraph) -> list[Outcome]:
+    plans = g.of("aws:backup/restoreTestingPlan:RestoreTestingPlan")
+    kinds = {
+        s.inputs.get("protectedResourceType")
+        for s in g.of("aws:backup/restoreTestingSelection:RestoreTestingSelection")
+    }
+    if not plans:
+        severity_note = "restores are never tested" if g.environment == "prod" else None
+        return [
+            Outcome(
+                "stack", "fail" if severity_note else "skipped", severity_note or "dev stack without restore testing"
+            )
+        ]
+    wanted = {"RDS"} | ({"EFS"} if g.of("aws:efs/fileSystem:FileSystem") else set())
+    missing = wanted - kinds
+    return [
+        resource_outcome(
+            plans[0], f"no restore test for {', '.join(sorted(missing))}" if missing else None, "restores tested weekly"
+        )
+    ]
+
+
+def _env(i: dict[str, Any]) -> str:
+    return (i.get("tags") or {}).get("pacsguard:environment", "prod")
+
+
+def _rds_multi_az(i: dict[str, Any]) -> str | None:
+    return None if i.get("multiAz") else "single-AZ: an AZ outage stops the PACS"
+
+
+CONTROLS = [
+    Control(
+        id="BAK-COVERAGE",
+        title="A backup plan covers the image store and the index database",
+        family="backup",
+        severity="critical",
+        rationale="Images without their index, or an index without images, cannot be restored to a working PACS.",
+        remediation="Select the EFS file system and the RDS instance in an AWS Backup plan.",
+        citations=CONTINGENCY,
+        equivalents={"prowler": "backup_plans_exist"},
+        plan=StackCheck(_coverage),
+    ),
+    Control(
+        id="BAK-PITR",
+        title="The index restores to any point in time",
+        family="backup",
+        severity="high",
+        rationale="Corruption is usually noticed late: restore to the minute before it.",
+        remediation="backup_retention_period >= 35 in prod and a backup rule with continuous backup.",
+        citations=CONTINGENCY,
+        equivalents={
+            "aws_config": "DB_INSTANCE_BACKUP_ENABLED",
+            "prowler": "rds_instance_backup_enabled",
+            "checkov": "CKV_AWS_133",
+        },
+        plan=StackCheck(_pitr),
+    ),
+    Control(
+        id="BAK-OFFSITE",
+        title="Backups are copied to a second region",
+        family="backup",
+        severity="high",
+        rationale="A regional outage or a compromised region must not take every copy.",
+        remediation="Set backup.copy_region (inside allowed_regions).",
+        citations=Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,)),
+        equivalents={},
+        plan=StackCheck(_offsite),
+    ),
+    Control(
+        id="BAK-VAULT-LOCK",
+        title="Backup vaults are locked (compliance mode in prod)",
+        family="backup",
+        severity="critical",
+        rationale="Ransomware deletes backups first; a compliance-mode lock makes that impossible, even for root.",
+        remediation="Add VaultLockConfiguration; set changeable_for_days in prod.",
+        citations=CONTINGENCY,
+        equivalents={"prowler": "backup_vaults_lock_enabled"},
+        plan=StackCheck(_vault_lock),
+    ),
+    Control(
+        id="BAK-RESTORE-TESTING",
+        title="Restores are tested on a schedule",
+        family="backup",
+        severity="medium",
+        rationale="A backup never restored is a hope, not a plan.",
+        remediation="Keep backup.restore_testing on: a restore testing plan with selections for RDS and EFS.",
+        citations=Citations(hipaa=(c.CONTINGENCY_TESTING,), gdpr=(c.GDPR_TESTING, c.GDPR_RESTORE)),
+        equivalents={},
+        plan=StackCheck(_restore_testing),
+    ),
+    Control(
+        id="BAK-DB-MULTI-AZ",
+        title="The index database is multi-AZ",
+        family="backup",
+        severity="medium",
+        rationale="Availability of ePHI is part of the Security Rule; a single AZ is a single point of failure.",
+        remediation="Set database.multi_az (prod refuses false).",
+        citations=Citations(hipaa=(c.DISASTER_RECOVERY,), gdpr=(c.GDPR_CIA,)),
+        equivalents={
+            "aws_config": "RDS_MULTI_AZ_SUPPORT",
+            "prowler": "rds_instance_multi_az",
+            "checkov": "CKV_AWS_157",
+        },
+        plan=ResourceCheck(
+            ("aws:rds/instance:Instance",), _rds_multi_az, applies=lambda i: _env(i) == "prod", applies_to="prod stacks"
+        ),
+    ),
+]

@@ -1,0 +1,200 @@
+"""Identity: least privilege, no static keys, MFA, automatic logoff, authentication before access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies import citations as c
+from policies.graph import PlanGraph, as_list, policy_doc, statements
+from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+
+IDENTITY = Citations(hipaa=(c.ACCESS, c.UNIQUE_ID, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,))
+MAX_SESSION_SECONDS = 3600
+# Actions AWS offers no resource-level permission for: "*" is the only possible resource.
+RESOURCE_WILDCARD_ONLY = {
+    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel", "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage", "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+}  # fmt: skip
+
+
+def _allow_statements(i: dict[str, Any]) -> list[dict[str, Any]]:
+    return [st for st in statements(policy_doc(i.get("policy"))) if st.get("Effect") == "Allow"]
+
+
+def _no_wildcard_actions(i: dict[str, Any]) -> str | None:
+    for st in _allow_statements(i):
+        for action in as_list(st.get("Action")):
+            if action == "*" or str(action).endswith(":*"):
+                return f"statement {st.get('Sid', '?')} allows {action}"
+    return None
+
+
+def _scoped_resources(i: dict[str, Any]) -> str | None:
+    for st in _allow_statements(i):
+        if "*" in as_list(st.get("Resource")):
+            extra = set(as_list(st.get("Action"))) - RESOURCE_WILDCARD_ONLY
+            if extra:
+                return f"statement {st.get('Sid', '?')} allows {sorted(extra)[0]} on every resource"
+    return None
+
+
+def _no_static_keys(g: PlanGraph) -> list[Outcome]:
+    keys = g.of("aws:iam/accessKey:AccessKey")
+    users = g.of("aws:iam/user:User")
+    out = [Outcome(k.name, "fail", "a long-lived access key is created") for k in keys]
+    out += [Outcome(u.name, "fail", "an IAM user is created (use roles)") for u in users]
+    return out or [Outcome("stack", "pass", "no IAM users or access keys: every principal is a role")]
+
+
+def _mfa(i: dict[str, Any]) -> str | None:
+    if i.get("mfaConfiguration") != "ON":
+        return f"MFA is {i.get('mfaConfiguration') or 'OFF'}, not required"
+    if not (i.get("softwareTokenMfaConfiguration") or {}).get("enabled"):
+        return "TOTP MFA is not enabled"
+    return None
+
+
+def _password_policy(i: dict[str, Any]) -> str | None:
+    pp = i.get("passwordPolicy") or {}
+    if (pp.get("minimumLength") or 0) < 14:
+        return f"passwords may be {pp.get('minimumLength') or 8} characters; require 14"
+    if not (i.get("adminCreateUserConfig") or {}).get("allowAdminCreateUserOnly"):
+        return "anyone can sign up"
+    return None
+
+
+def _session_timeout(i: dict[str, Any]) -> str | None:
+    for action in i.get("defaultActions") or []:
+        auth = action.get("authenticateCognito") or action.get("authenticateOidc")
+        if auth:
+            timeout = auth.get("sessionTimeout") or 604800  # the AWS default is seven days
+            return (
+                None if timeout <= MAX_SESSION_SECONDS else f"sessions last {timeout // 60} minutes (automatic logoff)"
+            )
+    return None
+
+
+def _authenticate_before_forward(i: dict[str, Any]) -> str | None:
+    if i.get("protocol") != "HTTPS":
+        return None
+    actions = sorted(i.get("defaultActions") or [], key=lambda a: a.get("order") or 0)
+    types = [a.get("type") for a in actions]
+    if "forward" in types and not any(
+        t in ("authenticate-cognito", "authenticate-oidc") for t in types[: types.index("forward")]
+    ):
+        return "forwards to the PACS without authenticating first"
+    return None
+
+
+def _role_arns(g: PlanGraph) -> list[Outcome]:
+    """Role policies name ARNs, never a wildcard account (which would reach into other accounts)."""
+    out = []
+    for pol in g.of("aws:iam/rolePolicy:RolePolicy"):
+        bad = None
+        for st in _allow_statements(pol.inputs):
+            for r in as_list(st.get("Resource")):
+                if r == "*":
+                    continue  # judged by IAM-SCOPED-RESOURCES
+                parts = str(r).split(":")
+                if not str(r).startswith("arn:") or len(parts) < 6:
+                    bad = f"{r!r} is not an ARN"
+                elif parts[4] == "*":
+                    bad = f"{r} matches any account"
+        out.append(resource_outcome(pol, bad, "names ARNs of this account"))
+    return out
+
+
+CONTROLS = [
+    Control(
+        id="IAM-NO-WILDCARD-ACTIONS",
+        title="No policy allows wildcard actions",
+        family="identity",
+        severity="high",
+        rationale="svc:* grants future actions nobody reviewed, including deletion and decryption.",
+        remediation="List the exact actions each statement needs.",
+        citations=IDENTITY,
+        equivalents={
+            "aws_config": "IAM_NO_INLINE_POLICY_CHECK",
+            "prowler": "iam_inline_policy_no_administrative_privileges",
+        },
+        plan=ResourceCheck(("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"), _no_wildcard_actions),
+    ),
+    Control(
+        id="IAM-SCOPED-RESOURCES",
+        title="Policies name resources; '*' only where AWS allows nothing else",
+        family="identity",
+        severity="high",
+        rationale="A role that can read every secret or every bucket turns one compromised host into the whole account.",
+        remediation="Name the stack's ARNs (log groups, secrets, keys, file system); keep '*' for actions without resource-level support.",
+        citations=IDENTITY,
+        equivalents={},
+        plan=ResourceCheck(("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"), _scoped_resources),
+    ),
+    Control(
+        id="IAM-ROLE-ARNS",
+        title="Role policies reference ARNs, not account-wide patterns",
+        family="identity",
+        severity="medium",
+        rationale="Resources given as bare names or region/account wildcards widen access silently.",
+        remediation="Build resource ARNs from the stack's own resources.",
+        citations=IDENTITY,
+        equivalents={},
+        plan=StackCheck(_role_arns),
+    ),
+    Control(
+        id="IAM-NO-STATIC-KEYS",
+        title="No IAM users or long-lived access keys",
+        family="identity",
+        severity="high",
+        rationale="Static keys leak through laptops and CI logs; roles with short sessions do not.",
+        remediation="Use roles: the instance profile for hosts, SSO for people.",
+        citations=IDENTITY,
+        equivalents={"aws_config": "IAM_ROOT_ACCESS_KEY_CHECK", "prowler": "iam_no_root_access_key"},
+        plan=StackCheck(_no_static_keys),
+    ),
+    Control(
+        id="IAM-MFA",
+        title="Sign-in requires TOTP MFA",
+        family="identity",
+        severity="critical",
+        rationale="A stolen password alone must not open the PACS.",
+        remediation="Set mfa_configuration='ON' with software token MFA on the user pool.",
+        citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
+        equivalents={"prowler": "cognito_user_pool_mfa_enabled"},
+        plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _mfa),
+    ),
+    Control(
+        id="IAM-PASSWORDS",
+        title="Strong passwords and no self sign-up",
+        family="identity",
+        severity="high",
+        rationale="Only administrators create PACS accounts; passwords resist guessing.",
+        remediation="password_policy minimum_length >= 14; admin_create_user_config allow_admin_create_user_only.",
+        citations=IDENTITY,
+        equivalents={"prowler": "cognito_user_pool_password_policy_minimum_length_14"},
+        plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _password_policy),
+    ),
+    Control(
+        id="IAM-SESSION-TIMEOUT",
+        title="Web sessions end within an hour (automatic logoff)",
+        family="identity",
+        severity="medium",
+        rationale="An unattended reading-room workstation must not stay signed in for days.",
+        remediation="Set web.session_timeout_minutes (default 15).",
+        citations=Citations(hipaa=(c.AUTO_LOGOFF,), gdpr=(c.GDPR_CIA,)),
+        equivalents={},
+        plan=ResourceCheck(("aws:lb/listener:Listener",), _session_timeout),
+    ),
+    Control(
+        id="IAM-WEB-AUTH",
+        title="The web entry authenticates before forwarding",
+        family="identity",
+        severity="critical",
+        rationale="The load balancer signs users in (with MFA) so unauthenticated requests never reach Orthanc.",
+        remediation="Make authenticate-cognito the first default action of the HTTPS listener.",
+        citations=Citations(hipaa=(c.ACCESS, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,)),
+        equivalents={},
+        plan=ResourceCheck(("aws:lb/listener:Listener",), _authenticate_before_forward),
+    ),
+]

@@ -1,0 +1,378 @@
+"""Network exposure: nothing public that need not be, and what is exposed is filtered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies import citations as c
+from policies.graph import PlanGraph, as_list, policy_doc, statements
+from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+
+EXPOSURE = Citations(hipaa=(c.ACCESS, c.TRANSMISSION), gdpr=(c.GDPR_CIA, c.GDPR_BY_DESIGN))
+WORLD = ("0.0.0.0/0", "::/0")
+PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+REQUIRED_ENDPOINTS = ("s3", "ssm", "ssmmessages", "ec2messages", "kms", "logs", "secretsmanager", "sts")
+REQUIRED_WAF_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesSQLiRuleSet",
+)
+
+
+def _public_access(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for bucket in g.of("aws:s3/bucket:Bucket"):
+        blocks = g.parts(bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket")
+        missing = [f for f in PAB_FLAGS if not any(b.inputs.get(f) for b in blocks)]
+        public_allow = [
+            st.get("Sid", "?")
+            for p in g.parts(bucket, "aws:s3/bucketPolicy:BucketPolicy", "bucket")
+            for st in statements(policy_doc(p.inputs.get("policy")))
+            if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})
+        ]
+        if missing:
+            failure = f"public access block lacks {', '.join(missing)}"
+        elif public_allow:
+            failure = f"bucket policy allows anyone ({', '.join(public_allow)})"
+        else:
+            failure = None
+        out.append(resource_outcome(bucket, failure, "all four public access block flags on"))
+    return out
+
+
+def _world_ingress(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for rule in g.of(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:ec2/securityGroupRule:SecurityGroupRule"
+    ):
+        i = rule.inputs
+        if i.get("type") not in (None, "ingress"):
+            continue
+        sources = [
+            i.get("cidrIpv4"),
+            i.get("cidrIpv6"),
+            *as_list(i.get("cidrBlocks")),
+            *as_list(i.get("ipv6CidrBlocks")),
+        ]
+        world = [s for s in sources if s in WORLD]
+        port = (
+            f"{i.get('fromPort')}-{i.get('toPort')}" if i.get("fromPort") != i.get("toPort") else str(i.get("fromPort"))
+        )
+        out.append(resource_outcome(rule, f"admits {world[0]} on port {port}" if world else None, "source restricted"))
+    for sg in g.of("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+        for ing in sg.inputs.get("ingress") or []:
+            if set(as_list(ing.get("cidrBlocks")) + as_list(ing.get("ipv6CidrBlocks"))) & set(WORLD):
+                out.append(Outcome(sg.name, "fail", f"inline rule admits the world on port {ing.get('fromPort')}"))
+    return out or [Outcome("stack", "pass", "no ingress rules")]
+
+
+def _default_sg(g: PlanGraph) -> list[Outcome]:
+    vpcs = g.of("aws:ec2/vpc:Vpc")
+    defaults = g.of("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    out = []
+    for vpc in vpcs:
+        mine = [d for d in defaults if d.depends_on("vpcId", vpc)]
+        if not mine:
+            out.append(
+                Outcome(vpc.name, "fail", "the default security group is not managed: AWS leaves its allow-all rules")
+            )
+        elif mine[0].inputs.get("ingress") or mine[0].inputs.get("egress"):
+            out.append(Outcome(mine[0].name, "fail", "the default security group has rules"))
+        else:
+            out.append(Outcome(mine[0].name, "pass", "default security group has no rules"))
+    return out
+
+
+def _no_public_ip_lt(i: dict[str, Any]) -> str | None:
+    for ni in i.get("networkInterfaces") or []:
+        if str(ni.get("associatePublicIpAddress")).lower() == "true":
+            return "launch template gives hosts a public IP"
+    return None
+
+
+def _no_public_ip_subnet(i: dict[str, Any]) -> str | None:
+    return "subnet assigns public IPs on launch" if i.get("mapPublicIpOnLaunch") else None
+
+
+def _imdsv2(i: dict[str, Any]) -> str | None:
+    md = i.get("metadataOptions") or {}
+    if md.get("httpTokens") != "required":
+        return "IMDSv1 allowed (http_tokens is not 'required'): SSRF can steal the instance role"
+    if (md.get("httpPutResponseHopLimit") or 1) > 1:
+        return "metadata hop limit above 1 lets containers reach the instance role"
+    return None
+
+
+def _flow_logs(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for vpc in g.of("aws:ec2/vpc:Vpc"):
+        logs = [f for f in g.of("aws:ec2/flowLog:FlowLog") if f.depends_on("vpcId", vpc)]
+        if not logs:
+            out.append(Outcome(vpc.name, "fail", "no flow log"))
+        elif not any(f.inputs.get("trafficType") == "ALL" for f in logs):
+            out.append(Outcome(vpc.name, "fail", "flow logs do not capture ALL traffic"))
+        else:
+            out.append(Outcome(vpc.name, "pass", "flow logs capture all traffic"))
+    return out
+
+
+def _db_private(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for db in g.of("aws:rds/instance:Instance"):
+        if db.inputs.get("publiclyAccessible"):
+            out.append(Outcome(db.name, "fail", "database is publicly accessible"))
+            continue
+        groups = g.referenced(db, "vpcSecurityGroupIds")
+        wide = [
+            r.name
+            for sg in groups
+            for r in g.parts(sg, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "securityGroupId")
+            if r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")
+        ]
+        failure = (
+            f"database security group admits address ranges ({', '.join(wide)}), not only the hosts' group"
+            if wide
+            else None
+        )
+        out.append(resource_outcome(db, failure, "private, reachable only from the hosts' security group"))
+    return out
+
+
+def _waf_on_alb(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for alb in [
+        lb
+        for lb in g.of("aws:lb/loadBalancer:LoadBalancer")
+        if lb.inputs.get("loadBalancerType", "application") == "application"
+    ]:
+        assocs = [a for a in g.of("aws:wafv2/webAclAssociation:WebAclAssociation") if a.depends_on("resourceArn", alb)]
+        acls = [acl for a in assocs for acl in g.referenced(a, "webAclArn")]
+        if not acls:
+            out.append(Outcome(alb.name, "fail", "no WAF web ACL is associated"))
+            continue
+        rules = acls[0].inputs.get("rules") or []
+        groups = {((r.get("statement") or {}).get("managedRuleGroupStatement") or {}).get("name") for r in rules}
+        rate = any((r.get("statement") or {}).get("rateBasedStatement") for r in rules)
+        missing = [grp for grp in REQUIRED_WAF_GROUPS if grp not in groups]
+        if missing:
+            out.append(Outcome(alb.name, "fail", f"web ACL lacks managed rule groups {', '.join(missing)}"))
+        elif not rate:
+            out.append(Outcome(alb.name, "fail", "web ACL has no rate-based rule"))
+        else:
+            out.append(Outcome(alb.name, "pass", "WAF with managed rules and a rate limit"))
+    return out or [Outcome("stack", "skipped", "not applicable: no application load balancer")]
+
+
+def _endpoints(g: PlanGraph) -> list[Outcome]:
+    names = {str(e.inputs.get("serviceName", "")).rsplit(".", 1)[-1] for e in g.of("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    missing = [s for s in REQUIRED_ENDPOINTS if s not in names]
+    vpcs = g.of("aws:ec2/vpc:Vpc")
+    where = vpcs[0].name if vpcs else "stack"
+    return [
+        Outcome(where, "fail", f"no VPC endpoint for {', '.join(missing)}")
+        if missing
+        else Outcome(where, "pass", "AWS APIs reached through VPC endpoints")
+    ]
+
+
+def _alb_headers(i: dict[str, Any]) -> str | None:
+    if i.get("loadBalancerType", "application") != "application":
+        return None
+    return (
+        None
+        if i.get("dropInvalidHeaderFields")
+        else "invalid header fields are passed to the hosts (request smuggling)"
+    )
+
+
+def _db_isolated(g: PlanGraph) -> list[Outcome]:
+    """The database's subnets have no route to the internet."""
+    out = []
+    routes = g.of("aws:ec2/route:Route")
+    assocs = g.of("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    for group in g.of("aws:rds/subnetGroup:SubnetGroup"):
+        subnets = g.referenced(group, "subnetIds")
+        tables = {
+            t.urn
+            for a in assocs
+            for s in subnets
+            if a.depends_on("subnetId", s)
+            for t in g.referenced(a, "routeTableId")
+        }
+        exits = [
+            r.name
+            for r in routes
+            for t in tables
+            if r.property_dependencies.get("routeTableId") == [t]
+            and (r.inputs.get("gatewayId") or r.inputs.get("natGatewayId"))
+        ]
+        out.append(
+            resource_outcome(
+                group, f"database subnets route out ({', '.join(exits)})" if exits else None, "no route out"
+            )
+        )
+    return out
+
+
+CONTROLS = [
+    Control(
+        id="NET-S3-PUBLIC",
+        title="No bucket can be made public",
+        family="network",
+        severity="critical",
+        rationale="Public buckets are how imaging archives leak; all four block flags stop ACL and policy mistakes alike.",
+        remediation="Declare BucketPublicAccessBlock with all four flags and no Allow to Principal '*'.",
+        citations=EXPOSURE,
+        equivalents={
+            "aws_config": "S3_BUCKET_PUBLIC_READ_PROHIBITED",
+            "prowler": "s3_bucket_level_public_access_block",
+            "checkov": "CKV_AWS_53",
+        },
+        plan=StackCheck(_public_access),
+    ),
+    Control(
+        id="NET-SG-WORLD",
+        title="No security group admits the whole internet",
+        family="network",
+        severity="critical",
+        rationale="An open port on a PACS host is the finding behind most exposed-PACS reports.",
+        remediation="List the hospital networks in dicom.modality_cidrs and https.cidrs; never 0.0.0.0/0 or ::/0.",
+        citations=EXPOSURE,
+        equivalents={"prowler": "ec2_securitygroup_allow_ingress_from_internet_to_any_port", "checkov": "CKV_AWS_260"},
+        plan=StackCheck(_world_ingress),
+    ),
+    Control(
+        id="NET-DEFAULT-SG",
+        title="The default security group has no rules",
+        family="network",
+        severity="medium",
+        rationale="Anything launched without a group lands in the default one; it must admit nothing.",
+        remediation="Manage ec2.DefaultSecurityGroup with empty ingress and egress.",
+        citations=EXPOSURE,
+        equivalents={
+            "aws_config": "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+            "prowler": "ec2_securitygroup_default_restrict_traffic",
+            "checkov": "CKV2_AWS_12",
+        },
+        plan=StackCheck(_default_sg),
+    ),
+    Control(
+        id="NET-HOST-NO-PUBLIC-IP",
+        title="Hosts get no public IP address",
+        family="network",
+        severity="high",
+        rationale="Hosts are reached through load balancers only.",
+        remediation="Set associate_public_ip_address=false in the launch template.",
+        citations=EXPOSURE,
+        equivalents={
+            "aws_config": "EC2_INSTANCE_NO_PUBLIC_IP",
+            "prowler": "ec2_launch_template_no_public_ip",
+            "checkov": "CKV_AWS_88",
+        },
+        plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _no_public_ip_lt),
+    ),
+    Control(
+        id="NET-SUBNET-NO-PUBLIC-IP",
+        title="Subnets do not assign public IPs",
+        family="network",
+        severity="medium",
+        rationale="A subnet that maps public IPs turns any instance launched in it into an internet host.",
+        remediation="Set map_public_ip_on_launch=False on every subnet.",
+        citations=EXPOSURE,
+        equivalents={"checkov": "CKV_AWS_130"},
+        plan=ResourceCheck(("aws:ec2/subnet:Subnet",), _no_public_ip_subnet),
+    ),
+    Control(
+        id="NET-IMDSV2",
+        title="Instance metadata requires IMDSv2 with hop limit 1",
+        family="network",
+        severity="high",
+        rationale="IMDSv1 lets a server-side request forgery steal the host role's credentials.",
+        remediation="Set metadata_options http_tokens='required' and http_put_response_hop_limit=1.",
+        citations=EXPOSURE,
+        equivalents={
+            "aws_config": "EC2_IMDSV2_CHECK",
+            "prowler": "ec2_launch_template_imdsv2_required",
+            "checkov": "CKV_AWS_79",
+        },
+        plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _imdsv2),
+    ),
+    Control(
+        id="NET-FLOW-LOGS",
+        title="VPC flow logs record all traffic",
+        family="network",
+        severity="medium",
+        rationale="Flow logs are the record of who connected to the PACS, accepted or rejected.",
+        remediation="Add an ec2.FlowLog with traffic_type ALL to a KMS-encrypted log group.",
+        citations=Citations(hipaa=(c.AUDIT, c.ACTIVITY_REVIEW), gdpr=(c.GDPR_CIA,)),
+        equivalents={
+            "aws_config": "VPC_FLOW_LOGS_ENABLED",
+            "prowler": "vpc_flow_logs_enabled",
+            "checkov": "CKV2_AWS_11",
+        },
+        plan=StackCheck(_flow_logs),
+    ),
+    Control(
+        id="NET-DB-PRIVATE",
+        title="The index database is private and admits only the hosts",
+        family="network",
+        severity="critical",
+        rationale="The index is reachable by the PACS hosts and nothing else.",
+        remediation="publicly_accessible=False; a security group whose only ingress references the hosts' group.",
+        citations=EXPOSURE,
+        equivalents={
+            "aws_config": "RDS_INSTANCE_PUBLIC_ACCESS_CHECK",
+            "prowler": "rds_instance_no_public_access",
+            "checkov": "CKV_AWS_17",
+        },
+        plan=StackCheck(_db_private),
+    ),
+    Control(
+        id="NET-DB-ISOLATED",
+        title="The database subnets have no route out",
+        family="network",
+        severity="high",
+        rationale="A compromised database cannot send data anywhere if its subnets have only the local route.",
+        remediation="Put the subnet group in isolated subnets whose route table has no internet or NAT route.",
+        citations=EXPOSURE,
+        equivalents={},
+        plan=StackCheck(_db_isolated),
+    ),
+    Control(
+        id="NET-WAF",
+        title="The web entry is behind WAF with managed rules and a rate limit",
+        family="network",
+        severity="high",
+        rationale="Managed rule groups stop known exploit payloads; a per-IP rate limit slows credential stuffing.",
+        remediation="Associate a WAFv2 web ACL with the common, known-bad-inputs and SQLi groups and a rate-based rule.",
+        citations=EXPOSURE,
+        equivalents={"aws_config": "ALB_WAF_ENABLED", "prowler": "elbv2_waf_acl_attached", "checkov": "CKV2_AWS_28"},
+        plan=StackCheck(_waf_on_alb),
+    ),
+    Control(
+        id="NET-VPC-ENDPOINTS",
+        title="AWS API traffic stays inside the VPC",
+        family="network",
+        severity="low",
+        rationale="Endpoints keep KMS, Secrets Manager and log traffic off the internet path.",
+        remediation="Add an S3 gateway endpoint and interface endpoints for ssm, ssmmessages, ec2messages, kms, logs, secretsmanager, sts.",
+        citations=EXPOSURE,
+        equivalents={},
+        plan=StackCheck(_endpoints),
+    ),
+    Control(
+        id="NET-ALB-HEADERS",
+        title="The ALB drops invalid header fields",
+        family="network",
+        severity="medium",
+        rationale="Malformed headers are a request-smuggling vector towards nginx and Orthanc.",
+        remediation="Set drop_invalid_header_fields=True.",
+        citations=EXPOSURE,
+        equivalents={
+            "aws_config": "ALB_HTTP_DROP_INVALID_HEADER_ENABLED",
+            "prowler": "elbv2_alb_drop_invalid_header_fields_enabled",
+            "checkov": "CKV_AWS_131",
+        },
+        plan=ResourceCheck(("aws:lb/loadBalancer:LoadBalancer",), _alb_headers),
+    ),
+]

@@ -1,0 +1,111 @@
+"""What a control is, and what checking it produces. Kept free of Pulumi imports: reports and the CLI use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from policies.graph import PlanGraph, Res
+
+Severity = Literal["critical", "high", "medium", "low"]
+Status = Literal["pass", "fail", "skipped", "error"]
+Layer = Literal["plan", "cloud", "wire"]
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+BLOCKING = ("critical", "high")  # a failure of these makes the exit code 1
+
+
+@dataclass(frozen=True)
+class Citations:
+    hipaa: tuple[str, ...] = ()
+    gdpr: tuple[str, ...] = ()
+    dicom: tuple[str, ...] = ()
+    ihe: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"hipaa": list(self.hipaa), "gdpr": list(self.gdpr), "dicom": list(self.dicom), "ihe": list(self.ihe)}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One resource's result for one control."""
+
+    resource: str
+    status: Status
+    message: str
+
+
+@dataclass(frozen=True)
+class ResourceCheck:
+    """A check of one resource on its own inputs: also a CrossGuard resource validation policy."""
+
+    types: tuple[str, ...]
+    check: Callable[[dict[str, Any]], str | None]  # inputs -> failure message, or None when compliant
+    applies: Callable[[dict[str, Any]], bool] = lambda _inputs: True
+    applies_to: str = ""  # said when resources exist but none is in scope, e.g. "prod stacks"
+
+
+@dataclass(frozen=True)
+class StackCheck:
+    """A check over the whole graph (joins split resources): also a CrossGuard stack validation policy."""
+
+    check: Callable[[PlanGraph], list[Outcome]]
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: str
+    family: str
+    severity: Severity
+    rationale: str
+    remediation: str
+    citations: Citations
+    equivalents: dict[str, str] = field(default_factory=dict)  # aws_config / prowler / checkov
+    plan: ResourceCheck | StackCheck | None = None
+    layers_extra: tuple[Layer, ...] = ()  # layers other than plan that check it (cloud, wire)
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return (("plan",) if self.plan else ()) + self.layers_extra
+
+    def evaluate(self, graph: PlanGraph) -> list[Outcome]:
+        if self.plan is None:
+            return []
+        if isinstance(self.plan, StackCheck):
+            return self.plan.check(graph)
+        outcomes = []
+        candidates = graph.of(*self.plan.types)
+        for res in candidates:
+            if not self.plan.applies(res.inputs):
+                continue
+            message = self.plan.check(res.inputs)
+            outcomes.append(Outcome(res.name, "fail" if message else "pass", message or "compliant"))
+        if not outcomes:
+            kinds = ", ".join(t.split(":")[-1] for t in self.plan.types)
+            why = f"applies to {self.plan.applies_to} only" if candidates else f"no {kinds} in this stack"
+            outcomes.append(Outcome("stack", "skipped", f"not applicable: {why}"))
+        return outcomes
+
+
+@dataclass(frozen=True)
+class Finding:
+    control: str
+    status: Status
+    severity: Severity
+    resource: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "control": self.control,
+            "status": self.status,
+            "severity": self.severity,
+            "resource": self.resource,
+            "message": self.message,
+        }
+
+
+def resource_outcome(res: Res, failure: str | None, ok: str = "compliant") -> Outcome:
+    return Outcome(res.name, "fail" if failure else "pass", failure or ok)
