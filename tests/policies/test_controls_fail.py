@@ -39,33 +39,71 @@ def _plus(statement: dict):
 
 def _route_out_of_isolated(g: PlanGraph) -> PlanGraph:
     table = urn_of(g, "network-isolated-rt")
-    return add("aws:ec2/route:Route", "rogue-route", {"destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-1"},
-               {"routeTableId": [table]})(g)  # fmt: skip
+    return add(
+        "aws:ec2/route:Route",
+        "rogue-route",
+        {"destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-1"},
+        {"routeTableId": [table]},
+    )(g)
 
 
 # control id -> (mutation, resource the failure must name)
 MUTATIONS = {
-    "ENC-S3-KMS": (edit("storage-archive-encryption", **{"rules.0.applyServerSideEncryptionByDefault.sseAlgorithm": "AES256"}), "storage-archive"),
+    "ENC-S3-KMS": (
+        edit("storage-archive-encryption", **{"rules.0.applyServerSideEncryptionByDefault.sseAlgorithm": "AES256"}),
+        "storage-archive",
+    ),
     "ENC-S3-TLS": (policy_statements("storage-archive-policy", _no_sid("DenyInsecureTransport")), "storage-archive"),
     "ENC-KMS-ROTATION": (edit("keys-images", enableKeyRotation=False), "keys-images"),
     "ENC-KMS-DELETION-WINDOW": (edit("keys-images", deletionWindowInDays=7), "keys-images"),
-    "ENC-KMS-POLICY": (policy_statements("keys-secrets", _plus({"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["kms:Decrypt"], "Resource": "*"})), "keys-secrets"),
+    "ENC-KMS-POLICY": (
+        policy_statements(
+            "keys-secrets",
+            _plus(
+                {
+                    "Sid": "Open",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": ["kms:Decrypt"],
+                    "Resource": "*",
+                }
+            ),
+        ),
+        "keys-secrets",
+    ),
     "ENC-RDS-KMS": (edit("database-index", kmsKeyId=DELETE), "database-index"),
     "ENC-EFS-KMS": (edit("storage-images", kmsKeyId=DELETE), "storage-images"),
     "ENC-EFS-TLS": (policy_statements("storage-images-policy", _no_sid("DenyWithoutTls")), "storage-images"),
     "ENC-EBS-DEFAULT": (edit("ebs-encryption-by-default", enabled=False), "account"),
     "ENC-EBS-VOLUMES": (edit(LT, **{"blockDeviceMappings.0.ebs.encrypted": "false"}), LT),
     "ENC-LOGS-KMS": (edit("hosts-log-nginx", kmsKeyId=DELETE), "hosts-log-nginx"),
-    "ENC-DB-SECRET": (edit("database-index", manageMasterUserPassword=False, password="hunter2hunter2"), "database-index"),
-    "ENC-SECRETS-KMS": (add("aws:secretsmanager/secret:Secret", "orthanc-api-secret", {"name": "x"}), "orthanc-api-secret"),
+    "ENC-DB-SECRET": (
+        edit("database-index", manageMasterUserPassword=False, password="hunter2hunter2"),
+        "database-index",
+    ),
+    "ENC-SECRETS-KMS": (
+        add("aws:secretsmanager/secret:Secret", "orthanc-api-secret", {"name": "x"}),
+        "orthanc-api-secret",
+    ),
     "ENC-SNS-KMS": (edit("alarms-topic", kmsMasterKeyId=DELETE), "alarms-topic"),
     "ENC-LB-TLS": (edit("web-https", sslPolicy="ELBSecurityPolicy-2016-08"), "web-https"),
-    "ENC-DB-TLS": (transform("database-params", lambda i: i.update(parameters=[p for p in i["parameters"] if p["name"] != "rds.force_ssl"])), "database-index"),
+    "ENC-DB-TLS": (
+        transform(
+            "database-params",
+            lambda i: i.update(parameters=[p for p in i["parameters"] if p["name"] != "rds.force_ssl"]),
+        ),
+        "database-index",
+    ),
     "ENC-BACKUP-KMS": (edit("backups-vault", kmsKeyArn=DELETE), "backups-vault"),
     "ENC-TRAIL-KMS": (edit("trail-trail", kmsKeyId=DELETE), "trail-trail"),
     "NET-S3-PUBLIC": (edit("storage-archive-public-block", blockPublicPolicy=False), "storage-archive"),
     "NET-SG-WORLD": (edit("web-in-443-0", cidrIpv4="0.0.0.0/0"), "web-in-443-0"),
-    "NET-DEFAULT-SG": (edit("network-default-sg", ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["10.0.0.0/8"]}]), "network-default-sg"),
+    "NET-DEFAULT-SG": (
+        edit(
+            "network-default-sg", ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["10.0.0.0/8"]}]
+        ),
+        "network-default-sg",
+    ),
     "NET-HOST-NO-PUBLIC-IP": (edit(LT, **{"networkInterfaces.0.associatePublicIpAddress": "true"}), LT),
     "NET-SUBNET-NO-PUBLIC-IP": (edit("network-public-0", mapPublicIpOnLaunch=True), "network-public-0"),
     "NET-IMDSV2": (edit(LT, **{"metadataOptions.httpTokens": "optional"}), LT),
@@ -75,31 +113,81 @@ MUTATIONS = {
     "NET-WAF": (drop("waf-alb"), "web-alb"),
     "NET-VPC-ENDPOINTS": (drop("network-kms"), "network-vpc"),
     "NET-ALB-HEADERS": (edit("web-alb", dropInvalidHeaderFields=False), "web-alb"),
-    "IAM-NO-WILDCARD-ACTIONS": (policy_statements("hosts-least-privilege", _plus({"Sid": "Lazy", "Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::x"]})), "hosts-least-privilege"),
-    "IAM-SCOPED-RESOURCES": (policy_statements("hosts-least-privilege", _plus({"Sid": "Broad", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"})), "hosts-least-privilege"),
-    "IAM-ROLE-ARNS": (policy_statements("hosts-least-privilege", _plus({"Sid": "AnyAccount", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": ["arn:aws:kms:eu-central-1:*:key/x"]})), "hosts-least-privilege"),
+    "IAM-NO-WILDCARD-ACTIONS": (
+        policy_statements(
+            "hosts-least-privilege",
+            _plus({"Sid": "Lazy", "Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::x"]}),
+        ),
+        "hosts-least-privilege",
+    ),
+    "IAM-SCOPED-RESOURCES": (
+        policy_statements(
+            "hosts-least-privilege",
+            _plus({"Sid": "Broad", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"}),
+        ),
+        "hosts-least-privilege",
+    ),
+    "IAM-ROLE-ARNS": (
+        policy_statements(
+            "hosts-least-privilege",
+            _plus(
+                {
+                    "Sid": "AnyAccount",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": ["arn:aws:kms:eu-central-1:*:key/x"],
+                }
+            ),
+        ),
+        "hosts-least-privilege",
+    ),
     "IAM-NO-STATIC-KEYS": (add("aws:iam/accessKey:AccessKey", "ci-key", {"user": "ci"}), "ci-key"),
     "IAM-MFA": (edit("identity-users", mfaConfiguration="OPTIONAL"), "identity-users"),
     "IAM-PASSWORDS": (edit("identity-users", **{"passwordPolicy.minimumLength": 8}), "identity-users"),
-    "IAM-SESSION-TIMEOUT": (edit("web-https", **{"defaultActions.0.authenticateCognito.sessionTimeout": 604800}), "web-https"),
-    "IAM-WEB-AUTH": (transform("web-https", lambda i: i.update(defaultActions=[a for a in i["defaultActions"] if a["type"] == "forward"])), "web-https"),
+    "IAM-SESSION-TIMEOUT": (
+        edit("web-https", **{"defaultActions.0.authenticateCognito.sessionTimeout": 604800}),
+        "web-https",
+    ),
+    "IAM-WEB-AUTH": (
+        transform(
+            "web-https", lambda i: i.update(defaultActions=[a for a in i["defaultActions"] if a["type"] == "forward"])
+        ),
+        "web-https",
+    ),
     "AUD-CLOUDTRAIL": (edit("trail-trail", isMultiRegionTrail=False), "trail-trail"),
-    "AUD-PHI-DATA-EVENTS": (chain(transform("trail-trail", lambda i: i.update(advancedEventSelectors=i["advancedEventSelectors"][:1])),
-                                  without_dependency("trail-trail", "advancedEventSelectors", "storage-archive")), "storage-archive"),  # fmt: skip
+    "AUD-PHI-DATA-EVENTS": (
+        chain(
+            transform("trail-trail", lambda i: i.update(advancedEventSelectors=i["advancedEventSelectors"][:1])),
+            without_dependency("trail-trail", "advancedEventSelectors", "storage-archive"),
+        ),
+        "storage-archive",
+    ),
     "AUD-S3-ACCESS-LOGS": (drop("storage-archive-access-logging"), "storage-archive"),
     "AUD-ALB-LOGS": (edit("web-alb", **{"accessLogs.enabled": False}), "web-alb"),
     "AUD-LOG-RETENTION": (edit("hosts-log-host", retentionInDays=30), "hosts-log-host"),
     "AUD-ALARMS": (drop("alarms-RootAccountUse"), "RootAccountUse"),
     "AUD-GUARDDUTY": (drop("detection-guardduty-rds_login_events"), "detection-guardduty"),
-    "AUD-CONFIG": (edit("detection-config-recorder", **{"recordingGroup.allSupported": False}), "detection-config-recorder"),
-    "INT-S3-VERSIONING": (edit("storage-archive-versioning", **{"versioningConfiguration.status": "Suspended"}), "storage-archive"),
-    "INT-LOG-OBJECT-LOCK": (edit("storage-logs-object-lock", **{"rule.defaultRetention.mode": "GOVERNANCE"}), "storage-logs"),
+    "AUD-CONFIG": (
+        edit("detection-config-recorder", **{"recordingGroup.allSupported": False}),
+        "detection-config-recorder",
+    ),
+    "INT-S3-VERSIONING": (
+        edit("storage-archive-versioning", **{"versioningConfiguration.status": "Suspended"}),
+        "storage-archive",
+    ),
+    "INT-LOG-OBJECT-LOCK": (
+        edit("storage-logs-object-lock", **{"rule.defaultRetention.mode": "GOVERNANCE"}),
+        "storage-logs",
+    ),
     "INT-DB-DELETION-PROTECTION": (edit("database-index", deletionProtection=False), "database-index"),
     "INT-PROD-DELETION-PROTECTION": (edit("dicom-nlb", enableDeletionProtection=False), "dicom-nlb"),
     "INT-PROTECT": (transform("storage-images", lambda _i: None, protect=False), "storage-images"),
     "BAK-COVERAGE": (without_dependency("backups-phi", "resources", "storage-images"), "storage-images"),
     "BAK-PITR": (edit("database-index", backupRetentionPeriod=7), "database-index"),
-    "BAK-OFFSITE": (transform("backups-plan", lambda i: [r.pop("copyActions", None) for r in i["rules"]]), "backups-plan"),
+    "BAK-OFFSITE": (
+        transform("backups-plan", lambda i: [r.pop("copyActions", None) for r in i["rules"]]),
+        "backups-plan",
+    ),
     "BAK-VAULT-LOCK": (drop("backups-vault-lock"), "backups-vault"),
     "BAK-RESTORE-TESTING": (drop("backups-restore-test-efs"), "backups-restore-test"),
     "BAK-DB-MULTI-AZ": (edit("database-index", multiAz=False), "database-index"),
@@ -111,7 +199,7 @@ MUTATIONS = {
     "PACS-DANGEROUS-FEATURES": ({"WebDavEnabled": True}, LT),
     "PACS-ATNA-AUDIT": (drop("hosts-log-orthanc-audit"), LT),
     "PACS-DATA-RESIDENCY": (with_regions(["eu-central-1"]), "eu-west-1"),
-}  # fmt: skip
+}
 # Where one mistake is, by nature, two findings (a world-open DICOM rule is also a world-open rule).
 ALSO_FAILS = {"PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"}}
 
