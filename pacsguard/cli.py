@@ -11,6 +11,8 @@ from rich.console import Console
 
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
+from pacsguard.output import emit, report_console, write_report
+from pacsguard.reports import ReportFormat
 from stacks.loader import STACKS_DIR
 
 app = typer.Typer(
@@ -34,36 +36,77 @@ def _root(
         raise typer.Exit()
 
 
-class PlanFormat(StrEnum):
+class ControlsFormat(StrEnum):
     table = "table"
     json = "json"
+    markdown = "markdown"
 
 
 @app.command()
 def plan(
     stack: str = typer.Option("dev", "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
-    fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", "-f", help="Report format."),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="Report format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
     stacks_dir: Path = typer.Option(STACKS_DIR, "--stacks-dir", help="Folder of the Pulumi.<stack>.yaml files."),
 ) -> None:
-    """Synthesise a stack offline (SDK mocks: no Pulumi CLI, cloud or credentials) and report it."""
+    """Synthesise a stack offline (no Pulumi CLI, cloud or credentials) and check every control on it.
+
+    Exit code 0 when no critical or high control fails, 1 when one does, 2 on bad input.
+    """
     from infra.synth import synthesize
-    from pacsguard.inventory import plan_document, print_plan_table
-    from pacsguard.output import report_console
-    from stacks.loader import SettingsError, load_settings
+    from pacsguard.inventory import plan_document
+    from pacsguard.locations import resource_locations
+    from pacsguard.reports import ReportContext
+    from policies.catalog import controls
+    from policies.evaluate import evaluate, exit_code
+    from policies.graph import PlanGraph
+    from stacks.loader import SettingsError, load_settings, stack_file
 
     with user_errors(SettingsError):
         load_settings(stack, stacks_dir)  # fail fast, before the SDK is imported
     with err.status(f"Synthesising stack {stack} offline..."):
         synth = synthesize(stack, stacks_dir)
-    doc = plan_document(synth, findings=[])
-    with report_console(output) as out:
-        if fmt is PlanFormat.json:
-            out.file.write(json.dumps(doc, indent=2) + "\n")
-        else:
-            print_plan_table(doc, out)
-    if output:
-        err.print(f"wrote {output}")
+    findings = evaluate(PlanGraph.from_synthesis(synth))
+    ctx = ReportContext(
+        layer="plan",
+        target=stack,
+        controls=controls(),
+        source_file=str(stack_file(stack, stacks_dir).relative_to(Path.cwd()))
+        if stack_file(stack, stacks_dir).is_relative_to(Path.cwd())
+        else str(stack_file(stack, stacks_dir)),
+        resource_urns={r.name: r.urn for r in synth.resources},
+        resource_files=resource_locations(synth),
+    )
+    if fmt is ReportFormat.json:
+        write_report(json.dumps(plan_document(synth, [f.as_dict() for f in findings]), indent=2), output)
+    else:
+        emit(fmt, findings, ctx, output, inventory=synth)
+    raise typer.Exit(exit_code(findings))
+
+
+@app.command("controls")
+def list_controls(
+    fmt: ControlsFormat = typer.Option(ControlsFormat.table, "--format", "-f", help="Output format."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+) -> None:
+    """The control catalog: ids, severities, citations and the layers that check each control."""
+    from rich.table import Table
+
+    from policies.catalog import controls
+    from policies.catalog_doc import as_json, render_markdown
+
+    if fmt is ControlsFormat.json:
+        write_report(json.dumps([as_json(c) for c in controls()], indent=2), output)
+    elif fmt is ControlsFormat.markdown:
+        write_report(render_markdown(controls()), output)
+    else:
+        table = Table(title=f"{len(controls())} controls")
+        for col in ("id", "severity", "title", "HIPAA", "layers"):
+            table.add_column(col)
+        for c in controls():
+            table.add_row(c.id, c.severity, c.title, "\n".join(c.citations.hipaa), ", ".join(c.layers))
+        with report_console(output) as out:
+            out.print(table)
 
 
 def main() -> None:

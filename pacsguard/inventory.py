@@ -25,7 +25,7 @@ def plan_document(synth: Synthesis, findings: list[dict[str, Any]]) -> dict[str,
     }
 
 
-def print_plan_table(doc: dict[str, Any], console: Console) -> None:
+def print_plan_table(doc: dict[str, Any], console: Console, *, with_findings: bool = True) -> None:
     counts = Counter(r["type"] for r in doc["resources"])
     table = Table(title=f"Stack {doc['stack']}: {len(doc['resources'])} resources", show_lines=False)
     table.add_column("resource type")
@@ -35,6 +35,8 @@ def print_plan_table(doc: dict[str, Any], console: Console) -> None:
         protected = sum(1 for r in doc["resources"] if r["type"] == rtype and r["protect"])
         table.add_row(rtype, str(n), str(protected) if protected else "")
     console.print(table)
+    if not with_findings:
+        return
     if doc["findings"]:
         ft = Table(title="Findings")
         for col in ("control", "status", "severity", "resource", "message"):

@@ -24,3 +24,31 @@ def report_console(output: Path | None) -> Iterator[Console]:
     with os.fdopen(fd, "w") as fh:
         fh.write(buffer.getvalue())
     os.replace(tmp, output)
+
+
+def write_report(text: str, output: Path | None) -> None:
+    """Print, or write the file whole (atomically)."""
+    if output is None:
+        print(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text if text.endswith("\n") else text + "\n")
+    os.replace(tmp, output)
+
+
+def emit(fmt: object, findings: list, ctx: object, output: Path | None, inventory: object = None) -> None:
+    """Render findings in `fmt` (table, sarif, junit, html) to stdout or a file."""
+    from pacsguard.reports import ReportFormat, html, junit, sarif, text
+
+    if fmt == ReportFormat.table:
+        with report_console(output) as out:
+            if inventory is not None:
+                from pacsguard.inventory import plan_document, print_plan_table
+
+                print_plan_table(plan_document(inventory, []), out, with_findings=False)  # type: ignore[arg-type]
+            text.print_findings(findings, ctx, out)  # type: ignore[arg-type]
+        return
+    renderer = {ReportFormat.sarif: sarif.render, ReportFormat.junit: junit.render, ReportFormat.html: html.render}[fmt]
+    write_report(renderer(findings, ctx), output)  # type: ignore[operator]
