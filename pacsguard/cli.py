@@ -111,3 +111,7 @@ def list_controls(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -82,6 +82,6 @@ def test_each_broken_property_is_a_violation_of_that_policy(control_id: str, pro
     config = {"allowedRegions": mutated.allowed_regions} if mutated.allowed_regions else {}
     found = violations(mutated, config)
     assert policy_name(control_id) in found
-    message, urn = found[policy_name(control_id)][0]
+    message, _urn = found[policy_name(control_id)][0]
     assert message.startswith(control_id) and by_id(control_id).remediation in message
     assert resource in message or any(resource in (u or "") for _, u in found[policy_name(control_id)])

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks: each prints its figures and writes JSON under benchmarks/results/."""
