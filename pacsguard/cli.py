@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from pacsguard.audit_cli import audit, emulator_app
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
 from pacsguard.output import emit, report_console, write_report
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 app.add_typer(local_app, name="local")
+app.add_typer(emulator_app, name="emulator")
+app.command("audit")(audit)
 
 
 @app.callback()

@@ -54,6 +54,13 @@ class StackCheck:
 
 
 @dataclass(frozen=True)
+class CloudCheck:
+    """A check of what the AWS account actually runs (boto3, through policies.cloud.api)."""
+
+    check: Callable[[Any], list[Outcome]]  # CloudContext -> outcomes
+
+
+@dataclass(frozen=True)
 class Control:
     id: str
     title: str
@@ -64,11 +71,12 @@ class Control:
     citations: Citations
     equivalents: dict[str, str] = field(default_factory=dict)  # aws_config / prowler / checkov
     plan: ResourceCheck | StackCheck | None = None
-    layers_extra: tuple[Layer, ...] = ()  # layers other than plan that check it (cloud, wire)
+    cloud: CloudCheck | None = None
+    layers_extra: tuple[Layer, ...] = ()  # the wire layer, when it checks the control
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return (("plan",) if self.plan else ()) + self.layers_extra
+        return (("plan",) if self.plan else ()) + (("cloud",) if self.cloud else ()) + self.layers_extra
 
     def evaluate(self, graph: PlanGraph) -> list[Outcome]:
         if self.plan is None:
@@ -109,3 +117,7 @@ class Finding:
 
 def resource_outcome(res: Res, failure: str | None, ok: str = "compliant") -> Outcome:
     return Outcome(res.name, "fail" if failure else "pass", failure or ok)
+
+
+def outcome(resource: str, failure: str | None, ok: str = "compliant") -> Outcome:
+    return Outcome(resource, "fail" if failure else "pass", failure or ok)

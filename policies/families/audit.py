@@ -6,7 +6,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.graph import PlanGraph
-from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
 AUDIT = Citations(hipaa=(c.AUDIT, c.ACTIVITY_REVIEW), gdpr=(c.GDPR_CIA, c.GDPR_BREACH), ihe=(c.ITI_20,))
 DETECTION = Citations(hipaa=(c.ACTIVITY_REVIEW, c.LOGIN_MONITORING), gdpr=(c.GDPR_BREACH,))
@@ -138,6 +138,126 @@ def _config(g: PlanGraph) -> list[Outcome]:
     return [Outcome(rec.name, "pass", "recording all resource types")]
 
 
+# --- cloud checks -------------------------------------------------------------------------------------
+
+
+def _c_trail(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+
+    trails = audit_services.trails(cx.api)
+    if not trails:
+        return [Outcome("account", "fail", "no CloudTrail trail")]
+    out = []
+    for t in trails:
+        if not t.get("IsMultiRegionTrail"):
+            failure = "trail is single-region"
+        elif not t.get("LogFileValidationEnabled"):
+            failure = "log file validation is off"
+        elif not t.get("CloudWatchLogsLogGroupArn"):
+            failure = "not delivered to CloudWatch Logs"
+        elif not t.get("IsLogging"):
+            failure = "logging is stopped"
+        else:
+            failure = None
+        out.append(outcome(t["Name"], failure, "multi-region, validated, delivered to CloudWatch"))
+    return out
+
+
+def _c_data_events(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services, s3
+
+    phi = [b for b in s3.buckets(cx.api, cx.stack) if b["tags"].get("pacsguard:data-class") == "phi"]
+    watched: set[str] = set()
+    everything = False
+    for t in audit_services.trails(cx.api):
+        sel = t["selectors"]
+        for adv in sel.get("AdvancedEventSelectors", []) or []:
+            fields = {f["Field"]: f for f in adv.get("FieldSelectors", [])}
+            if "Data" not in fields.get("eventCategory", {}).get("Equals", []):
+                continue
+            arns = fields.get("resources.ARN", {}).get("StartsWith")
+            if arns is None:
+                everything = True
+            watched.update(arns or [])
+        for es in sel.get("EventSelectors", []) or []:
+            for dr in es.get("DataResources", []) or []:
+                watched.update(dr.get("Values", []))
+    out = []
+    for b in phi:
+        own = f"arn:aws:s3:::{b['name']}"
+        # "arn:aws:s3" in a classic selector means every bucket; otherwise the bucket (or its prefix) is named.
+        covered = everything or any(
+            w in ("arn:aws:s3", "arn:aws:s3:::", own, own + "/") or w.startswith(own + "/") for w in watched
+        )
+        out.append(outcome(b["name"], None if covered else "object reads and writes are not recorded"))
+    return out or [Outcome("stack", "skipped", f"no PHI bucket tagged pacsguard:stack={cx.stack}")]
+
+
+def _c_access_logs(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import s3
+    from policies.cloud.judge import none_found
+
+    out = []
+    for b in s3.buckets(cx.api, cx.stack):
+        if b["tags"].get("pacsguard:log-sink"):
+            out.append(Outcome(b["name"], "pass", "the access-log sink itself"))
+        else:
+            out.append(outcome(b["name"], None if s3.logging(cx.api, b["name"]) else "server access logging is off"))
+    return out or none_found("bucket", cx.stack)
+
+
+def _c_alb_logs(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import edge
+
+    return [
+        outcome(
+            lb["LoadBalancerName"],
+            None if lb["attributes"].get("access_logs.s3.enabled") == "true" else "access logs are off",
+        )
+        for lb in edge.load_balancers(cx.api, cx.stack)
+        if lb.get("Type") == "application"
+    ] or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+
+
+def _c_retention(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+    from policies.cloud.judge import none_found
+
+    minimum = MIN_RETENTION[cx.environment]
+    return [
+        outcome(
+            g["logGroupName"],
+            None
+            if (g.get("retentionInDays") or 0) >= minimum
+            else f"kept {g.get('retentionInDays') or 'forever (unset)'}; {cx.environment} needs {minimum} days",
+        )
+        for g in audit_services.log_groups(cx.api, cx.stack)
+    ] or none_found("log group", cx.stack)
+
+
+def _c_guardduty(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+
+    detectors = [d for d in audit_services.guardduty_detectors(cx.api) if d.get("Status") == "ENABLED"]
+    if not detectors:
+        return [Outcome("account", "fail", "GuardDuty is not enabled in this region")]
+    features = {f.get("Name") for f in detectors[0].get("Features", []) if f.get("Status") == "ENABLED"}
+    missing = [f for f in GUARDDUTY_FEATURES if f not in features]
+    return [outcome(detectors[0]["id"], f"features off: {', '.join(missing)}" if missing else None)]
+
+
+def _c_config(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+
+    recorders = audit_services.config_recorders(cx.api)
+    if not recorders:
+        return [Outcome("account", "fail", "AWS Config is not recording")]
+    r = recorders[0]
+    if not (r.get("recordingGroup") or {}).get("allSupported"):
+        return [outcome(r["name"], "recorder does not record all supported types")]
+    return [outcome(r["name"], None if r.get("recording") else "recorder is stopped")]
+
+
 CONTROLS = [
     Control(
         id="AUD-CLOUDTRAIL",
@@ -153,6 +273,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_67",
         },
         plan=StackCheck(_trail),
+        cloud=CloudCheck(_c_trail),
     ),
     Control(
         id="AUD-PHI-DATA-EVENTS",
@@ -164,6 +285,7 @@ CONTROLS = [
         citations=AUDIT,
         equivalents={"prowler": "cloudtrail_s3_dataevents_read_enabled"},
         plan=StackCheck(_data_events),
+        cloud=CloudCheck(_c_data_events),
     ),
     Control(
         id="AUD-S3-ACCESS-LOGS",
@@ -179,6 +301,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_18",
         },
         plan=StackCheck(_access_logging),
+        cloud=CloudCheck(_c_access_logs),
     ),
     Control(
         id="AUD-ALB-LOGS",
@@ -190,6 +313,7 @@ CONTROLS = [
         citations=AUDIT,
         equivalents={"prowler": "elbv2_logging_enabled", "checkov": "CKV_AWS_91"},
         plan=ResourceCheck(("aws:lb/loadBalancer:LoadBalancer",), _alb_logs),
+        cloud=CloudCheck(_c_alb_logs),
     ),
     Control(
         id="AUD-LOG-RETENTION",
@@ -204,6 +328,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_338",
         },
         plan=StackCheck(_retention),
+        cloud=CloudCheck(_c_retention),
     ),
     Control(
         id="AUD-ALARMS",
@@ -227,6 +352,7 @@ CONTROLS = [
         citations=DETECTION,
         equivalents={"aws_config": "GUARDDUTY_ENABLED_CENTRALIZED", "prowler": "guardduty_is_enabled"},
         plan=StackCheck(_guardduty),
+        cloud=CloudCheck(_c_guardduty),
     ),
     Control(
         id="AUD-CONFIG",
@@ -238,5 +364,6 @@ CONTROLS = [
         citations=DETECTION,
         equivalents={"prowler": "config_recorder_all_regions_enabled"},
         plan=StackCheck(_config),
+        cloud=CloudCheck(_c_config),
     ),
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.graph import PlanGraph
-from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
 CONTINGENCY = Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,))
 MIN_DB_BACKUP_DAYS = {"prod": 35, "dev": 1}
@@ -110,6 +110,72 @@ def _rds_multi_az(i: dict[str, Any]) -> str | None:
     return None if i.get("multiAz") else "single-AZ: an AZ outage stops the PACS"
 
 
+# --- cloud checks -------------------------------------------------------------------------------------
+
+
+def _c_pitr(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data
+    from policies.cloud.judge import none_found
+
+    minimum = MIN_DB_BACKUP_DAYS[cx.environment]
+    return [
+        outcome(
+            db["DBInstanceIdentifier"],
+            None
+            if (db.get("BackupRetentionPeriod") or 0) >= minimum
+            else f"automated backups kept {db.get('BackupRetentionPeriod')} days; {cx.environment} needs {minimum}",
+        )
+        for db in data.db_instances(cx.api, cx.stack)
+    ] or none_found("database", cx.stack)
+
+
+def _c_offsite(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import backup
+
+    plans = backup.plans(cx.api, cx.stack)
+    if not plans:
+        return [Outcome("stack", "fail", f"no backup plan tagged pacsguard:stack={cx.stack}")]
+    copies = [
+        c["DestinationBackupVaultArn"]
+        for p in plans
+        for r in (p.get("BackupPlan") or {}).get("Rules", [])
+        for c in r.get("CopyActions", []) or []
+    ]
+    remote = [a for a in copies if a.split(":")[3] != cx.region]
+    name = (plans[0].get("BackupPlan") or {}).get("BackupPlanName") or plans[0].get("BackupPlanId", "plan")
+    if not remote and cx.environment != "prod":
+        return [Outcome(name, "skipped", "dev stacks keep backups in-region")]
+    failure = None if remote else "no copy to a vault in another region"
+    return [outcome(name, failure, f"copied to {remote[0].split(':')[3]}" if remote else "")]
+
+
+def _c_vault_lock(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import backup
+    from policies.cloud.judge import none_found
+
+    out = []
+    for v in backup.vaults(cx.api, cx.stack):
+        if not v.get("Locked"):
+            failure = "vault is not locked"
+        elif cx.environment == "prod" and not v.get("LockDate"):
+            failure = "vault lock in governance mode; prod needs compliance mode"
+        else:
+            failure = None
+        out.append(outcome(v["BackupVaultName"], failure, "locked"))
+    return out or none_found("backup vault", cx.stack)
+
+
+def _c_multi_az(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data
+
+    if cx.environment != "prod":
+        return [Outcome("stack", "skipped", "not applicable: applies to prod stacks only")]
+    return [
+        outcome(db["DBInstanceIdentifier"], _rds_multi_az({"multiAz": db.get("MultiAZ")}))
+        for db in data.db_instances(cx.api, cx.stack)
+    ] or [Outcome("stack", "skipped", f"no database tagged pacsguard:stack={cx.stack}")]
+
+
 CONTROLS = [
     Control(
         id="BAK-COVERAGE",
@@ -136,6 +202,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_133",
         },
         plan=StackCheck(_pitr),
+        cloud=CloudCheck(_c_pitr),
     ),
     Control(
         id="BAK-OFFSITE",
@@ -147,6 +214,7 @@ CONTROLS = [
         citations=Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,)),
         equivalents={},
         plan=StackCheck(_offsite),
+        cloud=CloudCheck(_c_offsite),
     ),
     Control(
         id="BAK-VAULT-LOCK",
@@ -158,6 +226,7 @@ CONTROLS = [
         citations=CONTINGENCY,
         equivalents={"prowler": "backup_vaults_lock_enabled"},
         plan=StackCheck(_vault_lock),
+        cloud=CloudCheck(_c_vault_lock),
     ),
     Control(
         id="BAK-RESTORE-TESTING",
@@ -186,5 +255,6 @@ CONTROLS = [
         plan=ResourceCheck(
             ("aws:rds/instance:Instance",), _rds_multi_az, applies=lambda i: _env(i) == "prod", applies_to="prod stacks"
         ),
+        cloud=CloudCheck(_c_multi_az),
     ),
 ]

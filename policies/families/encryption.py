@@ -6,7 +6,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.graph import PlanGraph, as_list, policy_doc, statements
-from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
 AT_REST = Citations(hipaa=(c.ENC_AT_REST,), gdpr=(c.GDPR_ENCRYPTION,))
 IN_TRANSIT = Citations(hipaa=(c.TRANSMISSION, c.TRANSMISSION_ENC), gdpr=(c.GDPR_ENCRYPTION,), dicom=(c.DICOM_TLS,))
@@ -191,6 +191,222 @@ def _kms_policy(i: dict[str, Any]) -> str | None:
     return None
 
 
+# --- cloud checks: what the account runs -------------------------------------------------------------
+
+
+def _c_s3_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import s3
+    from policies.cloud.judge import customer_key, none_found
+
+    out = []
+    for b in s3.buckets(cx.api, cx.stack):
+        rule = s3.encryption(cx.api, b["name"])
+        default = (rule or {}).get("ApplyServerSideEncryptionByDefault") or {}
+        algorithm = default.get("SSEAlgorithm")
+        if rule is None:
+            failure = "no default encryption"
+        elif algorithm == "AES256" and b["tags"].get(LOG_SINK_TAG):
+            failure = None
+        elif algorithm not in ("aws:kms", "aws:kms:dsse"):
+            failure = f"default encryption is {algorithm}, not SSE-KMS"
+        elif not customer_key(default.get("KMSMasterKeyID")):
+            failure = "SSE-KMS without a customer-managed key"
+        elif not rule.get("BucketKeyEnabled"):
+            failure = "S3 bucket keys are off"
+        else:
+            failure = None
+        out.append(outcome(b["name"], failure, "SSE-KMS with a customer-managed key"))
+    return out or none_found("bucket", cx.stack)
+
+
+def _c_s3_tls(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import s3
+    from policies.cloud.judge import denies_insecure_transport, none_found
+
+    return [
+        outcome(
+            b["name"],
+            None
+            if denies_insecure_transport(s3.policy(cx.api, b["name"]), ("s3:*",))
+            else "no statement denies requests without TLS",
+        )
+        for b in s3.buckets(cx.api, cx.stack)
+    ] or none_found("bucket", cx.stack)
+
+
+def _c_kms_rotation(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import kms
+    from policies.cloud.judge import none_found
+
+    return [
+        outcome(k["id"], None if kms.rotation_enabled(cx.api, k["id"]) else "automatic key rotation is off")
+        for k in kms.keys(cx.api, cx.stack)
+    ] or none_found("KMS key", cx.stack)
+
+
+def _c_kms_policy(cx: Any) -> list[Outcome]:
+    import json
+
+    from policies.cloud.collect import kms
+    from policies.cloud.judge import none_found
+
+    return [
+        outcome(k["id"], _kms_policy({"policy": json.dumps(kms.key_policy(cx.api, k["id"]))}))
+        for k in kms.keys(cx.api, cx.stack)
+    ] or none_found("KMS key", cx.stack)
+
+
+def _c_rds_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data
+    from policies.cloud.judge import customer_key, none_found
+
+    out = []
+    for db in data.db_instances(cx.api, cx.stack):
+        if not db.get("StorageEncrypted"):
+            failure = "storage is not encrypted"
+        elif not customer_key(db.get("KmsKeyId")):
+            failure = "encrypted with the AWS-managed key"
+        else:
+            failure = None
+        out.append(outcome(db["DBInstanceIdentifier"], failure))
+    return out or none_found("database", cx.stack)
+
+
+def _c_efs_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data
+    from policies.cloud.judge import customer_key, none_found
+
+    out = []
+    for fs in data.file_systems(cx.api, cx.stack):
+        if not fs.get("Encrypted"):
+            failure = "file system is not encrypted"
+        elif not customer_key(fs.get("KmsKeyId")):
+            failure = "encrypted with the AWS-managed key"
+        else:
+            failure = None
+        out.append(outcome(fs["FileSystemId"], failure))
+    return out or none_found("file system", cx.stack)
+
+
+def _c_efs_tls(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data
+    from policies.cloud.judge import denies_insecure_transport, none_found
+
+    return [
+        outcome(
+            fs["FileSystemId"],
+            None
+            if denies_insecure_transport(data.file_system_policy(cx.api, fs["FileSystemId"]), ("elasticfilesystem:*",))
+            else "file system policy does not deny mounts without TLS",
+        )
+        for fs in data.file_systems(cx.api, cx.stack)
+    ] or none_found("file system", cx.stack)
+
+
+def _c_ebs_default(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import ec2
+    from policies.cloud.judge import customer_key
+
+    if not ec2.ebs_encryption_by_default(cx.api):
+        return [Outcome("account", "fail", "EBS encryption by default is off in this region")]
+    key = ec2.ebs_default_key(cx.api)
+    return [outcome("account", None if customer_key(key) else f"EBS default key is {key or 'the AWS-managed key'}")]
+
+
+def _c_logs_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+    from policies.cloud.judge import customer_key, none_found
+
+    return [
+        outcome(
+            g["logGroupName"],
+            None if customer_key(g.get("kmsKeyId")) else "log group is not encrypted with a stack key",
+        )
+        for g in audit_services.log_groups(cx.api, cx.stack)
+    ] or none_found("log group", cx.stack)
+
+
+def _c_secrets_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+    from policies.cloud.judge import customer_key, none_found
+
+    return [
+        outcome(s["Name"], None if customer_key(s.get("KmsKeyId")) else "secret uses the AWS-managed key")
+        for s in audit_services.secrets(cx.api, cx.stack)
+    ] or none_found("secret", cx.stack)
+
+
+def _c_sns_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+    from policies.cloud.judge import none_found
+
+    return [
+        outcome(
+            t["arn"].rsplit(":", 1)[-1], None if t["attributes"].get("KmsMasterKeyId") else "topic is not encrypted"
+        )
+        for t in audit_services.topics(cx.api, cx.stack)
+    ] or none_found("topic", cx.stack)
+
+
+def _c_lb_tls(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import edge
+    from policies.cloud.judge import none_found
+
+    out = []
+    for lb in edge.load_balancers(cx.api, cx.stack):
+        for listener in lb["listeners"]:
+            actions = [
+                {"type": a.get("Type"), "redirect": {"protocol": (a.get("RedirectConfig") or {}).get("Protocol")}}
+                for a in listener.get("DefaultActions", [])
+            ]
+            failure = _listener_tls(
+                {
+                    "protocol": listener.get("Protocol"),
+                    "sslPolicy": listener.get("SslPolicy"),
+                    "defaultActions": actions,
+                }
+            )
+            out.append(outcome(f"{lb['LoadBalancerName']}:{listener.get('Port')}", failure))
+    return out or none_found("load balancer listener", cx.stack)
+
+
+def _c_db_tls(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data
+    from policies.cloud.judge import none_found
+
+    out = []
+    for db in data.db_instances(cx.api, cx.stack):
+        groups = [g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])]
+        forced = any(data.db_parameters(cx.api, g).get("rds.force_ssl") == "1" for g in groups)
+        out.append(outcome(db["DBInstanceIdentifier"], None if forced else "rds.force_ssl is not 1"))
+    return out or none_found("database", cx.stack)
+
+
+def _c_backup_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import backup
+    from policies.cloud.judge import customer_key, none_found
+
+    return [
+        outcome(
+            v["BackupVaultName"], None if customer_key(v.get("EncryptionKeyArn")) else "vault uses the AWS-managed key"
+        )
+        for v in backup.vaults(cx.api, cx.stack)
+    ] or none_found("backup vault", cx.stack)
+
+
+def _c_trail_kms(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import audit_services
+    from policies.cloud.judge import customer_key
+
+    trails = audit_services.trails(cx.api)
+    return [
+        outcome(
+            t["Name"], None if customer_key(t.get("KmsKeyId")) else "trail logs are not encrypted with a customer key"
+        )
+        for t in trails
+    ] or [Outcome("account", "fail", "no CloudTrail trail")]
+
+
 CONTROLS = [
     Control(
         id="ENC-S3-KMS",
@@ -206,6 +422,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_145",
         },
         plan=StackCheck(_bucket_encryption),
+        cloud=CloudCheck(_c_s3_kms),
     ),
     Control(
         id="ENC-S3-TLS",
@@ -217,6 +434,7 @@ CONTROLS = [
         citations=IN_TRANSIT,
         equivalents={"aws_config": "S3_BUCKET_SSL_REQUESTS_ONLY", "prowler": "s3_bucket_secure_transport_policy"},
         plan=StackCheck(_tls_only_buckets),
+        cloud=CloudCheck(_c_s3_tls),
     ),
     Control(
         id="ENC-KMS-ROTATION",
@@ -232,6 +450,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_7",
         },
         plan=ResourceCheck(("aws:kms/key:Key",), _kms_rotation),
+        cloud=CloudCheck(_c_kms_rotation),
     ),
     Control(
         id="ENC-KMS-DELETION-WINDOW",
@@ -254,6 +473,7 @@ CONTROLS = [
         citations=AT_REST,
         equivalents={"prowler": "kms_key_not_publicly_accessible"},
         plan=ResourceCheck(("aws:kms/key:Key",), _kms_policy),
+        cloud=CloudCheck(_c_kms_policy),
     ),
     Control(
         id="ENC-RDS-KMS",
@@ -269,6 +489,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_16",
         },
         plan=ResourceCheck(("aws:rds/instance:Instance",), _rds_encrypted),
+        cloud=CloudCheck(_c_rds_kms),
     ),
     Control(
         id="ENC-EFS-KMS",
@@ -284,6 +505,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_42",
         },
         plan=ResourceCheck(("aws:efs/fileSystem:FileSystem",), _efs_encrypted),
+        cloud=CloudCheck(_c_efs_kms),
     ),
     Control(
         id="ENC-EFS-TLS",
@@ -295,6 +517,7 @@ CONTROLS = [
         citations=IN_TRANSIT,
         equivalents={},
         plan=StackCheck(_efs_tls),
+        cloud=CloudCheck(_c_efs_tls),
     ),
     Control(
         id="ENC-EBS-DEFAULT",
@@ -306,6 +529,7 @@ CONTROLS = [
         citations=AT_REST,
         equivalents={"aws_config": "EC2_EBS_ENCRYPTION_BY_DEFAULT", "prowler": "ec2_ebs_default_encryption"},
         plan=StackCheck(_ebs_default),
+        cloud=CloudCheck(_c_ebs_default),
     ),
     Control(
         id="ENC-EBS-VOLUMES",
@@ -332,6 +556,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_158",
         },
         plan=ResourceCheck(("aws:cloudwatch/logGroup:LogGroup",), _log_group_key),
+        cloud=CloudCheck(_c_logs_kms),
     ),
     Control(
         id="ENC-DB-SECRET",
@@ -354,6 +579,7 @@ CONTROLS = [
         citations=AT_REST,
         equivalents={"aws_config": "SECRETSMANAGER_USING_CMK", "checkov": "CKV_AWS_149"},
         plan=ResourceCheck(("aws:secretsmanager/secret:Secret",), _secret_key),
+        cloud=CloudCheck(_c_secrets_kms),
     ),
     Control(
         id="ENC-SNS-KMS",
@@ -365,6 +591,7 @@ CONTROLS = [
         citations=AT_REST,
         equivalents={"prowler": "sns_topics_kms_encryption_at_rest_enabled", "checkov": "CKV_AWS_26"},
         plan=ResourceCheck(("aws:sns/topic:Topic",), _topic_key),
+        cloud=CloudCheck(_c_sns_kms),
     ),
     Control(
         id="ENC-LB-TLS",
@@ -380,6 +607,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_103",
         },
         plan=ResourceCheck(("aws:lb/listener:Listener",), _listener_tls),
+        cloud=CloudCheck(_c_lb_tls),
     ),
     Control(
         id="ENC-DB-TLS",
@@ -391,6 +619,7 @@ CONTROLS = [
         citations=IN_TRANSIT,
         equivalents={"prowler": "rds_instance_transport_encrypted"},
         plan=StackCheck(_db_tls),
+        cloud=CloudCheck(_c_db_tls),
     ),
     Control(
         id="ENC-BACKUP-KMS",
@@ -406,6 +635,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_166",
         },
         plan=ResourceCheck(("aws:backup/vault:Vault",), _vault_key),
+        cloud=CloudCheck(_c_backup_kms),
     ),
     Control(
         id="ENC-TRAIL-KMS",
@@ -421,5 +651,6 @@ CONTROLS = [
             "checkov": "CKV_AWS_35",
         },
         plan=ResourceCheck(("aws:cloudtrail/trail:Trail",), _trail_key),
+        cloud=CloudCheck(_c_trail_kms),
     ),
 ]

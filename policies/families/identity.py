@@ -6,7 +6,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.graph import PlanGraph, as_list, policy_doc, statements
-from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
 IDENTITY = Citations(hipaa=(c.ACCESS, c.UNIQUE_ID, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,))
 MAX_SESSION_SECONDS = 3600
@@ -105,6 +105,81 @@ def _role_arns(g: PlanGraph) -> list[Outcome]:
     return out
 
 
+# --- cloud checks -------------------------------------------------------------------------------------
+
+
+def _c_mfa(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import identity
+    from policies.cloud.judge import none_found
+
+    out = []
+    for pool in identity.user_pools(cx.api, cx.stack):
+        failure = (
+            None
+            if pool.get("MfaConfiguration") == "ON"
+            else f"MFA is {pool.get('MfaConfiguration', 'OFF')}, not required"
+        )
+        out.append(outcome(pool["Id"], failure, "MFA required"))
+    return out or none_found("user pool", cx.stack)
+
+
+def _c_passwords(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import identity
+    from policies.cloud.judge import none_found
+
+    out = []
+    for pool in identity.user_pools(cx.api, cx.stack):
+        pp = (pool.get("Policies") or {}).get("PasswordPolicy") or {}
+        admin_only = (pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")
+        failure = _password_policy(
+            {
+                "passwordPolicy": {"minimumLength": pp.get("MinimumLength")},
+                "adminCreateUserConfig": {"allowAdminCreateUserOnly": admin_only},
+            }
+        )
+        out.append(outcome(pool["Id"], failure))
+    return out or none_found("user pool", cx.stack)
+
+
+def _c_static_keys(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import identity
+
+    summary = identity.account_summary(cx.api)
+    return [
+        outcome(
+            "account",
+            "the root user has access keys" if summary.get("AccountAccessKeysPresent") else None,
+            "no root access keys",
+        )
+    ]
+
+
+def _c_account_passwords(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import identity
+
+    pp = identity.password_policy(cx.api)
+    if pp is None:
+        return [Outcome("account", "fail", "no IAM password policy (AWS defaults allow 8 characters)")]
+    short = (pp.get("MinimumPasswordLength") or 0) < 14
+    failure = (
+        "minimum length under 14"
+        if short
+        else (None if pp.get("PasswordReusePrevention") else "password reuse is not prevented")
+    )
+    return [outcome("account", failure, "strong IAM password policy")]
+
+
+def _c_root_mfa(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import identity
+
+    summary = identity.account_summary(cx.api)
+    return [
+        outcome(
+            "account", None if summary.get("AccountMFAEnabled") else "the root user has no MFA", "root user has MFA"
+        )
+    ]
+
+
 CONTROLS = [
     Control(
         id="IAM-NO-WILDCARD-ACTIONS",
@@ -152,6 +227,7 @@ CONTROLS = [
         citations=IDENTITY,
         equivalents={"aws_config": "IAM_ROOT_ACCESS_KEY_CHECK", "prowler": "iam_no_root_access_key"},
         plan=StackCheck(_no_static_keys),
+        cloud=CloudCheck(_c_static_keys),
     ),
     Control(
         id="IAM-MFA",
@@ -163,6 +239,7 @@ CONTROLS = [
         citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
         equivalents={"prowler": "cognito_user_pool_mfa_enabled"},
         plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _mfa),
+        cloud=CloudCheck(_c_mfa),
     ),
     Control(
         id="IAM-PASSWORDS",
@@ -174,6 +251,7 @@ CONTROLS = [
         citations=IDENTITY,
         equivalents={"prowler": "cognito_user_pool_password_policy_minimum_length_14"},
         plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _password_policy),
+        cloud=CloudCheck(_c_passwords),
     ),
     Control(
         id="IAM-SESSION-TIMEOUT",
@@ -196,5 +274,27 @@ CONTROLS = [
         citations=Citations(hipaa=(c.ACCESS, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,)),
         equivalents={},
         plan=ResourceCheck(("aws:lb/listener:Listener",), _authenticate_before_forward),
+    ),
+    Control(
+        id="IAM-ACCOUNT-PASSWORD-POLICY",
+        title="The AWS account enforces strong IAM passwords",
+        family="identity",
+        severity="medium",
+        rationale="Console users of the account that hosts PHI need passwords as strong as PACS users'.",
+        remediation="Set an IAM account password policy: minimum length 14 and reuse prevention.",
+        citations=IDENTITY,
+        equivalents={"aws_config": "IAM_PASSWORD_POLICY", "prowler": "iam_password_policy_minimum_length_14"},
+        cloud=CloudCheck(_c_account_passwords),
+    ),
+    Control(
+        id="IAM-ROOT-MFA",
+        title="The root user has MFA",
+        family="identity",
+        severity="critical",
+        rationale="The root user can read every image and disable every control; a password alone must not suffice.",
+        remediation="Enable MFA (hardware key preferred) on the root user; store it offline.",
+        citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
+        equivalents={"aws_config": "ROOT_ACCOUNT_MFA_ENABLED", "prowler": "iam_root_mfa_enabled"},
+        cloud=CloudCheck(_c_root_mfa),
     ),
 ]

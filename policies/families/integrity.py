@@ -6,7 +6,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.graph import PlanGraph
-from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
 INTEGRITY = Citations(hipaa=(c.INTEGRITY, c.INTEGRITY_MECHANISM), gdpr=(c.GDPR_CIA,))
 PHI_TYPES = (
@@ -73,6 +73,48 @@ def _protect(g: PlanGraph) -> list[Outcome]:
     return out
 
 
+# --- cloud checks -------------------------------------------------------------------------------------
+
+
+def _c_versioning(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import s3
+    from policies.cloud.judge import none_found
+
+    return [
+        outcome(b["name"], None if s3.versioning(cx.api, b["name"]) == "Enabled" else "versioning is off")
+        for b in s3.buckets(cx.api, cx.stack)
+    ] or none_found("bucket", cx.stack)
+
+
+def _c_object_lock(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import s3
+
+    out = []
+    for b in s3.buckets(cx.api, cx.stack):
+        if b["tags"].get("pacsguard:data-class") != "logs":
+            continue
+        lock = s3.object_lock(cx.api, b["name"]) or {}
+        mode = ((lock.get("Rule") or {}).get("DefaultRetention") or {}).get("Mode")
+        if lock.get("ObjectLockEnabled") != "Enabled":
+            failure = "log bucket without object lock"
+        elif cx.environment == "prod" and mode != "COMPLIANCE":
+            failure = f"object lock in {mode or 'no default'} mode; prod needs COMPLIANCE"
+        else:
+            failure = None
+        out.append(outcome(b["name"], failure, f"object lock, {mode} mode"))
+    return out or [Outcome("stack", "fail", f"no log bucket tagged pacsguard:stack={cx.stack}")]
+
+
+def _c_db_deletion(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data
+    from policies.cloud.judge import none_found
+
+    return [
+        outcome(db["DBInstanceIdentifier"], None if db.get("DeletionProtection") else "deletion protection is off")
+        for db in data.db_instances(cx.api, cx.stack)
+    ] or none_found("database", cx.stack)
+
+
 CONTROLS = [
     Control(
         id="INT-S3-VERSIONING",
@@ -88,6 +130,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_21",
         },
         plan=StackCheck(_versioning),
+        cloud=CloudCheck(_c_versioning),
     ),
     Control(
         id="INT-LOG-OBJECT-LOCK",
@@ -99,6 +142,7 @@ CONTROLS = [
         citations=Citations(hipaa=(c.INTEGRITY, c.AUDIT), gdpr=(c.GDPR_CIA,)),
         equivalents={"prowler": "s3_bucket_object_lock"},
         plan=StackCheck(_object_lock),
+        cloud=CloudCheck(_c_object_lock),
     ),
     Control(
         id="INT-DB-DELETION-PROTECTION",
@@ -114,6 +158,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_293",
         },
         plan=ResourceCheck(("aws:rds/instance:Instance",), _rds_deletion),
+        cloud=CloudCheck(_c_db_deletion),
     ),
     Control(
         id="INT-PROD-DELETION-PROTECTION",

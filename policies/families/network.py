@@ -6,7 +6,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.graph import PlanGraph, as_list, policy_doc, statements
-from policies.model import Citations, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
 EXPOSURE = Citations(hipaa=(c.ACCESS, c.TRANSMISSION), gdpr=(c.GDPR_CIA, c.GDPR_BY_DESIGN))
 WORLD = ("0.0.0.0/0", "::/0")
@@ -214,6 +214,208 @@ def _db_isolated(g: PlanGraph) -> list[Outcome]:
     return out
 
 
+# --- cloud checks -------------------------------------------------------------------------------------
+
+PAB_API_FLAGS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+
+
+def _c_s3_public(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import s3
+    from policies.cloud.judge import none_found
+
+    out = []
+    for b in s3.buckets(cx.api, cx.stack):
+        pab = s3.public_access_block(cx.api, b["name"]) or {}
+        missing = [f for f in PAB_API_FLAGS if not pab.get(f)]
+        public = [st.get("Sid", "?") for st in statements(s3.policy(cx.api, b["name"]))
+                  if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})]  # fmt: skip
+        failure = (
+            f"public access block lacks {', '.join(missing)}"
+            if missing
+            else (f"policy allows anyone ({', '.join(public)})" if public else None)
+        )
+        out.append(outcome(b["name"], failure, "all four public access block flags on"))
+    return out or none_found("bucket", cx.stack)
+
+
+def _c_s3_account_pab(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import s3
+
+    pab = s3.account_public_access_block(cx.api) or {}
+    missing = [f for f in PAB_API_FLAGS if not pab.get(f)]
+    return [
+        outcome(
+            "account",
+            f"account-level block lacks {', '.join(missing)}" if missing else None,
+            "account blocks public buckets",
+        )
+    ]
+
+
+def _stack_group_ids(cx: Any) -> set[str]:
+    from policies.cloud.collect import ec2
+
+    vpc_ids = {v["VpcId"] for v in ec2.vpcs(cx.api, cx.stack)}
+    return {g["GroupId"] for g in ec2.security_groups(cx.api) if g.get("VpcId") in vpc_ids}
+
+
+def _c_sg_world(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import ec2
+    from policies.cloud.judge import none_found
+
+    mine = _stack_group_ids(cx)
+    out = []
+    for g in ec2.security_groups(cx.api):
+        if g["GroupId"] not in mine:
+            continue
+        world = [
+            str(p.get("FromPort", "all"))
+            for p in g.get("IpPermissions", [])
+            if any(r.get("CidrIp") == "0.0.0.0/0" for r in p.get("IpRanges", []))
+            or any(r.get("CidrIpv6") == "::/0" for r in p.get("Ipv6Ranges", []))
+        ]
+        out.append(
+            outcome(
+                g["GroupId"], f"admits the internet on port {', '.join(world)}" if world else None, "sources restricted"
+            )
+        )
+    return out or none_found("VPC", cx.stack)
+
+
+def _c_default_sg(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import ec2
+    from policies.cloud.judge import none_found
+
+    vpc_ids = {v["VpcId"] for v in ec2.vpcs(cx.api, cx.stack)}
+    out = []
+    for g in ec2.security_groups(cx.api):
+        if g.get("GroupName") == "default" and g.get("VpcId") in vpc_ids:
+            rules = g.get("IpPermissions", []) + g.get("IpPermissionsEgress", [])
+            out.append(outcome(g["GroupId"], "the default security group has rules" if rules else None))
+    return out or none_found("VPC", cx.stack)
+
+
+def _c_no_public_ip(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import ec2
+
+    out = [
+        outcome(i["InstanceId"], f"public IP {i['PublicIpAddress']}" if i.get("PublicIpAddress") else None)
+        for i in ec2.instances(cx.api, cx.stack)
+    ]
+    for lt in ec2.launch_templates(cx.api, cx.stack):
+        nis = lt["data"].get("NetworkInterfaces", [])
+        out.append(
+            outcome(
+                lt["LaunchTemplateName"],
+                "launch template gives a public IP" if any(n.get("AssociatePublicIpAddress") for n in nis) else None,
+            )
+        )
+    return out or [Outcome("stack", "skipped", f"no instance or launch template tagged pacsguard:stack={cx.stack}")]
+
+
+def _c_imdsv2(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import ec2
+
+    out = []
+    for i in ec2.instances(cx.api, cx.stack):
+        md = i.get("MetadataOptions", {})
+        out.append(outcome(i["InstanceId"], None if md.get("HttpTokens") == "required" else "IMDSv1 allowed"))
+    for lt in ec2.launch_templates(cx.api, cx.stack):
+        md = lt["data"].get("MetadataOptions", {})
+        failure = _imdsv2(
+            {
+                "metadataOptions": {
+                    "httpTokens": md.get("HttpTokens"),
+                    "httpPutResponseHopLimit": md.get("HttpPutResponseHopLimit"),
+                }
+            }
+        )
+        out.append(outcome(lt["LaunchTemplateName"], failure))
+    return out or [Outcome("stack", "skipped", f"no instance or launch template tagged pacsguard:stack={cx.stack}")]
+
+
+def _c_flow_logs(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import ec2
+    from policies.cloud.judge import none_found
+
+    logs = ec2.flow_logs(cx.api)
+    out = []
+    for v in ec2.vpcs(cx.api, cx.stack):
+        mine = [f for f in logs if f.get("ResourceId") == v["VpcId"]]
+        failure = (
+            "no flow log"
+            if not mine
+            else (None if any(f.get("TrafficType") == "ALL" for f in mine) else "flow logs do not capture ALL traffic")
+        )
+        out.append(outcome(v["VpcId"], failure))
+    return out or none_found("VPC", cx.stack)
+
+
+def _c_db_private(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import data, ec2
+    from policies.cloud.judge import none_found
+
+    groups = {g["GroupId"]: g for g in ec2.security_groups(cx.api)}
+    out = []
+    for db in data.db_instances(cx.api, cx.stack):
+        if db.get("PubliclyAccessible"):
+            out.append(outcome(db["DBInstanceIdentifier"], "database is publicly accessible"))
+            continue
+        wide = [
+            g
+            for sg in db.get("VpcSecurityGroups", [])
+            for p in groups.get(sg["VpcSecurityGroupId"], {}).get("IpPermissions", [])
+            for g in [r.get("CidrIp") for r in p.get("IpRanges", [])]
+        ]
+        out.append(
+            outcome(
+                db["DBInstanceIdentifier"],
+                f"security group admits {wide[0]}" if wide else None,
+                "private, hosts' group only",
+            )
+        )
+    return out or none_found("database", cx.stack)
+
+
+def _c_waf(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import edge
+
+    out = []
+    for lb in edge.load_balancers(cx.api, cx.stack):
+        if lb.get("Type") != "application":
+            continue
+        acl = edge.web_acl_for(cx.api, lb["LoadBalancerArn"])
+        if not acl:
+            out.append(outcome(lb["LoadBalancerName"], "no WAF web ACL is associated"))
+            continue
+        groups = {
+            ((r.get("Statement") or {}).get("ManagedRuleGroupStatement") or {}).get("Name")
+            for r in acl.get("Rules", [])
+        }
+        rate = any((r.get("Statement") or {}).get("RateBasedStatement") for r in acl.get("Rules", []))
+        missing = [g for g in REQUIRED_WAF_GROUPS if g not in groups]
+        failure = (
+            f"web ACL lacks {', '.join(missing)}" if missing else (None if rate else "web ACL has no rate-based rule")
+        )
+        out.append(outcome(lb["LoadBalancerName"], failure, "WAF with managed rules and a rate limit"))
+    return out or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+
+
+def _c_alb_headers(cx: Any) -> list[Outcome]:
+    from policies.cloud.collect import edge
+
+    return [
+        outcome(
+            lb["LoadBalancerName"],
+            None
+            if lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true"
+            else "invalid header fields are passed on",
+        )
+        for lb in edge.load_balancers(cx.api, cx.stack)
+        if lb.get("Type") == "application"
+    ] or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+
+
 CONTROLS = [
     Control(
         id="NET-S3-PUBLIC",
@@ -229,6 +431,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_53",
         },
         plan=StackCheck(_public_access),
+        cloud=CloudCheck(_c_s3_public),
     ),
     Control(
         id="NET-SG-WORLD",
@@ -240,6 +443,7 @@ CONTROLS = [
         citations=EXPOSURE,
         equivalents={"prowler": "ec2_securitygroup_allow_ingress_from_internet_to_any_port", "checkov": "CKV_AWS_260"},
         plan=StackCheck(_world_ingress),
+        cloud=CloudCheck(_c_sg_world),
     ),
     Control(
         id="NET-DEFAULT-SG",
@@ -255,6 +459,7 @@ CONTROLS = [
             "checkov": "CKV2_AWS_12",
         },
         plan=StackCheck(_default_sg),
+        cloud=CloudCheck(_c_default_sg),
     ),
     Control(
         id="NET-HOST-NO-PUBLIC-IP",
@@ -270,6 +475,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_88",
         },
         plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _no_public_ip_lt),
+        cloud=CloudCheck(_c_no_public_ip),
     ),
     Control(
         id="NET-SUBNET-NO-PUBLIC-IP",
@@ -296,6 +502,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_79",
         },
         plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _imdsv2),
+        cloud=CloudCheck(_c_imdsv2),
     ),
     Control(
         id="NET-FLOW-LOGS",
@@ -311,6 +518,7 @@ CONTROLS = [
             "checkov": "CKV2_AWS_11",
         },
         plan=StackCheck(_flow_logs),
+        cloud=CloudCheck(_c_flow_logs),
     ),
     Control(
         id="NET-DB-PRIVATE",
@@ -326,6 +534,7 @@ CONTROLS = [
             "checkov": "CKV_AWS_17",
         },
         plan=StackCheck(_db_private),
+        cloud=CloudCheck(_c_db_private),
     ),
     Control(
         id="NET-DB-ISOLATED",
@@ -348,6 +557,7 @@ CONTROLS = [
         citations=EXPOSURE,
         equivalents={"aws_config": "ALB_WAF_ENABLED", "prowler": "elbv2_waf_acl_attached", "checkov": "CKV2_AWS_28"},
         plan=StackCheck(_waf_on_alb),
+        cloud=CloudCheck(_c_waf),
     ),
     Control(
         id="NET-VPC-ENDPOINTS",
@@ -374,5 +584,17 @@ CONTROLS = [
             "checkov": "CKV_AWS_131",
         },
         plan=ResourceCheck(("aws:lb/loadBalancer:LoadBalancer",), _alb_headers),
+        cloud=CloudCheck(_c_alb_headers),
+    ),
+    Control(
+        id="NET-S3-ACCOUNT-PAB",
+        title="The account blocks public S3 access",
+        family="network",
+        severity="high",
+        rationale="The account-level block covers buckets created outside the stack, by hand or by another tool.",
+        remediation="Enable all four flags of the S3 account public access block (s3control PutPublicAccessBlock).",
+        citations=EXPOSURE,
+        equivalents={"prowler": "s3_account_level_public_access_blocks"},
+        cloud=CloudCheck(_c_s3_account_pab),
     ),
 ]

@@ -1,0 +1,50 @@
+"""EC2: EBS defaults, VPCs and flow logs, security groups, instances and launch templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.cloud.api import AwsApi
+from policies.cloud.collect import in_stack
+
+
+def ebs_encryption_by_default(api: AwsApi) -> bool:
+    return bool(api.call("ec2", "GetEbsEncryptionByDefault").get("EbsEncryptionByDefault"))
+
+
+def ebs_default_key(api: AwsApi) -> str:
+    return api.call("ec2", "GetEbsDefaultKmsKeyId").get("KmsKeyId", "")
+
+
+def vpcs(api: AwsApi, stack: str) -> list[dict[str, Any]]:
+    return [v for v in api.pages("ec2", "DescribeVpcs", "Vpcs") if in_stack(v.get("Tags"), stack)]
+
+
+def flow_logs(api: AwsApi) -> list[dict[str, Any]]:
+    return api.pages("ec2", "DescribeFlowLogs", "FlowLogs")
+
+
+def security_groups(api: AwsApi) -> list[dict[str, Any]]:
+    return api.pages("ec2", "DescribeSecurityGroups", "SecurityGroups")
+
+
+def instances(api: AwsApi, stack: str) -> list[dict[str, Any]]:
+    reservations = api.pages("ec2", "DescribeInstances", "Reservations")
+    return [
+        i
+        for r in reservations
+        for i in r.get("Instances", [])
+        if in_stack(i.get("Tags"), stack) and i.get("State", {}).get("Name") != "terminated"
+    ]
+
+
+def launch_templates(api: AwsApi, stack: str) -> list[dict[str, Any]]:
+    out = []
+    for lt in api.pages("ec2", "DescribeLaunchTemplates", "LaunchTemplates"):
+        if not in_stack(lt.get("Tags"), stack):
+            continue
+        versions = api.call(
+            "ec2", "DescribeLaunchTemplateVersions", LaunchTemplateId=lt["LaunchTemplateId"], Versions=["$Latest"]
+        ).get("LaunchTemplateVersions", [])
+        out.append({**lt, "data": versions[0].get("LaunchTemplateData", {}) if versions else {}})
+    return out

@@ -1,0 +1,54 @@
+"""A moto server on 127.0.0.1 (free port), reset between tests; clients and an auditor bound to it."""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+REGION = "eu-central-1"
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    assert host == "127.0.0.1"
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield moto_url
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))  # noqa: S310 (loopback)
+
+
+class Clients:
+    def __init__(self, url: str, region: str = REGION) -> None:
+        self.url, self.region = url, region
+
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        from policies.cloud.api import strip_account_host_prefix
+
+        client = boto3.client(service, endpoint_url=self.url, region_name=region or self.region,
+                              aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+        if service == "s3control":
+            strip_account_host_prefix(client, self.url)
+        return client
+
+
+@pytest.fixture
+def clients(moto: str) -> Clients:
+    return Clients(moto)
