@@ -1,6 +1,7 @@
 """`make bench`: every benchmark in turn."""
 
-from benchmarks import plan_timing
+from benchmarks import audit_timing, plan_timing
 
 if __name__ == "__main__":
     plan_timing.main()
+    audit_timing.main()
