@@ -51,7 +51,8 @@ def main(runs: int = 3) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "audit_timing.json").write_text(json.dumps(doc, indent=2) + "\n")
     print(
-        f"audit of a whole prod stack on moto: {doc['audit_median_s']:.2f}s median ({findings} findings, {calls} operations)"
+        f"audit of a whole prod stack on moto: {doc['audit_median_s']:.2f}s median "
+        f"({findings} findings, {calls} operations)"
     )
 
 
