@@ -253,6 +253,30 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     return doc
 
 
+def restart_orthanc(opts: LocalOptions, say: Progress = print) -> None:
+    """Restart Orthanc alone (after a configuration change), and wait until it answers through nginx again."""
+    import signal
+
+    layout = HostLayout(local_profile(opts))
+    pid_file = layout.state / "orthanc.pid"
+    if _pid_alive(pid_file):
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while _pid_alive(pid_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    say("Orthanc: restarting")
+    _start_orthanc(layout, netns.exec_prefix(opts.name))
+    link = opts.link
+    _wait_port(link.ns_address, layout.profile.dicom_port, 30, "Orthanc (DICOM TLS)", lambda: _pid_alive(pid_file))
+    users = json.loads(layout.credentials_file.read_text())["users"]
+    deadline = time.monotonic() + 20
+    while _https_get(f"https://{link.ns_address}/system", layout.ca[0], "admin", users["admin"]["password"]) != 200:
+        if time.monotonic() > deadline:
+            raise LocalStackError("Orthanc did not come back after a restart")
+        time.sleep(0.1)
+
+
 def _wait_healthy(configured: Configured, address: str) -> None:
     layout = configured.layout
     admin = configured.secrets.users["admin"]["password"]
@@ -279,12 +303,21 @@ def _wait_healthy(configured: Configured, address: str) -> None:
 
 
 def _write_status(opts: LocalOptions, configured: Configured) -> dict:
-    layout, profile, link = configured.layout, configured.layout.profile, opts.link
+    doc = status_document(opts)
+    (opts.state_dir / STATUS_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def status_document(opts: LocalOptions) -> dict:
+    """Derived from the profile every time, so an older status file never hides a field."""
+    layout = HostLayout(local_profile(opts))
+    profile, link = layout.profile, opts.link
     doc = {
         "name": opts.name,
         "https_url": f"https://{link.ns_address}/",
         "dicom": {"host": link.ns_address, "port": profile.dicom_port, "called_aet": profile.dicom_aet},
         "ca_cert": str(layout.ca[0]),
+        "ca_key": str(layout.ca[1]),  # root only: lets verify issue an expired certificate to probe with
         "modalities": [
             {
                 "aet": m.aet,
@@ -306,16 +339,20 @@ def _write_status(opts: LocalOptions, configured: Configured) -> dict:
         "state_dir": str(opts.state_dir),
         "config_dir": str(layout.config_dir),
         "firewall": str(layout.nft_file),
+        "orthanc_config": str(layout.config_dir / "orthanc.json"),
+        "orthanc_credentials": str(layout.config_dir / "credentials.json"),
+        "nginx_config": str(layout.nginx_dir / "nginx.conf"),
+        "pki_dir": str(layout.pki),
+        "orthanc_version": profile.orthanc_version,
+        "host_backend": "local://",
     }
-    (opts.state_dir / STATUS_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     return doc
 
 
 def status(opts: LocalOptions) -> dict:
-    path = opts.state_dir / STATUS_FILE
-    if not path.exists() or not is_up(opts):
+    if not is_up(opts):
         raise LocalStackError(f"no local stack named {opts.name!r} is running; start it with `pacsguard local up`")
-    return json.loads(path.read_text())
+    return status_document(opts)
 
 
 def _stop_processes(opts: LocalOptions) -> None:

@@ -87,6 +87,43 @@ def plan(
     raise typer.Exit(exit_code(findings))
 
 
+@app.command()
+def verify(
+    target: Path | None = typer.Option(
+        None, "--target", "-t", help="Target description (JSON) [default: the running local stack]."
+    ),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="Report format."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+) -> None:
+    """Attack a running PACS as a modality, a user and an intruder would (testinfra, pynetdicom, HTTPS probes).
+
+    Exit code 0 when no critical or high control fails, 1 when one does, 2 when the target is missing or unreachable.
+    """
+    import tempfile
+
+    from orthanc_config.local_stack import LocalOptions, LocalStackError
+    from orthanc_config.local_stack import status as local_status
+    from pacsguard.reports import ReportContext
+    from pacsguard.verify import TargetError, run
+    from policies.catalog import controls
+    from policies.evaluate import exit_code
+
+    with user_errors(TargetError, LocalStackError):
+        if target is None:
+            doc = local_status(LocalOptions())
+            handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
+            handle.write(json.dumps(doc))
+            handle.close()
+            target = Path(handle.name)
+        findings = run(target, echo=lambda line: err.print(line, markup=False, highlight=False))
+    ctx = ReportContext(layer="wire", target=str(target), controls=controls())
+    if fmt is ReportFormat.json:
+        write_report(json.dumps({"target": str(target), "findings": [f.as_dict() for f in findings]}, indent=2), output)
+    else:
+        emit(fmt, findings, ctx, output)
+    raise typer.Exit(exit_code(findings))
+
+
 @app.command("controls")
 def list_controls(
     fmt: ControlsFormat = typer.Option(ControlsFormat.table, "--format", "-f", help="Output format."),

@@ -208,6 +208,7 @@ CONTROLS = [
         citations=DICOM,
         equivalents={"prowler": "ec2_securitygroup_allow_ingress_from_internet_to_any_port"},
         plan=StackCheck(_dicom_exposure),
+        layers_extra=("wire",),
     ),
     Control(
         id="PACS-DICOM-TLS",
@@ -219,6 +220,7 @@ CONTROLS = [
         citations=DICOM,
         equivalents={},
         plan=StackCheck(_per_host(_dicom_tls, "mutual TLS on every association")),
+        layers_extra=("wire",),
     ),
     Control(
         id="PACS-AE-ALLOWLIST",
@@ -230,6 +232,7 @@ CONTROLS = [
         citations=DICOM,
         equivalents={},
         plan=StackCheck(_per_host(_ae_allow_list, "AE allow-list bound to hosts")),
+        layers_extra=("wire",),
     ),
     Control(
         id="PACS-HTTP-AUTH",
@@ -241,6 +244,7 @@ CONTROLS = [
         citations=ACCESS,
         equivalents={},
         plan=StackCheck(_per_host(_http_auth, "authenticated, loopback-only REST API")),
+        layers_extra=("wire",),
     ),
     Control(
         id="PACS-NO-DEFAULT-CREDENTIALS",
@@ -252,6 +256,7 @@ CONTROLS = [
         citations=ACCESS,
         equivalents={"prowler": "ec2_launch_template_no_secrets"},
         plan=StackCheck(_no_default_credentials),
+        layers_extra=("wire",),
     ),
     Control(
         id="PACS-DANGEROUS-FEATURES",
@@ -263,6 +268,7 @@ CONTROLS = [
         citations=ACCESS,
         equivalents={},
         plan=StackCheck(_per_host(_dangerous_features, "dangerous features off")),
+        layers_extra=("wire",),
     ),
     Control(
         id="PACS-ATNA-AUDIT",
@@ -276,6 +282,7 @@ CONTROLS = [
         ),
         equivalents={},
         plan=StackCheck(_atna),
+        layers_extra=("wire",),
     ),
     Control(
         id="PACS-DATA-RESIDENCY",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.host.clients import reachable
+from tests.posture.clients import reachable
 
 pytestmark = pytest.mark.host
 

@@ -1,0 +1,96 @@
+"""`pacsguard verify` against a real local stack: all pass when healthy; each deliberate weakening makes exactly
+the control that broke fail. Every weakening is undone afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from orthanc_config.local_stack import restart_orthanc
+from pacsguard.verify import TargetError, load_target, run
+from policies.catalog import controls
+
+pytestmark = pytest.mark.host
+
+
+@pytest.fixture(scope="module")
+def target_file(stack: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("verify") / "target.json"
+    path.write_text(json.dumps({k: v for k, v in stack.items() if not k.startswith("_")}))
+    return path
+
+
+def failing(target_file: Path) -> set[str]:
+    return {f.control for f in run(target_file) if f.status in ("fail", "error")}
+
+
+def test_healthy_stack_passes_every_wire_control(target_file: Path) -> None:
+    findings = run(target_file)
+    assert {f.control for f in findings if f.status in ("fail", "error")} == set()
+    wire = {c.id for c in controls() if "wire" in c.layers}
+    assert {f.control for f in findings if f.status == "pass"} == wire  # every wire control has passing evidence
+
+
+@contextmanager
+def edited_json(path: Path, change: Callable[[dict], None], opts) -> Iterator[None]:
+    original = path.read_text()
+    doc = json.loads(original)
+    change(doc)
+    path.write_text(json.dumps(doc))
+    restart_orthanc(opts, say=lambda _m: None)
+    try:
+        yield
+    finally:
+        path.write_text(original)
+        restart_orthanc(opts, say=lambda _m: None)
+
+
+def test_always_allow_store_is_reported_as_the_ae_allow_list(stack: dict, target_file: Path) -> None:
+    with edited_json(Path(stack["orthanc_config"]), lambda d: d.update(DicomAlwaysAllowStore=True), stack["_options"]):
+        assert failing(target_file) == {"PACS-AE-ALLOWLIST"}
+
+
+def test_default_password_user_is_reported_as_default_credentials(stack: dict, target_file: Path) -> None:
+    with edited_json(
+        Path(stack["orthanc_credentials"]), lambda d: d["RegisteredUsers"].update(orthanc="orthanc"), stack["_options"]
+    ):
+        assert failing(target_file) == {"PACS-NO-DEFAULT-CREDENTIALS"}
+
+
+def test_opening_orthanc_http_port_is_reported_as_the_firewall(stack: dict, target_file: Path) -> None:
+    ns = ["ip", "netns", "exec", stack["netns"]]
+    subprocess.run(
+        [*ns, "nft", "insert", "rule", "inet", "pacsguard", "input", "tcp", "dport", "8042", "accept"], check=True
+    )
+    try:
+        assert failing(target_file) == {"HOST-FIREWALL"}
+    finally:
+        subprocess.run([*ns, "nft", "-f", stack["firewall"]], check=True)
+
+
+def test_world_readable_credentials_are_reported_as_file_permissions(stack: dict, target_file: Path) -> None:
+    path = stack["orthanc_credentials"]
+    mode = os.stat(path).st_mode & 0o777
+    os.chmod(path, 0o644)
+    try:
+        assert failing(target_file) == {"HOST-FILE-PERMISSIONS"}
+    finally:
+        os.chmod(path, mode)
+
+
+def test_unreachable_or_malformed_target_is_bad_input(tmp_path: Path, target_file: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(TargetError, match="lacks https_url"):
+        load_target(bad)
+    doc = json.loads(target_file.read_text())
+    doc["dicom"]["port"] = 1  # the target firewall drops it: unreachable after the connect timeout
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(TargetError, match="unreachable"):
+        load_target(bad)
