@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
+from infra.lb_targets import attach_hosts
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,4 @@ class DicomIngress(pulumi.ComponentResource):
         self.register_outputs({"nlb_dns": self.nlb.dns_name})
 
     def attach(self, hosts_asg_name: pulumi.Input[str]) -> None:
-        """Register the hosts once they exist (they are created after the load balancer: they must know its ARN)."""
-        aws.autoscaling.Attachment(
-            f"{self._name}-hosts-attachment",
-            autoscaling_group_name=hosts_asg_name,
-            lb_target_group_arn=self.target_group.arn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        attach_hosts(self._name, self, hosts_asg_name, self.target_group.arn)

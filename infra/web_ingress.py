@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.identity import Identity
+from infra.lb_targets import attach_hosts
 
 TLS_POLICIES = {
     "tls13": "ELBSecurityPolicy-TLS13-1-2-2021-06",
@@ -168,10 +169,4 @@ class WebIngress(pulumi.ComponentResource):
         self.register_outputs({"alb_dns": self.alb.dns_name})
 
     def attach(self, hosts_asg_name: pulumi.Input[str]) -> None:
-        """Register the hosts once they exist (they are created after the load balancer: they must know its ARN)."""
-        aws.autoscaling.Attachment(
-            f"{self._name}-hosts-attachment",
-            autoscaling_group_name=hosts_asg_name,
-            lb_target_group_arn=self.target_group.arn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        attach_hosts(self._name, self, hosts_asg_name, self.target_group.arn)

@@ -101,3 +101,30 @@ def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def audit_lines(stack: dict) -> list[dict]:
     return [json.loads(line) for line in Path(stack["audit_log"]).read_text().splitlines() if line.strip()]
+
+
+def old_tls_outcome(host: str, port: int, version: str) -> str:
+    """'refused', 'accepted', or 'cannot-offer' when this machine's OpenSSL cannot speak `version` at all."""
+    import warnings
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with socket.create_connection((host, port), timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname=host):
+                return "accepted"
+        except ssl.SSLError as exc:
+            return "cannot-offer" if "no protocols available" in str(exc).lower() else "refused"
+
+
+def assert_old_tls_refused(host: str, port: int, version: str, what: str) -> None:
+    import pytest
+
+    outcome = old_tls_outcome(host, port, version)
+    if outcome == "cannot-offer":
+        pytest.skip(f"this machine's OpenSSL cannot offer {version}, so it cannot probe it")
+    assert outcome == "refused", f"{what} accepted {version}"

@@ -13,7 +13,15 @@ import pytest
 from pynetdicom.sop_class import CTImageStorage, Verification
 
 from orthanc_config import pki
-from tests.posture.clients import FIND, associate, echo_status, find_statuses, modality_ctx, tls_context
+from tests.posture.clients import (
+    FIND,
+    assert_old_tls_refused,
+    associate,
+    echo_status,
+    find_statuses,
+    modality_ctx,
+    tls_context,
+)
 from tests.posture.dicom_files import unique_ct
 
 control = pytest.mark.control
@@ -69,18 +77,7 @@ def test_expired_certificate_is_refused(stack: dict, tmp_path: Path) -> None:
 @control("PACS-DICOM-TLS")
 @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
 def test_old_tls_versions_are_refused(stack: dict, version: str) -> None:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    d = stack["dicom"]
-    with socket.create_connection((d["host"], d["port"]), timeout=5) as raw:
-        try:
-            with ctx.wrap_socket(raw, server_hostname=d["host"]):
-                pytest.fail(f"the DICOM port accepted {version}")
-        except ssl.SSLError as exc:
-            if "NO_PROTOCOLS_AVAILABLE" in str(exc).upper() or "no protocols available" in str(exc):
-                pytest.skip(f"this machine's OpenSSL cannot offer {version}, so it cannot probe it")
+    assert_old_tls_refused(stack["dicom"]["host"], stack["dicom"]["port"], version, "the DICOM port")
 
 
 @control("PACS-AE-ALLOWLIST")

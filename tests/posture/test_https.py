@@ -6,11 +6,10 @@ import base64
 import gzip
 import re
 import socket
-import ssl
 
 import pytest
 
-from tests.posture.clients import https, tls_context
+from tests.posture.clients import assert_old_tls_refused, https, tls_context
 from tests.posture.conftest import user_with_role
 
 control = pytest.mark.control
@@ -81,18 +80,8 @@ def test_hsts_and_security_headers(stack: dict) -> None:
 @control("PACS-HTTP-HARDENING")
 @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
 def test_old_tls_is_refused(stack: dict, version: str) -> None:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     host = stack["https_url"].split("//")[1].split("/")[0].split(":")[0]
-    with socket.create_connection((host, 443), timeout=5) as raw:
-        try:
-            with ctx.wrap_socket(raw, server_hostname=host):
-                pytest.fail(f"HTTPS accepted {version}")
-        except ssl.SSLError as exc:
-            if "no protocols available" in str(exc).lower():
-                pytest.skip(f"this machine's OpenSSL cannot offer {version}, so it cannot probe it")
+    assert_old_tls_refused(host, 443, version, "HTTPS")
 
 
 @control("PACS-HTTP-HARDENING")
