@@ -253,18 +253,23 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     return doc
 
 
-def restart_orthanc(opts: LocalOptions, say: Progress = print) -> None:
-    """Restart Orthanc alone (after a configuration change), and wait until it answers through nginx again."""
+def stop_orthanc(opts: LocalOptions) -> None:
+    """Stop Orthanc alone (TERM, and wait for it), leaving PostgreSQL and nginx running."""
     import signal
 
-    layout = HostLayout(local_profile(opts))
-    pid_file = layout.state / "orthanc.pid"
+    pid_file = HostLayout(local_profile(opts)).state / "orthanc.pid"
     if _pid_alive(pid_file):
-        pid = int(pid_file.read_text().split()[0])
-        os.kill(pid, signal.SIGTERM)
+        os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
         deadline = time.monotonic() + 15
         while _pid_alive(pid_file) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def restart_orthanc(opts: LocalOptions, say: Progress = print) -> None:
+    """Restart Orthanc alone (after a configuration change), and wait until it answers through nginx again."""
+    layout = HostLayout(local_profile(opts))
+    pid_file = layout.state / "orthanc.pid"
+    stop_orthanc(opts)
     say("Orthanc: restarting")
     _start_orthanc(layout, netns.exec_prefix(opts.name))
     link = opts.link

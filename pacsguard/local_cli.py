@@ -114,3 +114,39 @@ def down(
     with user_errors(LocalStackError, OSError):
         say, _ = _progress()
         stack_down(_options(name, state_dir, subnet), purge=purge, say=say)  # type: ignore[arg-type]
+
+
+@local_app.command("backup")
+def backup(
+    output: Path = typer.Option(..., "--output", "-o", help="The sealed archive to write (0600)."),
+    key: Path = typer.Option(..., "--key", help="AES-256 key file (hex); created, 0600, when missing. Keep it apart."),
+    name: str = NAME,
+    state_dir: Path = STATE,
+    subnet: str = SUBNET,
+) -> None:
+    """Back up the index (pg_dump) and the image store, sealed with AES-256-GCM under a key you hold."""
+    from orthanc_config.local_backup import backup as do_backup
+    from orthanc_config.sealed_stream import SealError
+
+    with user_errors(LocalStackError, SealError, OSError):
+        say, _ = _progress()
+        report = do_backup(_options(name, state_dir, subnet), output, key, say=say)  # type: ignore[arg-type]
+    typer.echo(json.dumps(report, indent=2))
+
+
+@local_app.command("restore")
+def restore(
+    archive: Path = typer.Option(..., "--input", "-i", help="A sealed archive from `pacsguard local backup`."),
+    key: Path = typer.Option(..., "--key", help="The key the archive was sealed with."),
+    name: str = NAME,
+    state_dir: Path = STATE,
+    subnet: str = SUBNET,
+) -> None:
+    """Restore an archive into a running (fresh) stack, then verify counts and every image file's MD5."""
+    from orthanc_config.local_backup import restore as do_restore
+    from orthanc_config.sealed_stream import SealError
+
+    with user_errors(LocalStackError, SealError, OSError):
+        say, _ = _progress()
+        report = do_restore(_options(name, state_dir, subnet), archive, key, say=say)  # type: ignore[arg-type]
+    typer.echo(json.dumps(report, indent=2))
