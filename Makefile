@@ -41,6 +41,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 bench: setup
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) -m benchmarks.run
 
 clean:

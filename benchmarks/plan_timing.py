@@ -20,8 +20,11 @@ def cli_wall(stack: str, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pacsguard.cli", "plan", "--stack", stack, "--format", "json"],
-                       check=False, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "pacsguard.cli", "plan", "--stack", stack, "--format", "json"],
+            check=False,
+            capture_output=True,
+        )
         times.append(time.perf_counter() - start)
     return times
 
@@ -58,9 +61,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "plan_timing.json").write_text(json.dumps(result, indent=2) + "\n")
     for stack, r in result["stacks"].items():
-        print(f"{stack:5} {r['resources']:4} resources  plan CLI {r['cli_wall_median_s']:.2f}s  "
-              f"synth first {r['synth_first_s']:.2f}s / warm {r['synth_warm_median_s']:.2f}s  "
-              f"checks {r['checks_median_s'] * 1000:.1f} ms ({r['findings']} findings)")  # fmt: skip
+        print(
+            f"{stack:5} {r['resources']:4} resources  plan CLI {r['cli_wall_median_s']:.2f}s  "
+            f"synth first {r['synth_first_s']:.2f}s / warm {r['synth_warm_median_s']:.2f}s  "
+            f"checks {r['checks_median_s'] * 1000:.1f} ms ({r['findings']} findings)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,19 @@
-"""`make bench`: every benchmark in turn."""
+"""`make bench`: every benchmark in turn, then docs/performance.md. The ingest benchmark needs root."""
 
-from benchmarks import audit_timing, plan_timing
+import os
+import sys
+
+from benchmarks import audit_timing, plan_scaling, plan_timing, report
 
 if __name__ == "__main__":
     plan_timing.main()
+    plan_scaling.main()
     audit_timing.main()
+    if os.geteuid() == 0:
+        from benchmarks import ingest
+
+        sys.argv = [sys.argv[0]]
+        ingest.main()
+    else:
+        print("ingest benchmark skipped: it needs root (network namespaces and the local stack)")
+    report.main()
