@@ -167,7 +167,8 @@ def configure(
     make_dir(layout.storage, 0o750, "orthanc", "orthanc")
     make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
     make_dir(layout.nginx_dir, 0o700)
-    make_dir(layout.nginx_dir / "temp", 0o700, "www-data", "root")
+    # nginx workers (www-data) buffer large responses here: it must not sit inside the root-only nginx dir.
+    make_dir(layout.nginx_temp, 0o700, "www-data", "root")
     layout.jwt_public_key.parent.mkdir(parents=True, exist_ok=True)
 
     say("Secrets: loading (existing passwords are kept)")
@@ -197,7 +198,7 @@ def configure(
             str(server_key),
             str(layout.nginx_dir / "nginx.pid"),
             str(layout.log_dir),
-            str(layout.nginx_dir / "temp"),
+            str(layout.nginx_temp),
         ),
         secrets.gateway_password,
         listen,

@@ -37,6 +37,10 @@ class HostLayout:
         return self.state / "nginx"
 
     @property
+    def nginx_temp(self) -> Path:
+        return self.state / "nginx-temp"
+
+    @property
     def log_dir(self) -> Path:
         return Path(self.profile.log_dir)
 

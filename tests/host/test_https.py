@@ -112,3 +112,19 @@ def test_requests_are_refused_while_the_audit_log_cannot_be_written(stack: dict,
         os.chown(log, st.st_uid, st.st_gid)
         os.chmod(log, st.st_mode & 0o777)
     assert https(stack, "GET", "/studies", "admin")[0] == 200
+
+
+def test_large_instances_download_whole(stack: dict, tmp_path: Path) -> None:
+    """nginx buffers large responses on disk: a truncated image would be silent data corruption."""
+    import json
+
+    from benchmarks.instances import instance
+
+    ds = instance("CR")  # 8 MB of pixel data
+    path = tmp_path / "cr.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    code, body, _ = https(stack, "POST", "/instances", "technologist1", body=data)
+    assert code == 200
+    code, got, _ = https(stack, "GET", f"/instances/{json.loads(body)['ID']}/file", "radiologist1")
+    assert code == 200 and md5(got) == md5(data)
