@@ -119,32 +119,25 @@ def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5)
         return exc.code
 
 
-def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
-    log_path = layout.orthanc_log
+def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path) -> int:
+    """Start an Orthanc process as user orthanc, its stderr and stdout appended to `log_path`; return its pid."""
     log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon)
     os.chown(log_path, *_ids("orthanc"))
     os.chmod(log_path, 0o640)
     proc = subprocess.Popen(
-        [
-            *prefix,
-            "setpriv",
-            "--reuid=orthanc",
-            "--regid=orthanc",
-            "--init-groups",
-            "--inh-caps=-all",
-            "--no-new-privs",
-            ORTHANC_BIN,
-            str(layout.config_dir),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
+        [*prefix, "setpriv", "--reuid=orthanc", "--regid=orthanc", "--init-groups", "--inh-caps=-all",
+         "--no-new-privs", ORTHANC_BIN, str(config_dir)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
         env={"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
-    )
+    )  # fmt: skip
     log.close()
-    (layout.state / "orthanc.pid").write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
+    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_log)
+    (layout.state / "orthanc.pid").write_text(f"{pid}\n")
 
 
 def _ids(user: str) -> tuple[int, int]:
