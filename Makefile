@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 PYTHON ?= python3.11
 
-.PHONY: setup system-packages demo test test-unit test-host lint format bench clean
+.PHONY: setup system-packages demo test lint format bench reliability clean
 
 setup: $(STAMP) $(SYSTEM_STAMP)
 
@@ -43,6 +43,10 @@ format: setup
 bench: setup
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) -m benchmarks.run
+
+# Load, kill -9, database restart, full disk, scale-out and the backup/restore drill (root; -s shows the figures).
+reliability: setup
+	$(PY) -m pytest -s tests/host/test_reliability.py tests/host/test_disk_and_scale_out.py tests/host/test_backup_drill.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

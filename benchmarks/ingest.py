@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,41 +20,9 @@ from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
 from benchmarks.instances import batch, size_mb
-from orthanc_config import netns, pki
-from orthanc_config.local_stack import LocalOptions, down, up
+from benchmarks.targets import bench_targets
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PLAIN = netns.Link.for_name("pgplain", "198.18.13.0")
-
-
-def _plain_config(state: Path) -> dict[str, Any]:
-    return {
-        "Name": "plain",
-        "StorageDirectory": str(state / "db"),
-        "IndexDirectory": str(state / "db"),
-        "DicomAet": "PLAIN",
-        "DicomPort": 4242,
-        "HttpPort": 8042,
-        "DicomAlwaysAllowStore": True,
-        "DicomAlwaysAllowEcho": True,
-        "AuthenticationEnabled": False,
-        "RemoteAccessAllowed": True,
-        "Plugins": [],
-        "StorageCompression": False,
-    }
-
-
-def _wait(host: str, port: int, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{host}:{port} did not open")
 
 
 def send(targets: dict, name: str, instances: list) -> float:
@@ -83,81 +48,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="pacsguard-bench-", dir="/var/tmp"))
-    base.chmod(0o755)
-    hardened = LocalOptions(name="pgbench", state_dir=base / "hardened", subnet="198.18.12.0", install_packages=False)
-    procs: list[subprocess.Popen] = []
-    try:
-        doc = up(hardened, say=lambda m: print(f"hardened: {m}", flush=True))
-        netns.create(PLAIN)
-        plain_state = base / "plain"
-        (plain_state / "db").mkdir(parents=True)
-        shutil.chown(plain_state / "db", "orthanc", "orthanc")
-        (plain_state / "orthanc.json").write_text(json.dumps(_plain_config(plain_state)))
-        prefix = netns.exec_prefix(PLAIN.name)
-        procs.append(
-            subprocess.Popen(
-                [
-                    *prefix,
-                    "setpriv",
-                    "--reuid=orthanc",
-                    "--regid=orthanc",
-                    "--init-groups",
-                    "/usr/sbin/Orthanc",
-                    str(plain_state / "orthanc.json"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        # The wire's ceiling: DCMTK receiving over the same mutual TLS, writing files, nothing else.
-        ca = pki.Issued(Path(doc["ca_cert"]), Path(doc["ca_key"]))
-        srv = pki.issue(ca, base / "scp", "scp", "scp", days=1, server=True, addresses=(PLAIN.ns_address,))
-        (base / "scp" / "out").mkdir()
-        procs.append(
-            subprocess.Popen(
-                [
-                    *prefix,
-                    "storescp",
-                    "-aet",
-                    "CEILING",
-                    "+tls",
-                    str(srv.key),
-                    str(srv.cert),
-                    "+cf",
-                    doc["ca_cert"],
-                    "-od",
-                    str(base / "scp" / "out"),
-                    "11113",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        _wait(PLAIN.ns_address, 4242)
-        _wait(PLAIN.ns_address, 11113)
-        import ssl
-
-        m = doc["modalities"][0]
-        hardened_ctx = ssl.create_default_context(cafile=doc["ca_cert"])
-        hardened_ctx.load_cert_chain(m["cert"], m["key"])
-        targets = {
-            "plain": {"host": PLAIN.ns_address, "port": 4242, "aet": "BENCH", "called": "PLAIN"},
-            "hardened": {
-                "host": doc["dicom"]["host"],
-                "port": doc["dicom"]["port"],
-                "aet": m["aet"],
-                "called": doc["dicom"]["called_aet"],
-                "tls": hardened_ctx,
-            },
-            "storescp_tls": {
-                "host": PLAIN.ns_address,
-                "port": 11113,
-                "aet": m["aet"],
-                "called": "CEILING",
-                "tls": hardened_ctx,
-            },
-        }
+    with bench_targets(log=lambda m: print(m, flush=True)) as targets:
         order = list(targets)
         seconds: dict[str, list[float]] = {k: [] for k in order}
         sizes: dict[str, float] = {k: 0.0 for k in order}
@@ -190,12 +81,6 @@ def main() -> None:
             f"hardened/plain = {result['ratio_hardened_to_plain']:.2f} (goal >= 0.8); "
             f"hardened/ceiling = {result['ratio_hardened_to_ceiling']:.2f}"
         )
-    finally:
-        for p in procs:
-            p.terminate()
-        netns.delete(PLAIN)
-        down(hardened, purge=True, say=lambda _m: None)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

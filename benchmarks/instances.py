@@ -8,10 +8,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 # (modality, rows, columns): a CT slice is 0.5 MB; CR and MG images are the large ones (8 and 20 MB).
-SHAPES = {"CT": (512, 512), "CR": (2048, 2048), "MG": (3328, 3072)}
+SHAPES = {"XS": (64, 64), "CT": (512, 512), "CR": (2048, 2048), "MG": (3328, 3072)}
 
 
-def instance(kind: str = "CT", study_uid: str | None = None, series_uid: str | None = None) -> Dataset:
+def instance(
+    kind: str = "CT", study_uid: str | None = None, series_uid: str | None = None, patient_id: str = "BENCH-1"
+) -> Dataset:
     rows, cols = SHAPES[kind]
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
@@ -23,7 +25,7 @@ def instance(kind: str = "CT", study_uid: str | None = None, series_uid: str | N
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = study_uid or generate_uid()
     ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.PatientName, ds.PatientID, ds.Modality = "BENCH^PACSGUARD", "BENCH-1", kind
+    ds.PatientName, ds.PatientID, ds.Modality = "BENCH^PACSGUARD", patient_id, "CT" if kind == "XS" else kind
     ds.Rows, ds.Columns = rows, cols
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

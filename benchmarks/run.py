@@ -10,10 +10,11 @@ if __name__ == "__main__":
     plan_scaling.main()
     audit_timing.main()
     if os.geteuid() == 0:
-        from benchmarks import ingest
+        from benchmarks import ingest, query
 
         sys.argv = [sys.argv[0]]
         ingest.main()
+        query.main()
     else:
         print("ingest benchmark skipped: it needs root (network namespaces and the local stack)")
     report.main()

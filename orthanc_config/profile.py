@@ -79,7 +79,7 @@ class HostProfile:
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512
-    rate_limit_per_second: int = 20
+    rate_limit_per_second: int = 50  # a viewer loading a CT series issues hundreds of DICOMweb requests
     # Paths: every file the host owns lives under these roots.
     config_dir: str = "/etc/orthanc-pacsguard"
     pki_dir: str = "/etc/pacsguard/pki"

@@ -109,7 +109,7 @@ http {{
 
     client_max_body_size {profile.max_body_mb}m;
     client_body_timeout 60s;
-    limit_req zone=pacsguard burst={profile.rate_limit_per_second * 2} nodelay;
+    limit_req zone=pacsguard burst={profile.rate_limit_per_second * 4} nodelay;
     limit_conn pacsguard_conn 32;
 
     location = {HEALTH_PATH} {{

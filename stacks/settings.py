@@ -130,7 +130,8 @@ class IdentitySettings(_Strict):
 
 class WafSettings(_Strict):
     enabled: bool = True
-    rate_limit: int = Field(1000, ge=100, le=2_000_000_000, description="requests per client IP per 5 minutes")
+    # A viewer loading a 300-slice CT series makes 300+ DICOMweb requests: the limit stops floods, not reading.
+    rate_limit: int = Field(20000, ge=100, le=2_000_000_000, description="requests per client IP per 5 minutes")
     stow_path_prefix: str = Field("/dicom-web/studies", pattern=r"^/[A-Za-z0-9/_-]+$")
 
 
