@@ -94,3 +94,22 @@ def test_unreachable_or_malformed_target_is_bad_input(tmp_path: Path, target_fil
     bad.write_text(json.dumps(doc))
     with pytest.raises(TargetError, match="unreachable"):
         load_target(bad)
+
+
+def test_a_stray_listener_is_reported_as_the_firewall(stack: dict, target_file: Path) -> None:
+    """A service someone started on the host (here a web server inside the namespace) is not part of the PACS."""
+    import sys
+
+    stray = subprocess.Popen(
+        ["ip", "netns", "exec", stack["netns"], sys.executable, "-m", "http.server", "9999", "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import time
+
+        time.sleep(1)
+        assert failing(target_file) == {"HOST-FIREWALL"}
+    finally:
+        stray.terminate()
+        stray.wait(10)

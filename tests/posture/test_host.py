@@ -119,3 +119,22 @@ def test_nginx_serves_only_tls_1_2_and_1_3(host, target: dict) -> None:
     conf = host.file(need(target, "nginx_config")).content_string
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf and "server_tokens off;" in conf
     assert stat.S_IMODE(host.file(need(target, "nginx_config")).mode) & 0o077 == 0
+
+
+@control("HOST-FIREWALL")
+def test_only_expected_sockets_listen(host, target: dict) -> None:
+    """Every listener is one the PACS needs; the database listens on loopback only."""
+    lines = host.run(in_netns(target, "ss -Hltn")).stdout.splitlines()
+    listeners = {line.split()[3] for line in lines if line.strip()}
+    expected_ports = {
+        "443",
+        str(target["dicom"]["port"]),
+        str(target.get("orthanc_http_port", 8042)),
+        str(target.get("database_port", 5432)),
+    }
+    unexpected = [addr for addr in listeners if addr.rsplit(":", 1)[1] not in expected_ports]
+    assert not unexpected, f"unexpected listeners: {unexpected}"
+    database = [addr for addr in listeners if addr.endswith(f":{target.get('database_port', 5432)}")]
+    assert database and all(a.startswith(("127.0.0.1:", "[::1]:")) for a in database), (
+        f"PostgreSQL listens on {database}"
+    )
