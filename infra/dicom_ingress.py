@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
+from infra.ingress_rules import allow_networks
 from infra.lb_targets import attach_hosts
 
 
@@ -33,19 +34,7 @@ class DicomIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for i, cidr in enumerate(dicom.modality_cidrs):
-            family = "cidr_ipv6" if cidr.version == 6 else "cidr_ipv4"
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-in-{i}",
-                security_group_id=self.security_group.id,
-                ip_protocol="tcp",
-                from_port=dicom.port,
-                to_port=dicom.port,
-                description=f"DICOM TLS from {cidr}",
-                tags=tags,
-                opts=child,
-                **{family: str(cidr)},
-            )
+        allow_networks(f"{name}-in", ctx, self.security_group.id, dicom.port, dicom.modality_cidrs, "DICOM TLS", self)
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-to-hosts",
             security_group_id=self.security_group.id,

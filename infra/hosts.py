@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.database import DB_NAME, DB_USER
+from infra.ingress_rules import allow_networks
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
 from orthanc_config.profile import Database, HostProfile, Modality
@@ -63,19 +64,7 @@ class HostsSecurityGroup(pulumi.ComponentResource):
             tags=ctx.tags("phi"),
             opts=child,
         )
-        for i, cidr in enumerate(s.dicom.modality_cidrs):
-            family = "cidr_ipv6" if cidr.version == 6 else "cidr_ipv4"
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-dicom-{i}",
-                security_group_id=self.group.id,
-                ip_protocol="tcp",
-                from_port=s.dicom.port,
-                to_port=s.dicom.port,
-                description=f"DICOM TLS from modality network {cidr}",
-                tags=ctx.tags("none"),
-                opts=child,
-                **{family: str(cidr)},
-            )
+        allow_networks(f"{name}-dicom", ctx, self.group.id, s.dicom.port, s.dicom.modality_cidrs, "DICOM TLS", self)
         self.id = self.group.id
         self.register_outputs({"id": self.group.id})
 

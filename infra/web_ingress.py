@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.identity import Identity
+from infra.ingress_rules import allow_networks
 from infra.lb_targets import attach_hosts
 
 TLS_POLICIES = {
@@ -43,20 +44,8 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for i, cidr in enumerate(ctx.settings.https.cidrs):
-            family = "cidr_ipv6" if cidr.version == 6 else "cidr_ipv4"
-            for port, why in ((443, "HTTPS"), (80, "redirect to HTTPS")):
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-in-{port}-{i}",
-                    security_group_id=self.security_group.id,
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    description=f"{why} from {cidr}",
-                    tags=tags,
-                    opts=child,
-                    **{family: str(cidr)},
-                )
+        for port, why in ((443, "HTTPS"), (80, "redirect to HTTPS")):
+            allow_networks(f"{name}-in-{port}", ctx, self.security_group.id, port, ctx.settings.https.cidrs, why, self)
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-to-hosts",
             security_group_id=self.security_group.id,
