@@ -14,8 +14,22 @@ import pytest
 from orthanc_config.local_stack import LocalOptions, down, up
 from orthanc_config.packages import missing
 
-TEST_NAME = "pgtest"
-TEST_SUBNET = "198.18.7.0"
+# PACSGUARD_TEST_SLOT (1-9) moves every test stack to its own names and subnets, so two checkouts on one
+# machine (or a developer's demo beside the tests) never share a namespace. Slot 0 keeps the plain names.
+SLOT = int(os.environ.get("PACSGUARD_TEST_SLOT", "0"))
+
+
+def slot_name(base: str) -> str:
+    return f"{base}{SLOT}" if SLOT else base
+
+
+def slot_subnet(octet: int) -> str:
+    """198.18.<octet>.0 in slot 0; slots 1-9 take 198.19.<slot*25 + octet % 25>.0."""
+    return f"198.18.{octet}.0" if not SLOT else f"198.19.{SLOT * 25 + octet % 25}.0"
+
+
+TEST_NAME = slot_name("pgtest")
+TEST_SUBNET = slot_subnet(7)
 
 
 def host_prerequisites() -> str | None:

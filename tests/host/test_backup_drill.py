@@ -12,7 +12,7 @@ import pytest
 
 from orthanc_config.local_backup import backup, restore
 from orthanc_config.local_stack import LocalOptions, LocalStackError, down, up
-from tests.host.conftest import service_reachable_dir
+from tests.host.conftest import service_reachable_dir, slot_name, slot_subnet
 from tests.posture.clients import https
 from tests.posture.dicom_files import unique_ct
 
@@ -36,7 +36,9 @@ def test_backup_restores_into_a_fresh_stack_with_every_instance_intact(stack: di
     assert b"PACSGUARD^TEST" not in archive.read_bytes()  # sealed: no patient name in clear
 
     base = service_reachable_dir()
-    fresh = LocalOptions(name="pgdrill", state_dir=base / "state", subnet="198.18.11.0", install_packages=False)
+    fresh = LocalOptions(
+        name=slot_name("pgdrill"), state_dir=base / "state", subnet=slot_subnet(11), install_packages=False
+    )
     try:
         doc = up(fresh, say=lambda _m: None)
         doc["_users"] = json.loads(Path(doc["credentials_file"]).read_text())["users"]

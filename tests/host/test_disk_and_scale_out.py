@@ -18,7 +18,7 @@ import pytest
 from benchmarks.instances import instance
 from orthanc_config.layout import HostLayout
 from orthanc_config.local_stack import LocalOptions, down, local_profile, spawn_orthanc, up
-from tests.host.conftest import service_reachable_dir
+from tests.host.conftest import service_reachable_dir, slot_name, slot_subnet
 from tests.host.test_reliability import _pixel_md5, _send, _stored_pixel_md5
 from tests.posture.clients import reachable
 
@@ -27,7 +27,9 @@ pytestmark = pytest.mark.host
 
 def test_full_disk_refuses_stores_keeps_earlier_ones_and_recovers() -> None:
     base = service_reachable_dir()
-    opts = LocalOptions(name="pgfull", state_dir=base / "state", subnet="198.18.14.0", install_packages=False)
+    opts = LocalOptions(
+        name=slot_name("pgfull"), state_dir=base / "state", subnet=slot_subnet(14), install_packages=False
+    )
     storage = Path(local_profile(opts).storage_dir)
     storage.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0750", "tmpfs", str(storage)], check=True)

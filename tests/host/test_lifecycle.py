@@ -13,7 +13,7 @@ import pytest
 
 from orthanc_config import netns
 from orthanc_config.local_stack import LocalOptions, LocalStackError, down, is_up, status, up
-from tests.host.conftest import host_prerequisites, service_reachable_dir
+from tests.host.conftest import host_prerequisites, service_reachable_dir, slot_name, slot_subnet
 
 pytestmark = pytest.mark.host
 
@@ -24,7 +24,9 @@ def cycle_options() -> Iterator[LocalOptions]:
     if reason:
         pytest.skip(reason)
     base = service_reachable_dir()
-    yield LocalOptions(name="pgcycle", state_dir=base / "state", subnet="198.18.8.0", install_packages=False)
+    yield LocalOptions(
+        name=slot_name("pgcycle"), state_dir=base / "state", subnet=slot_subnet(8), install_packages=False
+    )
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -34,10 +36,12 @@ def test_unreachable_state_dir_is_refused_before_anything_starts(tmp_path: Path)
         pytest.skip(reason)
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    opts = LocalOptions(name="pgbad", state_dir=private / "state", subnet="198.18.9.0", install_packages=False)
+    opts = LocalOptions(
+        name=slot_name("pgbad"), state_dir=private / "state", subnet=slot_subnet(9), install_packages=False
+    )
     with pytest.raises(LocalStackError, match="cannot reach the state"):
         up(opts, say=lambda _m: None)
-    assert not netns.exists("pgbad") and not (private / "state").exists()
+    assert not netns.exists(slot_name("pgbad")) and not (private / "state").exists()
 
 
 def _processes_under(path: Path) -> list[str]:
