@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_host, host_secrets, packages, pki
+from orthanc_config import aws_host, host_secrets, http_stack, packages, pki, viewer
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile, ProfileError
@@ -35,6 +35,7 @@ PLUGIN_FILES = (
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
     "pacsguard_audit.py",
+    "pacsguard_lockout.py",
 )
 RENEW_BEFORE_DAYS = 30
 
@@ -182,11 +183,20 @@ def configure(
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
 
+    library_dir = http_stack.prepare(layout.library_dir)
+    if library_dir is None:
+        say("GDCM: left off (this civetweb build is not the one its stack fix was made for): no JPEG 2000 over HTTP")
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server
     files = render_orthanc(
         profile,
-        OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
+        OrthancPaths(
+            str(server_cert),
+            str(server_key),
+            str(layout.ca[0]),
+            str(layout.plugin_dir / PLUGIN_FILES[0]),
+            str(library_dir or ""),
+        ),
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
     files.append(plugin_config(layout, secrets.roles()))
@@ -199,6 +209,7 @@ def configure(
             str(layout.nginx_dir / "nginx.pid"),
             str(layout.log_dir),
             str(layout.nginx_temp),
+            str(layout.web_root) if profile.viewer else "",
         ),
         secrets.gateway_password,
         listen,
@@ -207,6 +218,10 @@ def configure(
     for f in files:
         f.write()
     install_plugin(layout)
+    if profile.viewer:
+        say(f"Viewer: OHIF {viewer.OHIF_VERSION} (pinned, hash-checked) at {viewer.VIEWER_PATH}")
+        make_dir(layout.web_root, 0o755)
+        viewer.ensure(layout.viewer_dir)
     # nginx (root) would create its logs 0644: they name users and paths, so create them 0640 first.
     for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log"):
         log_file = layout.log_dir / log_name
@@ -240,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":
             start_system_services(configured)
-    except (ProfileError, host_secrets.SecretsError, aws_host.AwsHostError, OSError) as exc:
+    except (ProfileError, host_secrets.SecretsError, aws_host.AwsHostError, viewer.ViewerError, OSError) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)
         return 2
     return 0

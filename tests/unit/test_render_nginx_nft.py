@@ -60,8 +60,8 @@ def test_body_size_admits_dicomweb_uploads_and_gzip_bodies_refused(tmp_path: Pat
 
 
 def test_rate_limits_and_health_path(tmp_path: Path) -> None:
-    conf = nginx_conf(tmp_path, dataclasses.replace(PROFILE, rate_limit_per_second=7))
-    assert "rate=7r/s" in conf and "limit_req zone=pacsguard burst=28 nodelay;" in conf
+    conf = nginx_conf(tmp_path, dataclasses.replace(PROFILE, rate_limit_per_second=7, rate_limit_burst=900))
+    assert "zone=pacsguard_user:10m rate=7r/s" in conf and "limit_req zone=pacsguard_user burst=900 nodelay;" in conf
     assert f"location = {HEALTH_PATH}" in conf
 
 
