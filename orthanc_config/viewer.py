@@ -29,6 +29,12 @@ DICOMWEB_ROOT = "/dicom-web"
 BOOT_SCRIPT = "pacsguard-boot.js"
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 ROOT_URL = re.compile(r'((?:src|href)=")/(?!/)')
+# The build is made for the site root; these are every place it says so, outside index.html.
+ROOT_REFERENCES = {
+    ".js": ('__webpack_require__.p = "/";', '__webpack_require__.p = "{path}";'),
+    ".css": ("url(/", "url({path}"),
+    ".json": ('"/assets/', '"{path}assets/'),
+}
 
 
 class ViewerError(Exception):
@@ -131,7 +137,24 @@ def rewrite_index(html: str, public_path: str = VIEWER_PATH) -> tuple[str, str]:
     html = INLINE_SCRIPT.sub("", html)
     html = ROOT_URL.sub(lambda m: m.group(1) + public_path, html)
     html = html.replace("<head>", f'<head><script src="{public_path}{BOOT_SCRIPT}"></script>', 1)
+    # The manifest is fetched without credentials unless asked: it sits behind the sign-in like the rest.
+    html = html.replace('<link rel="manifest" ', '<link rel="manifest" crossorigin="use-credentials" ', 1)
     return html, boot
+
+
+def relocate(folder: Path, public_path: str = VIEWER_PATH) -> int:
+    """Point the build's root-relative chunk, font and icon URLs at `public_path`; returns how many files changed."""
+    changed = 0
+    for path in folder.iterdir():
+        rule = ROOT_REFERENCES.get(path.suffix)
+        if rule is None or not path.is_file():
+            continue
+        old, new = rule
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        if old in text:
+            path.write_text(text.replace(old, new.format(path=public_path)), encoding="utf-8", errors="surrogateescape")
+            changed += 1
+    return changed
 
 
 def _safe_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -167,6 +190,7 @@ def install(target: Path, tarball: Path | None = None, public_path: str = VIEWER
             with source, dest.open("wb") as out:
                 shutil.copyfileobj(source, out)
             dest.chmod(0o644)
+    relocate(staging, public_path)
     index = staging / "index.html"
     html, boot = rewrite_index(index.read_text(), public_path)
     index.write_text(html)

@@ -62,3 +62,22 @@ def reading_study() -> ReadingStudy:
         out.append(ds)
     out[1].compress(JPEG2000Lossless)
     return ReadingStudy(study, series, out[0], out[1], patient)
+
+
+def ct_series(slices: int, patient_id: str | None = None) -> list[Dataset]:
+    """A CT series a viewer can stack: `slices` slices of pydicom's CT sample, positioned 5 mm apart."""
+    study, series = generate_uid(), generate_uid()
+    patient = patient_id or f"PGVIEW-{generate_uid()[-8:]}"
+    out = []
+    for number in range(1, slices + 1):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientName, ds.PatientID = "PACSGUARD^VIEWER", patient
+        ds.StudyDescription, ds.SeriesDescription = "PACSGuard viewer test", "CT series"
+        ds.InstanceNumber = number
+        ds.ImagePositionPatient = [-158.1, -179.0, -75.7 - 5.0 * number]
+        ds.SliceLocation = -75.7 - 5.0 * number
+        out.append(ds)
+    return out
