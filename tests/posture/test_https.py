@@ -162,7 +162,7 @@ def test_the_viewer_has_its_own_csp_and_the_api_keeps_none(stack: dict) -> None:
     admin = user_with_role(stack["_users"], "admin")
     _, page, viewer_headers = https(stack, "GET", path, admin)
     csp = viewer_headers.get("Content-Security-Policy", "")
-    directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in csp.split(";") if d.strip())
+    directives = dict([*d.strip().split(" ", 1), ""][:2] for d in csp.split(";") if d.strip())
     assert directives.get("default-src") == "'none'", csp
     assert "'unsafe-eval'" not in csp and "'unsafe-inline'" not in directives.get("script-src", ""), csp
     assert not re.search(r"https?:|\*|data:", directives.get("script-src", "") + directives.get("connect-src", ""))
