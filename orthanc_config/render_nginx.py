@@ -178,6 +178,12 @@ http {{
     default "Basic {gateway}";
   }}
 
+  # Kept-alive connections to Orthanc: a viewer's frames do not each pay a new TCP connection.
+  upstream pacsguard_orthanc {{
+    server 127.0.0.1:{profile.orthanc_http_port};
+    keepalive 16;
+  }}
+
   server {{
 {listens}
     server_name {" ".join(profile.server_names)};
@@ -228,9 +234,12 @@ http {{
     location / {{
       # Compressed request bodies are refused: Orthanc would inflate them (gzip bombs, CVE-2026-5438).
       if ($http_content_encoding != "") {{ return 415; }}
-      proxy_pass {upstream};
+      proxy_pass http://pacsguard_orthanc;
       proxy_http_version 1.1;
       proxy_intercept_errors on;
+      # A CT frame (0.5 MB) stays in memory instead of a temporary file on its way to the viewer.
+      proxy_buffers 32 32k;
+      proxy_busy_buffers_size 256k;
       proxy_set_header Host $host;
       proxy_set_header Authorization $pacsguard_authorization;
       proxy_set_header X-Real-IP $remote_addr;

@@ -163,7 +163,8 @@ def credential_settings(profile: HostProfile, secrets: OrthancSecrets) -> dict:
             "Lock": False,  # several hosts share one index (orthanc-postgresql 4.0 retries conflicts)
             "MaximumConnectionRetries": 10,
             "ConnectionRetryInterval": 2,
-            "IndexConnectionsCount": 1,
+            # A viewer asks for 6-10 frames at once; one connection would serialise every index lookup.
+            "IndexConnectionsCount": 4,
         },
     }
 
