@@ -62,8 +62,10 @@ def _viewer_section(viewer: dict) -> list[str]:
         *rows,
         "",
         f"Hardened/plain: **{viewer['ratio_hardened_to_plain']:.2f}** (goal {viewer['goal_ratio']}, "
-        f"{'met' if viewer['goal_met'] else 'NOT met'}). The hardened side is HTTPS through nginx as a radiologist, "
-        "with the RBAC/audit plugin deciding and recording every frame. nginx limits each signed-in user to "
+        f"{'met' if viewer['goal_met'] else 'NOT met'}; machine load average "
+        f"{viewer.get('load_average_1min', float('nan')):.1f} on 2 cores at the end). The hardened side is HTTPS "
+        "through nginx as a radiologist, with the RBAC/audit plugin deciding and recording every frame. nginx "
+        "limits each signed-in user to "
         f"{limits.rate_limit_per_second} requests/s with a burst of {limits.rate_limit_burst} (a whole 1,000-image "
         "study), and a request that names no user by its address; failed sign-ins lock an address out apart.",
         "",
