@@ -41,3 +41,18 @@ def test_the_system_civetweb_gets_1_mib_stacks_and_stays_untouched(tmp_path: Pat
     assert http_stack.STACK_100K not in patched
     assert len(patched) == len(before) and http_stack.SYSTEM_LIBRARY.read_bytes() == before
     assert http_stack.is_prepared(library_dir)
+
+
+def test_the_ec2_unit_starts_orthanc_with_the_deeper_stack_library_when_it_exists(tmp_path: Path) -> None:
+    from orthanc_config.layout import HostLayout
+    from orthanc_config.systemd_units import render_units
+
+    layout = HostLayout(dataclasses.replace(PROFILE, state_dir=str(tmp_path)))
+
+    def orthanc_unit() -> str:
+        return next(u.content for u in render_units(layout) if u.path.endswith("pacsguard-orthanc.service"))
+
+    assert "LD_LIBRARY_PATH" not in orthanc_unit()
+    layout.library_dir.mkdir()
+    (layout.library_dir / http_stack.LIBRARY_NAME).write_bytes(b"\x7fELF" + http_stack.STACK_1M)
+    assert f"Environment=LD_LIBRARY_PATH={layout.library_dir}\n" in orthanc_unit()
