@@ -148,7 +148,7 @@ http {{
   # Rate limits follow the user, not the address: a reading room behind one NAT address is many users,
   # and one radiologist's viewer issues a request per image. A request that names no user is limited by
   # its address. Guessed passwords are limited apart: after repeated failed sign-ins the Orthanc plugin
-  # refuses that address (nginx reports each failure to it, see @pacsguard_auth_failed).
+  # refuses that user from that address (nginx reports each failure to it, see @pacsguard_auth_failed).
   map $http_x_amzn_oidc_data $pacsguard_token_user {{
     "" "";
     default "oidc:$http_x_amzn_oidc_identity";
@@ -214,8 +214,8 @@ http {{
     location = /pacsguard/viewer-access {{ return 404; }}
     location = /pacsguard/auth-failure {{ return 404; }}
 
-    # Every 401 (bad password, no credentials) is told to the plugin, which counts failures per address
-    # and answers the 401 (or 403 while the address is locked out, right password or not).
+    # Every 401 (bad password, no credentials) is told to the plugin, which counts failures per user and
+    # address and answers the 401 (or 403 while they are locked out, right password or not).
     location @pacsguard_auth_failed {{
       rewrite ^ /pacsguard/auth-failure? break;
       proxy_pass {upstream};

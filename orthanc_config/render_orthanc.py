@@ -163,8 +163,7 @@ def credential_settings(profile: HostProfile, secrets: OrthancSecrets) -> dict:
             "Lock": False,  # several hosts share one index (orthanc-postgresql 4.0 retries conflicts)
             "MaximumConnectionRetries": 10,
             "ConnectionRetryInterval": 2,
-            # A viewer asks for 6-10 frames at once; one connection would serialise every index lookup.
-            "IndexConnectionsCount": 4,
+            "IndexConnectionsCount": 1,
         },
     }
 

@@ -1,8 +1,9 @@
-"""Failed sign-ins per address: past the limit, the address is refused until its failures age out.
+"""Failed sign-ins: past the limit, that user from that address (or, when many users are tried, the whole address)
+is refused until the failures age out. A colleague behind the same NAT address signs in on.
 
 Standard library only (runs inside Orthanc). Orthanc's core answers a wrong password with 401 before any
 plugin sees the request, so nginx reports each 401 to the plugin; the guard then refuses every request from
-a locked-out address, right password or not, so a locked-out guesser cannot tell a hit from a miss.
+a locked-out address and user, right password or not, so a locked-out guesser cannot tell a hit from a miss.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import threading
 import time
 from collections import deque
 
-DEFAULT_MAX_FAILURES = 10
+# Per address and user: guessing one account. Per address: spraying many accounts (NIST SP 800-63B allows at
+# most 100 consecutive failures per account; these bound an address far below that per day).
+DEFAULT_MAX_FAILURES = 20
+DEFAULT_MAX_FAILURES_PER_ADDRESS = 100
 DEFAULT_WINDOW_SECONDS = 600
 
 

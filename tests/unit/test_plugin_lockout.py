@@ -1,4 +1,5 @@
-"""Failed sign-ins: past the limit an address is refused, right password or not, until its failures age out."""
+"""Failed sign-ins: past the limit that user from that address is refused, right password or not, until the
+failures age out; a colleague at the same address signs in on; spraying many users locks the address."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pacsguard_guard as guard_mod
 import pacsguard_lockout as lockout
 import pytest
 
-ROLES = {"alice": "radiologist", "pacsguard-gateway": "gateway"}
-GUESSER, COLLEAGUE = "198.18.0.66", "198.18.0.7"
+ROLES = {"alice": "radiologist", "bob": "radiologist", "pacsguard-gateway": "gateway"}
+GUESSER, ELSEWHERE = "198.18.0.66", "198.18.0.7"
 
 
 def basic(user: str) -> dict[str, str]:
@@ -23,7 +24,9 @@ def via_nginx(address: str, headers: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def guard(tmp_path: Path) -> guard_mod.Guard:
-    settings = guard_mod.GuardSettings(ROLES, str(tmp_path / "audit.jsonl"), "basic", max_auth_failures=3)
+    settings = guard_mod.GuardSettings(
+        ROLES, str(tmp_path / "audit.jsonl"), "basic", max_auth_failures=3, max_auth_failures_per_address=5
+    )
     return guard_mod.Guard(settings)
 
 
@@ -32,6 +35,10 @@ def report_failure(g: guard_mod.Guard, address: str, user: str = "alice") -> Non
     headers = via_nginx(address, {**basic("pacsguard-gateway"), "x-pacsguard-failed-user": user})
     if g.http("GET", "/pacsguard/auth-failure", "127.0.0.1", headers):
         g.sign_in_failed(headers)
+
+
+def reads(g: guard_mod.Guard, address: str, user: str = "alice") -> bool:
+    return g.http("GET", "/studies", "127.0.0.1", via_nginx(address, basic(user)))
 
 
 def test_limit_counts_failures_in_a_window() -> None:
@@ -43,21 +50,29 @@ def test_limit_counts_failures_in_a_window() -> None:
     assert not limit.locked("a", now=61)  # the first failure aged out
 
 
-def test_a_locked_out_address_is_refused_even_with_the_right_password(guard: guard_mod.Guard) -> None:
+def test_a_locked_out_user_is_refused_from_there_even_with_the_right_password(guard: guard_mod.Guard) -> None:
     for _ in range(3):
         report_failure(guard, GUESSER)
-    assert not guard.http("GET", "/studies", "127.0.0.1", via_nginx(GUESSER, basic("alice")))
-    assert guard.http("GET", "/studies", "127.0.0.1", via_nginx(COLLEAGUE, basic("alice")))  # others unaffected
-    # nginx's next failure report from that address is refused too: a hit and a miss both look like 403
-    assert not guard.http("GET", "/pacsguard/auth-failure", "127.0.0.1", via_nginx(GUESSER, basic("pacsguard-gateway")))
+    assert not reads(guard, GUESSER)
+    assert reads(guard, ELSEWHERE)  # the same user from elsewhere
+    assert reads(guard, GUESSER, "bob")  # a colleague behind the same address
+    # nginx's next failure report for that user is refused too: a hit and a miss both look like 403
+    headers = via_nginx(GUESSER, {**basic("pacsguard-gateway"), "x-pacsguard-failed-user": "alice"})
+    assert not guard.http("GET", "/pacsguard/auth-failure", "127.0.0.1", headers)
+
+
+def test_spraying_many_users_locks_the_address(guard: guard_mod.Guard) -> None:
+    for n in range(5):
+        report_failure(guard, GUESSER, user=f"user{n}")
+    assert not reads(guard, GUESSER, "bob") and reads(guard, ELSEWHERE, "bob")
 
 
 def test_a_request_without_credentials_is_not_a_guess(guard: guard_mod.Guard) -> None:
-    for _ in range(5):
+    for _ in range(6):
         report_failure(guard, GUESSER, user="")
-    assert guard.http("GET", "/studies", "127.0.0.1", via_nginx(GUESSER, basic("alice")))
+    assert reads(guard, GUESSER)
 
 
 def test_only_the_gateway_can_report_failures(guard: guard_mod.Guard) -> None:
-    headers = via_nginx(COLLEAGUE, {**basic("alice"), "x-pacsguard-failed-user": "alice"})
+    headers = via_nginx(ELSEWHERE, {**basic("alice"), "x-pacsguard-failed-user": "alice"})
     assert not guard.http("GET", "/pacsguard/auth-failure", "127.0.0.1", headers)

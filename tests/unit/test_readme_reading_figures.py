@@ -17,7 +17,8 @@ def test_rate_limit_and_lockout_figures_match_the_code() -> None:
     assert f"per signed-in user {p.rate_limit_per_second} requests/s with a burst of {p.rate_limit_burst:,}" in README
     assert f"{render_nginx.ANONYMOUS_RATE_PER_SECOND}/s per address, burst {render_nginx.ANONYMOUS_BURST}" in README
     minutes = lockout.DEFAULT_WINDOW_SECONDS // 60
-    assert f"after {lockout.DEFAULT_MAX_FAILURES} in {minutes}\n  minutes" in README
+    assert f"after {lockout.DEFAULT_MAX_FAILURES} for one\n  user from one address in {minutes} minutes" in README
+    assert f"after {lockout.DEFAULT_MAX_FAILURES_PER_ADDRESS} for any users" in README
 
 
 def test_the_viewer_csp_quoted_is_the_one_served() -> None:
