@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.database import DB_NAME, DB_USER
+from infra.host_bundle import host_bundle
 from infra.ingress_rules import allow_networks
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
@@ -20,7 +20,6 @@ from orthanc_config.userdata import render_user_data
 DEBIAN_OWNER = "136693071363"  # Debian's official AWS account for its cloud images
 HOST_LOG_GROUPS = ("host", "orthanc-audit", "nginx")
 BUNDLE_KEY = "pacsguard/bootstrap/host-bundle.zip"
-ORTHANC_CONFIG_DIR = Path(__file__).resolve().parent.parent / "orthanc_config"
 RDS_CA_BUNDLE = "/etc/pacsguard/rds-global-bundle.pem"
 
 
@@ -325,15 +324,3 @@ class Hosts(pulumi.ComponentResource):
             region=ctx.region,
         )
         return render_user_data(profile, f"s3://{bucket}/{BUNDLE_KEY}", ctx.region)
-
-
-def host_bundle() -> pulumi.AssetArchive:
-    """orthanc_config as a runnable zip: `python3 host-bundle.zip install --profile FILE` on the host."""
-    return pulumi.AssetArchive(
-        {
-            "orthanc_config": pulumi.FileArchive(str(ORTHANC_CONFIG_DIR)),
-            "__main__.py": pulumi.StringAsset(
-                "import sys\n\nfrom orthanc_config.bootstrap import main\n\nsys.exit(main())\n"
-            ),
-        }
-    )

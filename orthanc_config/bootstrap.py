@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import grp
+import importlib.resources
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,7 +27,6 @@ from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
 from orthanc_config.systemd_units import render_units
 
-PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
     "pacsguard_dicomlog.py",
@@ -139,9 +138,11 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
 def install_plugin(layout: HostLayout) -> None:
     """Root-owned and read-only to Orthanc: a compromised orthanc user cannot rewrite its own guard."""
     make_dir(layout.plugin_dir, 0o755)
+    # Read through importlib.resources: on EC2 the package is inside host-bundle.zip, not a directory.
+    source = importlib.resources.files("orthanc_config") / "plugin"
     for name in PLUGIN_FILES:
         target = layout.plugin_dir / name
-        shutil.copyfile(PLUGIN_SOURCE / name, target)
+        target.write_bytes((source / name).read_bytes())
         os.chown(target, 0, 0)
         os.chmod(target, 0o644)
 
@@ -163,6 +164,9 @@ def configure(
     make_dir(layout.state, 0o755)
     make_dir(layout.secrets_dir, 0o700)
     make_dir(layout.config_dir, 0o750, "root", "orthanc")
+    if not local:
+        # /etc/pacsguard holds the PKI and the RDS CA bundle Orthanc reads: root-owned, traversable by orthanc only.
+        make_dir(layout.host_config_dir, 0o750, "root", "orthanc")
     make_dir(layout.pki, 0o750, "root", "orthanc")
     make_dir(layout.storage, 0o750, "orthanc", "orthanc")
     make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
