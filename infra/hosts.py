@@ -314,6 +314,7 @@ class Hosts(pulumi.ComponentResource):
                 user=DB_USER,
                 password_source=f"aws-secretsmanager:{db_secret_arn or 'arn:pending'}",
                 ca_file=RDS_CA_BUNDLE,
+                ca_bundle_url=f"https://truststore.pki.rds.amazonaws.com/{ctx.region}/{ctx.region}-bundle.pem",
             ),
             identity="jwt",
             # The ALB signs with regional keys it shares with every ALB of the region: pin our own.

@@ -168,7 +168,9 @@ def configure(
         # /etc/pacsguard holds the PKI and the RDS CA bundle Orthanc reads: root-owned, traversable by orthanc only.
         make_dir(layout.host_config_dir, 0o750, "root", "orthanc")
     make_dir(layout.pki, 0o750, "root", "orthanc")
-    make_dir(layout.storage, 0o750, "orthanc", "orthanc")
+    if not profile.efs:
+        # On EFS the access point owns the root directory and enforces its user: never chown it.
+        make_dir(layout.storage, 0o750, "orthanc", "orthanc")
     make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
     make_dir(layout.nginx_dir, 0o700)
     # nginx workers (www-data) buffer large responses here: it must not sit inside the root-only nginx dir.
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = HostProfile.load(args.profile)
         if profile.mode == "aws":
+            aws_host.remember_endpoint()
             aws_host.prepare(profile, print)
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":

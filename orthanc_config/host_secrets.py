@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +53,7 @@ def _write_private(path: Path, content: str) -> None:
     os.replace(tmp, path)
 
 
-def read_password_source(source: str) -> str:
+def read_password_source(source: str, region: str = "") -> str:
     kind, _, where = source.partition(":")
     if kind == "file":
         try:
@@ -62,25 +61,13 @@ def read_password_source(source: str) -> str:
         except OSError as exc:
             raise SecretsError(f"cannot read password file {where}: {exc.strerror}") from None
     if kind == "aws-secretsmanager":
-        res = subprocess.run(
-            [
-                "aws",
-                "secretsmanager",
-                "get-secret-value",
-                "--secret-id",
-                where,
-                "--query",
-                "SecretString",
-                "--output",
-                "text",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if res.returncode != 0:
-            raise SecretsError(f"cannot fetch {where}: {res.stderr.strip()}")
-        return json.loads(res.stdout)["password"]
+        from orthanc_config import aws_api
+
+        try:
+            value = aws_api.Client(region).call("secretsmanager", "GetSecretValue", {"SecretId": where})
+            return json.loads(value["SecretString"])["password"]
+        except (aws_api.AwsError, KeyError, ValueError) as exc:
+            raise SecretsError(f"cannot fetch {where}: {exc}") from None
     raise SecretsError(f"unknown password source {source!r}")
 
 
@@ -103,4 +90,5 @@ def aws_secrets(profile: HostProfile, gateway_file: Path) -> HostSecrets:
     """On EC2: the index password from the RDS-managed secret; only the gateway user exists (identity is the JWT)."""
     if not gateway_file.exists():
         _write_private(gateway_file, _new_password() + "\n")
-    return HostSecrets(read_password_source(profile.database.password_source), gateway_file.read_text().strip(), {})
+    password = read_password_source(profile.database.password_source, profile.region)
+    return HostSecrets(password, gateway_file.read_text().strip(), {})

@@ -50,11 +50,15 @@ class Database:
     # "aws-secretsmanager:<arn>" (the RDS-managed secret, fetched with the instance role).
     password_source: str = "file:/etc/pacsguard/secrets/db-password"  # noqa: S105 (a path)
     ca_file: str = ""
+    # Where the host fetches ca_file from at boot (https only): AWS's RDS trust store for the region.
+    ca_bundle_url: str = ""
     sslmode: Literal["verify-full", "verify-ca", "require"] = "verify-full"
 
     def __post_init__(self) -> None:
         if not re.match(r"^(file:/|aws-secretsmanager:arn:)", self.password_source):
             raise ProfileError("database.password_source: use file:/path or aws-secretsmanager:<secret arn>")
+        if self.ca_bundle_url and not self.ca_bundle_url.startswith("https://"):
+            raise ProfileError(f"database.ca_bundle_url: {self.ca_bundle_url!r} must be an https:// URL")
 
 
 @dataclass(frozen=True)
