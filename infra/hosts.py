@@ -14,6 +14,7 @@ from infra.host_bundle import host_bundle
 from infra.ingress_rules import allow_networks
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
+from infra.stack_ca import host_statements, stack_ca_secret
 from orthanc_config.profile import Database, HostProfile, Modality
 from orthanc_config.userdata import render_user_data
 
@@ -122,6 +123,7 @@ class Hosts(pulumi.ComponentResource):
         )
         bundle_arn = pulumi.Output.concat(args.archive_bucket_arn, "/", BUNDLE_KEY)
 
+        self.stack_ca = stack_ca_secret(f"{name}-stack-ca", ctx, args.secrets_key_arn, parent=self)
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
@@ -145,6 +147,7 @@ class Hosts(pulumi.ComponentResource):
             args.file_system_id or "",
             args.access_point_id or "",
             args.alb_arn,
+            self.stack_ca.arn,
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -276,6 +279,7 @@ class Hosts(pulumi.ComponentResource):
                 condition={"StringEquals": {"kms:ViaService": ctx.service_host("s3")}},
             ),
         ]
+        sts += host_statements(ctx, self.stack_ca.arn, args.secrets_key_arn)
         if args.file_system_arn is not None:
             sts.append(
                 statement(
@@ -296,6 +300,7 @@ class Hosts(pulumi.ComponentResource):
         fs_id: str,
         ap_id: str,
         alb_arn: str,
+        stack_ca_arn: str,
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -305,6 +310,8 @@ class Hosts(pulumi.ComponentResource):
             dicom_port=s.dicom.port,
             https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
             modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
+            # NLB health checks come from its private addresses in the VPC (the SG admits only the NLB's group).
+            health_check_cidrs=(str(s.vpc_cidr),),
             modalities=tuple(
                 Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights)) for m in s.dicom.modalities
             ),
@@ -323,5 +330,6 @@ class Hosts(pulumi.ComponentResource):
             efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,
+            stack_ca_secret=stack_ca_arn,
         )
         return render_user_data(profile, f"s3://{bucket}/{BUNDLE_KEY}", ctx.region)

@@ -69,6 +69,10 @@ def instance_region() -> str:
     return _imds("/latest/meta-data/placement/region").strip()
 
 
+def instance_address() -> str:
+    return _imds("/latest/meta-data/local-ipv4").strip()
+
+
 def instance_credentials() -> Credentials:
     """The instance role's temporary credentials: a host never holds long-lived keys."""
     try:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_host, host_secrets, packages, pki
+from orthanc_config import aws_api, aws_host, host_secrets, packages, pki, stack_ca
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile, ProfileError
@@ -100,6 +100,48 @@ def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None
         if not (layout.modality_dir / f"{m.aet}.crt").exists():
             say(f"PKI: issuing the client certificate of modality {m.aet}")
             pki.issue(ca, layout.modality_dir, m.aet, m.aet, days=p.cert_validity_days, server=False)
+
+
+def _issued_by(cert: Path, ca_cert: Path) -> bool:
+    return pki.load_cert(cert).issuer == pki.load_cert(ca_cert).subject
+
+
+def ensure_stack_pki(layout: HostLayout, say: Progress) -> None:
+    """EC2: the stack's CA from Secrets Manager; this host's own server certificate issued from it."""
+    p = layout.profile
+    client = aws_api.Client(p.region)
+    doc = stack_ca.load_or_create(client, p.stack_ca_secret, f"PACSGuard CA {p.name}", say)
+    ca_cert, _ = layout.ca
+    if not ca_cert.exists() or ca_cert.read_text() != doc["ca_cert"]:
+        ca_cert.write_text(doc["ca_cert"])
+        os.chmod(ca_cert, 0o644)
+    server_cert, _ = layout.server
+    renew = (
+        not server_cert.exists()
+        or pki.expires_within(server_cert, RENEW_BEFORE_DAYS)
+        or not _issued_by(server_cert, ca_cert)
+    )
+    with stack_ca.CaKey(doc, ca_cert, layout.secrets_dir) as ca:
+        doc = stack_ca.issue_modalities(
+            client, p.stack_ca_secret, doc, ca, [m.aet for m in p.modalities], p.cert_validity_days, say
+        )
+        if renew:
+            say("PKI: issuing this host's server certificate from the stack CA")
+            pki.issue(
+                ca,
+                layout.pki,
+                "server",
+                p.server_names[0],
+                days=p.cert_validity_days,
+                server=True,
+                dns_names=p.server_names,
+                addresses=(*p.server_addresses, aws_api.instance_address()),
+                key_gid=_gid("orthanc"),
+            )
+    # Hosts keep the modalities' certificates (public) only; their keys stay in Secrets Manager for the operator.
+    layout.modality_dir.mkdir(mode=0o755, exist_ok=True)
+    for aet, pair in doc["modalities"].items():
+        (layout.modality_dir / f"{aet}.crt").write_text(pair["cert"])
 
 
 def ensure_jwt_keys(layout: HostLayout) -> None:
@@ -184,7 +226,10 @@ def configure(
         )
     else:
         secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password")
-    ensure_pki(layout, say, database_tls=local)
+    if profile.stack_ca_secret:
+        ensure_stack_pki(layout, say)
+    else:
+        ensure_pki(layout, say, database_tls=local)
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
 
@@ -247,7 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":
             start_system_services(configured)
-    except (ProfileError, host_secrets.SecretsError, aws_host.AwsHostError, OSError) as exc:
+    except (
+        ProfileError,
+        host_secrets.SecretsError,
+        aws_host.AwsHostError,
+        stack_ca.StackCaError,
+        aws_api.AwsError,
+        OSError,
+    ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)
         return 2
     return 0

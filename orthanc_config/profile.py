@@ -74,6 +74,7 @@ class HostProfile:
     server_addresses: tuple[str, ...] = ("127.0.0.1",)
     https_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
     modality_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
+    health_check_cidrs: tuple[str, ...] = ()  # on AWS: the subnets the DICOM load balancer checks targets from
     modalities: tuple[Modality, ...] = ()
     database: Database = field(default_factory=Database)
     identity: Literal["basic", "jwt", "basic+jwt"] = "basic+jwt"
@@ -93,11 +94,13 @@ class HostProfile:
     efs: dict[str, str] = field(default_factory=dict)  # {"file_system_id", "access_point_id"} on AWS
     log_groups: dict[str, str] = field(default_factory=dict)  # host/audit/nginx -> CloudWatch group
     region: str = ""
+    # On AWS: the Secrets Manager secret of the stack's one CA (see orthanc_config/stack_ca.py).
+    stack_ca_secret: str = ""
 
     def __post_init__(self) -> None:
         if not AET_RE.match(self.dicom_aet):
             raise ProfileError("dicom_aet: 1-16 of A-Z 0-9 _ - (upper case, no spaces)")
-        for key in ("https_cidrs", "modality_cidrs"):
+        for key in ("https_cidrs", "modality_cidrs", "health_check_cidrs"):
             for cidr in getattr(self, key):
                 try:
                     ipaddress.ip_network(cidr, strict=True)
@@ -143,7 +146,7 @@ class HostProfile:
             data["database"] = Database(**data.get("database", {}))
         except TypeError as exc:
             raise ProfileError(f"modalities/database: {exc}") from None
-        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs"):
+        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs", "health_check_cidrs"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

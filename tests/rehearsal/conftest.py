@@ -13,6 +13,7 @@ import pytest
 
 from infra.synth import Synthesis
 from tests.host.conftest import host_prerequisites, service_reachable_dir
+from tests.rehearsal.balancer import Balancer
 from tests.rehearsal.instance import Instance
 from tests.rehearsal.plan_facts import plan_facts
 from tests.rehearsal.region import PG_BIN, Region
@@ -83,3 +84,14 @@ def fleet(region: Region) -> Iterator[Fleet]:
         (region.base / "fleet.json").write_text(
             json.dumps([{"instance": i.number, "boot_seconds": round(i.boot_seconds, 2)} for i in fleet.launched])
         )
+
+
+@pytest.fixture(scope="session")
+def balancer(region: Region) -> Iterator[Balancer]:
+    profile = region.plan["profile"]
+    lb = Balancer(region, profile.dicom_port, tuple(m.host for m in profile.modalities))
+    try:
+        lb.start()
+        yield lb
+    finally:
+        lb.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from orthanc_config import netns
 from tests.host.conftest import SLOT, slot_name
-from tests.rehearsal.region import HERE, SUBNET_A, Region, ip
+from tests.rehearsal.region import HERE, SUBNET_A, SUBNET_B, Region, ip
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 # What the AMI must not already carry: the machine's own PACSGuard state stays invisible to an instance.
@@ -48,12 +48,17 @@ class Instance:
         """Boot: network, metadata service, then the user data. Returns the user data's exit code."""
         self.dir.mkdir(parents=True)
         (self.dir / "disk").mkdir()
-        netns.delete(netns.Link.for_name(self.ns, "198.19.0.0"))
+        if netns.exists(self.ns):  # left over by an interrupted run
+            netns.kill_all(self.ns)
+            ip("netns", "del", self.ns)
         ip("netns", "add", self.ns)
         self.region.attach(self.ns, f"rhv{SLOT}i{self.number}")
         ip("-n", self.ns, "link", "set", "lo", "up")
         ip("-n", self.ns, "addr", "add", f"{self.address}/24", "dev", "eth0")
         ip("-n", self.ns, "route", "add", "default", "via", f"{SUBNET_A}.1")
+        # The VPC's routing: the load balancer's subnet is on-link, and replies to modalities go back through it.
+        ip("-n", self.ns, "route", "add", f"{SUBNET_B}.0/24", "dev", "eth0")
+        ip("-n", self.ns, "route", "add", "10.60.0.0/16", "via", f"{SUBNET_B}.5")
         ip("-n", self.ns, "addr", "add", "169.254.169.254/32", "dev", "lo")
         self._start_imds()
         start = time.monotonic()

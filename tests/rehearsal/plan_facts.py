@@ -49,4 +49,5 @@ def plan_facts(synthesis: Synthesis, workdir: Path) -> dict:
         "truststore_path": truststore.path,
         "public_hosts": [truststore.hostname],
         "efs": profile.efs,
+        "ca_secret_name": profile.stack_ca_secret.split(":secret:", 1)[1],
     }

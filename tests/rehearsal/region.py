@@ -210,6 +210,8 @@ class Region:
             Bucket=self.plan["bucket"], CreateBucketConfiguration={"LocationConstraint": self.plan["region"]}
         )
         s3.put_object(Bucket=self.plan["bucket"], Key=self.plan["bundle_key"], Body=self.plan["bundle"].read_bytes())
+        # Pulumi creates the stack CA's secret without a value; the first host fills it.
+        self.client("secretsmanager").create_secret(Name=self.plan["ca_secret_name"])
         self.client("secretsmanager").create_secret(
             Name=self.plan["db_secret_name"],
             SecretString=json.dumps({"username": self.plan["db_master_user"], "password": self.db_password}),

@@ -1,0 +1,129 @@
+"""The EC2 rehearsal, in the order an operator lives it: one instance boots from the dev plan's user data and
+bundle under Debian's system Python; a second joins behind the load-balancing hop; one modality certificate works
+against both; the database's master secret rotates; an instance is replaced and the images and the CA stay."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
+from tests.posture.dicom_files import unique_ct
+from tests.rehearsal.balancer import VIP, Balancer
+from tests.rehearsal.conftest import Fleet
+from tests.rehearsal.instance import Instance
+from tests.rehearsal.region import Region
+
+pytestmark = pytest.mark.host
+
+CA = "/etc/pacsguard/pki/ca.crt"
+RDS_CA = "/etc/pacsguard/rds-global-bundle.pem"
+
+
+@pytest.fixture(scope="module")
+def first(fleet: Fleet) -> Instance:
+    return fleet.launch()
+
+
+@pytest.fixture(scope="module")
+def modality(region: Region, first: Instance, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The operator's way to a modality certificate: `pacsguard aws modality-cert`, read from Secrets Manager."""
+    aet = region.plan["profile"].modalities[0].aet
+    out = tmp_path_factory.mktemp("modality")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "operator", "AWS_SECRET_ACCESS_KEY": "operator"}
+    res = subprocess.run(
+        [sys.executable, "-m", "pacsguard.cli", "aws", "modality-cert", aet, "--secret-id",
+         region.plan["ca_secret_name"], "--out", str(out), "--region", region.plan["region"],
+         "--endpoint-url", region.endpoint_for_tests],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return {"aet": aet, "cert": str(out / f"{aet}.crt"), "key": str(out / f"{aet}.key"), "ca": str(out / "ca.crt")}
+
+
+def dicom(balancer: Balancer, modality: dict[str, str], address: str, tool: str = "echoscu", *files: str) -> int:
+    res = balancer.in_modality_network(
+        tool, "-aet", modality["aet"], "-aec", "PACSGUARD", "+tls", modality["key"], modality["cert"],
+        "+cf", modality["ca"], address, str(balancer.port), *files, capture_output=True, text=True,
+    )  # fmt: skip
+    return res.returncode
+
+
+def stored_instances(region: Region) -> int:
+    """Counted in the shared index itself (Orthanc's PostgreSQL schema: resourceType 3 is an instance)."""
+    return int(region.psql("SELECT count(*) FROM resources WHERE resourcetype = 3"))
+
+
+def test_the_user_data_boots_a_serving_host(first: Instance) -> None:
+    """Defect 1 too: the plugin is installed from inside host-bundle.zip, or the host never answers (exit 2)."""
+    assert first.health() == "401"  # nginx answers; identity is the load balancer's JWT
+    assert first.read("/var/lib/pacsguard/plugin/pacsguard_plugin.py")
+
+
+def test_orthanc_runs_as_orthanc_and_reads_its_certificates_and_the_rds_ca(first: Instance) -> None:
+    """Defect 3: /etc/pacsguard was root 0750, so Orthanc could not read its certificate or the RDS CA."""
+    for path in ("/etc/pacsguard/pki/server.crt", "/etc/pacsguard/pki/server.key", RDS_CA):
+        res = first.run("runuser", "-u", "orthanc", "--", "head", "-c1", path, capture_output=True, check=False)
+        assert res.returncode == 0, f"orthanc cannot read {path}: {res.stderr!r}"
+    pid = first.read("/run/systemd-standin/pacsguard-orthanc.service.pid").strip()
+    owner = first.run("ps", "-o", "user=,comm=", "-p", pid, capture_output=True, text=True).stdout.split()
+    assert owner == ["orthanc", "Orthanc"]
+
+
+def test_running_the_bootstrap_again_succeeds(first: Instance) -> None:
+    """Defect 2: the documented remediation (a second run) crashed on cryptography 38's missing attribute."""
+    res = first.run("python3", BUNDLE_PATH, "install", "--profile", PROFILE_PATH, capture_output=True, text=True,
+                    check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert first.health() == "401"
+
+
+def test_the_hosts_keep_no_modality_key_and_no_ca_key(first: Instance) -> None:
+    listing = first.run("find", "/etc/pacsguard", "/var/lib/pacsguard", "-name", "*.key", capture_output=True,
+                        text=True).stdout.split()  # fmt: skip
+    assert listing == ["/etc/pacsguard/pki/server.key"]
+
+
+def test_balancer_health_checks_from_its_own_subnet_reach_the_host(first: Instance, balancer: Balancer) -> None:
+    balancer.register(first.address)
+    assert balancer.wait_healthy(first.address)[first.address] == "healthy"
+
+
+def test_one_modality_certificate_works_against_both_instances(
+    fleet: Fleet, first: Instance, balancer: Balancer, modality: dict[str, str], tmp_path: Path
+) -> None:
+    """Defect 4: each host minted its own CA, so a modality was trusted by one host behind the NLB only."""
+    second = fleet.launch()
+    balancer.register(second.address)
+    balancer.wait_healthy(first.address, second.address)
+    assert first.read(CA) == second.read(CA) == Path(modality["ca"]).read_text()
+    for inst in (first, second):
+        assert dicom(balancer, modality, inst.address) == 0, f"instance {inst.number} refused the modality"
+    before = stored_instances(fleet.region)
+    for i in range(4):  # round robin: both instances take stores through the listener address
+        path, _ = unique_ct(tmp_path, f"ct{i}.dcm")
+        assert dicom(balancer, modality, VIP, "storescu", str(path)) == 0
+    assert stored_instances(fleet.region) == before + 4
+
+
+def test_replacing_an_instance_keeps_the_images_and_the_ca(
+    fleet: Fleet, first: Instance, balancer: Balancer, modality: dict[str, str], tmp_path: Path
+) -> None:
+    """Terminate an instance; its replacement (new namespace, same user data) serves the same images and CA."""
+    ca_before, images_before = first.read(CA), stored_instances(fleet.region)
+    files_before = sorted(p.name for p in fleet.efs_dir.rglob("*") if p.is_file())
+    balancer.deregister(first.address)
+    first.terminate()
+    replacement = fleet.launch()
+    balancer.register(replacement.address)
+    balancer.wait_healthy(replacement.address)
+    assert replacement.read(CA) == ca_before
+    assert stored_instances(fleet.region) == images_before
+    assert sorted(p.name for p in fleet.efs_dir.rglob("*") if p.is_file()) == files_before
+    assert dicom(balancer, modality, replacement.address) == 0
+    path, _ = unique_ct(tmp_path, "after.dcm")
+    assert dicom(balancer, modality, replacement.address, "storescu", str(path)) == 0
