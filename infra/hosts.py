@@ -11,10 +11,10 @@ import pulumi_aws as aws
 from infra.context import StackContext
 from infra.database import DB_NAME, DB_USER
 from infra.host_bundle import host_bundle
+from infra.host_filled_secrets import host_filled_secrets, host_statements
 from infra.ingress_rules import allow_networks
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
-from infra.stack_ca import host_statements, stack_ca_secret
 from orthanc_config.profile import Database, HostProfile, Modality
 from orthanc_config.userdata import render_user_data
 
@@ -22,6 +22,7 @@ DEBIAN_OWNER = "136693071363"  # Debian's official AWS account for its cloud ima
 HOST_LOG_GROUPS = ("host", "orthanc-audit", "nginx")
 BUNDLE_KEY = "pacsguard/bootstrap/host-bundle.zip"
 RDS_CA_BUNDLE = "/etc/pacsguard/rds-global-bundle.pem"
+DB_APP_USER = "orthanc_app"  # Orthanc's least-privilege role; the master user only creates it
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class Hosts(pulumi.ComponentResource):
         )
         bundle_arn = pulumi.Output.concat(args.archive_bucket_arn, "/", BUNDLE_KEY)
 
-        self.stack_ca = stack_ca_secret(f"{name}-stack-ca", ctx, args.secrets_key_arn, parent=self)
+        self.host_filled = host_filled_secrets(name, ctx, args.secrets_key_arn, parent=self)
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
@@ -147,7 +148,8 @@ class Hosts(pulumi.ComponentResource):
             args.file_system_id or "",
             args.access_point_id or "",
             args.alb_arn,
-            self.stack_ca.arn,
+            self.host_filled["stack-ca"].arn,
+            self.host_filled["db-app"].arn,
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -279,7 +281,7 @@ class Hosts(pulumi.ComponentResource):
                 condition={"StringEquals": {"kms:ViaService": ctx.service_host("s3")}},
             ),
         ]
-        sts += host_statements(ctx, self.stack_ca.arn, args.secrets_key_arn)
+        sts += host_statements(ctx, [s.arn for s in self.host_filled.values()], args.secrets_key_arn)
         if args.file_system_arn is not None:
             sts.append(
                 statement(
@@ -301,6 +303,7 @@ class Hosts(pulumi.ComponentResource):
         ap_id: str,
         alb_arn: str,
         stack_ca_arn: str,
+        db_app_arn: str,
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -321,6 +324,8 @@ class Hosts(pulumi.ComponentResource):
                 user=DB_USER,
                 password_source=f"aws-secretsmanager:{db_secret_arn or 'arn:pending'}",
                 ca_file=RDS_CA_BUNDLE,
+                app_user=DB_APP_USER,
+                app_password_secret=db_app_arn,
                 ca_bundle_url=f"https://truststore.pki.rds.amazonaws.com/{ctx.region}/{ctx.region}-bundle.pem",
             ),
             identity="jwt",

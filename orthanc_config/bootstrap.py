@@ -7,6 +7,7 @@ pacsguard local up                                                         (same
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import grp
 import importlib.resources
 import json
@@ -158,6 +159,13 @@ def ensure_jwt_keys(layout: HostLayout) -> None:
     os.chmod(layout.jwt_public_key, 0o644)
 
 
+def _as_app_user(profile: HostProfile) -> HostProfile:
+    """Orthanc connects as the application role when there is one, never as the master user."""
+    if not profile.database.app_user:
+        return profile
+    return dataclasses.replace(profile, database=dataclasses.replace(profile.database, user=profile.database.app_user))
+
+
 def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
     p = layout.profile
     section = {
@@ -225,7 +233,7 @@ def configure(
             profile, layout.credentials_file, Path(profile.database.password_source.removeprefix("file:"))
         )
     else:
-        secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password")
+        secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password", say)
     if profile.stack_ca_secret:
         ensure_stack_pki(layout, say)
     else:
@@ -236,7 +244,7 @@ def configure(
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server
     files = render_orthanc(
-        profile,
+        _as_app_user(profile),
         OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,9 +87,16 @@ def ensure_local_secrets(profile: HostProfile, credentials_file: Path, db_passwo
     return HostSecrets(read_password_source(profile.database.password_source), gateway, users)
 
 
-def aws_secrets(profile: HostProfile, gateway_file: Path) -> HostSecrets:
+def aws_secrets(profile: HostProfile, gateway_file: Path, say: Callable[[str], None] = print) -> HostSecrets:
     """On EC2: the index password from the RDS-managed secret; only the gateway user exists (identity is the JWT)."""
     if not gateway_file.exists():
         _write_private(gateway_file, _new_password() + "\n")
     password = read_password_source(profile.database.password_source, profile.region)
+    if profile.database.app_user:
+        from orthanc_config import db_app_user
+
+        try:
+            password = db_app_user.ensure(profile, password, say)
+        except db_app_user.DatabaseUserError as exc:
+            raise SecretsError(str(exc)) from None
     return HostSecrets(password, gateway_file.read_text().strip(), {})

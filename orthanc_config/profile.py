@@ -52,6 +52,9 @@ class Database:
     ca_file: str = ""
     # Where the host fetches ca_file from at boot (https only): AWS's RDS trust store for the region.
     ca_bundle_url: str = ""
+    # On AWS: Orthanc's own role (created by the bootstrap with the master secret) and its password's secret.
+    app_user: str = ""
+    app_password_secret: str = ""
     sslmode: Literal["verify-full", "verify-ca", "require"] = "verify-full"
 
     def __post_init__(self) -> None:

@@ -46,6 +46,9 @@ class Fleet:
             pytest.fail(f"instance {inst.number}: the user data exited {rc}\n{tail}")
         return inst
 
+    def running(self) -> list[Instance]:
+        return [i for i in self.launched if i.running]
+
     def terminate_all(self) -> None:
         for inst in self.launched:
             inst.terminate()

@@ -160,6 +160,10 @@ class Instance:
     def read(self, path: str) -> str:
         return self.run("cat", path, capture_output=True, text=True).stdout
 
+    @property
+    def running(self) -> bool:
+        return self._init is not None and self._init.poll() is None
+
     def terminate(self) -> None:
         """What EC2 does: the instance and everything on its root volume are gone; EFS and AWS state stay."""
         for proc in (self._init, self._imds):

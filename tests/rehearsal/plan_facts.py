@@ -50,4 +50,5 @@ def plan_facts(synthesis: Synthesis, workdir: Path) -> dict:
         "public_hosts": [truststore.hostname],
         "efs": profile.efs,
         "ca_secret_name": profile.stack_ca_secret.split(":secret:", 1)[1],
+        "db_app_secret_name": profile.database.app_password_secret.split(":secret:", 1)[1],
     }

@@ -167,18 +167,21 @@ class Region:
         (self.pki_dir / "rds").chmod(0o755)
         self.pki_dir.chmod(0o755)
         self._spawn("postgres.log", "runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"), "-D", str(data))
+        self._wait_ready()
+        # RDS creates the stack's database (db_name) with the instance.
+        self.psql(f"CREATE DATABASE {self.plan['db_name']}", database="postgres")
+
+    def _wait_ready(self) -> None:
         wait_port(self.ns, SERVICES_ADDRESS, 5432)
         deadline = time.monotonic() + 30
         while True:
             try:
                 self.psql("SELECT 1", database="postgres")
-                break
+                return
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        # RDS creates the stack's database (db_name) with the instance.
-        self.psql(f"CREATE DATABASE {self.plan['db_name']}", database="postgres")
 
     def psql(self, sql: str, user: str | None = None, password: str | None = None, database: str = "") -> str:
         """Run SQL as the master user (or another), over TLS with full verification, as a client in the VPC."""
@@ -212,10 +215,19 @@ class Region:
         s3.put_object(Bucket=self.plan["bucket"], Key=self.plan["bundle_key"], Body=self.plan["bundle"].read_bytes())
         # Pulumi creates the stack CA's secret without a value; the first host fills it.
         self.client("secretsmanager").create_secret(Name=self.plan["ca_secret_name"])
+        self.client("secretsmanager").create_secret(Name=self.plan["db_app_secret_name"])
         self.client("secretsmanager").create_secret(
             Name=self.plan["db_secret_name"],
             SecretString=json.dumps({"username": self.plan["db_master_user"], "password": self.db_password}),
         )
+
+    def fail_over_database(self) -> None:
+        """What a Multi-AZ failover looks like to clients: every connection drops, the endpoint comes back."""
+        data = self.base / "pg"
+        in_ns(self.ns, "runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
+              "-w", "stop", capture_output=True)  # fmt: skip
+        self._spawn("postgres.log", "runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"), "-D", str(data))
+        self._wait_ready()
 
     def rotate_master_secret(self) -> str:
         """What RDS's managed rotation does: a new password on the role, then the secret's new current version."""

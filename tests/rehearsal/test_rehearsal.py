@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,35 @@ def test_one_modality_certificate_works_against_both_instances(
         path, _ = unique_ct(tmp_path, f"ct{i}.dcm")
         assert dicom(balancer, modality, VIP, "storescu", str(path)) == 0
     assert stored_instances(fleet.region) == before + 4
+
+
+def store_until_accepted(balancer: Balancer, modality: dict[str, str], address: str, path: Path) -> bool:
+    """A store, retried while the host reconnects to its database (no timing is asserted)."""
+    for _ in range(60):
+        if dicom(balancer, modality, address, "storescu", str(path)) == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_orthanc_survives_master_secret_rotation_and_a_database_failover(
+    fleet: Fleet, first: Instance, balancer: Balancer, modality: dict[str, str], tmp_path: Path
+) -> None:
+    """Defect 7: Orthanc connected as the master user with the password read at boot; RDS rotates it weekly."""
+    region = fleet.region
+    query = "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE application_name <> 'psql'"
+    sessions = region.psql(query + " AND datname = current_database()")
+    assert sessions == "orthanc_app", f"Orthanc connects as {sessions!r}, not its least-privilege role"
+    assert region.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'orthanc_app'") == "f"
+    region.rotate_master_secret()
+    first.run("systemctl", "restart", "pacsguard-orthanc")  # a reboot, or systemd restarting a crashed Orthanc
+    first.wait_healthy(time.monotonic() + 60)
+    region.fail_over_database()
+    before = stored_instances(region)
+    for i, inst in enumerate(fleet.running()):
+        path, _ = unique_ct(tmp_path, f"after-failover-{i}.dcm")
+        assert store_until_accepted(balancer, modality, inst.address, path), f"instance {inst.number} lost its index"
+    assert stored_instances(region) == before + len(fleet.running())
 
 
 def test_replacing_an_instance_keeps_the_images_and_the_ca(
