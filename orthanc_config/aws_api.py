@@ -69,6 +69,10 @@ def instance_region() -> str:
     return _imds("/latest/meta-data/placement/region").strip()
 
 
+def instance_id() -> str:
+    return _imds("/latest/meta-data/instance-id").strip()
+
+
 def instance_address() -> str:
     return _imds("/latest/meta-data/local-ipv4").strip()
 

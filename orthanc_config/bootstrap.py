@@ -26,7 +26,7 @@ from orthanc_config.profile import HostProfile, ProfileError
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
-from orthanc_config.systemd_units import render_units
+from orthanc_config.systemd_units import LOG_SHIPPER, render_units
 
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
@@ -280,7 +280,10 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
     for unit in render_units(configured.layout):
         unit.write()
     subprocess.run(["systemctl", "daemon-reload"], check=True)
-    for name in ("pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"):
+    names = ["pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"]
+    if configured.layout.profile.log_groups:
+        names.append(LOG_SHIPPER)
+    for name in names:
         say(f"Services: starting {name}")
         subprocess.run(["systemctl", "enable", "--now", name], check=True)
 
@@ -291,7 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     inst = sub.add_parser("install", help="configure this host from a profile and start its services")
     inst.add_argument("--profile", required=True, type=Path)
     inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
+    ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
+    ship.add_argument("--profile", required=True, type=Path)
+    ship.add_argument("--once", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "ship-logs":
+        from orthanc_config import log_shipper
+
+        return log_shipper.main(["--profile", str(args.profile), *(["--once"] if args.once else [])])
     try:
         profile = HostProfile.load(args.profile)
         if profile.mode == "aws":

@@ -213,6 +213,9 @@ class Region:
             Bucket=self.plan["bucket"], CreateBucketConfiguration={"LocationConstraint": self.plan["region"]}
         )
         s3.put_object(Bucket=self.plan["bucket"], Key=self.plan["bundle_key"], Body=self.plan["bundle"].read_bytes())
+        logs = self.client("logs")
+        for group in self.plan["profile"].log_groups.values():
+            logs.create_log_group(logGroupName=group)
         # Pulumi creates the stack CA's secret without a value; the first host fills it.
         self.client("secretsmanager").create_secret(Name=self.plan["ca_secret_name"])
         self.client("secretsmanager").create_secret(Name=self.plan["db_app_secret_name"])
@@ -228,6 +231,19 @@ class Region:
               "-w", "stop", capture_output=True)  # fmt: skip
         self._spawn("postgres.log", "runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"), "-D", str(data))
         self._wait_ready()
+
+    def log_messages(self, kind: str, stream: str) -> list[str]:
+        """Every event of one instance's stream in the stack's log group of that kind (host, nginx, audit)."""
+        logs, group = self.client("logs"), self.plan["profile"].log_groups[kind]
+        try:
+            page = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        messages = [e["message"] for e in page["events"]]
+        while page["events"]:
+            page = logs.get_log_events(logGroupName=group, logStreamName=stream, nextToken=page["nextForwardToken"])
+            messages += [e["message"] for e in page["events"]]
+        return messages
 
     def rotate_master_secret(self) -> str:
         """What RDS's managed rotation does: a new password on the role, then the secret's new current version."""

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.host
 
 CA = "/etc/pacsguard/pki/ca.crt"
 RDS_CA = "/etc/pacsguard/rds-global-bundle.pem"
+AUDIT_LOG = "/var/log/pacsguard/audit.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +121,22 @@ def store_until_accepted(balancer: Balancer, modality: dict[str, str], address: 
     return False
 
 
+def test_host_nginx_and_audit_logs_reach_the_stacks_log_groups(fleet: Fleet, first: Instance) -> None:
+    """Defect 9: nothing shipped the logs the stack's alarms watch. Each file's lines arrive, in order."""
+
+    def arrived(kind: str, path: str) -> tuple[list[str], list[str]]:
+        expected = [line for line in first.read(path).splitlines() if line.strip()]
+        wanted = set(expected)  # a group gathers several files: keep this file's lines
+        return expected, [m for m in fleet.region.log_messages(kind, first.instance_id) if m in wanted]
+
+    for kind, path in (("orthanc-audit", AUDIT_LOG), ("nginx", "/var/log/pacsguard/nginx-access.jsonl")):
+        deadline = time.monotonic() + 30  # the shipper polls every 2 s: wait for the content, assert no timing
+        while (pair := arrived(kind, path))[0] != pair[1] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        expected, got = pair
+        assert expected and got == expected, f"{kind}: {len(got)} of {len(expected)} lines of {path} shipped"
+
+
 def test_orthanc_survives_master_secret_rotation_and_a_database_failover(
     fleet: Fleet, first: Instance, balancer: Balancer, modality: dict[str, str], tmp_path: Path
 ) -> None:
@@ -144,10 +161,16 @@ def test_replacing_an_instance_keeps_the_images_and_the_ca(
     fleet: Fleet, first: Instance, balancer: Balancer, modality: dict[str, str], tmp_path: Path
 ) -> None:
     """Terminate an instance; its replacement (new namespace, same user data) serves the same images and CA."""
+    # The last store's audit record is written just before the instance goes away; it must still reach CloudWatch.
+    path, _ = unique_ct(tmp_path, "last-before-termination.dcm")
+    assert dicom(balancer, modality, first.address, "storescu", str(path)) == 0
+    audit_lines = [line for line in first.read(AUDIT_LOG).splitlines() if line.strip()]
     ca_before, images_before = first.read(CA), stored_instances(fleet.region)
     files_before = sorted(p.name for p in fleet.efs_dir.rglob("*") if p.is_file())
     balancer.deregister(first.address)
     first.terminate()
+    shipped = fleet.region.log_messages("orthanc-audit", first.instance_id)
+    assert shipped == audit_lines, "the audit trail did not leave the host before it was terminated"
     replacement = fleet.launch()
     balancer.register(replacement.address)
     balancer.wait_healthy(replacement.address)
