@@ -15,6 +15,7 @@ from infra.host_filled_secrets import host_filled_secrets, host_statements
 from infra.ingress_rules import allow_networks
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
+from infra.storage import ORTHANC_UID
 from orthanc_config.profile import Database, HostProfile, Modality
 from orthanc_config.userdata import render_user_data
 
@@ -332,7 +333,9 @@ class Hosts(pulumi.ComponentResource):
             # The ALB signs with regional keys it shares with every ALB of the region: pin our own.
             jwt_signer=alb_arn,
             jwt_key_url=f"https://public-keys.auth.elb.{ctx.region}.amazonaws.com/{{kid}}",
-            efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
+            efs={"file_system_id": fs_id, "access_point_id": ap_id, "uid": str(ORTHANC_UID), "gid": str(ORTHANC_UID)}
+            if fs_id
+            else {},
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,
             stack_ca_secret=stack_ca_arn,

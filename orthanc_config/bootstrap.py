@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_api, aws_host, host_secrets, packages, pki, stack_ca
+from orthanc_config import aws_api, aws_host, host_secrets, packages, pki, service_user, stack_ca
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile, ProfileError
@@ -60,6 +60,12 @@ def make_dir(path: Path, mode: int, owner: str = "root", group: str = "root") ->
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, _uid(owner), _gid(group))
     os.chmod(path, mode)
+
+
+def prepare_storage(layout: HostLayout) -> None:
+    if layout.profile.efs:
+        return  # the access point owns the root directory and enforces its user: never chown or chmod it
+    make_dir(layout.storage, 0o750, "orthanc", "orthanc")
 
 
 def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None:
@@ -206,6 +212,7 @@ def configure(
 ) -> Configured:
     """Everything but starting services: packages, users, directories, secrets, PKI, rendered files."""
     layout = HostLayout(profile)
+    service_user.ensure(profile, say)  # before the package would create it with another uid
     if install_packages:
         say("Packages: checking the Debian packages of a PACS host")
         packages.install()
@@ -218,9 +225,7 @@ def configure(
         # /etc/pacsguard holds the PKI and the RDS CA bundle Orthanc reads: root-owned, traversable by orthanc only.
         make_dir(layout.host_config_dir, 0o750, "root", "orthanc")
     make_dir(layout.pki, 0o750, "root", "orthanc")
-    if not profile.efs:
-        # On EFS the access point owns the root directory and enforces its user: never chown it.
-        make_dir(layout.storage, 0o750, "orthanc", "orthanc")
+    prepare_storage(layout)
     make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
     make_dir(layout.nginx_dir, 0o700)
     # nginx workers (www-data) buffer large responses here: it must not sit inside the root-only nginx dir.

@@ -67,3 +67,10 @@ def test_without_efs_utils_the_host_refuses_to_mount_insecurely(monkeypatch: pyt
     profile = HostProfile(name="h", mode="aws", efs={"file_system_id": "fs-1", "access_point_id": "fsap-2"})
     with pytest.raises(aws_host.AwsHostError, match="amazon-efs-utils"):
         aws_host.mount_image_store(profile, print)
+
+
+def user_data_of(synthesis) -> str:
+    import base64
+
+    (template,) = synthesis.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    return base64.b64decode(template.inputs["userData"]).decode()
