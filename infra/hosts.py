@@ -275,6 +275,12 @@ class Hosts(pulumi.ComponentResource):
                 condition={"StringEquals": {"kms:ViaService": ctx.service_host("secretsmanager")}},
             ),
             statement("FetchBootstrapBundle", ["s3:GetObject"], [bundle_arn]),
+            # AWS's own distribution bucket of the SSM agent (Debian packages none): see orthanc_config/ssm_agent.py
+            statement(
+                "FetchSsmAgentPackage",
+                ["s3:GetObject"],
+                [f"arn:aws:s3:::amazon-ssm-{ctx.region}/latest/debian_amd64/amazon-ssm-agent.deb"],
+            ),
             statement(
                 "DecryptBootstrapBundle",
                 ["kms:Decrypt"],

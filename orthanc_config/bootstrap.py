@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_api, aws_host, host_secrets, packages, pki, service_user, stack_ca
+from orthanc_config import aws_api, aws_host, host_secrets, packages, pki, service_user, ssm_agent, stack_ca
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile, ProfileError
@@ -315,11 +315,13 @@ def main(argv: list[str] | None = None) -> int:
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":
             start_system_services(configured)
+            ssm_agent.ensure(profile, print)
     except (
         ProfileError,
         host_secrets.SecretsError,
         aws_host.AwsHostError,
         stack_ca.StackCaError,
+        ssm_agent.SsmAgentError,
         aws_api.AwsError,
         OSError,
     ) as exc:

@@ -213,6 +213,10 @@ class Region:
             Bucket=self.plan["bucket"], CreateBucketConfiguration={"LocationConstraint": self.plan["region"]}
         )
         s3.put_object(Bucket=self.plan["bucket"], Key=self.plan["bundle_key"], Body=self.plan["bundle"].read_bytes())
+        # AWS's SSM agent cannot run here: a stand-in package in its documented bucket proves the install path.
+        agent_bucket = f"amazon-ssm-{self.plan['region']}"
+        s3.create_bucket(Bucket=agent_bucket, CreateBucketConfiguration={"LocationConstraint": self.plan["region"]})
+        s3.put_object(Bucket=agent_bucket, Key="latest/debian_amd64/amazon-ssm-agent.deb", Body=self._agent_deb())
         logs = self.client("logs")
         for group in self.plan["profile"].log_groups.values():
             logs.create_log_group(logGroupName=group)
@@ -231,6 +235,25 @@ class Region:
               "-w", "stop", capture_output=True)  # fmt: skip
         self._spawn("postgres.log", "runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"), "-D", str(data))
         self._wait_ready()
+
+    def _agent_deb(self) -> bytes:
+        root = self.base / "ssm-agent-deb"
+        (root / "DEBIAN").mkdir(parents=True)
+        (root / "DEBIAN" / "control").write_text(
+            "Package: amazon-ssm-agent\nVersion: 0.0.0-rehearsal\nArchitecture: all\nMaintainer: rehearsal\n"
+            "Description: stand-in for AWS's SSM agent (the real one needs AWS to talk to)\n"
+        )
+        (root / "usr/bin").mkdir(parents=True)
+        (root / "usr/bin/amazon-ssm-agent").write_text("#!/bin/sh\nexec sleep infinity\n")
+        (root / "usr/bin/amazon-ssm-agent").chmod(0o755)
+        (root / "lib/systemd/system").mkdir(parents=True)
+        (root / "lib/systemd/system/amazon-ssm-agent.service").write_text(
+            "[Unit]\nDescription=amazon-ssm-agent (rehearsal stand-in)\n\n[Service]\n"
+            "ExecStart=/usr/bin/amazon-ssm-agent\n\n[Install]\nWantedBy=multi-user.target\n"
+        )
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(self.base / "agent.deb")],
+                       check=True, capture_output=True)  # fmt: skip
+        return (self.base / "agent.deb").read_bytes()
 
     def log_messages(self, kind: str, stream: str) -> list[str]:
         """Every event of one instance's stream in the stack's log group of that kind (host, nginx, audit)."""

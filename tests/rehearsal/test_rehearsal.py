@@ -90,6 +90,13 @@ def test_the_hosts_keep_no_modality_key_and_no_ca_key(first: Instance) -> None:
     assert listing == ["/etc/pacsguard/pki/server.key"]
 
 
+def test_the_ssm_agent_is_installed_from_aws_package_and_running(first: Instance) -> None:
+    """Defect 8: Debian's AMI has no SSM agent, so Session Manager (and verify through it) could not reach hosts."""
+    res = first.run("dpkg-query", "-W", "-f=${Status}", "amazon-ssm-agent", capture_output=True, text=True)
+    assert res.stdout == "install ok installed"
+    assert first.run("systemctl", "is-active", "amazon-ssm-agent", capture_output=True, check=False).returncode == 0
+
+
 def test_balancer_health_checks_from_its_own_subnet_reach_the_host(first: Instance, balancer: Balancer) -> None:
     balancer.register(first.address)
     assert balancer.wait_healthy(first.address)[first.address] == "healthy"
