@@ -68,6 +68,12 @@ def prepare_storage(layout: HostLayout) -> None:
     make_dir(layout.storage, 0o750, "orthanc", "orthanc")
 
 
+def issue_server_cert(layout: HostLayout, ca: pki.Issued, addresses: tuple[str, ...]) -> None:
+    p = layout.profile
+    pki.issue(ca, layout.pki, "server", p.server_names[0], days=p.cert_validity_days, server=True,
+              dns_names=p.server_names, addresses=addresses, key_gid=_gid("orthanc"))  # fmt: skip
+
+
 def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None:
     p = layout.profile
     ca_cert, ca_key = layout.ca
@@ -78,17 +84,7 @@ def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None
     server_cert, _ = layout.server
     if not server_cert.exists() or pki.expires_within(server_cert, RENEW_BEFORE_DAYS):
         say("PKI: issuing the server certificate")
-        pki.issue(
-            ca,
-            layout.pki,
-            "server",
-            p.server_names[0],
-            days=p.cert_validity_days,
-            server=True,
-            dns_names=p.server_names,
-            addresses=p.server_addresses,
-            key_gid=_gid("orthanc"),
-        )
+        issue_server_cert(layout, ca, p.server_addresses)
     if database_tls and not layout.database_tls[0].exists():
         make_dir(layout.database_tls_dir, 0o750, "root", "postgres")
         pki.issue(
@@ -134,17 +130,7 @@ def ensure_stack_pki(layout: HostLayout, say: Progress) -> None:
         )
         if renew:
             say("PKI: issuing this host's server certificate from the stack CA")
-            pki.issue(
-                ca,
-                layout.pki,
-                "server",
-                p.server_names[0],
-                days=p.cert_validity_days,
-                server=True,
-                dns_names=p.server_names,
-                addresses=(*p.server_addresses, aws_api.instance_address()),
-                key_gid=_gid("orthanc"),
-            )
+            issue_server_cert(layout, ca, (*p.server_addresses, aws_api.instance_address()))
     # Hosts keep the modalities' certificates (public) only; their keys stay in Secrets Manager for the operator.
     layout.modality_dir.mkdir(mode=0o755, exist_ok=True)
     for aet, pair in doc["modalities"].items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -49,19 +48,6 @@ def test_signature_matches_botocore(method: str, url: str, service: str, headers
         method, url, region="eu-west-1", service=service, credentials=CREDS, headers=headers, body=body, now=NOW
     )
     assert ours["Authorization"] == _botocore_authorization(method, url, service, headers, body)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

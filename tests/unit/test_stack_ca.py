@@ -3,7 +3,6 @@ replaced by a later host; the application role's password likewise (defect 7). A
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -15,26 +14,13 @@ from orthanc_config import aws_api, db_app_user, pki, stack_ca
 CREDS = aws_api.Credentials("testing", "testing")
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def secret(endpoint: str, request: pytest.FixtureRequest) -> tuple[aws_api.Client, str]:
-    sm = boto3.client("secretsmanager", region_name="eu-west-1", endpoint_url=endpoint,
+def secret(moto_endpoint: str, request: pytest.FixtureRequest) -> tuple[aws_api.Client, str]:
+    sm = boto3.client("secretsmanager", region_name="eu-west-1", endpoint_url=moto_endpoint,
                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     name = f"pacsguard-test/{request.node.name[:40]}"
     sm.create_secret(Name=name)  # as Pulumi creates it: no value yet
-    return aws_api.Client("eu-west-1", endpoint=endpoint, credentials=CREDS), name
+    return aws_api.Client("eu-west-1", endpoint=moto_endpoint, credentials=CREDS), name
 
 
 def test_a_second_host_reuses_the_ca_and_the_modality_certificates(secret, tmp_path: Path) -> None:
