@@ -12,6 +12,7 @@ from infra.context import StackContext
 from infra.database import DB_NAME, DB_USER
 from infra.host_bundle import host_bundle
 from infra.host_filled_secrets import host_filled_secrets, host_statements
+from infra.image_volume import attach_statements, image_volume
 from infra.ingress_rules import allow_networks
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
@@ -43,6 +44,7 @@ class HostsArgs:
     access_point_id: pulumi.Input[str] | None
     access_point_arn: pulumi.Input[str] | None
     ami_id: str
+    zones: list[str]
     alb_arn: pulumi.Input[str]
 
 
@@ -126,6 +128,11 @@ class Hosts(pulumi.ComponentResource):
         bundle_arn = pulumi.Output.concat(args.archive_bucket_arn, "/", BUNDLE_KEY)
 
         self.host_filled = host_filled_secrets(name, ctx, args.secrets_key_arn, parent=self)
+        self.image_volume = (
+            image_volume(f"{name}-images", ctx, args.zones[0], args.images_key_arn, parent=self)
+            if s.storage.mode == "ebs"
+            else None
+        )
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
@@ -151,6 +158,7 @@ class Hosts(pulumi.ComponentResource):
             args.alb_arn,
             self.host_filled["stack-ca"].arn,
             self.host_filled["db-app"].arn,
+            self.image_volume.id if self.image_volume else "",
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -166,20 +174,6 @@ class Hosts(pulumi.ComponentResource):
                 ),
             )
         ]
-        if s.storage.mode == "ebs":
-            # Single-host image store: kept when the instance is replaced.
-            block_devices.append(
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvdf",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=s.storage.ebs_size_gb,
-                        volume_type="gp3",
-                        encrypted="true",
-                        kms_key_id=args.images_key_arn,
-                        delete_on_termination="false",
-                    ),
-                )
-            )
         tag_specs = [
             aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=ctx.tags("phi"))
             for t in ("instance", "volume", "network-interface")
@@ -219,7 +213,8 @@ class Hosts(pulumi.ComponentResource):
             min_size=s.hosts.count,
             max_size=s.hosts.count,
             desired_capacity=s.hosts.count,
-            vpc_zone_identifiers=args.private_subnet_ids,
+            # An EBS image volume attaches within its own zone only.
+            vpc_zone_identifiers=args.private_subnet_ids[:1] if self.image_volume else args.private_subnet_ids,
             health_check_type="EC2",
             health_check_grace_period=600,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=self.launch_template.id, version="$Latest"),
@@ -289,6 +284,8 @@ class Hosts(pulumi.ComponentResource):
             ),
         ]
         sts += host_statements(ctx, [s.arn for s in self.host_filled.values()], args.secrets_key_arn)
+        if self.image_volume is not None:
+            sts += attach_statements(ctx, self.image_volume.arn)
         if args.file_system_arn is not None:
             sts.append(
                 statement(
@@ -311,6 +308,7 @@ class Hosts(pulumi.ComponentResource):
         alb_arn: str,
         stack_ca_arn: str,
         db_app_arn: str,
+        image_volume_id: str,
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -345,5 +343,6 @@ class Hosts(pulumi.ComponentResource):
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,
             stack_ca_secret=stack_ca_arn,
+            ebs_volume_id=image_volume_id,
         )
         return render_user_data(profile, f"s3://{bucket}/{BUNDLE_KEY}", ctx.region)

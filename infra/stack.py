@@ -124,6 +124,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             access_point_id=ap.id if ap else None,
             access_point_arn=ap.arn if ap else None,
             ami_id=ami,
+            zones=zones,
             alb_arn=web.alb.arn,
         ),
         hosts_sg,
@@ -165,6 +166,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     if fs is not None:
         protected.append(fs.arn)
         restore_tests.append(("EFS", fs.arn))
+    if hosts.image_volume is not None:
+        protected.append(hosts.image_volume.arn)
     Backups(
         "backups",
         BackupsArgs(

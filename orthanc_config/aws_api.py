@@ -210,6 +210,12 @@ class Client:
         headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"{TARGETS[service]}.{action}"}
         return json.loads(self._send("POST", self._url(service, "/"), service, headers, body) or b"{}")
 
+    def query(self, service: str, action: str, params: dict[str, str], version: str) -> str:
+        """A Query-protocol API call (EC2): form-encoded in, XML out."""
+        body = urllib.parse.urlencode({"Action": action, "Version": version, **params}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        return self._send("POST", self._url(service, "/"), service, headers, body).decode()
+
     def s3_get(self, bucket: str, key: str) -> bytes:
         path = "/" + _quote(key, safe="/-_.~")
         if self.endpoint:

@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from orthanc_config import aws_api
 from orthanc_config.profile import HostProfile
 
 MOUNT_EFS = "/sbin/mount.efs"
@@ -70,8 +71,6 @@ def fetch_rds_ca(profile: HostProfile, say: Callable[[str], None]) -> None:
 
 def remember_endpoint() -> None:
     """Keep an AWS endpoint override the host booted with (an emulator), so later runs and services use it too."""
-    from orthanc_config import aws_api
-
     override = os.environ.get(aws_api.ENDPOINT_ENV, "")
     if override:
         Path(aws_api.ENDPOINT_FILE).parent.mkdir(parents=True, exist_ok=True)
@@ -81,3 +80,10 @@ def remember_endpoint() -> None:
 def prepare(profile: HostProfile, say: Callable[[str], None]) -> None:
     fetch_rds_ca(profile, say)
     mount_image_store(profile, say)
+    if profile.ebs_volume_id:
+        from orthanc_config import ebs_volume
+
+        try:
+            ebs_volume.mount(profile, say)
+        except (ebs_volume.EbsError, aws_api.AwsError) as exc:
+            raise AwsHostError(str(exc)) from None

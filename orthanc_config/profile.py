@@ -94,6 +94,7 @@ class HostProfile:
     state_dir: str = "/var/lib/pacsguard"
     storage_dir: str = "/var/lib/orthanc/db-pacsguard"
     log_dir: str = "/var/log/pacsguard"
+    ebs_volume_id: str = ""  # storage.mode ebs: the stack's persistent image volume (orthanc_config/ebs_volume.py)
     efs: dict[str, str] = field(default_factory=dict)  # {"file_system_id", "access_point_id"} on AWS
     log_groups: dict[str, str] = field(default_factory=dict)  # host/audit/nginx -> CloudWatch group
     region: str = ""
