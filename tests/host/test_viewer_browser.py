@@ -47,15 +47,16 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def patient(stack: dict) -> Iterator[tuple[str, str]]:
-    """A CT series uploaded by the technologist (STOW-RS); its patient as the study list shows it, and its UID."""
+def patient(stack: dict) -> Iterator[tuple[str, str, str]]:
+    """A CT series uploaded by the technologist (STOW-RS): its patient as the study list shows it, the study's UID
+    and the patient ID (the study list's MRN filter finds it among every other test's studies)."""
     series = ct_series(SLICES)
     tag = series[0].PatientID.rsplit("-", 1)[1]
     for ds in series:
         ds.PatientName = f"VIEWER^T{tag}"
     with own_ca_bundle():
         dicomweb(stack, "technologist1").store_instances(series)
-    yield f"VIEWER, T{tag}", series[0].StudyInstanceUID
+    yield f"VIEWER, T{tag}", series[0].StudyInstanceUID, series[0].PatientID
 
 
 def _server_key_pin(stack: dict) -> str:
@@ -105,14 +106,15 @@ def _csp_violations(driver) -> list[str]:
 
 
 def test_a_radiologist_opens_the_study_list_then_a_ct_series_and_sees_it_drawn(
-    stack: dict, patient: tuple[str, str], browser
+    stack: dict, patient: tuple[str, str, str], browser
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as when
     from selenium.webdriver.support.ui import WebDriverWait
 
-    name, study_uid = patient
+    name, study_uid, patient_id = patient
     _sign_in(browser, stack, "radiologist1")
+    browser.get(f"{stack['viewer_url']}?mrn={patient_id}")  # the study list, searched by MRN as a user would
     wait = WebDriverWait(browser, 90)
     row = wait.until(when.element_to_be_clickable((By.XPATH, f"//*[text()='{name}']")))  # the study list
     row.click()
@@ -122,7 +124,7 @@ def test_a_radiologist_opens_the_study_list_then_a_ct_series_and_sees_it_drawn(
     assert _csp_violations(browser) == []
 
 
-def test_a_role_without_read_rights_sees_a_refusal(stack: dict, patient: tuple[str, str], browser) -> None:
+def test_a_role_without_read_rights_sees_a_refusal(stack: dict, patient: tuple[str, str, str], browser) -> None:
     _sign_in(browser, stack, "auditor1")
     assert "403" in browser.title + browser.find_element("tag name", "body").text
     assert "OHIF" not in browser.page_source
