@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from infra.context import StackContext
 from infra.database import DB_NAME, DB_USER
 from infra.ingress_rules import allow_networks
+from infra.lb_subnets import load_balancer_cidrs
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
 from orthanc_config.profile import Database, HostProfile, Modality
@@ -76,6 +77,7 @@ class HostsSecurityGroup(pulumi.ComponentResource):
         *,
         to_group: pulumi.Input[str] | None = None,
         to_cidr: str | None = None,
+        to_prefix_list: pulumi.Input[str] | None = None,
         why: str,
     ) -> None:
         aws.vpc.SecurityGroupEgressRule(
@@ -85,7 +87,8 @@ class HostsSecurityGroup(pulumi.ComponentResource):
             from_port=port,
             to_port=port,
             referenced_security_group_id=to_group,
-            cidr_ipv4=to_cidr,
+            prefix_list_id=to_prefix_list,
+            **({"cidr_ipv6": to_cidr} if to_cidr and ":" in to_cidr else {"cidr_ipv4": to_cidr}),
             description=why,
             tags=ctx.tags("none"),
             opts=pulumi.ResourceOptions(parent=self),
@@ -116,6 +119,8 @@ class Hosts(pulumi.ComponentResource):
             key=BUNDLE_KEY,
             source=host_bundle(),
             server_side_encryption="aws:kms",
+            # The archive bucket has object lock: S3 refuses a PutObject there without an integrity checksum.
+            checksum_algorithm="SHA256",
             kms_key_id=args.images_key_arn,
             bucket_key_enabled=True,
             tags=ctx.tags("none"),
@@ -304,7 +309,8 @@ class Hosts(pulumi.ComponentResource):
             name=f"{ctx.prefix}-host",
             mode="aws",
             dicom_port=s.dicom.port,
-            https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
+            https_cidrs=tuple(str(c) for c in s.https.cidrs),
+            lb_cidrs=load_balancer_cidrs(s),
             modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
             modalities=tuple(
                 Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights)) for m in s.dicom.modalities

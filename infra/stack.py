@@ -66,10 +66,25 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             logs_key_arn=keys.arn("logs"),
         ),
     )
-    # Host egress, port by port: AWS APIs and package mirrors on 443, the index, the image store.
+    # Host egress, port by port: AWS APIs through the endpoints, S3 through its prefix list, the index, the
+    # image store, C-MOVE destinations; the Debian mirrors only while hosts.package_egress is open.
     hosts_sg.allow_egress(
-        "hosts-egress-https", ctx, 443, to_cidr="0.0.0.0/0", why="AWS endpoints and Debian mirrors (HTTPS)"
+        "hosts-egress-endpoints", ctx, 443, to_group=network.endpoint_sg.id, why="AWS APIs (VPC endpoints)"
     )
+    hosts_sg.allow_egress(
+        "hosts-egress-s3", ctx, 443, to_prefix_list=network.s3_endpoint.prefix_list_id, why="S3 (gateway endpoint)"
+    )
+    if settings.hosts.package_egress == "open":
+        hosts_sg.allow_egress(
+            "hosts-egress-packages",
+            ctx,
+            443,
+            to_cidr="0.0.0.0/0",
+            why="Debian mirrors through the NAT (package window)",
+        )
+    for i, m in enumerate(x for x in settings.dicom.modalities if "move" in x.rights):
+        cidr = f"{m.host}/{32 if m.host.version == 4 else 128}"
+        hosts_sg.allow_egress(f"hosts-egress-move-{i}", ctx, m.port, to_cidr=cidr, why=f"C-MOVE to {m.aet}")
     hosts_sg.allow_egress("hosts-egress-db", ctx, 5432, to_group=database.security_group.id, why="Orthanc index (TLS)")
     if storage.efs_security_group is not None:
         hosts_sg.allow_egress(
@@ -90,6 +105,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             private_subnet_ids=network.subnet_ids("private"),
             hosts_security_group_id=hosts_sg.id,
             access_log_bucket=storage.access_logs.bucket.id,
+            access_log_policy=storage.access_logs.policy,
             identity=identity,
         ),
     )
@@ -146,8 +162,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             logs_bucket=storage.logs.bucket.id,
             logs_key_arn=keys.arn("logs"),
             phi_bucket_arns=[storage.archive.bucket.arn],
+            logs_bucket_policy=storage.logs.policy,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[storage.logs]),
     )
     Alarms(
         "alarms",
@@ -165,6 +181,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             logs_bucket=storage.logs.bucket.id,
             logs_bucket_arn=storage.logs.bucket.arn,
             logs_key_arn=keys.arn("logs"),
+            logs_bucket_policy=storage.logs.policy,
         ),
     )
     protected = [database.instance.arn]

@@ -37,6 +37,8 @@ class CapturedResource:
     # input property -> URNs it depends on: how split resources are joined (ids are unknown in a real preview)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider_region: str | None = None
+    # Every URN the engine waits for before creating this one: explicit depends_on and input references.
+    dependencies: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class CapturedResource:
             "parent": self.parent,
             "inputs": self.inputs,
             "protect": self.protect,
+            "depends_on": self.dependencies,
         }
 
 
@@ -89,6 +92,20 @@ class _StackMocks(pmocks.Mocks):
             outputs["arn"] = f"arn:aws:logs:{self.region}:{FAKE_ACCOUNT}:log-group:{args.inputs.get('name')}"
         elif args.typ == "aws:ec2/vpc:Vpc":
             outputs.setdefault("cidrBlock", args.inputs.get("cidrBlock"))
+        elif args.typ == "aws:acm/certificate:Certificate":
+            domain = args.inputs.get("domainName")
+            outputs["domainValidationOptions"] = [
+                {
+                    "domainName": domain,
+                    "resourceRecordName": f"_0123456789abcdef.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": "_fedcba9876543210.acm-validations.aws.",
+                }
+            ]
+        elif args.typ == "aws:route53/record:Record":
+            outputs["fqdn"] = str(args.inputs.get("name", "")).rstrip(".")
+        elif args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and args.inputs.get("vpcEndpointType") == "Gateway":
+            outputs["prefixListId"] = "pl-6ea54007"
         return rid, outputs
 
     def call(self, args: pmocks.MockCallArgs) -> dict[str, Any]:
@@ -148,6 +165,7 @@ class _CapturingMonitor(pmocks.MockMonitor):
                     outputs=_plain(state.state) if state else {},
                     property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                     provider_region=self._provider_region(request.provider),
+                    dependencies=sorted(set(request.dependencies)),
                 )
             )
         return response

@@ -53,6 +53,7 @@ def graph_from_policy_resources(resources: list[Any], config: dict[str, Any] | N
             protect=bool(getattr(r.opts, "protect", False)),
             property_dependencies={k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()},
             provider_region=region_of(r),
+            dependencies=tuple(d.urn for d in (getattr(r, "dependencies", None) or [])),
         )
         for r in resources
     ]

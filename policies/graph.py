@@ -31,6 +31,7 @@ class Res:
     protect: bool = False
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider_region: str | None = None
+    dependencies: tuple[str, ...] = ()  # every URN the engine creates first (depends_on and input references)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -57,7 +58,16 @@ class PlanGraph:
         s = synth.settings
         return cls(
             (
-                Res(normalize(r.type), r.name, r.urn, r.inputs, r.protect, r.property_dependencies, r.provider_region)
+                Res(
+                    normalize(r.type),
+                    r.name,
+                    r.urn,
+                    r.inputs,
+                    r.protect,
+                    r.property_dependencies,
+                    r.provider_region,
+                    tuple(r.dependencies),
+                )
                 for r in synth.resources
                 if r.custom
             ),
@@ -71,7 +81,25 @@ class PlanGraph:
         return [r for r in self.resources if r.type in wanted]
 
     def by_urn(self, urn: str) -> Res | None:
-        return next((r for r in self.resources if r.urn == urn), None)
+        if not hasattr(self, "_urns"):
+            self._urns = {r.urn: r for r in self.resources}
+        return self._urns.get(urn)
+
+    def created_after(self, res: Res, other: Res) -> bool:
+        """Whether the engine creates `other` before `res` (a direct or transitive dependency)."""
+        seen: set[str] = set()
+        todo = list(res.dependencies) + [u for us in res.property_dependencies.values() for u in us]
+        while todo:
+            urn = todo.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            dep = self.by_urn(urn)
+            if dep is not None:
+                todo += list(dep.dependencies) + [u for us in dep.property_dependencies.values() for u in us]
+        return False
 
     def parts(self, owner: Res, part_type: str, prop: str) -> list[Res]:
         """Resources of `part_type` whose `prop` input refers to `owner` (a bucket's versioning, ...)."""

@@ -20,10 +20,12 @@ from tests.policies.mutations import (
     edit,
     policy_statements,
     profile,
+    retarget,
     transform,
     urn_of,
     with_regions,
     without_dependency,
+    without_order,
 )
 
 LT = "hosts-lt"
@@ -199,9 +201,69 @@ MUTATIONS = {
     "PACS-DANGEROUS-FEATURES": ({"WebDavEnabled": True}, LT),
     "PACS-ATNA-AUDIT": (drop("hosts-log-orthanc-audit"), LT),
     "PACS-DATA-RESIDENCY": (with_regions(["eu-central-1"]), "eu-west-1"),
+    # Deployability: each mutation is a change AWS rejects (or that deploys a PACS nobody can use).
+    "DEP-CERT-ISSUED": (retarget("web-https", "certificateArn", "web-certificate"), "web-https"),
+    "DEP-RDS-VERSION": (edit("database-index", engineVersion="16.4"), "database-index"),
+    "DEP-SLR-BEFORE-KEY": (drop("keys-autoscaling-service-role"), "keys-images"),
+    "DEP-S3-LOG-DESTINATION": (edit("storage-accesslogs", objectLockEnabled=True), "storage-accesslogs"),
+    "DEP-ALB-LOG-DESTINATION": (retarget("web-alb", "accessLogs", "storage-logs"), "storage-logs"),
+    "DEP-ORDER-S3-LOGGING": (
+        without_order("storage-archive-access-logging", "storage-accesslogs-policy"),
+        "storage-archive-access-logging",
+    ),
+    "DEP-ORDER-ALB-LOGS": (without_order("web-alb", "storage-accesslogs-policy"), "web-alb"),
+    "DEP-ORDER-TRAIL": (without_order("trail-trail", "trail-to-logs-write"), "trail-to-logs-write"),
+    "DEP-ORDER-FLOW-LOGS": (without_order("network-flow-log", "network-flow-logs-write"), "network-flow-logs-write"),
+    "DEP-ORDER-CONFIG": (
+        without_order("detection-config-delivery-channel", "storage-logs-policy"),
+        "detection-config-delivery-channel",
+    ),
+    "DEP-COGNITO-SCOPES": (
+        edit("web-https", **{"defaultActions.0.authenticateCognito.scope": "openid email"}),
+        "web-https",
+    ),
+    "DEP-ALB-IDP-EGRESS": (drop("web-to-idp"), "web-alb"),
+    "DEP-HEALTH-CHECK-SOURCES": (profile(LT, lb_cidrs=[]), "dicom-nlb"),
+    "DEP-HOSPITAL-ROUTES": (drop("network-hospital-0-0"), "network-private-rt-0"),
+    "DEP-CMOVE-EGRESS": (drop("hosts-egress-move-0"), "READING_WS1"),
+    "DEP-BACKUP-COPY-KEY": (
+        policy_statements(
+            "keys-backups",
+            lambda sts: [
+                {
+                    **st,
+                    "Condition": {
+                        **st.get("Condition", {}),
+                        "StringEquals": {
+                            **st.get("Condition", {}).get("StringEquals", {}),
+                            "kms:ViaService": ["backup.eu-central-1.amazonaws.com"],
+                        },
+                    },
+                }
+                if "kms:ViaService" in st.get("Condition", {}).get("StringEquals", {})
+                else st
+                for st in sts
+            ],
+        ),
+        "keys-backups",
+    ),
+    "DEP-OBJECT-LOCK-CHECKSUM": (edit("hosts-bundle", checksumAlgorithm=DELETE), "hosts-bundle"),
+    "DEP-CONFIG-RULES-APPLY": (
+        add(
+            "aws:cfg/rule:Rule",
+            "inline-check",
+            {"source": {"owner": "AWS", "sourceIdentifier": "IAM_NO_INLINE_POLICY_CHECK"}},
+        ),
+        "inline-check",
+    ),
+    "DEP-API-ENUMS": (edit("web-certificate", keyAlgorithm="EC_prime256"), "web-certificate"),
 }
 # Where one mistake is, by nature, two findings (a world-open DICOM rule is also a world-open rule).
-ALSO_FAILS = {"PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"}}
+ALSO_FAILS = {
+    "PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"},
+    # Logging the ALB to another bucket also skips waiting for that bucket's policy.
+    "DEP-ALB-LOG-DESTINATION": {"DEP-ORDER-ALB-LOGS"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +278,12 @@ def test_every_control_with_a_plan_check_has_a_breaking_test() -> None:
 def test_catalog_is_large_enough_and_well_formed() -> None:
     assert len(controls()) >= 40
     for c in controls():
-        assert c.citations.hipaa or c.citations.gdpr, c.id
+        if c.family == "deployability":  # AWS's own constraints: each cites the AWS page it comes from
+            assert c.citations.aws and all(u.startswith("https://docs.aws.amazon.com/") for u in c.citations.aws), c.id
+        else:
+            assert c.citations.hipaa or c.citations.gdpr, c.id
         assert c.rationale and c.remediation and c.layers, c.id
+    assert len([c for c in controls() if c.family == "deployability"]) >= 12
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
