@@ -15,16 +15,30 @@ from infra.policy_doc import Statement, document
 
 # SSM Agent fetches its documents and updates from these AWS-owned buckets (AWS Systems Manager
 # documentation, "Reference: Amazon S3 buckets for SSM Agent communications").
-SSM_AGENT_BUCKETS = ("aws-ssm-{r}", "aws-windows-downloads-{r}", "amazon-ssm-{r}", "amazon-ssm-packages-{r}",
-                     "{r}-birdwatcher-prod", "aws-ssm-distributor-file-{r}", "aws-ssm-document-attachments-{r}",
-                     "patch-baseline-snapshot-{r}")  # fmt: skip
+SSM_AGENT_BUCKETS = (
+    "aws-ssm-{r}",
+    "aws-windows-downloads-{r}",
+    "amazon-ssm-{r}",
+    "amazon-ssm-packages-{r}",
+    "{r}-birdwatcher-prod",
+    "aws-ssm-distributor-file-{r}",
+    "aws-ssm-document-attachments-{r}",
+    "patch-baseline-snapshot-{r}",
+)
 
 
-def _allow(sid: str, actions: list[str], resources: list[pulumi.Input[str]] | str, ctx: StackContext,
-           extra: dict | None = None) -> Statement:  # fmt: skip
+def _allow(
+    sid: str, actions: list[str], resources: list[pulumi.Input[str]] | str, ctx: StackContext, extra: dict | None = None
+) -> Statement:
     condition = {"StringEquals": {"aws:PrincipalAccount": ctx.account_id, **(extra or {})}}
-    return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": actions,
-            "Resource": resources, "Condition": condition}  # fmt: skip
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": actions,
+        "Resource": resources,
+        "Condition": condition,
+    }
 
 
 def endpoint_policy(ctx: StackContext, service: str) -> pulumi.Output[str]:
@@ -34,9 +48,14 @@ def endpoint_policy(ctx: StackContext, service: str) -> pulumi.Output[str]:
         ssm = [f"arn:{p}:s3:::{b.format(r=ctx.region)}/*" for b in SSM_AGENT_BUCKETS]
         return document(
             _allow("StackBuckets", ["s3:*"], [own, f"{own}/*"], ctx),
-            {"Sid": "SsmAgentBuckets", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:GetObject"],
-             "Resource": ssm},
-        )  # fmt: skip
+            {
+                "Sid": "SsmAgentBuckets",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["s3:GetObject"],
+                "Resource": ssm,
+            },
+        )
     if service == "kms":
         keys = ctx.arn("kms", "key/*")
         return document(_allow("StackKeys", ["kms:*"], [keys], ctx, {"aws:ResourceTag/pacsguard:stack": ctx.stack}))

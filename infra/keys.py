@@ -105,7 +105,7 @@ class Keys(pulumi.ComponentResource):
         self.register_outputs({k: v.arn for k, v in self.keys.items()})
 
     def _service_linked_roles(self, name: str, ctx: StackContext) -> list[pulumi.Resource]:
-        """The Auto Scaling service-linked role, unless the account already has it (account.autoscaling_service_role)."""
+        """The Auto Scaling service-linked role, unless the account has it (account.autoscaling_service_role)."""
         if ctx.settings.account.autoscaling_service_role == "existing":
             return []
         role = aws.iam.ServiceLinkedRole(

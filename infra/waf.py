@@ -126,7 +126,7 @@ def _body_rules_except_stow(priority: int, stow_prefix: str) -> W.WebAclRuleArgs
                     W.WebAclRuleStatementArgs(not_statement=W.WebAclRuleStatementNotStatementArgs(statement=is_stow)),
                 ]
             )
-        ),  # fmt: skip
+        ),
         visibility_config=_visibility("BodyRulesExceptStow"),
     )
 

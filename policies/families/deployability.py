@@ -27,8 +27,13 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SLR_IN_ARN = re.compile(r":role/aws-service-role/([a-z0-9.-]+\.amazonaws\.com)/")
 # Config managed rules that evaluate only Classic Load Balancers (AWS Config managed rules list).
-CLASSIC_ELB_RULES = ("ELB_TLS_HTTPS_LISTENERS_ONLY", "ELB_ACM_CERTIFICATE_REQUIRED", "ELB_LOGGING_ENABLED",
-                     "ELB_CUSTOM_SECURITY_POLICY_SSL_CHECK", "ELB_PREDEFINED_SECURITY_POLICY_SSL_CHECK")  # fmt: skip
+CLASSIC_ELB_RULES = (
+    "ELB_TLS_HTTPS_LISTENERS_ONLY",
+    "ELB_ACM_CERTIFICATE_REQUIRED",
+    "ELB_LOGGING_ENABLED",
+    "ELB_CUSTOM_SECURITY_POLICY_SSL_CHECK",
+    "ELB_PREDEFINED_SECURITY_POLICY_SSL_CHECK",
+)
 
 
 def _aws(*pages: str) -> Citations:
@@ -40,8 +45,9 @@ def _refs(g: PlanGraph, res: Res, prop: str, typ: str) -> list[Res]:
 
 
 def _encryption(g: PlanGraph, bucket: Res) -> str | None:
-    for enc in g.parts(bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                       "bucket"):  # fmt: skip
+    for enc in g.parts(
+        bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "bucket"
+    ):
         for rule in enc.inputs.get("rules") or []:
             return (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
     return None
@@ -52,8 +58,11 @@ def _after_policy(g: PlanGraph, res: Res, bucket: Res, what: str) -> Outcome:
     if not policies:
         return resource_outcome(res, f"{bucket.name} has no bucket policy admitting {what}")
     ordered = all(g.created_after(res, p) for p in policies)
-    return resource_outcome(res, None if ordered else f"created before {policies[0].name}: AWS checks it admits {what}",
-                            f"created after {policies[0].name}")  # fmt: skip
+    return resource_outcome(
+        res,
+        None if ordered else f"created before {policies[0].name}: AWS checks it admits {what}",
+        f"created after {policies[0].name}",
+    )
 
 
 def _role_policies(g: PlanGraph, role: Res) -> list[Res]:
@@ -126,12 +135,15 @@ def _service_linked_roles(g: PlanGraph) -> list[Outcome]:
         ]
         if missing and key.tags.get("pacsguard:service-linked-role") == "existing":
             missing = []  # account.autoscaling_service_role: existing (the account has it)
-        out.append(resource_outcome(
-            key,
-            f"policy names the service-linked role of {', '.join(missing)} but the key does not wait for it" if missing
-            else None,
-            "service-linked roles exist before the key policy names them",
-        ))  # fmt: skip
+        out.append(
+            resource_outcome(
+                key,
+                f"policy names the service-linked role of {', '.join(missing)} but the key does not wait for it"
+                if missing
+                else None,
+                "service-linked roles exist before the key policy names them",
+            )
+        )
     return out or [Outcome("stack", "skipped", "not applicable: no key policy names a service-linked role")]
 
 
@@ -157,8 +169,13 @@ def _alb_log_destination(g: PlanGraph) -> list[Outcome]:
     for lb in g.of(LB):
         for target in _refs(g, lb, "accessLogs", BUCKET):
             algo = _encryption(g, target)
-            out.append(resource_outcome(lb, None if algo in (None, "AES256") else
-                                        f"log bucket {target.name} uses {algo}: ALB logs need SSE-S3", "SSE-S3"))  # fmt: skip
+            out.append(
+                resource_outcome(
+                    lb,
+                    None if algo in (None, "AES256") else f"log bucket {target.name} uses {algo}: ALB logs need SSE-S3",
+                    "SSE-S3",
+                )
+            )
     return out or [Outcome("stack", "skipped", "not applicable: no load balancer access logs")]
 
 
@@ -258,8 +275,16 @@ def _idp_egress(g: PlanGraph) -> list[Outcome]:
         for lb in _refs(g, lst, "loadBalancerArn", LB):
             groups = _refs(g, lb, "securityGroups", "aws:ec2/securityGroup:SecurityGroup")
             ok = any(_egress_443_world(g, sg) for sg in groups)
-            out.append(resource_outcome(lb, None if ok else "authenticates users but its security groups have no "
-                                        "HTTPS egress to the IdP's token and userInfo endpoints", "HTTPS egress to the IdP"))  # fmt: skip
+            out.append(
+                resource_outcome(
+                    lb,
+                    None
+                    if ok
+                    else "authenticates users but its security groups have no "
+                    "HTTPS egress to the IdP's token and userInfo endpoints",
+                    "HTTPS egress to the IdP",
+                )
+            )
     return out or [Outcome("stack", "skipped", "not applicable: no authenticating listener")]
 
 
@@ -277,10 +302,18 @@ def _health_check_sources(g: PlanGraph) -> list[Outcome]:
             continue
         admitted = [ipaddress.ip_network(c) for c in profile.lb_cidrs]
         for lb in g.of(LB):
-            missing = [c for c in _subnet_cidrs(g, lb) if not any(ipaddress.ip_network(c).subnet_of(a)
-                                                                    for a in admitted if a.version == 4)]  # fmt: skip
-            out.append(resource_outcome(lb, f"host firewall drops traffic and health checks from its subnets {missing}"
-                                        if missing else None, "host firewall admits its subnets"))  # fmt: skip
+            missing = [
+                c
+                for c in _subnet_cidrs(g, lb)
+                if not any(ipaddress.ip_network(c).subnet_of(a) for a in admitted if a.version == 4)
+            ]
+            out.append(
+                resource_outcome(
+                    lb,
+                    f"host firewall drops traffic and health checks from its subnets {missing}" if missing else None,
+                    "host firewall admits its subnets",
+                )
+            )
     return out or [Outcome("stack", "skipped", "not applicable: no host launch template")]
 
 
@@ -301,12 +334,20 @@ def _hospital_routes(g: PlanGraph) -> list[Outcome]:
     out = []
     for table in _private_route_tables(g):
         routes = [r for r in g.of("aws:ec2/route:Route") if r.depends_on("routeTableId", table)]
-        via = [ipaddress.ip_network(r.inputs["destinationCidrBlock"]) for r in routes
-               if r.inputs.get("destinationCidrBlock") and (r.inputs.get("transitGatewayId") or
-                                                            str(r.inputs.get("gatewayId", "")).startswith("vgw-"))]  # fmt: skip
+        via = [
+            ipaddress.ip_network(r.inputs["destinationCidrBlock"])
+            for r in routes
+            if r.inputs.get("destinationCidrBlock")
+            and (r.inputs.get("transitGatewayId") or str(r.inputs.get("gatewayId", "")).startswith("vgw-"))
+        ]
         missing = sorted(str(s) for s in sources if not any(s.subnet_of(v) for v in via))
-        out.append(resource_outcome(table, f"no route to hospital networks {missing}: replies leave through the NAT"
-                                    if missing else None, "routes to every hospital network"))  # fmt: skip
+        out.append(
+            resource_outcome(
+                table,
+                f"no route to hospital networks {missing}: replies leave through the NAT" if missing else None,
+                "routes to every hospital network",
+            )
+        )
     return out or [Outcome("stack", "skipped", "not applicable: no private route table")]
 
 
@@ -321,11 +362,21 @@ def _move_egress(g: PlanGraph) -> list[Outcome]:
         groups = [sg for ni in [lt] for sg in _refs(g, ni, "networkInterfaces", "aws:ec2/securityGroup:SecurityGroup")]
         rules = [r.inputs for sg in groups for r in g.parts(sg, EGRESS, "securityGroupId")]
         for m in (m for m in profile.modalities if "move" in m.rights):
-            ok = any(ipaddress.ip_address(m.host) in ipaddress.ip_network(r.get("cidrIpv4") or r.get("cidrIpv6") or "0.0.0.0/32")
-                     and r.get("fromPort", 0) <= m.port <= r.get("toPort", -1) for r in rules)  # fmt: skip
-            out.append(Outcome(m.aet, "pass" if ok else "fail",
-                               "egress to the C-MOVE destination" if ok else
-                               f"C-MOVE to {m.aet} ({m.host}:{m.port}) has no egress from the hosts"))  # fmt: skip
+            ok = any(
+                ipaddress.ip_address(m.host)
+                in ipaddress.ip_network(r.get("cidrIpv4") or r.get("cidrIpv6") or "0.0.0.0/32")
+                and r.get("fromPort", 0) <= m.port <= r.get("toPort", -1)
+                for r in rules
+            )
+            out.append(
+                Outcome(
+                    m.aet,
+                    "pass" if ok else "fail",
+                    "egress to the C-MOVE destination"
+                    if ok
+                    else f"C-MOVE to {m.aet} ({m.host}:{m.port}) has no egress from the hosts",
+                )
+            )
     return out or [Outcome("stack", "skipped", "not applicable: no modality has the move right")]
 
 
@@ -341,11 +392,19 @@ def _backup_copy_key(g: PlanGraph) -> list[Outcome]:
     for vault in g.of("aws:backup/vault:Vault"):
         for key in _refs(g, vault, "kmsKeyArn", "aws:kms/key:Key"):
             region = key.tags.get("pacsguard:region", "")
-            via = {v for st in statements(policy_doc(key.inputs.get("policy")))
-                   for v in as_list(((st.get("Condition") or {}).get("StringEquals") or {}).get("kms:ViaService"))}  # fmt: skip
+            via = {
+                v
+                for st in statements(policy_doc(key.inputs.get("policy")))
+                for v in as_list(((st.get("Condition") or {}).get("StringEquals") or {}).get("kms:ViaService"))
+            }
             ok = f"rds.{region}.amazonaws.com" in via
-            out.append(resource_outcome(key, None if ok else f"vault {vault.name} key does not admit rds.{region}: "
-                                        "RDS snapshot copies fail", "admits RDS snapshot copies"))  # fmt: skip
+            out.append(
+                resource_outcome(
+                    key,
+                    None if ok else f"vault {vault.name} key does not admit rds.{region}: RDS snapshot copies fail",
+                    "admits RDS snapshot copies",
+                )
+            )
     return out
 
 
@@ -354,8 +413,15 @@ def _object_checksums(g: PlanGraph) -> list[Outcome]:
     for obj in g.of("aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketObject:BucketObject"):
         for bucket in _refs(g, obj, "bucket", BUCKET):
             if bucket.inputs.get("objectLockEnabled"):
-                out.append(resource_outcome(obj, None if obj.inputs.get("checksumAlgorithm") else
-                                            f"{bucket.name} has object lock: PutObject needs a checksum", "checksum set"))  # fmt: skip
+                out.append(
+                    resource_outcome(
+                        obj,
+                        None
+                        if obj.inputs.get("checksumAlgorithm")
+                        else f"{bucket.name} has object lock: PutObject needs a checksum",
+                        "checksum set",
+                    )
+                )
     return out or [Outcome("stack", "skipped", "not applicable: no object in an object-lock bucket")]
 
 
@@ -402,31 +468,28 @@ def _dig(inputs: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _waf_values(node: Any) -> list[str]:
+    """WAF statement values outside the WAFv2 API model's enumerations, anywhere in a rule tree."""
+    if isinstance(node, list):
+        return [bad for v in node for bad in _waf_values(v)]
+    if not isinstance(node, dict):
+        return []
+    bad = []
+    constraint = node.get("positionalConstraint")
+    if constraint is not None and constraint not in botocore_enum("wafv2", "PositionalConstraint"):
+        bad.append(f"positional constraint {constraint}")
+    for t in node.get("textTransformations") or []:
+        if t.get("type") not in botocore_enum("wafv2", "TextTransformationType"):
+            bad.append(f"text transformation {t.get('type')}")
+    return bad + [b for v in node.values() for b in _waf_values(v)]
+
+
 def _waf_enums(g: PlanGraph) -> list[Outcome]:
-    positional, transforms = (
-        botocore_enum("wafv2", "PositionalConstraint"),
-        botocore_enum("wafv2", "TextTransformationType"),
-    )
-    out = []
-    for acl in g.of("aws:wafv2/webAcl:WebAcl"):
-        bad: list[str] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                if "positionalConstraint" in node and node["positionalConstraint"] not in positional:
-                    bad.append(f"positional constraint {node['positionalConstraint']}")
-                for t in node.get("textTransformations") or []:
-                    if t.get("type") not in transforms:
-                        bad.append(f"text transformation {t.get('type')}")
-                for v in node.values():
-                    walk(v)
-            elif isinstance(node, list):
-                for v in node:
-                    walk(v)
-
-        walk(acl.inputs.get("rules"))
-        out.append(resource_outcome(acl, f"not in the WAFv2 API model: {', '.join(bad)}" if bad else None))
-    return out
+    return [
+        resource_outcome(acl, f"not in the WAFv2 API model: {', '.join(bad)}" if bad else None)
+        for acl in g.of("aws:wafv2/webAcl:WebAcl")
+        if (bad := _waf_values(acl.inputs.get("rules"))) is not None
+    ]
 
 
 def _enums(g: PlanGraph) -> list[Outcome]:
@@ -437,17 +500,29 @@ def _enums(g: PlanGraph) -> list[Outcome]:
             value = _dig(res.inputs, path)
             if value is None:
                 continue
-            out.append(resource_outcome(res, None if value in allowed else
-                                        f"{path}={value!r} is not a {service} {shape} ({', '.join(sorted(allowed))})",
-                                        f"{path}={value} per the {service} API model"))  # fmt: skip
+            out.append(
+                resource_outcome(
+                    res,
+                    None
+                    if value in allowed
+                    else f"{path}={value!r} is not a {service} {shape} ({', '.join(sorted(allowed))})",
+                    f"{path}={value} per the {service} API model",
+                )
+            )
     return out + _waf_enums(g)
 
 
 def _rule(rid: str, title: str, severity: str, why: str, fix: str, pages: tuple[str, ...], check: Any) -> Control:
     return Control(
-        id=rid, title=title, family="deployability", severity=severity, rationale=why, remediation=fix,  # type: ignore[arg-type]
-        citations=_aws(*pages), plan=StackCheck(check),
-    )  # fmt: skip
+        id=rid,
+        title=title,
+        family="deployability",
+        severity=severity,
+        rationale=why,
+        remediation=fix,  # type: ignore[arg-type]
+        citations=_aws(*pages),
+        plan=StackCheck(check),
+    )
 
 
 CONTROLS = [

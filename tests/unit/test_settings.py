@@ -249,3 +249,62 @@ def test_session_timeout_is_bounded() -> None:
     cfg = _dev()
     cfg["pacsguard:web"]["session_timeout_minutes"] = 24 * 60
     _reject(cfg, "web.session_timeout_minutes")
+
+
+# --- first deploy: what AWS would refuse, or what would deploy a PACS nobody can reach -------------------
+
+
+def test_a_stack_without_certificate_or_zone_is_refused() -> None:
+    cfg = _prod()
+    del cfg["pacsguard:web"]["route53_zone_id"]
+    _reject(cfg, "web", "web.certificate_arn", "web.route53_zone_id")
+    cfg["pacsguard:web"]["certificate_arn"] = "arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d-4e5f"
+    assert settings_from_config(cfg, "x").web.certificate_arn
+
+
+@pytest.mark.parametrize("version", ["16.4", "16.1", "13", "12"])
+def test_database_version_is_a_supported_major(version: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:database"]["engine_version"] = version
+    message = _reject(cfg, "database.engine_version")
+    assert ("pins a minor" in message) if "." in version else ("not a major RDS supports" in message)
+
+
+def test_default_database_version_is_a_major() -> None:
+    assert load_settings("prod").database.engine_version == "16"
+
+
+@pytest.mark.parametrize("network", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8", "192.0.0.0/2"])
+def test_prod_refuses_public_or_wide_modality_networks(network: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:dicom"]["modality_cidrs"].append(network)
+    _reject(cfg, "dicom.modality_cidrs", "prod refuses")
+
+
+def test_prod_accepts_a_private_slash_16_modality_network() -> None:
+    cfg = _prod()
+    cfg["pacsguard:dicom"]["modality_cidrs"].append("172.20.0.0/16")
+    assert settings_from_config(cfg, "x")
+
+
+def test_internet_facing_alb_for_private_networks_only_is_refused() -> None:
+    cfg = _prod()
+    cfg["pacsguard:web"]["internal"] = False
+    _reject(cfg, "web.internal", "internet-facing")
+
+
+def test_private_hospital_networks_need_a_way_into_the_vpc() -> None:
+    cfg = _prod()
+    del cfg["pacsguard:connectivity"]
+    _reject(cfg, "connectivity", "10.70.20.0/23", "no route into the VPC", "transit_gateway_id")
+    cfg["pacsguard:connectivity"] = {"transit_gateway_id": "tgw-0a1b2c3d4e5f60718", "vpn_gateway_id": "vgw-0a1b2c3d"}
+    _reject(cfg, "connectivity", "not both")
+
+
+@pytest.mark.parametrize("service", ["guardduty", "config"])
+def test_prod_refuses_account_services_off_but_accepts_existing(service: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:account"][service] = "off"
+    _reject(cfg, f"account.{service}", "prod refuses off")
+    cfg["pacsguard:account"][service] = "existing"
+    assert getattr(settings_from_config(cfg, "x").account, service) == "existing"
