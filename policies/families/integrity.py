@@ -57,6 +57,18 @@ def _sink_retention(g: PlanGraph, bucket: Any) -> str | None:
     return "log delivery destination without a lifecycle retention rule"
 
 
+def _phi_object_lock(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for b in g.of("aws:s3/bucket:Bucket"):
+        if b.tags.get("pacsguard:data-class") != "phi":
+            continue
+        locks = g.parts(b, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "bucket")
+        mode = (((locks[0].inputs.get("rule") or {}).get("defaultRetention") or {}) if locks else {}).get("mode")
+        failure = None if b.inputs.get("objectLockEnabled") and mode else "PHI archive without object lock"
+        out.append(resource_outcome(b, failure, f"object lock, {mode} mode (erasure needs a governance bypass)"))
+    return out or [Outcome("stack", "skipped", "not applicable: no PHI bucket")]
+
+
 def _rds_deletion(i: dict[str, Any]) -> str | None:
     return None if i.get("deletionProtection") else "deletion protection is off"
 
@@ -159,6 +171,19 @@ CONTROLS = [
         equivalents={"prowler": "s3_bucket_object_lock"},
         plan=StackCheck(_object_lock),
         cloud=CloudCheck(_c_object_lock),
+    ),
+    Control(
+        id="INT-PHI-OBJECT-LOCK",
+        title="The PHI archive is write-once (object lock)",
+        family="integrity",
+        severity="medium",
+        rationale="Ransomware or a stolen role must not be able to delete or overwrite archived studies. GOVERNANCE "
+        "mode (the default) keeps a GDPR Art. 17 erasure possible for a principal allowed to bypass it; COMPLIANCE "
+        "would make erasure impossible until the retention ends.",
+        remediation="Keep storage.archive_object_lock at governance (or compliance); none is reported here.",
+        citations=Citations(hipaa=(c.INTEGRITY,), gdpr=(c.GDPR_CIA,)),
+        equivalents={"prowler": "s3_bucket_object_lock"},
+        plan=StackCheck(_phi_object_lock),
     ),
     Control(
         id="INT-DB-DELETION-PROTECTION",

@@ -181,6 +181,7 @@ MUTATIONS = {
         edit("storage-logs-object-lock", **{"rule.defaultRetention.mode": "GOVERNANCE"}),
         "storage-logs",
     ),
+    "INT-PHI-OBJECT-LOCK": (drop("storage-archive-object-lock"), "storage-archive"),
     "INT-DB-DELETION-PROTECTION": (edit("database-index", deletionProtection=False), "database-index"),
     "INT-PROD-DELETION-PROTECTION": (edit("dicom-nlb", enableDeletionProtection=False), "dicom-nlb"),
     "INT-PROTECT": (transform("storage-images", lambda _i: None, protect=False), "storage-images"),

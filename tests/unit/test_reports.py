@@ -42,7 +42,9 @@ def test_controls_json_lists_citations_and_layers() -> None:
     doc = json.loads(res.stdout)
     assert len(doc) >= 40
     assert set(doc[0]) >= {"id", "title", "severity", "citations", "layers"}
-    assert set(doc[0]["citations"]) == {"hipaa", "gdpr", "dicom", "ihe"}
+    assert set(doc[0]["citations"]) == {"hipaa", "gdpr", "dicom", "ihe", "aws"}
+    deploy = [c for c in doc if c["family"] == "deployability"]
+    assert len(deploy) >= 12 and all(c["citations"]["aws"] and c["layers"] == ["plan"] for c in deploy)
 
 
 def test_plan_json_findings_all_pass_for_prod() -> None:
@@ -52,6 +54,9 @@ def test_plan_json_findings_all_pass_for_prod() -> None:
     statuses = {f["status"] for f in doc["findings"]}
     assert statuses <= {"pass", "skipped"} and "pass" in statuses
     assert set(doc["findings"][0]) == {"control", "status", "severity", "resource", "message"}
+    # Deployability rules report with the security controls; each resource lists what it waits for.
+    assert {f["control"] for f in doc["findings"] if f["control"].startswith("DEP-") and f["status"] == "pass"}
+    assert all(isinstance(r["depends_on"], list) for r in doc["resources"])
 
 
 def test_world_open_web_entry_fails_the_plan_with_exit_1(insecure_stacks: Path) -> None:
