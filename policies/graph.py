@@ -46,12 +46,20 @@ class Res:
 
 class PlanGraph:
     def __init__(
-        self, resources: Iterable[Res], *, stack: str = "", region: str = "", allowed_regions: list[str] | None = None
+        self,
+        resources: Iterable[Res],
+        *,
+        stack: str = "",
+        region: str = "",
+        allowed_regions: list[str] | None = None,
+        existing_services: frozenset[str] = frozenset(),
     ):
         self.resources = [r for r in resources]
         self.stack = stack
         self.region = region
         self.allowed_regions = allowed_regions
+        # Account services an organisation already runs (account.<service>: existing): not in the graph by design.
+        self.existing_services = existing_services
 
     @classmethod
     def from_synthesis(cls, synth: Any) -> PlanGraph:
@@ -74,6 +82,7 @@ class PlanGraph:
             stack=synth.stack,
             region=s.region,
             allowed_regions=list(s.allowed_regions or [s.region]),
+            existing_services=frozenset(k for k, v in s.account.model_dump().items() if v == "existing"),
         )
 
     def of(self, *types: str) -> list[Res]:
@@ -117,7 +126,7 @@ class PlanGraph:
 
     def without(self, *names: str) -> PlanGraph:
         return PlanGraph((r for r in self.resources if r.name not in names), stack=self.stack, region=self.region,
-                         allowed_regions=self.allowed_regions)  # fmt: skip
+                         allowed_regions=self.allowed_regions, existing_services=self.existing_services)  # fmt: skip
 
 
 def policy_doc(value: Any) -> dict[str, Any]:

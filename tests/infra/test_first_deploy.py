@@ -268,3 +268,16 @@ def test_every_client_network_is_private_and_outside_the_vpc(prod: Synthesis) ->
 def test_captured_dependencies_include_explicit_depends_on(prod: Synthesis) -> None:
     alb: CapturedResource = named(prod, "aws:lb/loadBalancer:LoadBalancer", "web-alb")
     assert named(prod, "aws:s3/bucketPolicy:BucketPolicy", "storage-accesslogs-policy").urn in alb.dependencies
+
+
+def test_plan_still_judges_services_the_organisation_runs(organisation: Synthesis) -> None:
+    from policies.evaluate import evaluate
+
+    findings = evaluate(PlanGraph.from_synthesis(organisation))
+    assert [f for f in findings if f.status in ("fail", "error")] == []
+    for control, service in (("AUD-GUARDDUTY", "guardduty"), ("AUD-CONFIG", "config")):
+        (f,) = [f for f in findings if f.control == control]
+        assert f.status == "skipped" and f"account.{service}: existing" in f.message and "pacsguard audit" in f.message
+    # Without the setting, a missing detector is a failure, not a skip.
+    bare = PlanGraph(PlanGraph.from_synthesis(organisation).resources)
+    assert {f.status for f in evaluate(bare) if f.control == "AUD-GUARDDUTY"} == {"fail"}

@@ -32,7 +32,13 @@ DELETE = object()
 
 
 def _rebuild(g: PlanGraph, resources: list[Res], **overrides: Any) -> PlanGraph:
-    attrs = {"stack": g.stack, "region": g.region, "allowed_regions": g.allowed_regions, **overrides}
+    attrs = {
+        "stack": g.stack,
+        "region": g.region,
+        "allowed_regions": g.allowed_regions,
+        "existing_services": g.existing_services,
+        **overrides,
+    }
     return PlanGraph(resources, **attrs)
 
 
