@@ -454,11 +454,16 @@ ENUMS = (
 
 
 @cache
-def botocore_enum(service: str, shape: str) -> frozenset[str]:
-    import botocore.session
+def _service_shapes(service: str) -> dict[str, Any]:
+    # The loader reads the JSON model installed with boto3; a botocore session would cost ~0.3 s of imports.
+    from botocore.loaders import create_loader
 
-    model = botocore.session.get_session().get_service_model(service).shape_for(shape)
-    return frozenset(model.enum or ())
+    return create_loader().load_service_model(service, "service-2")["shapes"]
+
+
+def botocore_enum(service: str, shape: str) -> frozenset[str]:
+    """The values botocore's model of `service` enumerates for `shape` (KeyError if the model has no such shape)."""
+    return frozenset(_service_shapes(service)[shape].get("enum") or ())
 
 
 def _dig(inputs: dict[str, Any], path: str) -> Any:
