@@ -81,6 +81,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             443,
             to_cidr="0.0.0.0/0",
             why="Debian mirrors through the NAT (package window)",
+            purpose="package-window",
         )
     for i, m in enumerate(x for x in settings.dicom.modalities if "move" in x.rights):
         cidr = f"{m.host}/{32 if m.host.version == 4 else 128}"
