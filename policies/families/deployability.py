@@ -12,6 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
+from orthanc_config.profile import HostProfile
 from policies import host_profile
 from policies.graph import PlanGraph, Res, as_list, policy_doc, statements
 from policies.model import Citations, Control, Outcome, StackCheck, resource_outcome
@@ -288,18 +289,24 @@ def _idp_egress(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no authenticating listener")]
 
 
+def _host_profiles(g: PlanGraph, out: list[Outcome]) -> list[tuple[Res, HostProfile]]:
+    """Each launch template with the host profile in its user data; one that has none is reported as skipped."""
+    found = []
+    for lt in host_profile.host_templates(g):
+        try:
+            found.append((lt, host_profile.profile_of(lt)))
+        except host_profile.ProfileUnavailable as exc:
+            out.append(Outcome(lt.name, "skipped", f"not applicable: {exc}"))
+    return found
+
+
 def _subnet_cidrs(g: PlanGraph, lb: Res) -> list[str]:
     return [str(sn.inputs.get("cidrBlock")) for sn in _refs(g, lb, "subnets", "aws:ec2/subnet:Subnet")]
 
 
 def _health_check_sources(g: PlanGraph) -> list[Outcome]:
     out = []
-    for lt in host_profile.host_templates(g):
-        try:
-            profile = host_profile.profile_of(lt)
-        except host_profile.ProfileUnavailable as exc:
-            out.append(Outcome(lt.name, "skipped", f"not applicable: {exc}"))
-            continue
+    for _lt, profile in _host_profiles(g, out):
         admitted = [ipaddress.ip_network(c) for c in profile.lb_cidrs]
         for lb in g.of(LB):
             missing = [
@@ -353,12 +360,7 @@ def _hospital_routes(g: PlanGraph) -> list[Outcome]:
 
 def _move_egress(g: PlanGraph) -> list[Outcome]:
     out = []
-    for lt in host_profile.host_templates(g):
-        try:
-            profile = host_profile.profile_of(lt)
-        except host_profile.ProfileUnavailable as exc:
-            out.append(Outcome(lt.name, "skipped", f"not applicable: {exc}"))
-            continue
+    for lt, profile in _host_profiles(g, out):
         groups = [sg for ni in [lt] for sg in _refs(g, ni, "networkInterfaces", "aws:ec2/securityGroup:SecurityGroup")]
         rules = [r.inputs for sg in groups for r in g.parts(sg, EGRESS, "securityGroupId")]
         for m in (m for m in profile.modalities if "move" in m.rights):
