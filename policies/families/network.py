@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from infra.endpoint_services import POLICY_SERVICES
 from policies import citations as c
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
@@ -169,7 +170,12 @@ def _endpoints(g: PlanGraph) -> list[Outcome]:
     missing = [s for s in REQUIRED_ENDPOINTS if s not in names]
     vpcs = g.of("aws:ec2/vpc:Vpc")
     where = vpcs[0].name if vpcs else "stack"
-    open_ = [e.name for e in g.of("aws:ec2/vpcEndpoint:VpcEndpoint") if not _account_only(e.inputs.get("policy"))]
+    open_ = [
+        e.name
+        for e in g.of("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if str(e.inputs.get("serviceName", "")).rsplit(".", 1)[-1] in POLICY_SERVICES
+        and not _account_only(e.inputs.get("policy"))
+    ]
     if missing:
         return [Outcome(where, "fail", f"no VPC endpoint for {', '.join(missing)}")]
     if open_:
