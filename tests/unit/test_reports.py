@@ -80,6 +80,8 @@ def test_sarif_is_what_github_code_scanning_accepts(insecure_stacks: Path, tmp_p
     for rule in rules:
         assert rule["shortDescription"]["text"] and rule["help"]["text"] and rule["help"]["markdown"]
         assert 0 < float(rule["properties"]["security-severity"]) <= 10
+        if rule["id"].startswith("DEP-"):  # a deployability rule links to the AWS page its constraint comes from
+            assert rule["helpUri"].startswith("https://docs.aws.amazon.com/")
     assert run["results"], "a failing control must produce a result"
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"] == "NET-SG-WORLD"
