@@ -452,6 +452,12 @@ ENUMS = (
     ("aws:acm/certificate:Certificate", "keyAlgorithm", "acm", "KeyAlgorithm"),
     ("aws:cfg/rule:Rule", "source.owner", "config", "Owner"),
     ("aws:guardduty/detector:Detector", "findingPublishingFrequency", "guardduty", "FindingPublishingFrequency"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "comparisonOperator", "cloudwatch", "ComparisonOperator"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "statistic", "cloudwatch", "Statistic"),
+    ("aws:efs/fileSystem:FileSystem", "performanceMode", "efs", "PerformanceMode"),
+    ("aws:efs/fileSystem:FileSystem", "throughputMode", "efs", "ThroughputMode"),
+    ("aws:ec2/flowLog:FlowLog", "trafficType", "ec2", "TrafficType"),
+    ("aws:ec2/launchTemplate:LaunchTemplate", "blockDeviceMappings.*.ebs.volumeType", "ec2", "VolumeType"),
 )
 
 
@@ -468,11 +474,14 @@ def botocore_enum(service: str, shape: str) -> frozenset[str]:
     return frozenset(_service_shapes(service)[shape].get("enum") or ())
 
 
-def _dig(inputs: dict[str, Any], path: str) -> Any:
-    value: Any = inputs
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+def _dig(value: Any, path: str) -> list[Any]:
+    """The values at a dotted path; `*` walks every item of a list."""
+    if not path:
+        return [] if value is None else [value]
+    key, _, rest = path.partition(".")
+    if key == "*":
+        return [v for item in (value if isinstance(value, list) else []) for v in _dig(item, rest)]
+    return _dig(value.get(key), rest) if isinstance(value, dict) else []
 
 
 def _waf_values(node: Any) -> list[str]:
@@ -504,18 +513,11 @@ def _enums(g: PlanGraph) -> list[Outcome]:
     for typ, path, service, shape in ENUMS:
         allowed = botocore_enum(service, shape)
         for res in g.of(typ):
-            value = _dig(res.inputs, path)
-            if value is None:
-                continue
-            out.append(
-                resource_outcome(
-                    res,
-                    None
-                    if value in allowed
-                    else f"{path}={value!r} is not a {service} {shape} ({', '.join(sorted(allowed))})",
-                    f"{path}={value} per the {service} API model",
+            for value in _dig(res.inputs, path):
+                failure = f"{path}={value!r} is not a {service} {shape} ({', '.join(sorted(allowed))})"
+                out.append(
+                    resource_outcome(res, None if value in allowed else failure, f"{path}={value} per the API model")
                 )
-            )
     return out + _waf_enums(g)
 
 
