@@ -315,6 +315,12 @@ class Settings(_Strict):
                 f"an internet-facing ALB cannot be reached from private networks only ({https_private[0]}): "
                 "set web.internal: true and connectivity, or list the public addresses in https.cidrs",
             )
+        public = [n for n in self.https.cidrs if not n.is_private]
+        if self.web.internal and public:
+            raise _keyed(
+                "web.internal",
+                f"{public[0]} cannot reach an internal ALB: set web.internal: false for users on public addresses",
+            )
         outside = self.client_networks
         if outside and not self.connectivity.attached:
             raise _keyed(

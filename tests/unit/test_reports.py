@@ -26,6 +26,7 @@ def insecure_stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = read_stack_config("dev")
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
     cfg["pacsguard:web"]["allow_world"] = True
+    cfg["pacsguard:web"]["internal"] = False  # the world reaches only an internet-facing ALB
     (d / "Pulumi.open.yaml").write_text(yaml.safe_dump({"config": cfg}))
     return d
 
