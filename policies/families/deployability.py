@@ -16,7 +16,7 @@ from orthanc_config.profile import HostProfile
 from policies import host_profile
 from policies.graph import PlanGraph, Res, as_list, policy_doc, statements
 from policies.model import Citations, Control, Outcome, StackCheck, resource_outcome
-from stacks.settings import RDS_POSTGRES_MAJORS, RDS_VERSIONS_CHECKED
+from stacks.settings import RDS_POSTGRES_MAJORS, RDS_VERSIONS_CHECKED, is_hospital_private
 
 DOCS = "https://docs.aws.amazon.com"
 LISTENER = "aws:lb/listener:Listener"
@@ -336,7 +336,7 @@ def _hospital_routes(g: PlanGraph) -> list[Outcome]:
         cidr = rule.inputs.get("cidrIpv4")
         if cidr:
             net = ipaddress.ip_network(cidr)
-            if net.is_private and not any(net.overlaps(v) for v in vpcs):
+            if is_hospital_private(net) and not any(net.overlaps(v) for v in vpcs):
                 sources.add(net)
     out = []
     for table in _private_route_tables(g):

@@ -277,7 +277,7 @@ def test_default_database_version_is_a_major() -> None:
     assert load_settings("prod").database.engine_version == "16"
 
 
-@pytest.mark.parametrize("network", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8", "192.0.0.0/2"])
+@pytest.mark.parametrize("network", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8", "192.0.0.0/2", "198.51.100.0/24"])
 def test_prod_refuses_public_or_wide_modality_networks(network: str) -> None:
     cfg = _prod()
     cfg["pacsguard:dicom"]["modality_cidrs"].append(network)
