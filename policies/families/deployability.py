@@ -262,7 +262,7 @@ def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
 def _egress_443_world(g: PlanGraph, sg: Res) -> bool:
     for rule in g.parts(sg, EGRESS, "securityGroupId"):
         i = rule.inputs
-        port_ok = i.get("ipProtocol") == "-1" or (i.get("fromPort", 0) <= 443 <= i.get("toPort", -1))
+        port_ok = i.get("ipProtocol") == "-1" or ((i.get("fromPort") or 0) <= 443 <= (i.get("toPort") or -1))
         if port_ok and (i.get("cidrIpv4") == "0.0.0.0/0" or i.get("cidrIpv6") == "::/0"):
             return True
     return False
@@ -367,7 +367,7 @@ def _move_egress(g: PlanGraph) -> list[Outcome]:
             ok = any(
                 ipaddress.ip_address(m.host)
                 in ipaddress.ip_network(r.get("cidrIpv4") or r.get("cidrIpv6") or "0.0.0.0/32")
-                and r.get("fromPort", 0) <= m.port <= r.get("toPort", -1)
+                and (r.get("fromPort") or 0) <= m.port <= (r.get("toPort") or -1)
                 for r in rules
             )
             out.append(
