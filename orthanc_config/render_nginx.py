@@ -121,6 +121,7 @@ def render_nginx(
     headers = _headers(SECURITY_HEADERS, "    ")
     listens = "\n".join(f"    listen {addr}:{profile.https_port} ssl;" for addr in listen)
     upstream = f"http://127.0.0.1:{profile.orthanc_http_port}"
+    real_ip = _real_ip(profile)
     conf = f"""# Rendered by PACSGuard from the host profile; edits are overwritten by the next bootstrap.
 user www-data;
 worker_processes auto;
@@ -145,6 +146,7 @@ http {{
   access_log {paths.log_dir}/nginx-access.jsonl pacsguard;
   access_log {paths.log_dir}/auth-failures.jsonl pacsguard_auth if=$pacsguard_auth_failed;
 
+{real_ip}
   # Rate limits follow the user, not the address: a reading room behind one NAT address is many users,
   # and one radiologist's viewer issues a request per image. A request that names no user is limited by
   # its address. Guessed passwords are limited apart: after repeated failed sign-ins the Orthanc plugin
@@ -254,3 +256,11 @@ http {{
 }}
 """
     return [RenderedFile(str(Path(paths.conf_dir) / "nginx.conf"), conf, 0o600, "root", "root", secret=True)]
+
+
+def _real_ip(profile: HostProfile) -> str:
+    """Behind a load balancer, the client is the last X-Forwarded-For hop the load balancer subnets did not add."""
+    if not profile.lb_cidrs:
+        return ""
+    trusted = "".join(f"  set_real_ip_from {c};\n" for c in profile.lb_cidrs)
+    return f"{trusted}  real_ip_header X-Forwarded-For;\n  real_ip_recursive on;"
