@@ -19,7 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_api, aws_host, host_secrets, packages, pki, service_user, ssm_agent, stack_ca
+from orthanc_config import (
+    aws_api,
+    aws_host,
+    host_secrets,
+    http_stack,
+    packages,
+    pki,
+    service_user,
+    ssm_agent,
+    stack_ca,
+    viewer,
+)
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile, ProfileError
@@ -35,6 +46,7 @@ PLUGIN_FILES = (
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
     "pacsguard_audit.py",
+    "pacsguard_lockout.py",
 )
 RENEW_BEFORE_DAYS = 30
 
@@ -232,11 +244,20 @@ def configure(
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
 
+    library_dir = http_stack.prepare(layout.library_dir)
+    if library_dir is None:
+        say("GDCM: left off (this civetweb build is not the one its stack fix was made for): no JPEG 2000 over HTTP")
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server
     files = render_orthanc(
         _as_app_user(profile),
-        OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
+        OrthancPaths(
+            str(server_cert),
+            str(server_key),
+            str(layout.ca[0]),
+            str(layout.plugin_dir / PLUGIN_FILES[0]),
+            str(library_dir or ""),
+        ),
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
     files.append(plugin_config(layout, secrets.roles()))
@@ -249,6 +270,7 @@ def configure(
             str(layout.nginx_dir / "nginx.pid"),
             str(layout.log_dir),
             str(layout.nginx_temp),
+            str(layout.web_root) if profile.viewer else "",
         ),
         secrets.gateway_password,
         listen,
@@ -257,6 +279,10 @@ def configure(
     for f in files:
         f.write()
     install_plugin(layout)
+    if profile.viewer:
+        say(f"Viewer: OHIF {viewer.OHIF_VERSION} (pinned, hash-checked) at {viewer.VIEWER_PATH}")
+        make_dir(layout.web_root, 0o755)
+        viewer.ensure(layout.viewer_dir)
     # nginx (root) would create its logs 0644: they name users and paths, so create them 0640 first.
     for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log"):
         log_file = layout.log_dir / log_name
@@ -309,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         stack_ca.StackCaError,
         ssm_agent.SsmAgentError,
         aws_api.AwsError,
+        viewer.ViewerError,
         OSError,
     ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import local_postgres, netns
+from orthanc_config import http_stack, local_postgres, netns, viewer
 from orthanc_config.bootstrap import Configured, configure
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
@@ -119,8 +119,13 @@ def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5)
         return exc.code
 
 
-def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path) -> int:
-    """Start an Orthanc process as user orthanc, its stderr and stdout appended to `log_path`; return its pid."""
+def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path, library_dir: Path | None = None) -> int:
+    """Start an Orthanc process as user orthanc, its stderr and stdout appended to `log_path`; return its pid.
+
+    `library_dir` holds the deeper-stack civetweb (http_stack.py) that GDCM needs."""
+    env = {"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    if library_dir is not None and http_stack.is_prepared(library_dir):
+        env["LD_LIBRARY_PATH"] = str(library_dir)
     log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon)
     os.chown(log_path, *_ids("orthanc"))
     os.chmod(log_path, 0o640)
@@ -129,14 +134,14 @@ def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path) -> int:
          "--no-new-privs", ORTHANC_BIN, str(config_dir)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
-        env={"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        env=env,
     )  # fmt: skip
     log.close()
     return proc.pid
 
 
 def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
-    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_log)
+    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_log, layout.library_dir)
     (layout.state / "orthanc.pid").write_text(f"{pid}\n")
 
 
@@ -179,6 +184,7 @@ def up(opts: LocalOptions, say: Progress = print) -> dict:
         local_postgres.PostgresError,
         SecretsError,
         ProfileError,
+        viewer.ViewerError,
         subprocess.CalledProcessError,
         LocalStackError,
     ) as exc:
@@ -313,6 +319,7 @@ def status_document(opts: LocalOptions) -> dict:
     doc = {
         "name": opts.name,
         "https_url": f"https://{link.ns_address}/",
+        "viewer_url": f"https://{link.ns_address}{viewer.VIEWER_PATH}" if profile.viewer else None,
         "dicom": {"host": link.ns_address, "port": profile.dicom_port, "called_aet": profile.dicom_aet},
         "ca_cert": str(layout.ca[0]),
         "ca_key": str(layout.ca[1]),  # root only: lets verify issue an expired certificate to probe with

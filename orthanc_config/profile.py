@@ -90,7 +90,10 @@ class HostProfile:
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512
-    rate_limit_per_second: int = 50  # a viewer loading a CT series issues hundreds of DICOMweb requests
+    # Per signed-in user: a viewer issues a request per image, so the burst holds a whole 1,000-image study.
+    rate_limit_per_second: int = 100
+    rate_limit_burst: int = 2000
+    viewer: bool = True  # the OHIF web viewer at /viewer/ (orthanc_config/viewer.py pins the build)
     # Paths: every file the host owns lives under these roots.
     config_dir: str = "/etc/orthanc-pacsguard"
     pki_dir: str = "/etc/pacsguard/pki"
