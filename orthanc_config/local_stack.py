@@ -22,6 +22,7 @@ from orthanc_config.bootstrap import Configured, configure
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
+from orthanc_config.render_dicom_edge import CONNECTION_LOG
 
 DEFAULT_NAME = "pacsguard"
 DEFAULT_STATE = Path("/var/lib/pacsguard/local")
@@ -222,7 +223,7 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     local_postgres.ensure_database(layout, prefix, read_password_source(profile.database.password_source))
     say("Orthanc: starting as user orthanc with DICOM TLS and the RBAC/audit plugin")
     _start_orthanc(layout, prefix)
-    say("nginx: HTTPS on 443")
+    say(f"nginx: HTTPS on {profile.https_port}, DICOM TLS on {profile.dicom_port}")
     res = subprocess.run(
         [*prefix, NGINX_BIN, "-c", str(layout.nginx_dir / "nginx.conf")],
         capture_output=True,
@@ -244,6 +245,19 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     doc = _write_status(opts, configured)
     say("Up")
     return doc
+
+
+def reload_nginx(opts: LocalOptions) -> None:
+    """Re-read nginx.conf, certificates and the CRL; open connections finish on the old configuration."""
+    layout = HostLayout(local_profile(opts))
+    res = subprocess.run(
+        [*netns.exec_prefix(opts.name), NGINX_BIN, "-c", str(layout.nginx_dir / "nginx.conf"), "-s", "reload"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise LocalStackError(f"nginx did not reload: {res.stderr.strip()}")
 
 
 def stop_orthanc(opts: LocalOptions) -> None:
@@ -333,6 +347,12 @@ def status_document(opts: LocalOptions) -> dict:
         "jwt_signing_key": str(layout.jwt_private_key),
         "source_addresses": {"bound": link.host_addresses[0], "unbound": link.host_addresses[1]},
         "orthanc_http_port": profile.orthanc_http_port,
+        # The DICOM edge: Orthanc's own DICOM port and the relays live on the namespace's loopback only.
+        "orthanc_dicom_port": profile.orthanc_dicom_port,
+        "dicom_relay_port": profile.dicom_relay_port,
+        "dicom_connection_log": str(layout.log_dir / CONNECTION_LOG),
+        "crl": str(layout.crl),
+        "edge_addresses": {m.aet: profile.edge_address(m.aet) for m in profile.modalities},
         "database_port": profile.database.port,
         "state_dir": str(opts.state_dir),
         "config_dir": str(layout.config_dir),

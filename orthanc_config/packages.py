@@ -17,6 +17,7 @@ PACKAGES = (
     "orthanc-postgresql",
     "orthanc-dicomweb",
     "nginx-light",
+    "libnginx-mod-stream",  # the DICOM TLS edge (nginx-light lacks the stream module)
     "nftables",
     "dcmtk",
     "iproute2",

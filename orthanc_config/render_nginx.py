@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orthanc_config.files import RenderedFile
 from orthanc_config.profile import HostProfile
+from orthanc_config.render_dicom_edge import NGINX_STREAM_MODULE
 
 CIPHERS = ":".join(
     [
@@ -54,8 +55,9 @@ class NginxPaths:
 
 
 def render_nginx(
-    profile: HostProfile, paths: NginxPaths, gateway_password: str, listen: tuple[str, ...]
+    profile: HostProfile, paths: NginxPaths, gateway_password: str, listen: tuple[str, ...], dicom_stream: str = ""
 ) -> list[RenderedFile]:
+    """The http block (HTTPS in front of Orthanc) and, when given, the DICOM edge's stream block."""
     gateway = base64.b64encode(f"pacsguard-gateway:{gateway_password}".encode()).decode()
     headers = "\n".join(f'    add_header {k} "{v}" always;' for k, v in SECURITY_HEADERS.items())
     listens = "\n".join(f"    listen {addr}:{profile.https_port} ssl;" for addr in listen)
@@ -136,4 +138,6 @@ http {{
   }}
 }}
 """
+    if dicom_stream:
+        conf = f"load_module {NGINX_STREAM_MODULE};\n{conf}{dicom_stream}"
     return [RenderedFile(str(Path(paths.conf_dir) / "nginx.conf"), conf, 0o600, "root", "root", secret=True)]
