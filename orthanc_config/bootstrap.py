@@ -33,6 +33,7 @@ PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
     "pacsguard_dicomlog.py",
+    "pacsguard_dicomedge.py",
     "pacsguard_guard.py",
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
@@ -180,6 +181,8 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "JwtSigner": p.jwt_signer,
             "JwtKeyUrl": p.jwt_key_url,
             "OrthancLog": str(layout.orthanc_log),
+            "DicomEdgeLog": str(layout.log_dir / CONNECTION_LOG),
+            "DicomRelayPort": p.dicom_relay_port,
         }
     }
     return RenderedFile(
