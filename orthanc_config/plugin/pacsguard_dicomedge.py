@@ -65,7 +65,8 @@ class EdgeAudit:
             if refusal is not None:
                 called_as = refusal.get("ae_title")
                 outcome, aet = REFUSED, called_as or aet
-                reason = f"Orthanc refused the association ({refusal.get('reason')}); certificate of {line['certificate_aet']}"
+                why, holder = refusal.get("reason"), line["certificate_aet"]
+                reason = f"Orthanc refused the association ({why}); certificate of {holder}"
         else:
             outcome = REFUSED
         event_id, name, code = outcome
