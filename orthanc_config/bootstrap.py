@@ -106,7 +106,8 @@ def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> Inve
         )
     layout.modality_dir.mkdir(mode=0o700, exist_ok=True)
     for m in p.modalities:
-        if not inventory.active(m.aet):
+        # Only a modality that never had one: a revoked or expired certificate is replaced by `pki`, not here.
+        if not any(r.name == m.aet for r in inventory.records):
             say(f"PKI: issuing the certificate of modality {m.aet}")
             pki_lifecycle.issue_modality(layout, ca, inventory, m.aet)
     inventory.save()

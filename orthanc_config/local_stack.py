@@ -19,6 +19,7 @@ from pathlib import Path
 
 from orthanc_config import local_postgres, netns
 from orthanc_config.bootstrap import Configured, configure
+from orthanc_config.cert_inventory import INVENTORY_FILE
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
@@ -30,6 +31,7 @@ DEFAULT_SUBNET = "198.18.0.0"
 ORTHANC_BIN = "/usr/sbin/Orthanc"
 NGINX_BIN = "/usr/sbin/nginx"
 STATUS_FILE = "status.json"
+ADDED_MODALITIES_FILE = "modalities.json"
 # Two sample modalities: an acquisition device (echo, store) and a workstation (echo, find, get, move).
 SAMPLE_MODALITIES = (("MODALITY_CT", ("echo", "store")), ("WORKSTATION_1", ("echo", "find", "get", "move")))
 
@@ -52,9 +54,18 @@ class LocalOptions:
         return netns.Link.for_name(self.name, self.subnet)
 
 
+def added_modalities(state_dir: Path) -> tuple[Modality, ...]:
+    """Modalities added with `pacsguard pki issue`, after the two samples (their order fixes their edge address)."""
+    path = state_dir / ADDED_MODALITIES_FILE
+    if not path.exists():
+        return ()
+    return tuple(Modality(m["aet"], m["host"], m["port"], tuple(m["rights"])) for m in json.loads(path.read_text()))
+
+
 def local_profile(opts: LocalOptions) -> HostProfile:
     link, state = opts.link, opts.state_dir
     net = f"{opts.subnet}/24"
+    samples = tuple(Modality(aet, link.host_addresses[0], 11112, rights) for aet, rights in SAMPLE_MODALITIES)
     return HostProfile(
         name=f"pacsguard-{opts.name}",
         mode="local",
@@ -63,7 +74,7 @@ def local_profile(opts: LocalOptions) -> HostProfile:
         https_cidrs=(net,),
         modality_cidrs=(net,),
         # Every modality is bound to the machine's first address on the link (DicomCheckModalityHost).
-        modalities=tuple(Modality(aet, link.host_addresses[0], 11112, rights) for aet, rights in SAMPLE_MODALITIES),
+        modalities=samples + added_modalities(state),
         database=Database(
             host="127.0.0.1",
             port=5432,
@@ -205,11 +216,14 @@ def _check_reachable_by_services(state_dir: Path) -> None:
             )
 
 
+def link_addresses(opts: LocalOptions) -> tuple[str, ...]:
+    """Where nginx listens: the namespace's address on the link, and its loopback."""
+    return (opts.link.ns_address, "127.0.0.1")
+
+
 def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     link = opts.link
-    configured = configure(
-        profile, say=say, install_packages=opts.install_packages, listen=(link.ns_address, "127.0.0.1")
-    )
+    configured = configure(profile, say=say, install_packages=opts.install_packages, listen=link_addresses(opts))
     layout = configured.layout
     say(f"Network: namespace {opts.name}, {link.ns_address} <-> {link.host_addresses[0]} on {link.host_if}")
     netns.create(link)
@@ -352,6 +366,7 @@ def status_document(opts: LocalOptions) -> dict:
         "dicom_relay_port": profile.dicom_relay_port,
         "dicom_connection_log": str(layout.log_dir / CONNECTION_LOG),
         "crl": str(layout.crl),
+        "pki_inventory": str(layout.pki / INVENTORY_FILE),
         "edge_addresses": {m.aet: profile.edge_address(m.aet) for m in profile.modalities},
         "database_port": profile.database.port,
         "state_dir": str(opts.state_dir),

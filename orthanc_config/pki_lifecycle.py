@@ -58,11 +58,11 @@ class SharedCa:
     secret: str = ""
 
     def signing_pair(self) -> pki.Issued:
-        where = self.secret or f"the Secrets Manager secret of stack {self.stack!r}"
+        where = f" ({self.secret})" if self.secret else ""
         raise CaUnavailable(
-            f"stack {self.stack!r} keeps its CA in AWS Secrets Manager ({where}), which this command cannot read "
-            "yet: run `pacsguard pki` on a PACS host of that stack (its instance role reads the CA), or export the "
-            "CA certificate and key to a folder and pass it with --pki-dir"
+            f"stack {self.stack!r} keeps its CA in AWS Secrets Manager{where}, and reading it from there is not "
+            "built yet: it needs the CA secret's ARN and credentials allowed secretsmanager:GetSecretValue on it "
+            "(and kms:Decrypt on its key). Omit --stack to manage the local stack's CA"
         )
 
 
