@@ -110,6 +110,9 @@ def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> Inve
         if not any(r.name == m.aet for r in inventory.records):
             say(f"PKI: issuing the certificate of modality {m.aet}")
             pki_lifecycle.issue_modality(layout, ca, inventory, m.aet)
+    if p.modalities and not inventory.find(pki_lifecycle.REVOCATION_PROBE):
+        say("PKI: issuing and revoking a probe certificate (verify proves the CRL with it)")
+        pki_lifecycle.issue_revocation_probe(layout, ca, inventory)
     inventory.save()
     pki_lifecycle.write_crl(layout, ca, inventory)
     return inventory

@@ -15,7 +15,7 @@ from pathlib import Path
 from orthanc_config import pki
 
 INVENTORY_FILE = "inventory.json"
-KINDS = ("modality", "server", "client")
+KINDS = ("modality", "server", "client", "probe")
 USAGE_NAMES = {"1.3.6.1.5.5.7.3.1": "serverAuth", "1.3.6.1.5.5.7.3.2": "clientAuth"}
 
 

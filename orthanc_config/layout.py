@@ -92,6 +92,11 @@ class HostLayout:
         return self.pki / "modalities"
 
     @property
+    def probe_dir(self) -> Path:
+        """Certificates `pacsguard verify` probes with (a revoked one); root only."""
+        return self.pki / "probes"
+
+    @property
     def jwt_private_key(self) -> Path:
         return self.secrets_dir / "jwt-signing.key"
 

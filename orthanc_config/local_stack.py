@@ -22,6 +22,7 @@ from orthanc_config.bootstrap import Configured, configure
 from orthanc_config.cert_inventory import INVENTORY_FILE
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
+from orthanc_config.pki_lifecycle import REVOCATION_PROBE
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
 from orthanc_config.render_dicom_edge import CONNECTION_LOG
 
@@ -367,6 +368,11 @@ def status_document(opts: LocalOptions) -> dict:
         "dicom_connection_log": str(layout.log_dir / CONNECTION_LOG),
         "crl": str(layout.crl),
         "pki_inventory": str(layout.pki / INVENTORY_FILE),
+        "revoked_probe": {
+            "aet": profile.modalities[0].aet,
+            "cert": str(layout.probe_dir / f"{REVOCATION_PROBE}.crt"),
+            "key": str(layout.probe_dir / f"{REVOCATION_PROBE}.key"),
+        },
         "edge_addresses": {m.aet: profile.edge_address(m.aet) for m in profile.modalities},
         "database_port": profile.database.port,
         "state_dir": str(opts.state_dir),

@@ -21,6 +21,7 @@ from orthanc_config.profile import HostProfile
 WARN_DAYS = 30  # `pki list` and bootstrap warn; bootstrap renews host certificates inside this window
 FAIL_DAYS = 14  # `pacsguard verify` fails a certificate that expires this soon
 HOST_CERTS = ("server", "server-rsa", "pacs-client")
+REVOCATION_PROBE = "revocation-probe"
 
 
 class CaUnavailable(Exception):
@@ -106,6 +107,17 @@ def _move_aside(record: CertRecord) -> None:
     if key.exists():
         shutil.move(key, new_key)
     record.cert, record.key = str(new_cert), str(new_key)
+
+
+def issue_revocation_probe(layout: HostLayout, ca: CertificateAuthority, inventory: Inventory) -> CertRecord:
+    """A certificate in the name of the first modality, revoked at once: a TLS handshake with it must fail on
+    the CRL alone (nginx records "certificate revoked"), which `pacsguard verify` checks without changing state."""
+    aet = layout.profile.modalities[0].aet
+    layout.probe_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    issued = pki.issue(ca.signing_pair(), layout.probe_dir, REVOCATION_PROBE, aet, days=30, server=False)
+    record = inventory.add(issued, REVOCATION_PROBE, "probe")
+    record.revoked_at = dt.datetime.now(dt.UTC).isoformat()
+    return record
 
 
 def revoke(inventory: Inventory, target: str) -> list[CertRecord]:

@@ -103,6 +103,7 @@ http {{
     ssl_certificate_key {paths.server_key};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers {CIPHERS};
+    ssl_ecdh_curve X25519:prime256v1:secp384r1;  # Mozilla intermediate (sslyze flags X448 and secp521r1)
     ssl_prefer_server_ciphers off;
     ssl_session_tickets off;
     ssl_session_cache shared:pacsguard_tls:10m;
