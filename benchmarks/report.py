@@ -112,7 +112,8 @@ def main() -> None:
             f"| nginx stream edge -> Orthanc on loopback | {e['mb_per_s']:.1f} | {e['instances_per_s']:.1f} | "
             f"{e['echo_p50_ms']:.1f} / {e['echo_p95_ms']:.1f} |",
             "",
-            f"Edge/direct ingest: **{edge['ingest_ratio_edge_to_direct']:.2f}** (goal >= 0.9); C-ECHO p50 overhead: "
+            f"Edge/direct ingest (median of the rounds' ratios): **{edge['ingest_ratio_edge_to_direct']:.2f}** "
+            f"(goal >= 0.9); C-ECHO p50 overhead: "
             f"**{edge['echo_p50_overhead_ms']:.1f} ms** (goal <= 5). Both Orthancs share one configuration apart "
             "from where TLS ends (SQLite, no plugin), so the difference is the edge's extra hop.",
             "",

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from orthanc_config.files import RenderedFile
 from orthanc_config.profile import HostProfile
-from orthanc_config.render_dicom_edge import NGINX_STREAM_MODULE
 
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"  # Debian's libnginx-mod-stream
+# TLS 1.2 suites of the HTTPS port and the DICOM edge: forward secrecy (ECDHE) and AEAD only (BCP 195, Mozilla
+# intermediate). TLS 1.3 suites are all AEAD.
 CIPHERS = ":".join(
     [
         "ECDHE-ECDSA-AES128-GCM-SHA256",
