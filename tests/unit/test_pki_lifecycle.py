@@ -118,8 +118,11 @@ def test_local_ca_missing_says_to_bring_the_stack_up(tmp_path: Path) -> None:
         (["pki", "list", "--stack", "prod"], "Secrets Manager"),
         (["pki", "issue", "CT9", "--days", "500"], "398"),
         (["pki", "issue", "CT9", "--rights", "echo,delete", "--host", "198.18.0.1"], "--rights"),
+        (["pki", "issue", "CT9", "--rights", "echo", "--host", "198.18.0.1"], "local up"),
+        (["pki", "revoke", "CT9"], "local up"),
     ],
 )
 def test_bad_pki_input_is_one_line_and_exit_code_2(args: list[str], fragment: str, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, [*args, "--state-dir", str(tmp_path)])
     assert res.exit_code == 2 and fragment in res.output and res.output.count("pacsguard: error:") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing half-done
