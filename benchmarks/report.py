@@ -127,6 +127,37 @@ def main() -> None:
     viewer = _load("viewer_load")
     if viewer:
         lines += _viewer_section(viewer)
+    edge = _load("dicom_edge")
+    if edge:
+        d, e = edge["targets"]["direct"], edge["targets"]["edge"]
+        lines += [
+            "## DICOM edge: nginx stream TLS vs Orthanc's own TLS",
+            "",
+            f"{edge['sender']}: {edge['parallel_associations']} parallel associations storing "
+            f"{edge['files_per_round']} CT slices per round, {edge['rounds']} interleaved rounds; "
+            f"{edge['echoes']} C-ECHOs each (a new association and TLS handshake every time).",
+            "",
+            "| path | ingest MB/s | instances/s | C-ECHO p50 / p95 (ms) |",
+            "|---|---|---|---|",
+            f"| Orthanc's own DICOM TLS (direct) | {d['mb_per_s']:.1f} | {d['instances_per_s']:.1f} | "
+            f"{d['echo_p50_ms']:.1f} / {d['echo_p95_ms']:.1f} |",
+            f"| nginx stream edge -> Orthanc on loopback | {e['mb_per_s']:.1f} | {e['instances_per_s']:.1f} | "
+            f"{e['echo_p50_ms']:.1f} / {e['echo_p95_ms']:.1f} |",
+            "",
+            f"Edge/direct ingest (median of the rounds' ratios): **{edge['ingest_ratio_edge_to_direct']:.2f}** "
+            f"(goal >= 0.9); C-ECHO p50 overhead: "
+            f"**{edge['echo_p50_overhead_ms']:.1f} ms** (goal <= 5). Both Orthancs share one configuration apart "
+            "from where TLS ends (SQLite, no plugin), so the difference is the edge's extra hop. The rounds' ratios "
+            f"ranged {min(edge['ingest_round_ratios']):.2f}-{max(edge['ingest_round_ratios']):.2f}"
+            + (
+                f"; the machine's 1-minute load average was {edge['load_average_1min'][0]:.1f} at the start and "
+                f"{edge['load_average_1min'][1]:.1f} at the end"
+                if "load_average_1min" in edge
+                else ""
+            )
+            + ".",
+            "",
+        ]
     scaling = _load("plan_scaling")
     if scaling:
         lines += [

@@ -18,6 +18,7 @@ PACKAGES = (
     "orthanc-dicomweb",
     "orthanc-gdcm",
     "nginx-light",
+    "libnginx-mod-stream",  # the DICOM TLS edge (nginx-light lacks the stream module)
     "nftables",
     "dcmtk",
     "iproute2",

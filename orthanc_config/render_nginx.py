@@ -10,6 +10,9 @@ from orthanc_config.files import RenderedFile
 from orthanc_config.profile import HostProfile
 from orthanc_config.viewer import VIEWER_PATH
 
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"  # Debian's libnginx-mod-stream
+# TLS 1.2 suites of the HTTPS port and the DICOM edge: forward secrecy (ECDHE) and AEAD only (BCP 195, Mozilla
+# intermediate). TLS 1.3 suites are all AEAD.
 CIPHERS = ":".join(
     [
         "ECDHE-ECDSA-AES128-GCM-SHA256",
@@ -115,8 +118,9 @@ def _viewer_locations(profile: HostProfile, paths: NginxPaths) -> str:
 
 
 def render_nginx(
-    profile: HostProfile, paths: NginxPaths, gateway_password: str, listen: tuple[str, ...]
+    profile: HostProfile, paths: NginxPaths, gateway_password: str, listen: tuple[str, ...], dicom_stream: str = ""
 ) -> list[RenderedFile]:
+    """The http block (HTTPS in front of Orthanc) and, when given, the DICOM edge's stream block."""
     gateway = base64.b64encode(f"pacsguard-gateway:{gateway_password}".encode()).decode()
     headers = _headers(SECURITY_HEADERS, "    ")
     listens = "\n".join(f"    listen {addr}:{profile.https_port} ssl;" for addr in listen)
@@ -193,6 +197,7 @@ http {{
     ssl_certificate_key {paths.server_key};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers {CIPHERS};
+    ssl_ecdh_curve X25519:prime256v1:secp384r1;  # Mozilla intermediate (sslyze flags X448 and secp521r1)
     ssl_prefer_server_ciphers off;
     ssl_session_tickets off;
     ssl_session_cache shared:pacsguard_tls:10m;
@@ -255,6 +260,8 @@ http {{
   }}
 }}
 """
+    if dicom_stream:
+        conf = f"load_module {NGINX_STREAM_MODULE};\n{conf}{dicom_stream}"
     return [RenderedFile(str(Path(paths.conf_dir) / "nginx.conf"), conf, 0o600, "root", "root", secret=True)]
 
 

@@ -12,8 +12,11 @@ _section = json.loads(orthanc.GetConfiguration()).get("PACSGuard", {})
 sys.path.insert(0, _section.get("PluginDir", "/usr/share/pacsguard/plugin"))
 
 import threading  # noqa: E402
+import time  # noqa: E402
 
-import pacsguard_dicomlog  # noqa: E402  (needs the plugin directory on sys.path first)
+import pacsguard_audit  # noqa: E402  (needs the plugin directory on sys.path first)
+import pacsguard_dicomedge  # noqa: E402
+import pacsguard_dicomlog  # noqa: E402
 import pacsguard_guard  # noqa: E402
 
 _METHODS = {}
@@ -76,12 +79,41 @@ def auth_failure(output, uri, **request):
     output.SendUnauthorized("PACSGuard")
 
 
+def _edge_record(record):
+    try:
+        GUARD.log.write(pacsguard_audit.event(layer="nginx-dicom", **record))
+    except pacsguard_audit.AuditError as exc:
+        orthanc.LogError(f"PACSGuard: DICOM connection not audited: {exc}")
+
+
+_EDGE = pacsguard_dicomedge.EdgeAudit(_edge_record, str(_section.get("DicomRelayPort", "")))
+
+
+def _orthanc_line(line):
+    record = pacsguard_dicomlog.parse(line)
+    if record:
+        GUARD.dicom_refusal(record)
+        _EDGE.orthanc_refusal(record, time.time())
+
+
+def _edge_line(line):
+    try:
+        fields = json.loads(line)
+    except ValueError:
+        return
+    _EDGE.connection(fields)
+
+
 _STOP = threading.Event()
 if GUARD is not None and GUARD.settings.orthanc_log:
+    # One thread, Orthanc's log first: a refusal is known before the connection line it belongs to.
+    _SOURCES = [(GUARD.settings.orthanc_log, _orthanc_line)]
+    if _section.get("DicomEdgeLog"):
+        _SOURCES.append((_section["DicomEdgeLog"], _edge_line))
     threading.Thread(
-        target=pacsguard_dicomlog.follow,
-        args=(GUARD.settings.orthanc_log, GUARD.dicom_refusal, _STOP),
-        name="pacsguard-dicom-refusals",
+        target=pacsguard_dicomlog.follow_files,
+        args=(_SOURCES, _STOP),
+        name="pacsguard-dicom-audit",
         daemon=True,
     ).start()
 

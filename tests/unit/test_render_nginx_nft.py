@@ -87,9 +87,15 @@ def test_firewall_admits_only_https_and_dicom_from_their_networks() -> None:
     assert "policy drop;" in rules
     assert 'ip saddr { 198.18.0.0/24 } tcp dport 443 accept comment "https"' in rules
     assert 'ip6 saddr { 2001:db8::/64 } tcp dport 2762 accept comment "dicom-tls"' in rules
-    accepts = [line for line in rules.splitlines() if "dport" in line]
+    accepts = [line for line in rules.splitlines() if "dport" in line and "accept" in line]
     assert len(accepts) == 3
     assert "8042" not in "".join(accepts) and "5432" not in "".join(accepts)
+
+
+def test_orthanc_dicom_port_admits_only_nginx_workers_on_loopback() -> None:
+    rules = render_nftables(PROFILE)
+    assert f'oif "lo" tcp dport {PROFILE.orthanc_dicom_port} meta skuid != "www-data" reject with tcp reset' in rules
+    assert f"dport {PROFILE.orthanc_dicom_port} accept" not in rules
 
 
 @pytest.mark.skipif(
