@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from policies.catalog import by_id
-from policies.model import Finding
+from policies.model import ENDPOINT, FAILED_CALL, Finding
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "tests" / "posture"
@@ -67,4 +67,20 @@ def run(target_file: Path, echo: Callable[[str], None] = lambda _l: None) -> lis
         rows = [json.loads(x) for x in results.read_text().splitlines()] if results.exists() else []
     if not rows:
         raise TargetError("the posture suite produced no result (see its output above)")
-    return [Finding(r["control"], r["status"], by_id(r["control"]).severity, r["probe"], r["message"]) for r in rows]
+    return wire_findings(rows)
+
+
+def wire_findings(rows: list[dict]) -> list[Finding]:
+    """One finding per probe. A control whose every probe was skipped has no evidence: its skips carry the
+    "endpoint" cause (a critical/high one exits 1 unless --allow-skipped); a skipped probe beside probes that ran
+    is reported but proves nothing either way."""
+    proven = {r["control"] for r in rows if r["status"] in ("pass", "fail")}
+    out = []
+    for r in rows:
+        cause = ""
+        if r["status"] == "skipped" and r["control"] not in proven:
+            cause = ENDPOINT
+        elif r["status"] == "error":
+            cause = FAILED_CALL
+        out.append(Finding(r["control"], r["status"], by_id(r["control"]).severity, r["probe"], r["message"], cause))
+    return out

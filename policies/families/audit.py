@@ -165,6 +165,7 @@ def _c_trail(cx: Any) -> list[Outcome]:
 
 def _c_data_events(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import audit_services, s3
+    from policies.cloud.judge import none_found
 
     phi = [b for b in s3.buckets(cx.api, cx.stack) if b["tags"].get("pacsguard:data-class") == "phi"]
     watched: set[str] = set()
@@ -190,7 +191,7 @@ def _c_data_events(cx: Any) -> list[Outcome]:
             w in ("arn:aws:s3", "arn:aws:s3:::", own, own + "/") or w.startswith(own + "/") for w in watched
         )
         out.append(outcome(b["name"], None if covered else "object reads and writes are not recorded"))
-    return out or [Outcome("stack", "skipped", f"no PHI bucket tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("PHI bucket", cx.stack)
 
 
 def _c_access_logs(cx: Any) -> list[Outcome]:
@@ -208,6 +209,7 @@ def _c_access_logs(cx: Any) -> list[Outcome]:
 
 def _c_alb_logs(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
+    from policies.cloud.judge import none_found
 
     return [
         outcome(
@@ -216,7 +218,7 @@ def _c_alb_logs(cx: Any) -> list[Outcome]:
         )
         for lb in edge.load_balancers(cx.api, cx.stack)
         if lb.get("Type") == "application"
-    ] or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+    ] or none_found("application load balancer", cx.stack)
 
 
 def _c_retention(cx: Any) -> list[Outcome]:

@@ -167,13 +167,14 @@ def _c_vault_lock(cx: Any) -> list[Outcome]:
 
 def _c_multi_az(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import data
+    from policies.cloud.judge import none_found
 
     if cx.environment != "prod":
         return [Outcome("stack", "skipped", "not applicable: applies to prod stacks only")]
     return [
         outcome(db["DBInstanceIdentifier"], _rds_multi_az({"multiAz": db.get("MultiAZ")}))
         for db in data.db_instances(cx.api, cx.stack)
-    ] or [Outcome("stack", "skipped", f"no database tagged pacsguard:stack={cx.stack}")]
+    ] or none_found("database", cx.stack)
 
 
 CONTROLS = [

@@ -297,6 +297,7 @@ def _c_default_sg(cx: Any) -> list[Outcome]:
 
 def _c_no_public_ip(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
+    from policies.cloud.judge import none_found
 
     out = [
         outcome(i["InstanceId"], f"public IP {i['PublicIpAddress']}" if i.get("PublicIpAddress") else None)
@@ -310,11 +311,12 @@ def _c_no_public_ip(cx: Any) -> list[Outcome]:
                 "launch template gives a public IP" if any(n.get("AssociatePublicIpAddress") for n in nis) else None,
             )
         )
-    return out or [Outcome("stack", "skipped", f"no instance or launch template tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("instance or launch template", cx.stack)
 
 
 def _c_imdsv2(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
+    from policies.cloud.judge import none_found
 
     out = []
     for i in ec2.instances(cx.api, cx.stack):
@@ -331,7 +333,7 @@ def _c_imdsv2(cx: Any) -> list[Outcome]:
             }
         )
         out.append(outcome(lt["LaunchTemplateName"], failure))
-    return out or [Outcome("stack", "skipped", f"no instance or launch template tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("instance or launch template", cx.stack)
 
 
 def _c_flow_logs(cx: Any) -> list[Outcome]:
@@ -379,6 +381,7 @@ def _c_db_private(cx: Any) -> list[Outcome]:
 
 def _c_waf(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
+    from policies.cloud.judge import none_found
 
     out = []
     for lb in edge.load_balancers(cx.api, cx.stack):
@@ -398,11 +401,12 @@ def _c_waf(cx: Any) -> list[Outcome]:
             f"web ACL lacks {', '.join(missing)}" if missing else (None if rate else "web ACL has no rate-based rule")
         )
         out.append(outcome(lb["LoadBalancerName"], failure, "WAF with managed rules and a rate limit"))
-    return out or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("application load balancer", cx.stack)
 
 
 def _c_alb_headers(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
+    from policies.cloud.judge import none_found
 
     return [
         outcome(
@@ -413,7 +417,7 @@ def _c_alb_headers(cx: Any) -> list[Outcome]:
         )
         for lb in edge.load_balancers(cx.api, cx.stack)
         if lb.get("Type") == "application"
-    ] or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+    ] or none_found("application load balancer", cx.stack)
 
 
 CONTROLS = [
