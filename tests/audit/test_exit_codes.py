@@ -141,7 +141,8 @@ def test_a_stack_tagged_only_in_another_region_is_bad_input(clients: Clients, mo
     # S3 lists buckets of every region: a stack bucket in eu-west-1 must not make eu-central-1 look deployed.
     s3 = clients("s3", "eu-west-1")
     s3.create_bucket(Bucket="pacsguard-prod-elsewhere", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    s3.put_bucket_tagging(Bucket="pacsguard-prod-elsewhere", Tagging={"TagSet": [{"Key": "pacsguard:stack", "Value": STACK}]})
+    tag = {"TagSet": [{"Key": "pacsguard:stack", "Value": STACK}]}
+    s3.put_bucket_tagging(Bucket="pacsguard-prod-elsewhere", Tagging=tag)
     res = runner.invoke(app, ["audit", "--stack", STACK, "--region", REGION, "--endpoint-url", moto])
     assert res.exit_code == 2 and f"in {REGION}" in res.stderr
 

@@ -20,6 +20,14 @@ def vpcs(api: AwsApi, stack: str) -> list[dict[str, Any]]:
     return [v for v in api.pages("ec2", "DescribeVpcs", "Vpcs") if in_stack(v.get("Tags"), stack)]
 
 
+def subnets(api: AwsApi) -> list[dict[str, Any]]:
+    return api.pages("ec2", "DescribeSubnets", "Subnets")
+
+
+def network_interfaces(api: AwsApi) -> list[dict[str, Any]]:
+    return api.pages("ec2", "DescribeNetworkInterfaces", "NetworkInterfaces")
+
+
 def flow_logs(api: AwsApi) -> list[dict[str, Any]]:
     return api.pages("ec2", "DescribeFlowLogs", "FlowLogs")
 
