@@ -40,7 +40,7 @@ THROTTLING_CODES = {
     "PriorRequestNotComplete",
     "ProvisionedThroughputExceededException",
 }
-THROTTLE_RETRIES = 5  # on top of botocore's own: backoff 0.5, 1, 2, 4, 8 s (about 15 s) before giving up
+THROTTLE_RETRIES = 5  # throttling and 5xx: backoff 0.5, 1, 2, 4, 8 s (about 15 s) before giving up
 
 
 class ApiUnavailable(Exception):
@@ -83,7 +83,8 @@ class AwsApi:
 
         region = region or self.region
         if (service, region) not in self._clients:
-            config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=20)
+            # Retries are ours (_with_retries): botocore's would also retry an emulator's HTML "no such operation".
+            config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=20)
             if service == "s3control":
                 config = config.merge(Config(inject_host_prefix=False))  # the account id would become a host name
             if service == "s3":
@@ -109,20 +110,20 @@ class AwsApi:
         return outcome
 
     def pages(self, service: str, operation: str, result_key: str, **params: Any) -> list[Any]:
-        """All items of a paginated listing (cached like any call)."""
+        """All items under `result_key` of a paginated listing (every page fetched once, cached like any call)."""
         key = (service, None, operation + "#pages", json.dumps(params, sort_keys=True, default=str))
         if key not in self._cache:
             client = self.client(service)
             if client.can_paginate(_snake(operation)):
-                listing = lambda: _all_pages(client, operation, result_key, params)  # noqa: E731
+                listing = lambda: list(client.get_paginator(_snake(operation)).paginate(**params))  # noqa: E731
                 self._cache[key] = self._with_retries(service, operation, listing)
             else:
                 page = self._fetch(service, operation, set(), params)
-                self._cache[key] = page if isinstance(page, Exception) else page.get(result_key, [])
+                self._cache[key] = page if isinstance(page, Exception) else [page]
         outcome = self._cache[key]
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome
+        return [item for page in outcome for item in page.get(result_key, [])]
 
     def _fetch(
         self, service: str, operation: str, missing: set[str], params: dict[str, Any], region: str | None = None
@@ -143,15 +144,15 @@ class AwsApi:
         return response
 
     def _with_retries(self, service: str, operation: str, attempt: Callable[[], Any]) -> Any:
-        """The answer, or the classified exception (returned, so the cache keeps it). Throttling is retried with
-        exponential backoff beyond botocore's own retries: a busy account is slow evidence, not missing evidence."""
+        """The answer, or the classified exception (returned, so the cache keeps it). Throttling, 5xx and dropped
+        connections are retried with exponential backoff: a busy account is slow evidence, not missing evidence."""
         self.calls.add((service, operation))
         delay = 0.5
         for retry in range(THROTTLE_RETRIES + 1):
             try:
                 return attempt()
             except Exception as exc:
-                if _error_code(exc) in THROTTLING_CODES and retry < THROTTLE_RETRIES:
+                if _retryable(exc) and retry < THROTTLE_RETRIES:
                     self.sleep(delay)
                     delay *= 2
                     continue
@@ -184,20 +185,22 @@ class AwsApi:
             if code in THROTTLING_CODES:
                 return CallFailed(f"{service}:{operation} was still throttled after {THROTTLE_RETRIES} retries")
             if status.startswith("5"):
-                return CallFailed(f"{service}:{operation} failed on the AWS side (HTTP {status} {code})")
+                return CallFailed(
+                    f"{service}:{operation} failed on the AWS side (HTTP {status} {code}), {THROTTLE_RETRIES} retries"
+                )
         return CallFailed(f"{service}:{operation} failed: {exc.__class__.__name__}: {str(exc)[:200]}")
 
 
-def _error_code(exc: Exception) -> str:
+def _retryable(exc: Exception) -> bool:
+    import botocore.exceptions
+
+    if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)):
+        return True
     response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def _all_pages(client: Any, operation: str, result_key: str, params: dict[str, Any]) -> list[Any]:
-    items: list[Any] = []
-    for page in client.get_paginator(_snake(operation)).paginate(**params):
-        items += page.get(result_key, [])
-    return items
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    html = "<html" in str(exc).lower() or "<!doctype html" in str(exc).lower()
+    return code in THROTTLING_CODES or (status >= 500 and not html)
 
 
 def _snake(operation: str) -> str:

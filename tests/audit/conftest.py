@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,8 @@ REGION = "eu-central-1"
 def moto_url() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    # AWS-managed policies (AdministratorAccess) exist only when moto loads them; read when IAM first starts.
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

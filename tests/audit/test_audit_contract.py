@@ -56,9 +56,11 @@ def test_root_mfa(mfa: int, status: str) -> None:
 
 @pytest.mark.parametrize(("keys", "status"), [(0, "pass"), (1, "fail")])
 def test_root_access_keys(keys: int, status: str) -> None:
-    (out,) = _run(
-        "IAM-NO-STATIC-KEYS", {("iam", "GetAccountSummary"): {"SummaryMap": {"AccountAccessKeysPresent": keys}}}
-    )
+    answers = {
+        ("iam", "GetAccountSummary"): {"SummaryMap": {"AccountAccessKeysPresent": keys}},
+        ("iam", "ListUsers"): {"Users": []},
+    }
+    (out,) = _run("IAM-NO-STATIC-KEYS", answers)
     assert out.status == status
 
 
