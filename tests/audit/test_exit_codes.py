@@ -159,3 +159,19 @@ def test_verify_fails_a_critical_control_with_only_skipped_probes() -> None:
     partly = wire_findings(_rows(("PACS-DICOM-TLS", "pass"), ("PACS-DICOM-TLS", "skipped")))
     assert exit_code(partly) == 0
     assert exit_code(wire_findings(_rows(("PACS-DICOM-TLS", "error")))) == 1
+
+
+def test_an_empty_scope_is_not_applicable_only_when_the_settings_say_so() -> None:
+    from policies.cloud.audit import _by_design
+    from policies.cloud.context import CloudContext, not_applicable_by_design
+    from policies.cloud.judge import none_found
+    from stacks.loader import load_settings
+
+    (empty,) = none_found("file system", STACK)
+    assert empty.cause == SCOPE  # missing evidence by default
+    settings = load_settings("dev")
+    ebs = settings.model_copy(update={"storage": settings.storage.model_copy(update={"mode": "ebs"})})
+    cx = CloudContext(api=None, stack=STACK, not_applicable=not_applicable_by_design(ebs))  # type: ignore[arg-type]
+    judged = _by_design(cx, "ENC-EFS-KMS", empty)
+    assert judged.cause == "" and "storage.mode is ebs" in judged.message
+    assert _by_design(cx, "ENC-RDS-KMS", none_found("database", STACK)[0]).cause == SCOPE
