@@ -324,7 +324,7 @@ CONTROLS = [
     ),
     Control(
         id="IAM-SECRET-ROTATION",
-        title="Stack secrets (the database password) rotate automatically",
+        title="The database master password is managed by RDS and rotates automatically",
         family="identity",
         severity="medium",
         rationale="A database password that never changes stays valid after it leaks through a backup, a log or a departed administrator.",

@@ -180,7 +180,7 @@ def build(c: Any) -> dict[str, Any]:
     ids["db"] = f"pacsguard-{STACK}-index"
     rds.create_db_instance(
         DBInstanceIdentifier=ids["db"], Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.r7g.large", AllocatedStorage=200,
-        MasterUsername="orthanc_admin", MasterUserPassword="not-used-in-tests-1", StorageEncrypted=True, KmsKeyId=ids["key_database"],
+        MasterUsername="orthanc_admin", ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=ids["key_secrets"], StorageEncrypted=True, KmsKeyId=ids["key_database"],
         DBParameterGroupName="pacsguard-index", DeletionProtection=True, BackupRetentionPeriod=35, MultiAZ=True,
         PubliclyAccessible=False, VpcSecurityGroupIds=[db_sg], Tags=tags("phi"), EnableCloudwatchLogsExports=["postgresql", "upgrade"],
     )  # fmt: skip
@@ -202,9 +202,12 @@ def build(c: Any) -> dict[str, Any]:
         Name=f"pacsguard-{STACK}-db", KmsKeyId=ids["key_secrets"], SecretString="x", Tags=tags("phi")
     )
     ids["secret"] = f"pacsguard-{STACK}-db"
-    # RDS-managed master passwords rotate every 7 days; moto cannot run the rotation, only record the schedule.
+    # AWS turns 7-day rotation on for an RDS-managed master secret; moto does not, so the fixture does what AWS does.
+    master = rds.describe_db_instances(DBInstanceIdentifier=ids["db"])["DBInstances"][0]["MasterUserSecret"][
+        "SecretArn"
+    ]
     c("secretsmanager").rotate_secret(
-        SecretId=ids["secret"], RotationRules={"AutomaticallyAfterDays": 7}, RotateImmediately=False
+        SecretId=master, RotationRules={"AutomaticallyAfterDays": 7}, RotateImmediately=False
     )
     ids["data_volume"] = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100, VolumeType="gp3", Encrypted=True, KmsKeyId=ids["key_images"],
                                            TagSpecifications=[{"ResourceType": "volume", "Tags": tags("phi")}])["VolumeId"]  # fmt: skip

@@ -82,10 +82,18 @@ def cis_alarms(cx: Any) -> list[Outcome]:
 
 
 def secret_rotation(cx: Any) -> list[Outcome]:
-    return [
-        outcome(s["Name"], None if s.get("RotationEnabled") else "automatic rotation is off", "rotated automatically")
-        for s in audit_services.secrets(cx.api, cx.stack)
-    ] or none_found("secret", cx.stack)
+    """The database's master password: managed by RDS in Secrets Manager, and rotated automatically (AWS turns
+    7-day rotation on for RDS-managed secrets; turning it off, or a password set by hand, leaves it forever)."""
+    out = []
+    for db in data.db_instances(cx.api, cx.stack):
+        secret = (db.get("MasterUserSecret") or {}).get("SecretArn")
+        if not secret:
+            failure = "the master password is not managed by RDS in Secrets Manager: nothing rotates it"
+        else:
+            rotating = cx.api.call("secretsmanager", "DescribeSecret", SecretId=secret).get("RotationEnabled")
+            failure = None if rotating else "automatic rotation of the master secret is off"
+        out.append(outcome(db["DBInstanceIdentifier"], failure, "master secret rotated automatically"))
+    return out or none_found("database", cx.stack)
 
 
 REQUIRED_LOG_EXPORTS = ("postgresql", "upgrade")
