@@ -69,7 +69,7 @@ class AwsApi:
     endpoint_url: str | None = None
     account_id: str = ""
     calls: set[tuple[str, str]] = field(default_factory=set)
-    sleep: Callable[[float], None] = time.sleep  # tests pass a recorder instead of waiting
+    sleep: Callable[[float], None] | None = None  # time.sleep; tests pass a recorder instead of waiting
     _cache: dict[tuple, Any] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -153,7 +153,7 @@ class AwsApi:
                 return attempt()
             except Exception as exc:
                 if _retryable(exc) and retry < THROTTLE_RETRIES:
-                    self.sleep(delay)
+                    (self.sleep or time.sleep)(delay)
                     delay *= 2
                     continue
                 return self._classify(service, operation, exc)

@@ -98,6 +98,7 @@ def test_throttling_5xx_and_unknown_failures_are_errors_not_skips(error: Excepti
 def test_failed_calls_make_the_audit_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
     client = ScriptedClient(_client_error("InternalFailure", 500), {"get_caller_identity": {"Account": ACCOUNT}})
     _scripted(monkeypatch, client)
+    monkeypatch.setattr("policies.cloud.api.time.sleep", lambda _s: None)  # every call is retried with backoff
     res = runner.invoke(app, ["audit", "--stack", STACK, "--region", REGION, "--format", "json"])
     doc = json.loads(res.stdout)
     assert {f["status"] for f in doc["findings"]} == {"error"} and res.exit_code == 1
