@@ -59,6 +59,7 @@ def render_nginx(
     gateway = base64.b64encode(f"pacsguard-gateway:{gateway_password}".encode()).decode()
     headers = "\n".join(f'    add_header {k} "{v}" always;' for k, v in SECURITY_HEADERS.items())
     listens = "\n".join(f"    listen {addr}:{profile.https_port} ssl;" for addr in listen)
+    real_ip = _real_ip(profile)
     conf = f"""# Rendered by PACSGuard from the host profile; edits are overwritten by the next bootstrap.
 user www-data;
 worker_processes auto;
@@ -83,6 +84,7 @@ http {{
   access_log {paths.log_dir}/nginx-access.jsonl pacsguard;
   access_log {paths.log_dir}/auth-failures.jsonl pacsguard_auth if=$pacsguard_auth_failed;
 
+{real_ip}
   limit_req_zone $binary_remote_addr zone=pacsguard:10m rate={profile.rate_limit_per_second}r/s;
   limit_req_status 429;
   limit_conn_zone $binary_remote_addr zone=pacsguard_conn:10m;
@@ -137,3 +139,11 @@ http {{
 }}
 """
     return [RenderedFile(str(Path(paths.conf_dir) / "nginx.conf"), conf, 0o600, "root", "root", secret=True)]
+
+
+def _real_ip(profile: HostProfile) -> str:
+    """Behind a load balancer, the client is the last X-Forwarded-For hop the load balancer subnets did not add."""
+    if not profile.lb_cidrs:
+        return ""
+    trusted = "".join(f"  set_real_ip_from {c};\n" for c in profile.lb_cidrs)
+    return f"{trusted}  real_ip_header X-Forwarded-For;\n  real_ip_recursive on;"

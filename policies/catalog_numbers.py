@@ -12,10 +12,16 @@ def word(n: int) -> str:
     return WORDS[n] if n < len(WORDS) else str(n)
 
 
+DEPLOYABILITY = "deployability"  # AWS's create-time rules, not security controls
+
+
 def numbers(controls: tuple[Control, ...]) -> dict[str, int]:
+    security = [c for c in controls if c.family != DEPLOYABILITY]
     return {
         "controls": len(controls),
-        "families": len({c.family for c in controls}),
+        "security": len(security),
+        "families": len({c.family for c in security}),
+        "deployability": len(controls) - len(security),
         "plan": sum(1 for c in controls if "plan" in c.layers),
         "cloud": sum(1 for c in controls if "cloud" in c.layers),
         "cloud_only": sum(1 for c in controls if c.layers == ("cloud",)),
@@ -26,10 +32,13 @@ def numbers(controls: tuple[Control, ...]) -> dict[str, int]:
 def readme_phrases(controls: tuple[Control, ...]) -> list[str]:
     """Sentences (whitespace-normalised) the README must contain."""
     n = numbers(controls)
-    families = ", ".join(dict.fromkeys(c.family if c.family != "pacs" else "PACS" for c in controls))
+    families = ", ".join(
+        dict.fromkeys(c.family if c.family != "pacs" else "PACS" for c in controls if c.family != DEPLOYABILITY)
+    )
     return [
-        f"{n['controls']} controls in {word(n['families'])} families ({families})",
-        f"{n['plan']} controls have a plan check",
+        f"{n['security']} security controls in {word(n['families'])} families ({families})",
+        f"{n['deployability']} deployability rules",
+        f"{n['plan']} of the {n['controls']} have a plan check",
         f"{n['cloud']} controls have a cloud check ({word(n['cloud_only'])} are cloud-only",
         f"{n['wire']} controls are checked on the wire",
     ]

@@ -75,8 +75,9 @@ def test_access_logs_never_record_query_strings(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None or os.geteuid() != 0, reason="needs root and nginx (make setup)")
-def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
-    nginx_conf(tmp_path)
+@pytest.mark.parametrize("lb_cidrs", [(), ("10.40.16.0/20",)], ids=["direct", "behind-load-balancer"])
+def test_nginx_accepts_the_rendered_configuration(tmp_path: Path, lb_cidrs: tuple[str, ...]) -> None:
+    nginx_conf(tmp_path, dataclasses.replace(PROFILE, lb_cidrs=lb_cidrs))
     res = subprocess.run(["nginx", "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
@@ -101,3 +102,21 @@ def test_nft_accepts_the_ruleset_in_a_throwaway_namespace(tmp_path: Path) -> Non
     # A private network namespace that vanishes with the process: nothing touches the machine's firewall.
     res = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_behind_load_balancers_the_client_address_comes_from_x_forwarded_for(tmp_path: Path) -> None:
+    # Rate limits and audit lines key on $remote_addr: behind the ALB it must be the client, not the ALB node.
+    behind = dataclasses.replace(PROFILE, lb_cidrs=("10.40.16.0/20", "10.40.32.0/20"))
+    conf = nginx_conf(tmp_path, behind)
+    trusted = re.findall(r"set_real_ip_from (\S+);", conf)
+    assert trusted == ["10.40.16.0/20", "10.40.32.0/20"]
+    assert "real_ip_header X-Forwarded-For;" in conf and "real_ip_recursive on;" in conf
+    assert conf.index("set_real_ip_from") < conf.index("limit_req_zone")
+    nft = render_nftables(behind)
+    for port in (behind.https_port, behind.dicom_port):
+        (line,) = [ln for ln in nft.splitlines() if f"tcp dport {port} accept" in ln and "ip saddr" in ln]
+        assert "10.40.16.0/20" in line and "10.40.32.0/20" in line
+
+
+def test_without_load_balancers_nothing_is_trusted_for_forwarded_addresses(tmp_path: Path) -> None:
+    assert "set_real_ip_from" not in nginx_conf(tmp_path)
