@@ -1,4 +1,5 @@
-"""`pacsguard verify`: run the posture suite (tests/posture, pytest underneath) against a target description."""
+"""`pacsguard verify`: run the posture suite (pacsguard/posture, shipped in the package; pytest underneath) against a
+target description."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from pathlib import Path
 from policies.catalog import by_id
 from policies.model import ENDPOINT, FAILED_CALL, Finding
 
-ROOT = Path(__file__).resolve().parent.parent
-SUITE = ROOT / "tests" / "posture"
+SUITE = Path(__file__).resolve().parent / "posture"  # package data of the wheel, not a test folder
 REQUIRED = ("https_url", "dicom", "ca_cert", "modalities", "credentials_file", "audit_log")
 
 
@@ -55,10 +55,10 @@ def run(target_file: Path, echo: Callable[[str], None] = lambda _l: None) -> lis
         results = Path(tmp) / "results.jsonl"
         cmd = [
             sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "pacsguard.verify_plugin", "-p", "no:cacheprovider",
-            "-o", "addopts=", "-W", "ignore::DeprecationWarning", "--rootdir", str(ROOT),
+            "-o", "addopts=", "-W", "ignore::DeprecationWarning", "--rootdir", str(SUITE),
             "--target", str(target_file), "--verify-results", str(results),
         ]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        proc = subprocess.Popen(cmd, cwd=SUITE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -55,6 +55,11 @@ def test_verify_help_from_the_wheel(installed: Path) -> None:
     assert res.returncode == 0 and "--allow-skipped" in res.stdout
 
 
+def test_the_wheel_ships_the_posture_suite(installed: Path) -> None:
+    suites = list(installed.glob("lib/python3*/site-packages/pacsguard/posture/test_*.py"))
+    assert suites, "pacsguard/posture (the verify suite) is not in the wheel"
+
+
 def test_print_iam_policy_from_the_wheel(installed: Path) -> None:
     res = _run(installed, "audit", "--print-iam-policy")
     assert res.returncode == 0, res.stderr

@@ -13,7 +13,7 @@ import pytest
 from pynetdicom.sop_class import CTImageStorage, Verification
 
 from orthanc_config import pki
-from tests.posture.clients import (
+from pacsguard.posture.clients import (
     FIND,
     assert_old_tls_refused,
     associate,
@@ -22,7 +22,7 @@ from tests.posture.clients import (
     modality_ctx,
     tls_context,
 )
-from tests.posture.dicom_files import unique_ct
+from pacsguard.posture.dicom_files import unique_ct
 
 control = pytest.mark.control
 
