@@ -12,14 +12,15 @@ import boto3
 import pytest
 
 REGION = "eu-central-1"
+# AWS-managed policies (AdministratorAccess) exist only when moto loads them, which it decides when an account's IAM
+# backend is first created: set at collection, before any test (other suites' in-process mocks included) touches IAM.
+os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    # AWS-managed policies (AdministratorAccess) exist only when moto loads them; read when IAM first starts.
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
