@@ -39,6 +39,28 @@ TRAIL_FILTERS = {
         "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) || "
         "($.eventName = ModifySecurityGroupRules) }"
     ),
+    "NaclChanges": (
+        "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || "
+        "($.eventName = DeleteNetworkAcl) || ($.eventName = DeleteNetworkAclEntry) || "
+        "($.eventName = ReplaceNetworkAclEntry) || ($.eventName = ReplaceNetworkAclAssociation) }"
+    ),
+    "NetworkGatewayChanges": (
+        "{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
+        "($.eventName = AttachInternetGateway) || ($.eventName = CreateInternetGateway) || "
+        "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }"
+    ),
+    "RouteTableChanges": (
+        "{ ($.eventSource = ec2.amazonaws.com) && (($.eventName = CreateRoute) || ($.eventName = CreateRouteTable) || "
+        "($.eventName = ReplaceRoute) || ($.eventName = ReplaceRouteTableAssociation) || "
+        "($.eventName = DeleteRouteTable) || ($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable)) }"
+    ),
+    "VpcChanges": (
+        "{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) || "
+        "($.eventName = AcceptVpcPeeringConnection) || ($.eventName = CreateVpcPeeringConnection) || "
+        "($.eventName = DeleteVpcPeeringConnection) || ($.eventName = RejectVpcPeeringConnection) || "
+        "($.eventName = AttachClassicLinkVpc) || ($.eventName = DetachClassicLinkVpc) || "
+        "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }"
+    ),
 }
 # The host plugin's ATNA lines: 110114 user authentication, 110113 security alert (refused everywhere).
 AUDIT_FILTERS = {

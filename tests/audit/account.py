@@ -30,6 +30,18 @@ def deny_insecure(resource: list[str], action: str) -> str:
                        "Action": action, "Resource": resource, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})  # fmt: skip
 
 
+def cis_alarms(c: Any, log_group: str, topic: str) -> None:
+    """The stack's trail metric filters (infra/alarms.py), each with an alarm that notifies the topic."""
+    from infra.alarms import TRAIL_FILTERS
+
+    logs, cloudwatch = c("logs"), c("cloudwatch")
+    for name, pattern in TRAIL_FILTERS.items():
+        logs.put_metric_filter(logGroupName=log_group, filterName=name, filterPattern=pattern,
+                               metricTransformations=[{"metricName": name, "metricNamespace": "PACSGuard", "metricValue": "1"}])  # fmt: skip
+        cloudwatch.put_metric_alarm(AlarmName=f"pacsguard-{STACK}-{name}", MetricName=name, Namespace="PACSGuard", Statistic="Sum", Period=300,
+                                    EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[topic])  # fmt: skip
+
+
 def build(c: Any) -> dict[str, Any]:
     """Create everything; return the names and ids tests break."""
     ids: dict[str, Any] = {}
@@ -168,9 +180,9 @@ def build(c: Any) -> dict[str, Any]:
     ids["db"] = f"pacsguard-{STACK}-index"
     rds.create_db_instance(
         DBInstanceIdentifier=ids["db"], Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.r7g.large", AllocatedStorage=200,
-        MasterUsername="orthanc_admin", MasterUserPassword="not-used-in-tests-1", StorageEncrypted=True, KmsKeyId=ids["key_database"],
+        MasterUsername="orthanc_admin", ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=ids["key_secrets"], StorageEncrypted=True, KmsKeyId=ids["key_database"],
         DBParameterGroupName="pacsguard-index", DeletionProtection=True, BackupRetentionPeriod=35, MultiAZ=True,
-        PubliclyAccessible=False, VpcSecurityGroupIds=[db_sg], Tags=tags("phi"),
+        PubliclyAccessible=False, VpcSecurityGroupIds=[db_sg], Tags=tags("phi"), EnableCloudwatchLogsExports=["postgresql", "upgrade"],
     )  # fmt: skip
 
     efs = c("efs")
@@ -190,6 +202,15 @@ def build(c: Any) -> dict[str, Any]:
         Name=f"pacsguard-{STACK}-db", KmsKeyId=ids["key_secrets"], SecretString="x", Tags=tags("phi")
     )
     ids["secret"] = f"pacsguard-{STACK}-db"
+    # AWS turns 7-day rotation on for an RDS-managed master secret; moto does not, so the fixture does what AWS does.
+    master = rds.describe_db_instances(DBInstanceIdentifier=ids["db"])["DBInstances"][0]["MasterUserSecret"][
+        "SecretArn"
+    ]
+    c("secretsmanager").rotate_secret(
+        SecretId=master, RotationRules={"AutomaticallyAfterDays": 7}, RotateImmediately=False
+    )
+    ids["data_volume"] = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100, VolumeType="gp3", Encrypted=True, KmsKeyId=ids["key_images"],
+                                           TagSpecifications=[{"ResourceType": "volume", "Tags": tags("phi")}])["VolumeId"]  # fmt: skip
 
     trail = c("cloudtrail")
     ids["trail"] = f"pacsguard-{STACK}-trail"
@@ -197,6 +218,7 @@ def build(c: Any) -> dict[str, Any]:
                        KmsKeyId=ids["key_logs"], CloudWatchLogsLogGroupArn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/pacsguard/{STACK}/cloudtrail:*",
                        CloudWatchLogsRoleArn=f"arn:aws:iam::{ACCOUNT}:role/trail")  # fmt: skip
     trail.start_logging(Name=ids["trail"])
+    cis_alarms(c, f"/pacsguard/{STACK}/cloudtrail", ids["topic"])
     trail.put_event_selectors(TrailName=ids["trail"], AdvancedEventSelectors=[
         {"Name": "Management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
         {"Name": "PHI data", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},

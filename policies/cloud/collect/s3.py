@@ -17,7 +17,10 @@ def buckets(api: AwsApi, stack: str) -> list[dict[str, Any]]:
         tags = tag_dict((tagging or {}).get("TagSet"))
         if not in_stack(tags, stack):
             continue
-        out.append({"name": name, "arn": f"arn:aws:s3:::{name}", "tags": tags})
+        location = api.call("s3", "GetBucketLocation", Bucket=name).get("LocationConstraint")
+        region = location or "us-east-1"  # AWS answers None for us-east-1 (and "EU" for the oldest eu-west-1)
+        region = "eu-west-1" if region == "EU" else region
+        out.append({"name": name, "arn": f"arn:aws:s3:::{name}", "tags": tags, "region": region})
     return out
 
 

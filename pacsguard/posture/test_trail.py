@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.posture.clients import https
-from tests.posture.conftest import user_with_role
+from pacsguard.posture.clients import https
+from pacsguard.posture.conftest import user_with_role
 
 control = pytest.mark.control
 
