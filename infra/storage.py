@@ -9,7 +9,7 @@ import pulumi_aws as aws
 
 from infra.bucket import SecureBucket, SecureBucketArgs
 from infra.context import StackContext
-from infra.log_delivery import alb_log_delivery, trail_and_config_delivery
+from infra.log_delivery import alb_log_delivery, config_delivery, trail_delivery
 from infra.policy_doc import deny_insecure_transport, document
 from infra.trail_name import trail_arn
 
@@ -57,7 +57,23 @@ class Storage(pulumi.ComponentResource):
                 kms_key_arn=args.logs_key_arn,
                 object_lock_days=s.storage.object_lock_days,
                 object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
-                extra_policy_statements=lambda arn: trail_and_config_delivery(ctx, arn, trail_arn(ctx)),
+                extra_policy_statements=lambda arn: trail_delivery(ctx, arn, trail_arn(ctx)),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+            log_destination=self.access_logs,
+        )
+        # AWS Config refuses a delivery channel to a bucket with object lock: its history gets a bucket of its own,
+        # on the logs key, versioned and TLS-only, kept by lifecycle for the audit-log retention.
+        self.config_delivery = SecureBucket(
+            f"{name}-config",
+            SecureBucketArgs(
+                context=ctx,
+                data_class="logs",
+                kms_key_arn=args.logs_key_arn,
+                expire_after_days=s.effective_log_retention,
+                noncurrent_expiration_days=s.effective_log_retention,
+                log_sink="aws-config-delivery",
+                extra_policy_statements=lambda arn: config_delivery(ctx, arn),
             ),
             opts=pulumi.ResourceOptions(parent=self),
             log_destination=self.access_logs,

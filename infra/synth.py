@@ -64,6 +64,9 @@ class _StackMocks(pmocks.Mocks):
                     "resourceRecordValue": "_fedcba9876543210.acm-validations.aws.",
                 }
             ]
+        elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            outputs["dnsName"] = f"internal-{args.name}-1.{self.region}.elb.amazonaws.com"
+            outputs["zoneId"] = "ZMOCKELBZONE"  # AWS's per-region canonical hosted zone of load balancers
         elif args.typ == "aws:route53/record:Record":
             outputs["fqdn"] = str(args.inputs.get("name", "")).rstrip(".")
         elif args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and args.inputs.get("vpcEndpointType") == "Gateway":

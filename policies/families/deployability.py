@@ -180,6 +180,18 @@ def _alb_log_destination(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no load balancer access logs")]
 
 
+def _config_destination(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for channel in g.of("aws:cfg/deliveryChannel:DeliveryChannel"):
+        for bucket in _refs(g, channel, "s3BucketName", BUCKET):
+            locked = bucket.inputs.get("objectLockEnabled") or g.parts(
+                bucket, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "bucket"
+            )
+            failure = f"bucket {bucket.name} has object lock: Config refuses it as a delivery destination"
+            out.append(resource_outcome(channel, failure if locked else None, f"{bucket.name}: no object lock"))
+    return out or [Outcome("stack", "skipped", "not applicable: no Config delivery channel")]
+
+
 def _order_s3_logging(g: PlanGraph) -> list[Outcome]:
     return [
         _after_policy(g, logging, target, "logging.s3.amazonaws.com")
@@ -257,6 +269,26 @@ def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
                 failure = None
             out.append(resource_outcome(lst, failure, "scope openid: userInfo carries the custom attributes"))
     return out or [Outcome("stack", "skipped", "not applicable: no Cognito authentication")]
+
+
+# The default prefix before account-derived suffixes: predictable from the stack name alone.
+BARE_LOGIN_PREFIX = re.compile(r"^pacsguard-[a-z0-9-]*-login$")
+
+
+def _cognito_domain(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for domain in g.of("aws:cognito/userPoolDomain:UserPoolDomain"):
+        if domain.inputs.get("certificateArn"):
+            continue  # a custom domain the adopter owns
+        prefix = str(domain.inputs.get("domain") or "")
+        failure = (
+            f"prefix {prefix!r} comes from the stack name alone: prefix domains are unique across all accounts "
+            "in a region, so another adopter's stack of that name already holds it"
+            if BARE_LOGIN_PREFIX.match(prefix)
+            else None
+        )
+        out.append(resource_outcome(domain, failure, f"prefix {prefix!r} is specific to this account"))
+    return out or [Outcome("stack", "skipped", "not applicable: no Cognito prefix domain")]
 
 
 def _egress_443_world(g: PlanGraph, sg: Res) -> bool:
@@ -594,6 +626,18 @@ CONTROLS = [
         _alb_log_destination,
     ),
     _rule(
+        "DEP-CONFIG-DESTINATION",
+        "The Config delivery channel writes to a bucket without object lock",
+        "critical",
+        "AWS Config does not support a delivery channel to an S3 bucket where object lock is enabled.",
+        "Deliver Config to its own versioned, TLS-only SSE-KMS bucket whose retention is a lifecycle rule.",
+        (
+            "AWSCloudFormation/latest/UserGuide/aws-resource-config-deliverychannel.html",
+            "config/latest/developerguide/s3-bucket-policy.html",
+        ),
+        _config_destination,
+    ),
+    _rule(
         "DEP-ORDER-S3-LOGGING",
         "Bucket logging is enabled after the destination's policy",
         "high",
@@ -652,6 +696,16 @@ CONTROLS = [
             "elasticloadbalancing/latest/application/listener-authenticate-users.html",
         ),
         _cognito_scopes,
+    ),
+    _rule(
+        "DEP-COGNITO-DOMAIN",
+        "The Cognito prefix domain is not the bare stack-derived default",
+        "high",
+        "Prefix domains are unique across all AWS accounts in a region: a name derived from the stack alone is "
+        "taken by the first adopter, and CreateUserPoolDomain fails for the next.",
+        "Leave identity.domain_prefix unset (the stack adds a hash of account and stack) or give a unique one.",
+        ("cognito/latest/developerguide/cognito-user-pools-assign-domain-prefix.html",),
+        _cognito_domain,
     ),
     _rule(
         "DEP-ALB-IDP-EGRESS",
