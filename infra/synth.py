@@ -92,6 +92,8 @@ class _StackMocks(pmocks.Mocks):
                 "zoneIds": [f"z{i}" for i in range(3)],
                 "id": self.region,
             },
+            # A fresh account: no Auto Scaling service-linked role yet, so the plan shows the stack creating it.
+            "aws:iam/getRoles:getRoles": {"arns": [], "names": [], "id": "roles"},
             "aws:ec2/getAmi:getAmi": {
                 "id": "ami-0debian12offline",
                 "name": "debian-12-amd64-20261101-0",

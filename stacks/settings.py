@@ -191,8 +191,9 @@ class AccountSettings(_Strict):
     config: AccountService = "create"
     security_hub: AccountService = "off"
     # The Auto Scaling service-linked role the images key policy names: absent in an account that never used
-    # Auto Scaling, and a key policy naming a missing principal fails CreateKey.
-    autoscaling_service_role: Literal["create", "existing"] = "create"
+    # Auto Scaling, and a key policy naming a missing principal fails CreateKey; present in most accounts, where
+    # creating it again fails ("has been taken"). `auto` looks it up at deploy time and creates it only if absent.
+    autoscaling_service_role: Literal["auto", "create", "existing"] = "auto"
 
 
 class ConnectivitySettings(_Strict):

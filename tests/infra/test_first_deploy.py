@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from infra.lb_subnets import load_balancer_cidrs
+from infra import synth as synth_module
 from infra.synth import FAKE_ACCOUNT, CapturedResource, Synthesis, synthesize
 from orthanc_config.profile import HostProfile
 from orthanc_config.render_nftables import render_nftables
@@ -360,3 +361,29 @@ def test_domain_name_resolves_to_the_load_balancer(prod: Synthesis) -> None:
     assert record.inputs["zoneId"] == prod.settings.web.route53_zone_id
     (alias,) = record.inputs["aliases"]
     assert (alias["name"], alias["zoneId"]) == (alb.outputs["dnsName"], alb.outputs["zoneId"])
+
+
+# Most accounts already have AWSServiceRoleForAutoScaling: creating it again fails ("has been taken")
+@pytest.mark.parametrize("present", [True, False])
+def test_autoscaling_service_role_is_created_only_where_the_account_lacks_it(
+    monkeypatch: pytest.MonkeyPatch, present: bool
+) -> None:
+    answer_of = synth_module._StackMocks.call
+    asked: list[dict] = []
+
+    def call(self: synth_module._StackMocks, args) -> dict:  # noqa: ANN001 (the SDK's MockCallArgs)
+        if args.token == "aws:iam/getRoles:getRoles":
+            asked.append(dict(args.args))
+            names = ["AWSServiceRoleForAutoScaling"] if present else []
+            return {"arns": [], "names": names, "id": "roles"}
+        return answer_of(self, args)
+
+    monkeypatch.setattr(synth_module._StackMocks, "call", call)
+    s = synthesize("prod")
+    assert s.settings.account.autoscaling_service_role == "auto"
+    assert asked and asked[0]["nameRegex"] == "^AWSServiceRoleForAutoScaling$"
+    assert asked[0]["pathPrefix"] == "/aws-service-role/autoscaling.amazonaws.com/"
+    created = s.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert bool(created) is not present
+    key = named(s, KEY, "keys-images")
+    assert (key.inputs["tags"].get("pacsguard:service-linked-role") == "existing") is present
