@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.lb_subnets import load_balancer_cidrs
 from infra import synth as synth_module
+from infra.lb_subnets import load_balancer_cidrs
 from infra.synth import FAKE_ACCOUNT, CapturedResource, Synthesis, synthesize
 from orthanc_config.profile import HostProfile
 from orthanc_config.render_nftables import render_nftables
@@ -371,7 +371,7 @@ def test_autoscaling_service_role_is_created_only_where_the_account_lacks_it(
     answer_of = synth_module._StackMocks.call
     asked: list[dict] = []
 
-    def call(self: synth_module._StackMocks, args) -> dict:  # noqa: ANN001 (the SDK's MockCallArgs)
+    def call(self: synth_module._StackMocks, args) -> dict:
         if args.token == "aws:iam/getRoles:getRoles":
             asked.append(dict(args.args))
             names = ["AWSServiceRoleForAutoScaling"] if present else []
