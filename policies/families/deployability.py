@@ -28,10 +28,10 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SLR_IN_ARN = re.compile(r":role/aws-service-role/([a-z0-9.-]+\.amazonaws\.com)/")
 # Config managed rules that evaluate only Classic Load Balancers (AWS Config managed rules list).
+# ELB_LOGGING_ENABLED is not one: it evaluates Application Load Balancers too.
 CLASSIC_ELB_RULES = (
     "ELB_TLS_HTTPS_LISTENERS_ONLY",
     "ELB_ACM_CERTIFICATE_REQUIRED",
-    "ELB_LOGGING_ENABLED",
     "ELB_CUSTOM_SECURITY_POLICY_SSL_CHECK",
     "ELB_PREDEFINED_SECURITY_POLICY_SSL_CHECK",
 )
@@ -250,6 +250,11 @@ def _auth_actions(lst: Res) -> list[dict[str, Any]]:
     ]
 
 
+# Scopes with which Cognito's userInfo still returns custom attributes (userinfo-endpoint page: openid
+# alone returns every attribute the client may read; profile returns the custom ones too).
+CUSTOM_ATTRIBUTE_SCOPES = frozenset({"openid", "profile"})
+
+
 def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
     out = []
     for lst in g.of(LISTENER):
@@ -261,8 +266,11 @@ def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
             clients = _refs(g, lst, "defaultActions", "aws:cognito/userPoolClient:UserPoolClient")
             custom = any(str(a).startswith("custom:") for c in clients for a in c.inputs.get("readAttributes") or [])
             allowed = {s for c in clients for s in c.inputs.get("allowedOauthScopes") or []}
-            if custom and scopes != ["openid"]:
-                failure = f"scope {' '.join(scopes)!r}: userInfo then omits custom attributes; use 'openid' only"
+            if custom and not ("openid" in scopes and set(scopes) <= CUSTOM_ATTRIBUTE_SCOPES):
+                failure = (
+                    f"scope {' '.join(scopes)!r}: userInfo then omits custom attributes; use 'openid' "
+                    "(or 'openid profile')"
+                )
             elif clients and not set(scopes) <= allowed:
                 failure = f"scopes {sorted(set(scopes) - allowed)} are not allowed by the app client"
             else:
@@ -587,6 +595,7 @@ CONTROLS = [
         "Give database.engine_version as a supported major; keep auto_minor_version_upgrade on.",
         (
             "AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-versions.html",
+            "AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-release-calendar.html",
             "AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.Upgrading.html",
         ),
         _rds_version,
@@ -689,8 +698,9 @@ CONTROLS = [
         "DEP-COGNITO-SCOPES",
         "ALB sign-in asks Cognito for scopes that carry the role attribute",
         "high",
-        "With any scope besides openid, userInfo returns only those claims: custom:pacs_role never arrives.",
-        "Use scope 'openid' on the listener and allowed_oauth_scopes ['openid'] on the app client.",
+        "With a scope besides openid and profile (email, phone), userInfo returns only those claims: custom:pacs_role "
+        "never arrives.",
+        "Use scope 'openid' (or 'openid profile') on the listener, and allow those scopes on the app client.",
         (
             "cognito/latest/developerguide/userinfo-endpoint.html",
             "elasticloadbalancing/latest/application/listener-authenticate-users.html",
@@ -779,7 +789,11 @@ CONTROLS = [
         "high",
         "A value outside the API's enumeration fails at create time; mocks accept it.",
         "Use a value from the botocore service model named in the finding.",
-        ("general/latest/gr/aws-apis.html",),
+        (
+            "acm/latest/APIReference/API_RequestCertificate.html",
+            "elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html",
+            "waf/latest/APIReference/API_CreateWebACL.html",
+        ),
         _enums,
     ),
 ]

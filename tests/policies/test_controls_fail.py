@@ -338,3 +338,22 @@ def test_values_outside_the_botocore_models_fail_dep_api_enums(
     graph = edit(resource, **{path: value})(prod_graph)
     failing = [f for f in evaluate(graph) if f.control == "DEP-API-ENUMS" and f.status == "fail"]
     assert failing and failing[0].resource == resource and value in failing[0].message
+
+
+def _statuses(graph: PlanGraph, control_id: str) -> set[str]:
+    return {f.status for f in evaluate(graph) if f.control == control_id}
+
+
+def test_openid_profile_keeps_custom_attributes_so_the_scope_rule_accepts_it(prod_graph: PlanGraph) -> None:
+    graph = chain(
+        edit("web-https", **{"defaultActions.0.authenticateCognito.scope": "openid profile"}),
+        edit("identity-alb-client", allowedOauthScopes=["openid", "profile"]),
+    )(prod_graph)
+    assert _statuses(graph, "DEP-COGNITO-SCOPES") == {"pass"}
+
+
+def test_elb_logging_rule_evaluates_albs_so_the_config_rules_rule_accepts_it(prod_graph: PlanGraph) -> None:
+    graph = add(
+        "aws:cfg/rule:Rule", "alb-logging", {"source": {"owner": "AWS", "sourceIdentifier": "ELB_LOGGING_ENABLED"}}
+    )(prod_graph)
+    assert "fail" not in _statuses(graph, "DEP-CONFIG-RULES-APPLY")
