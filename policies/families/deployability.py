@@ -690,7 +690,7 @@ CONTROLS = [
         "The Config delivery channel is created after its bucket and role policies",
         "high",
         "PutDeliveryChannel fails (InsufficientDeliveryPolicyException) before the policies exist.",
-        "depends_on the logs bucket's policy and the recorder role's policy.",
+        "depends_on the Config bucket's policy and the recorder role's policy.",
         ("config/latest/developerguide/s3-bucket-policy.html", "config/latest/developerguide/iamrole-permissions.html"),
         _order_config,
     ),
