@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
+from infra.login_domain import login_domain_prefix
 
 PACS_GROUPS = ("admin", "radiologist", "technologist", "auditor")
 ROLE_ATTRIBUTE = "pacs_role"  # read by the host plugin as custom:pacs_role
@@ -74,7 +75,7 @@ class Identity(pulumi.ComponentResource):
             )
         self.domain = aws.cognito.UserPoolDomain(
             f"{name}-domain",
-            domain=s.identity.domain_prefix or f"{ctx.prefix}-login",
+            domain=login_domain_prefix(ctx),
             user_pool_id=self.pool.id,
             opts=child,
         )

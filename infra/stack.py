@@ -146,10 +146,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         "detection",
         DetectionArgs(
             context=ctx,
-            logs_bucket=storage.logs.bucket.id,
-            logs_bucket_arn=storage.logs.bucket.arn,
+            config_bucket=storage.config_delivery.bucket.id,
+            config_bucket_arn=storage.config_delivery.bucket.arn,
             logs_key_arn=keys.arn("logs"),
-            logs_bucket_policy=storage.logs.policy,
+            config_bucket_policy=storage.config_delivery.policy,
         ),
     )
     protected = [database.instance.arn]

@@ -159,8 +159,25 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        if ctx.settings.web.route53_zone_id:
+            self._alias_record(name, ctx)
         self._name = name
         self.register_outputs({"alb_dns": self.alb.dns_name})
+
+    def _alias_record(self, name: str, ctx: StackContext) -> None:
+        """web.domain_name -> the ALB: Cognito redirects browsers to https://<domain>/oauth2/idpresponse."""
+        aws.route53.Record(
+            f"{name}-alias",
+            zone_id=ctx.settings.web.route53_zone_id,
+            name=ctx.settings.web.domain_name,
+            type="A",
+            aliases=[
+                aws.route53.RecordAliasArgs(
+                    name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _validated_certificate(self, name: str, ctx: StackContext, tags: dict[str, str]) -> pulumi.Output[str]:
         """Request a certificate, publish its DNS validation record, and wait until ACM issues it.

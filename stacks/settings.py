@@ -49,7 +49,11 @@ HOSPITAL_PRIVATE = tuple(
 # RDS for PostgreSQL majors that can be created, with the end of RDS standard support (AWS documentation,
 # "Supported PostgreSQL major versions on Amazon RDS"). Data, not code: refresh it with its date.
 RDS_VERSIONS_CHECKED = "2026-12-01"
-RDS_POSTGRES_MAJORS = {"14": "2027-02-28", "15": "2028-02-29", "16": "2029-02-28", "17": "2030-02-28"}
+# Major -> RDS end of standard support (RDS for PostgreSQL release calendar). RDS offers 18 (18.1 is listed in the
+# extension-versions page); its date follows RDS's pattern (end of February, five years after the major).
+RDS_POSTGRES_MAJORS = {
+    "14": "2027-02-28", "15": "2028-02-29", "16": "2029-02-28", "17": "2030-02-28", "18": "2031-02-28",
+}  # fmt: skip
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -191,8 +195,9 @@ class AccountSettings(_Strict):
     config: AccountService = "create"
     security_hub: AccountService = "off"
     # The Auto Scaling service-linked role the images key policy names: absent in an account that never used
-    # Auto Scaling, and a key policy naming a missing principal fails CreateKey.
-    autoscaling_service_role: Literal["create", "existing"] = "create"
+    # Auto Scaling, and a key policy naming a missing principal fails CreateKey; present in most accounts, where
+    # creating it again fails ("has been taken"). `auto` looks it up at deploy time and creates it only if absent.
+    autoscaling_service_role: Literal["auto", "create", "existing"] = "auto"
 
 
 class ConnectivitySettings(_Strict):

@@ -56,14 +56,21 @@ def build(c: Any) -> dict[str, Any]:
         ids[f"key_{name}_id"] = key["KeyMetadata"]["KeyId"]
 
     s3 = c("s3")
-    buckets = {"archive": ("phi", False), "logs": ("logs", True), "accesslogs": ("logs", True)}
+    # As deployed: AWS refuses object lock on the access-log sink and on Config's destination.
+    buckets = {
+        "archive": ("phi", False),
+        "logs": ("logs", True),
+        "accesslogs": ("logs", False),
+        "config": ("logs", False),
+    }
+    sinks = {"accesslogs": "s3-server-access-and-alb-logs", "config": "aws-config-delivery"}
     for short, (data_class, locked) in buckets.items():
         name = f"pacsguard-{STACK}-{short}"
         ids[f"bucket_{short}"] = name
         s3.create_bucket(
             Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}, ObjectLockEnabledForBucket=locked
         )
-        extra = {"pacsguard:log-sink": "s3-server-access-and-alb-logs"} if short == "accesslogs" else {}
+        extra = {"pacsguard:log-sink": sinks[short]} if short in sinks else {}
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags(data_class, **extra)})
         default = (
             {"SSEAlgorithm": "AES256"}
@@ -88,6 +95,15 @@ def build(c: Any) -> dict[str, Any]:
                                         "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*"})  # fmt: skip
         s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if short in sinks:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {"ID": "retention", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 2192}}
+                    ]
+                },
+            )
         if locked:
             s3.put_object_lock_configuration(
                 Bucket=name,
@@ -96,7 +112,7 @@ def build(c: Any) -> dict[str, Any]:
                     "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2192}},
                 },
             )
-    for short in ("archive", "logs"):
+    for short in ("archive", "logs", "config"):
         s3.put_bucket_logging(
             Bucket=ids[f"bucket_{short}"],
             BucketLoggingStatus={
@@ -234,7 +250,7 @@ def build(c: Any) -> dict[str, Any]:
     config = c("config")
     config.put_configuration_recorder(ConfigurationRecorder={"name": "pacsguard", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config",
                                                              "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})  # fmt: skip
-    config.put_delivery_channel(DeliveryChannel={"name": "pacsguard", "s3BucketName": ids["bucket_logs"]})
+    config.put_delivery_channel(DeliveryChannel={"name": "pacsguard", "s3BucketName": ids["bucket_config"]})
     config.start_configuration_recorder(ConfigurationRecorderName="pacsguard")
 
     backup = c("backup")

@@ -66,3 +66,14 @@ def test_another_stacks_resources_are_not_audited(clients: Clients, moto: str) -
     )
     assert not [f for f in audit(moto) if f.resource == "other-stack-bucket"]
     assert tags("none")  # the fixture's tagging helper stays the one source of stack tags
+
+
+def test_unlocked_log_destinations_are_judged_on_their_lifecycle_retention(clients: Clients, moto: str) -> None:
+    # AWS refuses object lock on the access-log sink and on Config's bucket: the audit must not demand one,
+    # and must fail the destination whose lifecycle retention is gone.
+    ids = build(clients)
+    lock = {f.resource: f.status for f in audit(moto) if f.control == "INT-LOG-OBJECT-LOCK"}
+    assert lock[ids["bucket_config"]] == lock[ids["bucket_accesslogs"]] == "pass"
+    clients("s3").delete_bucket_lifecycle(Bucket=ids["bucket_config"])
+    failing = [f for f in audit(moto) if f.control == "INT-LOG-OBJECT-LOCK" and f.status == "fail"]
+    assert [f.resource for f in failing] == [ids["bucket_config"]]

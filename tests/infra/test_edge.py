@@ -111,8 +111,10 @@ def test_waf_has_managed_groups_rate_limit_and_stow_exception(stack: Synthesis) 
     assert "block" in body["action"]
     labelled, unless = body["statement"]["andStatement"]["statements"]
     keys = {s["labelMatchStatement"]["key"] for s in labelled["orStatement"]["statements"]}
-    assert keys == set(body_labels()) and len(keys) == 9
+    assert keys == set(body_labels()) and len(keys) == 10
     assert "awswaf:managed:aws:core-rule-set:CrossSiteScripting_Body" in keys
+    # A STOW upload must not be blocked by the React RCE body rule either, nor may that rule go unenforced elsewhere.
+    assert "awswaf:managed:aws:known-bad-inputs:ReactJSRCE_Body" in keys
     stow = unless["notStatement"]["statement"]["andStatement"]["statements"]
     matches = [
         (m["byteMatchStatement"]["searchString"], next(iter(m["byteMatchStatement"]["fieldToMatch"]))) for m in stow

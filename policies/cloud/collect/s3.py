@@ -55,6 +55,17 @@ def object_lock(api: AwsApi, bucket: str) -> dict[str, Any] | None:
     return (r or {}).get("ObjectLockConfiguration")
 
 
+def lifecycle_expiration_days(api: AwsApi, bucket: str) -> int | None:
+    """The shortest enabled expiration rule: how a bucket that cannot carry object lock keeps its retention."""
+    r = api.call("s3", "GetBucketLifecycleConfiguration", Bucket=bucket, missing=("NoSuchLifecycleConfiguration",))
+    days = [
+        rule["Expiration"]["Days"]
+        for rule in (r or {}).get("Rules") or []
+        if rule.get("Status") == "Enabled" and (rule.get("Expiration") or {}).get("Days")
+    ]
+    return min(days) if days else None
+
+
 def account_public_access_block(api: AwsApi) -> dict[str, bool] | None:
     r = api.call(
         "s3control", "GetPublicAccessBlock", AccountId=api.account_id, missing=("NoSuchPublicAccessBlockConfiguration",)
