@@ -39,11 +39,17 @@ TRAIL_FILTERS = {
         "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) || "
         "($.eventName = ModifySecurityGroupRules) }"
     ),
+    # Break-glass: unsealing the emergency credential pages someone (infra/identity.py's break-glass secret).
+    "BreakGlassCredentialRead": (
+        '{ ($.eventName = GetSecretValue) && ($.requestParameters.secretId = "*break-glass*") }'
+    ),
 }
 # The host plugin's ATNA lines: 110114 user authentication, 110113 security alert (refused everywhere).
 AUDIT_FILTERS = {
     "PacsAuthenticationFailures": '{ ($.event_id = "110114") && ($.outcome != "0") }',
     "PacsSecurityAlerts": '{ $.event_id = "110113" }',
+    # Every request made under emergency access (the plugin marks those audit lines), not just the first.
+    "EmergencyAccessUsed": "{ $.emergency IS TRUE }",
 }
 
 

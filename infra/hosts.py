@@ -43,6 +43,7 @@ class HostsArgs:
     access_point_arn: pulumi.Input[str] | None
     ami_id: str
     alb_arn: pulumi.Input[str]
+    machine: pulumi.Input[list[str]] | None = None  # [issuer, JWKS URL, *machine client ids]
 
 
 class HostsSecurityGroup(pulumi.ComponentResource):
@@ -151,6 +152,7 @@ class Hosts(pulumi.ComponentResource):
             args.file_system_id or "",
             args.access_point_id or "",
             args.alb_arn,
+            args.machine or [],
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -302,6 +304,7 @@ class Hosts(pulumi.ComponentResource):
         fs_id: str,
         ap_id: str,
         alb_arn: str,
+        machine: list[str],
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -326,6 +329,11 @@ class Hosts(pulumi.ComponentResource):
             # The ALB signs with regional keys it shares with every ALB of the region: pin our own.
             jwt_signer=alb_arn,
             jwt_key_url=f"https://public-keys.auth.elb.{ctx.region}.amazonaws.com/{{kid}}",
+            # Machine clients: the plugin verifies their Cognito access tokens again (RS256, the pool's JWKS).
+            machine_issuer=machine[0] if len(machine) > 2 else "",
+            machine_jwks=machine[1] if len(machine) > 2 else "",
+            machine_clients=tuple(machine[2:]),
+            session_timeout_minutes=s.web.session_timeout_minutes,
             efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,

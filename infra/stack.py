@@ -95,7 +95,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             why="Image store (NFS over TLS)",
         )
 
-    identity = Identity("identity", IdentityArgs(context=ctx, callback_domain=settings.web.domain_name))
+    identity = Identity(
+        "identity",
+        IdentityArgs(context=ctx, callback_domain=settings.web.domain_name, secrets_key_arn=keys.arn("secrets")),
+    )
     web = WebIngress(
         "web",
         WebIngressArgs(
@@ -148,6 +151,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             access_point_arn=ap.arn if ap else None,
             ami_id=ami.id,
             alb_arn=web.alb.arn,
+            machine=pulumi.Output.all(identity.issuer, identity.jwks_url, *(c.id for c in identity.machine_clients)),
         ),
         hosts_sg,
     )

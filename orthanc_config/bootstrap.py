@@ -21,6 +21,7 @@ from pathlib import Path
 from orthanc_config import aws_host, host_secrets, packages, pki
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
+from orthanc_config.machine_issuer import LocalIssuer
 from orthanc_config.profile import HostProfile, ProfileError
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
@@ -35,6 +36,7 @@ PLUGIN_FILES = (
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
     "pacsguard_audit.py",
+    "pacsguard_machine.py",
 )
 RENEW_BEFORE_DAYS = 30
 
@@ -129,6 +131,13 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "JwtSigner": p.jwt_signer,
             "JwtKeyUrl": p.jwt_key_url,
             "OrthancLog": str(layout.orthanc_log),
+            "SessionTimeoutMinutes": p.session_timeout_minutes,
+            "Machine": {
+                "Issuer": p.machine_issuer,
+                "Jwks": p.machine_jwks,
+                "ResourceServer": p.machine_resource_server,
+                "Clients": list(p.machine_clients),
+            },
         }
     }
     return RenderedFile(
@@ -181,6 +190,8 @@ def configure(
     ensure_pki(layout, say, database_tls=local)
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
+    if local and profile.machine_clients:
+        LocalIssuer(profile.machine_issuer, layout.machine_issuer_key, layout.machine_jwks_file).ensure()
 
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server

@@ -86,6 +86,15 @@ class HostLayout:
         return Path(self.profile.jwt_public_key_file)
 
     @property
+    def machine_issuer_key(self) -> Path:
+        """Local mode only: the RS256 key that signs machine clients' tokens (Cognito's role on AWS)."""
+        return self.secrets_dir / "machine-issuer.key"
+
+    @property
+    def machine_jwks_file(self) -> Path:
+        return self.state / "machine-jwks.json"
+
+    @property
     def credentials_file(self) -> Path:
         """The operator's credentials: every user's password and role. Root only."""
         return self.secrets_dir / "credentials.json"

@@ -79,6 +79,12 @@ class HostProfile:
     jwt_public_key_file: str = "/etc/pacsguard/jwt-public.pem"
     jwt_signer: str = ""  # on AWS: the ARN of the stack's own load balancer
     jwt_key_url: str = ""  # on AWS: https://public-keys.auth.elb.<region>.amazonaws.com/{kid}
+    # Machine clients (bearer tokens, RS256): the issuer, its JWKS (https URL or file) and the admitted client ids.
+    machine_issuer: str = ""
+    machine_jwks: str = ""
+    machine_clients: tuple[str, ...] = ()
+    machine_resource_server: str = "pacs"
+    session_timeout_minutes: int = 15  # automatic logoff: a signed-in session older than this is refused
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512
@@ -109,6 +115,8 @@ class HostProfile:
             raise ProfileError(f"modalities: {self.dicom_aet} is the server's own AE title")
         if not re.fullmatch(r"\d+\.\d+\.\d+", self.orthanc_version):
             raise ProfileError(f"orthanc_version: {self.orthanc_version!r} is not a version such as 1.10.1")
+        if self.machine_clients and not (self.machine_issuer.startswith("https://") and self.machine_jwks):
+            raise ProfileError("machine_clients need machine_issuer (https://...) and machine_jwks")
         for port_key in ("dicom_port", "https_port", "orthanc_http_port"):
             if not 1 <= getattr(self, port_key) <= 65535:
                 raise ProfileError(f"{port_key}: not a TCP port")
@@ -142,7 +150,7 @@ class HostProfile:
             data["database"] = Database(**data.get("database", {}))
         except TypeError as exc:
             raise ProfileError(f"modalities/database: {exc}") from None
-        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs", "lb_cidrs"):
+        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs", "lb_cidrs", "machine_clients"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

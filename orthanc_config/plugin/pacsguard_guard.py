@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pacsguard_audit as audit
 import pacsguard_identity as identity
+import pacsguard_machine as machine
 import pacsguard_rbac as rbac
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -22,6 +23,8 @@ class GuardSettings:
     jwt_signer: str = ""
     jwt_key_url: str = ""  # on AWS: the ALB's regional key endpoint, https://.../{kid}
     orthanc_log: str = ""
+    machine: dict | None = None  # the "Machine" section: issuer, JWKS, resource server, client ids
+    session_timeout_minutes: int = 15
 
     @classmethod
     def from_orthanc_configuration(cls, configuration: str) -> GuardSettings:
@@ -38,6 +41,8 @@ class GuardSettings:
             jwt_signer=section.get("JwtSigner", ""),
             jwt_key_url=section.get("JwtKeyUrl", ""),
             orthanc_log=section.get("OrthancLog", ""),
+            machine=section.get("Machine"),
+            session_timeout_minutes=int(section.get("SessionTimeoutMinutes", 15)),
         )
 
 
@@ -51,14 +56,25 @@ class Guard:
             raise identity.IdentityError(
                 "JwtKeyUrl needs JwtSigner: every load balancer of the region shares those keys"
             )
+        self.machine = machine.verifier_from_section(settings.machine or {})
 
-    def identify(self, headers: dict[str, str]) -> identity.Identity:
+    def identify(self, headers: dict[str, str], path: str = "") -> identity.Identity:
+        bearer = headers.get(machine.BEARER_HEADER)
+        if bearer:
+            if self.machine is None or self.settings.roles.get(identity.basic_user(headers) or "") != "gateway":
+                raise identity.IdentityError("bearer token present but this host admits no machine client")
+            try:
+                m = self.machine.verify(bearer, path.split("?", 1)[0])
+            except machine.MachineTokenError as exc:
+                raise identity.IdentityError(f"machine token: {exc}") from None
+            return identity.Identity(f"machine:{m.client_id}", m.role, "machine")
         token = headers.get(identity.JWT_HEADER)
         if token:
             if "jwt" not in self.settings.identity_mode or (self.jwt_key is None and self.alb_keys is None):
                 raise identity.IdentityError("signed identity header present but JWT identity is not enabled")
             key = self.alb_keys.key_for(token) if self.alb_keys else self.jwt_key
             claims = identity.verify_jwt(token, key, signer=self.settings.jwt_signer)
+            identity.check_session_age(claims, self.settings.session_timeout_minutes)
             return identity.Identity(
                 identity.user_from_claims(claims), identity.role_from_claims(claims, rbac.ROLES), "jwt"
             )
@@ -73,7 +89,7 @@ class Guard:
         """True to let Orthanc serve the request. Any failure, including the audit write, refuses it."""
         source_ip = headers.get("x-real-ip", ip) if ip in LOOPBACK else ip
         try:
-            who = self.identify(headers)
+            who = self.identify(headers, uri)
         except identity.IdentityError as exc:
             event_id, name, action = rbac.EVENTS["authentication"]
             self._record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
+from policies.families.identity_beyond_passwords import CONTROLS as BEYOND_PASSWORDS
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -298,3 +299,6 @@ CONTROLS = [
         cloud=CloudCheck(_c_root_mfa),
     ),
 ]
+
+# Issue 16: machine clients, automatic logoff that holds, break-glass and passkeys (kept in their own module).
+CONTROLS += BEYOND_PASSWORDS
