@@ -334,6 +334,7 @@ class Hosts(pulumi.ComponentResource):
             machine_jwks=machine[1] if len(machine) > 2 else "",
             machine_clients=tuple(machine[2:]),
             session_timeout_minutes=s.web.session_timeout_minutes,
+            emergency_access_minutes=s.identity.emergency_access_minutes,
             efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,

@@ -7,6 +7,7 @@ pacsguard local up                                                         (same
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import grp
 import json
 import os
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_host, host_secrets, packages, pki
+from orthanc_config import aws_host, break_glass, host_secrets, packages, pki
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.machine_issuer import LocalIssuer
@@ -37,6 +38,7 @@ PLUGIN_FILES = (
     "pacsguard_identity.py",
     "pacsguard_audit.py",
     "pacsguard_machine.py",
+    "pacsguard_emergency.py",
 )
 RENEW_BEFORE_DAYS = 30
 
@@ -132,6 +134,7 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "JwtKeyUrl": p.jwt_key_url,
             "OrthancLog": str(layout.orthanc_log),
             "SessionTimeoutMinutes": p.session_timeout_minutes,
+            "Emergency": {"WindowFile": str(layout.break_glass_window), "AlarmLog": str(layout.alarm_log)},
             "Machine": {
                 "Issuer": p.machine_issuer,
                 "Jwks": p.machine_jwks,
@@ -187,6 +190,10 @@ def configure(
         )
     else:
         secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password")
+    if local:
+        # The sealed break-glass user exists in Orthanc; the plugin admits it only inside an open window.
+        sealed = {"password": break_glass.ensure_sealed(layout), "role": "emergency"}
+        secrets = dataclasses.replace(secrets, users={**secrets.users, break_glass.BREAK_GLASS_USER: sealed})
     ensure_pki(layout, say, database_tls=local)
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
@@ -224,6 +231,10 @@ def configure(
         log_file.touch(exist_ok=True)
         os.chown(log_file, 0, _gid("orthanc"))
         os.chmod(log_file, 0o640)
+    # The plugin (user orthanc) appends emergency alarms; root's break-glass commands append too.
+    layout.alarm_log.touch(exist_ok=True)
+    os.chown(layout.alarm_log, _uid("orthanc"), _gid("orthanc"))
+    os.chmod(layout.alarm_log, 0o640)
     return Configured(layout, secrets, files)
 
 

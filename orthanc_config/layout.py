@@ -95,6 +95,21 @@ class HostLayout:
         return self.state / "machine-jwks.json"
 
     @property
+    def break_glass_window(self) -> Path:
+        """Present only while an emergency access window is open (written by root, read by the plugin)."""
+        return self.state / "break-glass-window.json"
+
+    @property
+    def break_glass_credential(self) -> Path:
+        """The sealed emergency credential: root only, apart from the everyday credentials file."""
+        return self.secrets_dir / "break-glass.json"
+
+    @property
+    def alarm_log(self) -> Path:
+        """Local stand-in for the stack's alarm topic: emergency access and its opening and closing."""
+        return self.log_dir / "alarms.jsonl"
+
+    @property
     def credentials_file(self) -> Path:
         """The operator's credentials: every user's password and role. Root only."""
         return self.secrets_dir / "credentials.json"

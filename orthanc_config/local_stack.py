@@ -336,6 +336,12 @@ def status_document(opts: LocalOptions) -> dict:
         "auth_failure_log": str(layout.log_dir / "auth-failures.jsonl"),
         "jwt_signing_key": str(layout.jwt_private_key),
         "session_timeout_minutes": profile.session_timeout_minutes,
+        "break_glass": {  # root only: the posture probes open a window, use it, let it expire and close it
+            "user": "break-glass",
+            "sealed_credential": str(layout.break_glass_credential),
+            "window_file": str(layout.break_glass_window),
+            "alarm_log": str(layout.alarm_log),
+        },
         "machine_issuer": {
             "issuer": profile.machine_issuer,
             "signing_key": str(layout.machine_issuer_key),  # root only: the posture probes mint tokens with it

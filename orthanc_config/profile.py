@@ -85,6 +85,7 @@ class HostProfile:
     machine_clients: tuple[str, ...] = ()
     machine_resource_server: str = "pacs"
     session_timeout_minutes: int = 15  # automatic logoff: a signed-in session older than this is refused
+    emergency_access_minutes: int = 60  # the longest break-glass window (at most 240)
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512
@@ -115,6 +116,8 @@ class HostProfile:
             raise ProfileError(f"modalities: {self.dicom_aet} is the server's own AE title")
         if not re.fullmatch(r"\d+\.\d+\.\d+", self.orthanc_version):
             raise ProfileError(f"orthanc_version: {self.orthanc_version!r} is not a version such as 1.10.1")
+        if not 1 <= self.emergency_access_minutes <= 240:
+            raise ProfileError("emergency_access_minutes: 1 to 240 (four hours at most)")
         if self.machine_clients and not (self.machine_issuer.startswith("https://") and self.machine_jwks):
             raise ProfileError("machine_clients need machine_issuer (https://...) and machine_jwks")
         for port_key in ("dicom_port", "https_port", "orthanc_http_port"):

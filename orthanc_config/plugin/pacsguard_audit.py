@@ -62,6 +62,7 @@ def event(
     series_uid: str | None = None,
     instance_uid: str | None = None,
     reason: str | None = None,
+    emergency: bool | None = None,
 ) -> dict:
     """An ATNA-style record. The path is kept without its query string (queries carry patient names)."""
     clean_path = path.split("?", 1)[0] if path else None
@@ -85,6 +86,7 @@ def event(
         "series_uid": series_uid,
         "instance_uid": instance_uid,
         "reason": reason,
+        "emergency": True if emergency else None,  # break-glass: alarmed on every line (infra/alarms.py)
         "layer": layer,
         "audit_source": AUDIT_SOURCE,
     }

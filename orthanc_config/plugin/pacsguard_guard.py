@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import pacsguard_audit as audit
+import pacsguard_emergency as emergency
 import pacsguard_identity as identity
 import pacsguard_machine as machine
 import pacsguard_rbac as rbac
@@ -25,6 +26,8 @@ class GuardSettings:
     orthanc_log: str = ""
     machine: dict | None = None  # the "Machine" section: issuer, JWKS, resource server, client ids
     session_timeout_minutes: int = 15
+    emergency_window: str = ""  # the break-glass window file; absent file = no emergency access
+    alarm_log: str = ""
 
     @classmethod
     def from_orthanc_configuration(cls, configuration: str) -> GuardSettings:
@@ -43,6 +46,8 @@ class GuardSettings:
             orthanc_log=section.get("OrthancLog", ""),
             machine=section.get("Machine"),
             session_timeout_minutes=int(section.get("SessionTimeoutMinutes", 15)),
+            emergency_window=section.get("Emergency", {}).get("WindowFile", ""),
+            alarm_log=section.get("Emergency", {}).get("AlarmLog", ""),
         )
 
 
@@ -76,7 +81,9 @@ class Guard:
             claims = identity.verify_jwt(token, key, signer=self.settings.jwt_signer)
             identity.check_session_age(claims, self.settings.session_timeout_minutes)
             return identity.Identity(
-                identity.user_from_claims(claims), identity.role_from_claims(claims, rbac.ROLES), "jwt"
+                identity.user_from_claims(claims),
+                identity.role_from_claims(claims, (*rbac.ROLES, emergency.ROLE)),
+                "jwt",
             )
         user = identity.basic_user(headers)
         if user is None:
@@ -105,6 +112,8 @@ class Guard:
                 reason=str(exc),
             )
             return False
+        if who.role == emergency.ROLE:
+            return self._emergency(who, method, uri, source_ip)
         decision = rbac.decide(who.role, method, uri)
         # Record every decision, refusals included; an unrecorded request is never allowed.
         recorded = self._record(
@@ -120,6 +129,39 @@ class Guard:
             reason=decision.reason,
         )
         return decision.allowed and recorded
+
+    def _emergency(self, who: identity.Identity, method: str, uri: str, source_ip: str) -> bool:
+        """Break-glass: read-only, only inside an open window, every request recorded as emergency and alarmed."""
+        try:
+            window = emergency.open_window(self.settings.emergency_window) if self.settings.emergency_window else None
+            if window is None:
+                raise emergency.EmergencyError("this host has no emergency access window")
+            decision = rbac.decide(emergency.EFFECTIVE_ROLE, method, uri)
+            event_id, name, action, outcome = decision.event_id, decision.event, decision.action, decision.outcome
+            reason = f"emergency access ({window.reason}; opened by {window.opened_by}): {decision.reason}"
+            allowed = decision.allowed
+        except emergency.EmergencyError as exc:
+            event_id, name, action = rbac.EVENTS["forbidden"]
+            outcome, reason, allowed = rbac.OUTCOME_SERIOUS_FAILURE, f"emergency access refused: {exc}", False
+        fields = dict(
+            event_id=event_id,
+            event_name=name,
+            action=action,
+            outcome=outcome,
+            user=who.user,
+            role=emergency.ROLE,
+            source_ip=source_ip,
+            method=method,
+            path=uri,
+            reason=reason,
+            emergency=True,
+        )
+        recorded = self._record(**fields)
+        try:
+            emergency.raise_alarm(self.settings.alarm_log, audit.event(layer="orthanc-http", **fields))
+        except OSError:
+            return False  # an emergency request nobody is told about is not allowed
+        return allowed and recorded
 
     def dicom_store(self, remote_aet: str, tags: dict) -> int:
         """Status for a received instance: 0 stores it, non-zero refuses it (no record, no store)."""

@@ -92,3 +92,15 @@ def test_algorithm_confusion_is_refused(stack: dict, issuer: Any, forgery: str) 
         sig = base64.urlsafe_b64encode(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()).decode()
         token = f"{signing_input}.{sig.rstrip('=')}"
     assert https(stack, "GET", QIDO, headers=bearer(token))[0] == 403
+
+
+@control("IAM-MACHINE-TOKENS")
+def test_a_clients_own_bearer_header_never_reaches_the_plugin(stack: dict, issuer: Any) -> None:
+    """Only nginx may set X-PACSGuard-Bearer: a user who sends one is judged as themselves."""
+    from tests.posture.conftest import user_with_role
+
+    auditor = user_with_role(stack["_users"], "auditor")
+    forged = {"X-PACSGuard-Bearer": issuer.mint("ai-pipeline")}
+    assert https(stack, "GET", QIDO, auditor, headers=forged)[0] == 403
+    last = [r for r in audit_lines(stack) if r.get("user") == auditor][-1]
+    assert last["reason"] == "role auditor lacks query"

@@ -77,3 +77,58 @@ def test_sign_in_older_than_the_logoff_timeout_is_refused(guard: guard_mod.Guard
     assert guard.http("GET", "/studies", "127.0.0.1", _signed_in(1))
     assert not guard.http("GET", "/studies", "127.0.0.1", _signed_in(16))  # timeout 15 minutes
     assert "automatic logoff" in records(guard)[-1]["reason"]
+
+
+def _emergency_guard(tmp_path: Path) -> guard_mod.Guard:
+    roles = {**ROLES, "break-glass": "emergency"}
+    settings = guard_mod.GuardSettings(roles, str(tmp_path / "audit.jsonl"), "basic+jwt", PEM)
+    settings.emergency_window = str(tmp_path / "window.json")
+    settings.alarm_log = str(tmp_path / "alarms.jsonl")
+    return guard_mod.Guard(settings)
+
+
+def _window(tmp_path: Path, opened_minutes_ago: float, minutes: float) -> None:
+    import datetime as dt
+
+    opened = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=opened_minutes_ago)
+    doc = {"opened_at": opened.isoformat(), "expires_at": (opened + dt.timedelta(minutes=minutes)).isoformat(),
+           "reason": "ED patient, RIS down", "opened_by": "second-admin"}  # fmt: skip
+    (tmp_path / "window.json").write_text(json.dumps(doc))
+
+
+BREAK_GLASS = {"authorization": "Basic " + base64.b64encode(b"break-glass:x").decode()}
+
+
+def test_break_glass_outside_a_window_is_refused_recorded_and_alarmed(tmp_path: Path) -> None:
+    g = _emergency_guard(tmp_path)
+    assert not g.http("GET", "/studies", "127.0.0.1", BREAK_GLASS)
+    (rec,) = records(g)
+    assert rec["emergency"] is True and rec["event_id"] == "110113" and rec["outcome"] == "8"
+    assert json.loads((tmp_path / "alarms.jsonl").read_text())["alarm"] == "EmergencyAccessUsed"
+
+
+def test_break_glass_inside_a_window_reads_only(tmp_path: Path) -> None:
+    g = _emergency_guard(tmp_path)
+    _window(tmp_path, 1, 60)
+    assert g.http("GET", "/studies", "127.0.0.1", BREAK_GLASS)
+    assert not g.http("POST", "/instances", "127.0.0.1", BREAK_GLASS)
+    assert not g.http("DELETE", "/studies/x", "127.0.0.1", BREAK_GLASS)
+    recs = records(g)
+    assert [r["outcome"] for r in recs] == ["0", "4", "4"] and all(r["role"] == "emergency" for r in recs)
+    assert "RIS down" in recs[0]["reason"] and "second-admin" in recs[0]["reason"]
+    assert len((tmp_path / "alarms.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(("opened_ago", "minutes"), [(61, 60), (241, 24 * 60)])
+def test_expired_or_overlong_windows_are_closed(tmp_path: Path, opened_ago: float, minutes: float) -> None:
+    g = _emergency_guard(tmp_path)
+    _window(tmp_path, opened_ago, minutes)  # the second claims a day: four hours is the most the host grants
+    assert not g.http("GET", "/studies", "127.0.0.1", BREAK_GLASS)
+    assert "window closed at" in records(g)[0]["reason"]
+
+
+def test_emergency_request_nobody_is_alarmed_about_is_refused(tmp_path: Path) -> None:
+    g = _emergency_guard(tmp_path)
+    _window(tmp_path, 1, 60)
+    g.settings.alarm_log = str(tmp_path / "missing-dir" / "alarms.jsonl")
+    assert not g.http("GET", "/studies", "127.0.0.1", BREAK_GLASS)
