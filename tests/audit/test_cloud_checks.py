@@ -18,7 +18,7 @@ from tests.audit.account import ACCOUNT, REGION, STACK, build, tags
 from tests.audit.conftest import Clients
 
 # What the emulator cannot express: skipped (an operation it lacks) or failing (a state it cannot reach).
-EMULATOR_LIMITS = {"ENC-EBS-DEFAULT": "skipped", "IAM-ROOT-MFA": "fail"}
+EMULATOR_LIMITS = {"ENC-EBS-DEFAULT": "skipped", "IAM-ROOT-MFA": "fail", "IAM-PASSKEYS": "skipped"}
 
 
 def audit(url: str) -> list[Finding]:
@@ -71,6 +71,11 @@ def _in_region_plan_only(c: Clients, ids: dict) -> None:
                               BackupPlanTags={t["Key"]: t["Value"] for t in tags("none")})  # fmt: skip
 
 
+def _client_id(c: Clients, ids: dict, name: str) -> str:
+    clients = c("cognito-idp").list_user_pool_clients(UserPoolId=ids["pool"], MaxResults=60)["UserPoolClients"]
+    return next(x["ClientId"] for x in clients if x["ClientName"] == name)
+
+
 Breaker = Callable[[Clients, dict], Any]
 BREAKERS: dict[str, tuple[Breaker, str]] = {
     "ENC-S3-KMS": (lambda c, i: c("s3").put_bucket_encryption(Bucket=i["bucket_archive"], ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}), "archive"),
@@ -114,6 +119,10 @@ BREAKERS: dict[str, tuple[Breaker, str]] = {
     "BAK-OFFSITE": (_in_region_plan_only, "in-region"),
     "BAK-VAULT-LOCK": (lambda c, i: c("backup").delete_backup_vault_lock_configuration(BackupVaultName=i["vault"]), "vault"),
     "BAK-DB-MULTI-AZ": (lambda c, i: c("rds").modify_db_instance(DBInstanceIdentifier=i["db"], MultiAZ=False, ApplyImmediately=True), "db"),
+    "IAM-MACHINE-TOKENS": (lambda c, i: c("cognito-idp").create_user_pool_client(UserPoolId=i["pool"], ClientName="leaky-machine", AllowedOAuthFlows=["client_credentials"], AllowedOAuthScopes=["pacs/read", "pacs/store"], AllowedOAuthFlowsUserPoolClient=True), "leaky-machine"),
+    "IAM-AUTO-LOGOFF": (lambda c, i: c("cognito-idp").update_user_pool_client(UserPoolId=i["pool"], ClientId=_client_id(c, i, i["alb_client"]), ClientName=i["alb_client"], AllowedOAuthFlows=["code"], AccessTokenValidity=1, TokenValidityUnits={"AccessToken": "days"}), "alb_client"),
+    "IAM-EMERGENCY-ACCESS": (lambda c, i: c("cloudwatch").delete_alarms(AlarmNames=[f"pacsguard-{STACK}-EmergencyAccessUsed"]), "EmergencyAccessUsed"),
+    "IAM-PASSKEYS": (lambda c, i: c("cognito-idp").update_user_pool(UserPoolId=i["pool"], Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD"]}}, UserPoolTags={t["Key"]: t["Value"] for t in tags("phi", **{"pacsguard:passkeys": "allowed"})}), "pool"),
 }  # fmt: skip
 # Checked with a stubbed API below: moto cannot reach the compliant or the failing state.
 STUBBED = {"IAM-ROOT-MFA", "IAM-NO-STATIC-KEYS", "ENC-BACKUP-KMS"}
