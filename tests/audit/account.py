@@ -314,7 +314,9 @@ def identity_beyond_passwords(c: Any, ids: dict[str, Any]) -> None:
                                 AccessTokenValidity=15, TokenValidityUnits={"AccessToken": "minutes"})  # fmt: skip
     idp.create_group(GroupName="emergency", UserPoolId=pool)
     c("secretsmanager").create_secret(
-        Name=f"pacsguard-{STACK}-break-glass", KmsKeyId=ids["key_secrets"], Tags=tags("none", **{"pacsguard:purpose": "break-glass"})
+        Name=f"pacsguard-{STACK}-break-glass",
+        KmsKeyId=ids["key_secrets"],
+        Tags=tags("none", **{"pacsguard:purpose": "break-glass"}),
     )
     for metric in ("EmergencyAccessUsed", "BreakGlassCredentialRead"):
         c("cloudwatch").put_metric_alarm(AlarmName=f"pacsguard-{STACK}-{metric}", MetricName=metric, Namespace=f"PACSGuard/{STACK}",
