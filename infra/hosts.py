@@ -80,6 +80,7 @@ class HostsSecurityGroup(pulumi.ComponentResource):
         to_cidr: str | None = None,
         to_prefix_list: pulumi.Input[str] | None = None,
         why: str,
+        purpose: str | None = None,
     ) -> None:
         aws.vpc.SecurityGroupEgressRule(
             name,
@@ -91,7 +92,7 @@ class HostsSecurityGroup(pulumi.ComponentResource):
             prefix_list_id=to_prefix_list,
             **({"cidr_ipv6": to_cidr} if to_cidr and ":" in to_cidr else {"cidr_ipv4": to_cidr}),
             description=why,
-            tags=ctx.tags("none"),
+            tags=ctx.tags("none", **({"pacsguard:purpose": purpose} if purpose else {})),
             opts=pulumi.ResourceOptions(parent=self),
         )
 

@@ -10,10 +10,10 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.endpoint_policies import endpoint_policy
+from infra.endpoint_services import INTERFACE_ENDPOINTS, POLICY_SERVICES
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import assume_role_policy, document, statement
 
-INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "kms", "logs", "secretsmanager", "sts")
 TIERS = ("public", "private", "isolated")
 
 
@@ -195,7 +195,7 @@ class Network(pulumi.ComponentResource):
                 private_dns_enabled=True,
                 subnet_ids=self.subnet_ids("private"),
                 security_group_ids=[self.endpoint_sg.id],
-                policy=endpoint_policy(ctx, svc),
+                policy=endpoint_policy(ctx, svc) if svc in POLICY_SERVICES else None,
                 tags=tags,
                 opts=child,
             )

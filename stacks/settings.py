@@ -356,7 +356,7 @@ class Settings(_Strict):
                     "dicom.modality_cidrs",
                     f"prod refuses {net}: a modality network is /{PROD_MIN_MODALITY_PREFIX} or narrower",
                 )
-        for service in ("guardduty", "config"):
+        for service in ("guardduty", "config", "security_hub"):
             if getattr(self.account, service) == "off":
                 raise _keyed(f"account.{service}", "prod refuses off: use create, or existing for an organisation's")
         if not self.deletion_protection:

@@ -12,6 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
+from orthanc_config.profile import HostProfile
 from policies import host_profile
 from policies.graph import PlanGraph, Res, as_list, policy_doc, statements
 from policies.model import Citations, Control, Outcome, StackCheck, resource_outcome
@@ -288,18 +289,24 @@ def _idp_egress(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no authenticating listener")]
 
 
+def _host_profiles(g: PlanGraph, out: list[Outcome]) -> list[tuple[Res, HostProfile]]:
+    """Each launch template with the host profile in its user data; one that has none is reported as skipped."""
+    found = []
+    for lt in host_profile.host_templates(g):
+        try:
+            found.append((lt, host_profile.profile_of(lt)))
+        except host_profile.ProfileUnavailable as exc:
+            out.append(Outcome(lt.name, "skipped", f"not applicable: {exc}"))
+    return found
+
+
 def _subnet_cidrs(g: PlanGraph, lb: Res) -> list[str]:
     return [str(sn.inputs.get("cidrBlock")) for sn in _refs(g, lb, "subnets", "aws:ec2/subnet:Subnet")]
 
 
 def _health_check_sources(g: PlanGraph) -> list[Outcome]:
     out = []
-    for lt in host_profile.host_templates(g):
-        try:
-            profile = host_profile.profile_of(lt)
-        except host_profile.ProfileUnavailable as exc:
-            out.append(Outcome(lt.name, "skipped", f"not applicable: {exc}"))
-            continue
+    for _lt, profile in _host_profiles(g, out):
         admitted = [ipaddress.ip_network(c) for c in profile.lb_cidrs]
         for lb in g.of(LB):
             missing = [
@@ -353,12 +360,7 @@ def _hospital_routes(g: PlanGraph) -> list[Outcome]:
 
 def _move_egress(g: PlanGraph) -> list[Outcome]:
     out = []
-    for lt in host_profile.host_templates(g):
-        try:
-            profile = host_profile.profile_of(lt)
-        except host_profile.ProfileUnavailable as exc:
-            out.append(Outcome(lt.name, "skipped", f"not applicable: {exc}"))
-            continue
+    for lt, profile in _host_profiles(g, out):
         groups = [sg for ni in [lt] for sg in _refs(g, ni, "networkInterfaces", "aws:ec2/securityGroup:SecurityGroup")]
         rules = [r.inputs for sg in groups for r in g.parts(sg, EGRESS, "securityGroupId")]
         for m in (m for m in profile.modalities if "move" in m.rights):
@@ -454,11 +456,16 @@ ENUMS = (
 
 
 @cache
-def botocore_enum(service: str, shape: str) -> frozenset[str]:
-    import botocore.session
+def _service_shapes(service: str) -> dict[str, Any]:
+    # The loader reads the JSON model installed with boto3; a botocore session would cost ~0.3 s of imports.
+    from botocore.loaders import create_loader
 
-    model = botocore.session.get_session().get_service_model(service).shape_for(shape)
-    return frozenset(model.enum or ())
+    return create_loader().load_service_model(service, "service-2")["shapes"]
+
+
+def botocore_enum(service: str, shape: str) -> frozenset[str]:
+    """The values botocore's model of `service` enumerates for `shape` (KeyError if the model has no such shape)."""
+    return frozenset(_service_shapes(service)[shape].get("enum") or ())
 
 
 def _dig(inputs: dict[str, Any], path: str) -> Any:

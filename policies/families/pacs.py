@@ -4,6 +4,7 @@ profile renders (the same renderer the hosts run)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 
@@ -51,6 +52,21 @@ def _per_host(check: HostCheck, ok: str) -> Callable[[PlanGraph], list[Outcome]]
     return run
 
 
+MIN_MODALITY_PREFIX = 16  # the same bound prod settings enforce (stacks/settings.py)
+
+
+def _dicom_source_failure(cidr: str) -> str | None:
+    """A modality network is private and no wider than a /16; anything else exposes DICOM beyond the hospital."""
+    if cidr in WORLD:
+        return "DICOM port open to the internet"
+    net = ipaddress.ip_network(cidr, strict=False)
+    if not net.is_private:
+        return f"DICOM port open to the non-private network {cidr}"
+    if net.prefixlen < MIN_MODALITY_PREFIX:
+        return f"DICOM port open to {cidr}, wider than a /{MIN_MODALITY_PREFIX} modality network"
+    return None
+
+
 def _dicom_exposure(g: PlanGraph) -> list[Outcome]:
     ports = set()
     for t in host_templates(g):
@@ -65,14 +81,9 @@ def _dicom_exposure(g: PlanGraph) -> list[Outcome]:
             i["fromPort"] <= p <= (i.get("toPort") or i["fromPort"]) for p in ports
         ):
             continue
-        world = i.get("cidrIpv4") in WORLD or i.get("cidrIpv6") in WORLD
-        out.append(
-            Outcome(
-                rule.name,
-                "fail" if world else "pass",
-                "DICOM port open to the internet" if world else "modality networks only",
-            )
-        )
+        source = i.get("cidrIpv4") or i.get("cidrIpv6")
+        failure = _dicom_source_failure(source) if source else None
+        out.append(Outcome(rule.name, "fail" if failure else "pass", failure or "modality networks only"))
     return out or [Outcome("stack", "skipped", "not applicable: no DICOM ingress rules")]
 
 

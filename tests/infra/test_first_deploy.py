@@ -227,7 +227,11 @@ def _endpoint_doc(s: Synthesis, svc: str) -> dict:
 
 
 def test_every_endpoint_has_a_policy_for_this_account_only(stack: Synthesis) -> None:
-    for ep in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+    from infra.endpoint_services import POLICY_SERVICES
+
+    with_policy = [e for e in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("policy")]
+    assert {e.inputs["serviceName"].rsplit(".", 1)[-1] for e in with_policy} == set(POLICY_SERVICES)
+    for ep in with_policy:
         doc = json.loads(ep.inputs["policy"])
         for st in doc["Statement"]:
             if st["Sid"] == "SsmAgentBuckets":  # AWS-owned buckets: read-only, checked below
@@ -281,3 +285,23 @@ def test_plan_still_judges_services_the_organisation_runs(organisation: Synthesi
     # Without the setting, a missing detector is a failure, not a skip.
     bare = PlanGraph(PlanGraph.from_synthesis(organisation).resources)
     assert {f.status for f in evaluate(bare) if f.control == "AUD-GUARDDUTY"} == {"fail"}
+
+
+@pytest.mark.parametrize("source", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8"])
+def test_dicom_open_to_a_public_or_wide_network_fails_the_plan(prod: Synthesis, source: str) -> None:
+    from policies.evaluate import evaluate
+    from tests.policies.mutations import edit
+
+    graph = edit("hosts-sg-dicom-0", cidrIpv4=source)(PlanGraph.from_synthesis(prod))
+    failing = {f.control: f.message for f in evaluate(graph) if f.status == "fail"}
+    assert set(failing) == {"PACS-DICOM-EXPOSURE"}, failing
+    assert source in failing["PACS-DICOM-EXPOSURE"] or "internet" in failing["PACS-DICOM-EXPOSURE"]
+
+
+def test_an_endpoint_without_a_policy_fails_the_plan(prod: Synthesis) -> None:
+    from policies.evaluate import evaluate
+    from tests.policies.mutations import DELETE, edit
+
+    graph = edit("network-kms", policy=DELETE)(PlanGraph.from_synthesis(prod))
+    failing = [(f.control, f.resource) for f in evaluate(graph) if f.status == "fail"]
+    assert failing == [("NET-VPC-ENDPOINTS", "network-kms")]

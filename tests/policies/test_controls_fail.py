@@ -114,6 +114,7 @@ MUTATIONS = {
     "NET-DB-ISOLATED": (_route_out_of_isolated, "database-subnets"),
     "NET-WAF": (drop("waf-alb"), "web-alb"),
     "NET-VPC-ENDPOINTS": (drop("network-kms"), "network-vpc"),
+    "NET-HOST-EGRESS": (edit("hosts-egress-endpoints", cidrIpv4="0.0.0.0/0"), "hosts-egress-endpoints"),
     "NET-ALB-HEADERS": (edit("web-alb", dropInvalidHeaderFields=False), "web-alb"),
     "IAM-NO-WILDCARD-ACTIONS": (
         policy_statements(

@@ -301,7 +301,7 @@ def test_private_hospital_networks_need_a_way_into_the_vpc() -> None:
     _reject(cfg, "connectivity", "not both")
 
 
-@pytest.mark.parametrize("service", ["guardduty", "config"])
+@pytest.mark.parametrize("service", ["guardduty", "config", "security_hub"])
 def test_prod_refuses_account_services_off_but_accepts_existing(service: str) -> None:
     cfg = _prod()
     cfg["pacsguard:account"][service] = "off"
