@@ -1,0 +1,58 @@
+"""The break-glass commands: a window needs a reason and stays within the configured length; closing reseals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import grp
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from orthanc_config.break_glass import BreakGlassError, close_window, ensure_sealed, open_window
+from orthanc_config.layout import HostLayout
+from orthanc_config.profile import HostProfile
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not any(g.gr_name == "orthanc" for g in grp.getgrall()),
+    reason="needs root and the orthanc group (make setup installs Orthanc)",
+)
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> HostLayout:
+    profile = HostProfile(name="t", mode="local", state_dir=str(tmp_path), log_dir=str(tmp_path / "log"))
+    (tmp_path / "log").mkdir()
+    return HostLayout(profile)
+
+
+def test_open_unseals_records_and_alarms(layout: HostLayout) -> None:
+    sealed = ensure_sealed(layout)
+    assert oct(layout.break_glass_credential.stat().st_mode & 0o777) == "0o600"
+    doc = open_window(layout, "ED patient, RIS down", 30, "second-admin")
+    assert doc["password"] == sealed and doc["user"] == "break-glass"
+    window = json.loads(layout.break_glass_window.read_text())
+    assert window["reason"] == "ED patient, RIS down" and window["opened_by"] == "second-admin"
+    assert dt.datetime.fromisoformat(window["expires_at"]) - dt.datetime.fromisoformat(
+        window["opened_at"]
+    ) == dt.timedelta(minutes=30)
+    (record,) = [json.loads(x) for x in layout.audit_log.read_text().splitlines()]
+    assert record["emergency"] is True and "emergency access opened" in record["event"]
+    assert "EmergencyAccessUsed" in layout.alarm_log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("reason", "minutes", "fragment"), [("", 30, "--reason"), ("x", 61, "1 to 60"), ("x", 0, "1 to 60")]
+)
+def test_open_refuses_no_reason_or_too_long(layout: HostLayout, reason: str, minutes: int, fragment: str) -> None:
+    with pytest.raises(BreakGlassError, match=fragment):
+        open_window(layout, reason, minutes, "admin")
+    assert not layout.break_glass_window.exists()
+
+
+def test_close_removes_the_window_and_reseals(layout: HostLayout) -> None:
+    handed_out = open_window(layout, "outage", 15, "admin")["password"]
+    close_window(layout, "admin")
+    assert not layout.break_glass_window.exists()
+    assert ensure_sealed(layout) != handed_out
