@@ -40,8 +40,10 @@ TRAIL_FILTERS = {
         "($.eventName = ModifySecurityGroupRules) }"
     ),
     # Break-glass: unsealing the emergency credential pages someone (infra/identity.py's break-glass secret).
+    # Opening or closing a window is tagging that secret: alarmed the same way.
     "BreakGlassCredentialRead": (
-        '{ ($.eventName = GetSecretValue) && ($.requestParameters.secretId = "*break-glass*") }'
+        "{ (($.eventName = GetSecretValue) || ($.eventName = TagResource) || ($.eventName = UntagResource)) && "
+        '($.requestParameters.secretId = "*break-glass*") }'
     ),
 }
 # The host plugin's ATNA lines: 110114 user authentication, 110113 security alert (refused everywhere).

@@ -44,6 +44,7 @@ class HostsArgs:
     ami_id: str
     alb_arn: pulumi.Input[str]
     machine: pulumi.Input[list[str]] | None = None  # [issuer, JWKS URL, *machine client ids]
+    break_glass_secret_arn: pulumi.Input[str] | None = None  # hosts follow its window tags (never its value)
 
 
 class HostsSecurityGroup(pulumi.ComponentResource):
@@ -154,6 +155,7 @@ class Hosts(pulumi.ComponentResource):
             args.access_point_id or "",
             args.alb_arn,
             args.machine or [],
+            args.break_glass_secret_arn or "",
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -285,6 +287,11 @@ class Hosts(pulumi.ComponentResource):
                 condition={"StringEquals": {"kms:ViaService": ctx.service_host("s3")}},
             ),
         ]
+        if args.break_glass_secret_arn is not None:
+            # The window is in the sealed secret's tags: DescribeSecret only, the value stays sealed.
+            sts.append(
+                statement("FollowBreakGlassWindow", ["secretsmanager:DescribeSecret"], [args.break_glass_secret_arn])
+            )
         if args.file_system_arn is not None:
             sts.append(
                 statement(
@@ -306,6 +313,7 @@ class Hosts(pulumi.ComponentResource):
         ap_id: str,
         alb_arn: str,
         machine: list[str],
+        break_glass_secret: str,
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -336,6 +344,7 @@ class Hosts(pulumi.ComponentResource):
             machine_clients=tuple(machine[2:]),
             session_timeout_minutes=s.web.session_timeout_minutes,
             emergency_access_minutes=s.identity.emergency_access_minutes,
+            break_glass_secret=break_glass_secret,
             efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,

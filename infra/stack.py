@@ -126,6 +126,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             ami_id=ami.id,
             alb_arn=web.alb.arn,
             machine=pulumi.Output.all(identity.issuer, identity.jwks_url, *(c.id for c in identity.machine_clients)),
+            break_glass_secret_arn=identity.break_glass_secret.arn,
         ),
         hosts_sg,
     )

@@ -27,7 +27,7 @@ from orthanc_config.profile import HostProfile, ProfileError
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
-from orthanc_config.systemd_units import render_units
+from orthanc_config.systemd_units import BREAK_GLASS_TIMER, render_units
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
 PLUGIN_FILES = (
@@ -243,7 +243,10 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
     for unit in render_units(configured.layout):
         unit.write()
     subprocess.run(["systemctl", "daemon-reload"], check=True)
-    for name in ("pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"):
+    names = ["pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"]
+    if configured.layout.profile.break_glass_secret:
+        names.append(BREAK_GLASS_TIMER)
+    for name in names:
         say(f"Services: starting {name}")
         subprocess.run(["systemctl", "enable", "--now", name], check=True)
 
@@ -254,15 +257,27 @@ def main(argv: list[str] | None = None) -> int:
     inst = sub.add_parser("install", help="configure this host from a profile and start its services")
     inst.add_argument("--profile", required=True, type=Path)
     inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
+    sync = sub.add_parser("break-glass-sync", help="follow the sealed secret's emergency window tags (timer)")
+    sync.add_argument("--profile", required=True, type=Path)
     args = parser.parse_args(argv)
     try:
         profile = HostProfile.load(args.profile)
+        if args.command == "break-glass-sync":
+            is_open = break_glass.sync_window(HostLayout(profile), break_glass.secret_tags(profile.break_glass_secret))
+            print(f"pacsguard-host: emergency window {'open' if is_open else 'closed'}")
+            return 0
         if profile.mode == "aws":
             aws_host.prepare(profile, print)
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":
             start_system_services(configured)
-    except (ProfileError, host_secrets.SecretsError, aws_host.AwsHostError, OSError) as exc:
+    except (
+        ProfileError,
+        host_secrets.SecretsError,
+        aws_host.AwsHostError,
+        break_glass.BreakGlassError,
+        OSError,
+    ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)
         return 2
     return 0

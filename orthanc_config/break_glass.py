@@ -20,6 +20,14 @@ from orthanc_config.plugin import pacsguard_audit as audit
 from orthanc_config.plugin import pacsguard_emergency as emergency
 
 BREAK_GLASS_USER = "break-glass"
+# On AWS the second administrator opens a window by tagging the sealed secret (a CloudTrail event that alarms);
+# every host copies those tags into its window file (pacsguard-break-glass.timer), and removing them closes it.
+WINDOW_TAGS = {
+    "opened_at": "pacsguard:window-opened",
+    "expires_at": "pacsguard:window-expires",
+    "reason": "pacsguard:window-reason",
+    "opened_by": "pacsguard:window-opened-by",
+}
 
 
 class BreakGlassError(Exception):
@@ -97,3 +105,39 @@ def close_window(layout: HostLayout, closed_by: str) -> None:
     layout.break_glass_window.unlink(missing_ok=True)
     reseal(layout)
     _notify(layout, "emergency access closed", "0", closed_by, "window removed and credential resealed")
+
+
+def window_from_tags(tags: dict[str, str]) -> dict[str, str] | None:
+    """The window the sealed secret's tags describe, or None when they describe none (or only part of one)."""
+    doc = {key: tags.get(tag, "") for key, tag in WINDOW_TAGS.items()}
+    return doc if all(doc.values()) else None
+
+
+def sync_window(layout: HostLayout, tags: dict[str, str]) -> bool:
+    """Write (or remove) this host's window file from the secret's tags; True when a window is open.
+
+    The plugin still checks the times and caps the window at four hours, so a mistyped tag cannot open more.
+    """
+    import grp
+
+    doc = window_from_tags(tags)
+    if doc is None:
+        layout.break_glass_window.unlink(missing_ok=True)
+        return False
+    _write(layout.break_glass_window, json.dumps(doc) + "\n", 0o640, grp.getgrnam("orthanc").gr_gid)
+    return True
+
+
+def secret_tags(secret_arn: str) -> dict[str, str]:
+    """The sealed secret's tags through the AWS CLI (DescribeSecret: reading the tags does not unseal it)."""
+    import subprocess
+
+    res = subprocess.run(
+        ["aws", "secretsmanager", "describe-secret", "--secret-id", secret_arn, "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise BreakGlassError(f"cannot describe {secret_arn}: {res.stderr.strip()}")
+    return {t["Key"]: t["Value"] for t in json.loads(res.stdout).get("Tags", [])}

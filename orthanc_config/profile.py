@@ -86,6 +86,7 @@ class HostProfile:
     machine_resource_server: str = "pacs"
     session_timeout_minutes: int = 15  # automatic logoff: a signed-in session older than this is refused
     emergency_access_minutes: int = 60  # the longest break-glass window (at most 240)
+    break_glass_secret: str = ""  # on AWS: the sealed secret whose window tags every host follows
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512

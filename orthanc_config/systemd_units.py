@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
+from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -59,8 +60,39 @@ Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 """
-    return [
+    units = [
         RenderedFile(f"{UNIT_DIR}/pacsguard-firewall.service", firewall),
         RenderedFile(f"{UNIT_DIR}/pacsguard-orthanc.service", orthanc),
         RenderedFile(f"{UNIT_DIR}/pacsguard-nginx.service", nginx),
+    ]
+    return units + break_glass_units(layout)
+
+
+BREAK_GLASS_TIMER = "pacsguard-break-glass.timer"
+
+
+def break_glass_units(layout: HostLayout) -> list[RenderedFile]:
+    """Follow the sealed secret's window tags every 30 s: how an emergency window opens and closes on every host."""
+    if not layout.profile.break_glass_secret:
+        return []
+    service = f"""[Unit]
+Description=PACSGuard break-glass window (from the sealed secret's tags)
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} break-glass-sync --profile {PROFILE_PATH}
+"""
+    timer = """[Unit]
+Description=Follow the PACSGuard break-glass window
+
+[Timer]
+OnBootSec=30s
+OnUnitActiveSec=30s
+
+[Install]
+WantedBy=timers.target
+"""
+    return [
+        RenderedFile(f"{UNIT_DIR}/pacsguard-break-glass.service", service),
+        RenderedFile(f"{UNIT_DIR}/{BREAK_GLASS_TIMER}", timer),
     ]

@@ -97,3 +97,14 @@ def test_passkeys_relying_party_is_the_stack_domain_with_user_verification(stack
     assert "WEB_AUTHN" in p["signInPolicy"]["allowedFirstAuthFactors"]
     assert p["userPoolTier"] in ("ESSENTIALS", "PLUS")
     assert p["tags"]["pacsguard:passkeys"] == stack.settings.identity.passkeys
+
+
+def test_hosts_follow_the_break_glass_window_without_unsealing(stack: Synthesis) -> None:
+    secret = named(stack, "aws:secretsmanager/secret:Secret", "identity-break-glass")
+    body = re.search(r"<<'PACSGUARD_PROFILE'\n(.*)\nPACSGUARD_PROFILE", user_data(stack), re.S).group(1)
+    assert json.loads(body)["break_glass_secret"] == secret.outputs["arn"]
+    policy = json.loads(named(stack, "aws:iam/rolePolicy:RolePolicy", "hosts-least-privilege").inputs["policy"])
+    st = next(s for s in policy["Statement"] if s.get("Sid") == "FollowBreakGlassWindow")
+    assert st["Action"] == "secretsmanager:DescribeSecret" or st["Action"] == ["secretsmanager:DescribeSecret"]
+    assert st["Resource"] in (secret.outputs["arn"], [secret.outputs["arn"]])
+    assert "TagResource" in TRAIL_FILTERS["BreakGlassCredentialRead"]

@@ -56,3 +56,32 @@ def test_close_removes_the_window_and_reseals(layout: HostLayout) -> None:
     close_window(layout, "admin")
     assert not layout.break_glass_window.exists()
     assert ensure_sealed(layout) != handed_out
+
+
+def test_window_follows_the_sealed_secrets_tags(layout: HostLayout) -> None:
+    from orthanc_config.break_glass import WINDOW_TAGS, sync_window
+
+    tags = {
+        WINDOW_TAGS["opened_at"]: "2026-12-01T10:00:00+00:00",
+        WINDOW_TAGS["expires_at"]: "2026-12-01T11:00:00+00:00",
+        WINDOW_TAGS["reason"]: "ED patient",
+        WINDOW_TAGS["opened_by"]: "arn:aws:iam::123456789012:role/admin-2",
+    }
+    assert sync_window(layout, tags) is True
+    assert json.loads(layout.break_glass_window.read_text())["reason"] == "ED patient"
+    assert oct(layout.break_glass_window.stat().st_mode & 0o777) == "0o640"
+    partial = {k: v for k, v in tags.items() if k != WINDOW_TAGS["expires_at"]}
+    assert sync_window(layout, partial) is False and not layout.break_glass_window.exists()
+
+
+def test_aws_hosts_get_a_timer_only_with_a_sealed_secret(layout: HostLayout) -> None:
+    import dataclasses
+
+    from orthanc_config.systemd_units import BREAK_GLASS_TIMER, render_units
+
+    assert not [u for u in render_units(layout) if BREAK_GLASS_TIMER in u.path]
+    aws = HostLayout(
+        dataclasses.replace(layout.profile, break_glass_secret="arn:aws:secretsmanager:eu-west-1:1:secret:x")
+    )
+    service = next(u for u in render_units(aws) if u.path.endswith("pacsguard-break-glass.service"))
+    assert "break-glass-sync --profile" in service.content
