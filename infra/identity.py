@@ -104,6 +104,8 @@ class Identity(pulumi.ComponentResource):
             f"{name}-domain",
             domain=s.identity.domain_prefix or f"{ctx.prefix}-login",
             user_pool_id=self.pool.id,
+            # Passkeys exist only in managed login (version 2); the classic hosted UI cannot offer them.
+            managed_login_version=2 if s.identity.passkeys != "off" else 1,
             opts=child,
         )
         self.client = aws.cognito.UserPoolClient(
@@ -138,6 +140,15 @@ class Identity(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if s.identity.passkeys != "off":
+            # Managed login shows its pages to a client only once the client has a branding style.
+            aws.cognito.ManagedLoginBranding(
+                f"{name}-login-branding",
+                user_pool_id=self.pool.id,
+                client_id=self.client.id,
+                use_cognito_provided_values=True,
+                opts=child,
+            )
         self.issuer = pulumi.Output.concat("https://cognito-idp.", ctx.region, ".amazonaws.com/", self.pool.id)
         self.jwks_url = pulumi.Output.concat(self.issuer, "/.well-known/jwks.json")
         self.machine_clients = self._machine_clients(name, ctx, child)

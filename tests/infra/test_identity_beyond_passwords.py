@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+
+import pytest
+import yaml
 
 from infra.alarms import AUDIT_FILTERS, TRAIL_FILTERS
-from infra.synth import Synthesis
+from infra.synth import Synthesis, synthesize
+from stacks.loader import read_stack_config
 from tests.infra.graph import named
 from tests.infra.test_hosts import user_data
 
@@ -108,3 +113,29 @@ def test_hosts_follow_the_break_glass_window_without_unsealing(stack: Synthesis)
     assert st["Action"] == "secretsmanager:DescribeSecret" or st["Action"] == ["secretsmanager:DescribeSecret"]
     assert st["Resource"] in (secret.outputs["arn"], [secret.outputs["arn"]])
     assert "TagResource" in TRAIL_FILTERS["BreakGlassCredentialRead"]
+
+
+def test_passkeys_are_served_by_managed_login(stack: Synthesis) -> None:
+    domain = named(stack, "aws:cognito/userPoolDomain:UserPoolDomain", "identity-domain").inputs
+    assert domain["managedLoginVersion"] == 2  # the classic hosted UI offers no passkeys
+    (branding,) = stack.of_type("aws:cognito/managedLoginBranding:ManagedLoginBranding")
+    assert branding.inputs["useCognitoProvidedValues"] is True and branding.inputs["clientId"]
+    client = named(stack, CLIENT, "identity-alb-client").inputs
+    assert "ALLOW_USER_AUTH" in client["explicitAuthFlows"]  # choice-based sign-in (passkey or password)
+
+
+@pytest.fixture(scope="module")
+def passkeys_required(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    cfg = read_stack_config("dev")
+    cfg["pacsguard:identity"] = {**cfg["pacsguard:identity"], "passkeys": "required"}
+    folder = tmp_path_factory.mktemp("stacks")
+    (folder / "Pulumi.passkeys.yaml").write_text(yaml.safe_dump({"config": cfg}))
+    return synthesize("passkeys", Path(folder))
+
+
+def test_required_passkeys_leave_no_password_first_factor(passkeys_required: Synthesis) -> None:
+    (pool,) = passkeys_required.of_type("aws:cognito/userPool:UserPool")
+    assert pool.inputs["signInPolicy"]["allowedFirstAuthFactors"] == ["WEB_AUTHN"]
+    client = named(passkeys_required, CLIENT, "identity-alb-client").inputs
+    assert "ALLOW_USER_SRP_AUTH" not in client["explicitAuthFlows"]
+    assert "ALLOW_USER_PASSWORD_AUTH" not in client["explicitAuthFlows"]
