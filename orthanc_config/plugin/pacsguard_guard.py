@@ -66,8 +66,10 @@ class Guard:
     def identify(self, headers: dict[str, str], path: str = "") -> identity.Identity:
         bearer = headers.get(machine.BEARER_HEADER)
         if bearer:
-            if self.machine is None or self.settings.roles.get(identity.basic_user(headers) or "") != "gateway":
+            if self.machine is None:
                 raise identity.IdentityError("bearer token present but this host admits no machine client")
+            if self.settings.roles.get(identity.basic_user(headers) or "") != "gateway":
+                raise identity.IdentityError("bearer header not set by the gateway (nginx): refused")
             try:
                 m = self.machine.verify(bearer, path.split("?", 1)[0])
             except machine.MachineTokenError as exc:

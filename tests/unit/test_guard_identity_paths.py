@@ -55,7 +55,7 @@ def test_bearer_without_the_gateway_is_refused(guard: guard_mod.Guard, issuer: L
     assert not guard.http(
         "GET", "/dicom-web/studies", "127.0.0.1", {**alice, "x-pacsguard-bearer": issuer.mint("ai-pipeline")}
     )
-    assert "admits no machine client" in records(guard)[0]["reason"]
+    assert "not set by the gateway" in records(guard)[0]["reason"]
 
 
 def test_host_without_machine_clients_refuses_bearers(tmp_path: Path, issuer: LocalIssuer) -> None:
