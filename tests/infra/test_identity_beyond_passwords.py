@@ -139,3 +139,11 @@ def test_required_passkeys_leave_no_password_first_factor(passkeys_required: Syn
     client = named(passkeys_required, CLIENT, "identity-alb-client").inputs
     assert "ALLOW_USER_SRP_AUTH" not in client["explicitAuthFlows"]
     assert "ALLOW_USER_PASSWORD_AUTH" not in client["explicitAuthFlows"]
+
+
+def test_machine_clients_pass_the_same_waf_as_users(dev: Synthesis) -> None:
+    rule = named(dev, RULE, "web-machine-clients").inputs
+    listener = named(dev, "aws:lb/listener:Listener", "web-https")
+    assert rule["listenerArn"] == listener.outputs["arn"]
+    (assoc,) = dev.of_type("aws:wafv2/webAclAssociation:WebAclAssociation")
+    assert assoc.inputs["resourceArn"] == listener.inputs["loadBalancerArn"]
