@@ -41,6 +41,11 @@ PROD_MIN_DB_BACKUP_DAYS = 35
 PROD_DEFAULT_LOG_RETENTION = 2192  # six years: HIPAA 164.316(b)(2) documentation retention
 WORLD = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 PROD_MIN_MODALITY_PREFIX = 16
+# Networks a hospital can own privately: RFC 1918, RFC 6598 shared space (carrier/SD-WAN) and IPv6 unique local.
+# Python's is_private also counts documentation and benchmark ranges, which no modality lives in.
+HOSPITAL_PRIVATE = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 # RDS for PostgreSQL majors that can be created, with the end of RDS standard support (AWS documentation,
 # "Supported PostgreSQL major versions on Amazon RDS"). Data, not code: refresh it with its date.
 RDS_VERSIONS_CHECKED = "2026-12-01"
@@ -330,12 +335,18 @@ class Settings(_Strict):
 
     def _reachable(self) -> None:
         """Private client networks need a way into the VPC; a public ALB cannot serve them."""
-        https_private = [n for n in self.https.cidrs if n.is_private and n not in WORLD]
+        https_private = [n for n in self.https.cidrs if is_hospital_private(n)]
         if not self.web.internal and https_private and len(https_private) == len(self.https.cidrs):
             raise _keyed(
                 "web.internal",
                 f"an internet-facing ALB cannot be reached from private networks only ({https_private[0]}): "
                 "set web.internal: true and connectivity, or list the public addresses in https.cidrs",
+            )
+        public = [n for n in self.https.cidrs if not is_hospital_private(n)]
+        if self.web.internal and public:
+            raise _keyed(
+                "web.internal",
+                f"{public[0]} cannot reach an internal ALB: set web.internal: false for users on public addresses",
             )
         outside = self.client_networks
         if outside and not self.connectivity.attached:
@@ -347,7 +358,7 @@ class Settings(_Strict):
 
     def _refuse_weak_prod(self) -> None:
         for net in self.dicom.modality_cidrs:
-            if net in WORLD or not net.is_private:
+            if not is_hospital_private(net):
                 raise _keyed(
                     "dicom.modality_cidrs", f"prod refuses DICOM open to {net}: list the private modality networks"
                 )
@@ -399,7 +410,7 @@ class Settings(_Strict):
     def client_networks(self) -> list[Network]:
         """Private hospital networks outside the VPC that talk to the stack: HTTPS users and modalities."""
         nets = [*self.https.cidrs, *self.dicom.modality_cidrs]
-        return [n for n in dict.fromkeys(nets) if n.is_private and n not in WORLD and not _overlaps(n, self.vpc_cidr)]
+        return [n for n in dict.fromkeys(nets) if is_hospital_private(n) and not _overlaps(n, self.vpc_cidr)]
 
     @property
     def effective_nat_per_az(self) -> bool:
@@ -417,6 +428,10 @@ class SettingsKeyError(ValueError):
 
 def _keyed(key: str, message: str) -> SettingsKeyError:
     return SettingsKeyError(key, message)
+
+
+def is_hospital_private(net: Network) -> bool:
+    return any(net.version == p.version and net.subnet_of(p) for p in HOSPITAL_PRIVATE)  # type: ignore[arg-type]
 
 
 def _overlaps(net: Network, vpc: ipaddress.IPv4Network) -> bool:

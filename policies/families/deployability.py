@@ -16,7 +16,7 @@ from orthanc_config.profile import HostProfile
 from policies import host_profile
 from policies.graph import PlanGraph, Res, as_list, policy_doc, statements
 from policies.model import Citations, Control, Outcome, StackCheck, resource_outcome
-from stacks.settings import RDS_POSTGRES_MAJORS, RDS_VERSIONS_CHECKED
+from stacks.settings import RDS_POSTGRES_MAJORS, RDS_VERSIONS_CHECKED, is_hospital_private
 
 DOCS = "https://docs.aws.amazon.com"
 LISTENER = "aws:lb/listener:Listener"
@@ -262,7 +262,7 @@ def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
 def _egress_443_world(g: PlanGraph, sg: Res) -> bool:
     for rule in g.parts(sg, EGRESS, "securityGroupId"):
         i = rule.inputs
-        port_ok = i.get("ipProtocol") == "-1" or (i.get("fromPort", 0) <= 443 <= i.get("toPort", -1))
+        port_ok = i.get("ipProtocol") == "-1" or ((i.get("fromPort") or 0) <= 443 <= (i.get("toPort") or -1))
         if port_ok and (i.get("cidrIpv4") == "0.0.0.0/0" or i.get("cidrIpv6") == "::/0"):
             return True
     return False
@@ -336,7 +336,7 @@ def _hospital_routes(g: PlanGraph) -> list[Outcome]:
         cidr = rule.inputs.get("cidrIpv4")
         if cidr:
             net = ipaddress.ip_network(cidr)
-            if net.is_private and not any(net.overlaps(v) for v in vpcs):
+            if is_hospital_private(net) and not any(net.overlaps(v) for v in vpcs):
                 sources.add(net)
     out = []
     for table in _private_route_tables(g):
@@ -367,7 +367,7 @@ def _move_egress(g: PlanGraph) -> list[Outcome]:
             ok = any(
                 ipaddress.ip_address(m.host)
                 in ipaddress.ip_network(r.get("cidrIpv4") or r.get("cidrIpv6") or "0.0.0.0/32")
-                and r.get("fromPort", 0) <= m.port <= r.get("toPort", -1)
+                and (r.get("fromPort") or 0) <= m.port <= (r.get("toPort") or -1)
                 for r in rules
             )
             out.append(
@@ -452,6 +452,12 @@ ENUMS = (
     ("aws:acm/certificate:Certificate", "keyAlgorithm", "acm", "KeyAlgorithm"),
     ("aws:cfg/rule:Rule", "source.owner", "config", "Owner"),
     ("aws:guardduty/detector:Detector", "findingPublishingFrequency", "guardduty", "FindingPublishingFrequency"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "comparisonOperator", "cloudwatch", "ComparisonOperator"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "statistic", "cloudwatch", "Statistic"),
+    ("aws:efs/fileSystem:FileSystem", "performanceMode", "efs", "PerformanceMode"),
+    ("aws:efs/fileSystem:FileSystem", "throughputMode", "efs", "ThroughputMode"),
+    ("aws:ec2/flowLog:FlowLog", "trafficType", "ec2", "TrafficType"),
+    ("aws:ec2/launchTemplate:LaunchTemplate", "blockDeviceMappings.*.ebs.volumeType", "ec2", "VolumeType"),
 )
 
 
@@ -468,11 +474,14 @@ def botocore_enum(service: str, shape: str) -> frozenset[str]:
     return frozenset(_service_shapes(service)[shape].get("enum") or ())
 
 
-def _dig(inputs: dict[str, Any], path: str) -> Any:
-    value: Any = inputs
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+def _dig(value: Any, path: str) -> list[Any]:
+    """The values at a dotted path; `*` walks every item of a list."""
+    if not path:
+        return [] if value is None else [value]
+    key, _, rest = path.partition(".")
+    if key == "*":
+        return [v for item in (value if isinstance(value, list) else []) for v in _dig(item, rest)]
+    return _dig(value.get(key), rest) if isinstance(value, dict) else []
 
 
 def _waf_values(node: Any) -> list[str]:
@@ -504,18 +513,11 @@ def _enums(g: PlanGraph) -> list[Outcome]:
     for typ, path, service, shape in ENUMS:
         allowed = botocore_enum(service, shape)
         for res in g.of(typ):
-            value = _dig(res.inputs, path)
-            if value is None:
-                continue
-            out.append(
-                resource_outcome(
-                    res,
-                    None
-                    if value in allowed
-                    else f"{path}={value!r} is not a {service} {shape} ({', '.join(sorted(allowed))})",
-                    f"{path}={value} per the {service} API model",
+            for value in _dig(res.inputs, path):
+                failure = f"{path}={value!r} is not a {service} {shape} ({', '.join(sorted(allowed))})"
+                out.append(
+                    resource_outcome(res, None if value in allowed else failure, f"{path}={value} per the API model")
                 )
-            )
     return out + _waf_enums(g)
 
 

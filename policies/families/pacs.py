@@ -13,6 +13,7 @@ from policies import citations as c
 from policies.graph import PlanGraph
 from policies.host_profile import ProfileUnavailable, host_templates, rendered_orthanc, user_data_text
 from policies.model import Citations, Control, Outcome, StackCheck
+from stacks.settings import PROD_MIN_MODALITY_PREFIX, is_hospital_private
 
 DICOM = Citations(
     hipaa=(c.TRANSMISSION, c.TRANSMISSION_ENC, c.AUTHENTICATION),
@@ -52,7 +53,7 @@ def _per_host(check: HostCheck, ok: str) -> Callable[[PlanGraph], list[Outcome]]
     return run
 
 
-MIN_MODALITY_PREFIX = 16  # the same bound prod settings enforce (stacks/settings.py)
+MIN_MODALITY_PREFIX = PROD_MIN_MODALITY_PREFIX  # the bound prod settings enforce
 
 
 def _dicom_source_failure(cidr: str) -> str | None:
@@ -60,7 +61,7 @@ def _dicom_source_failure(cidr: str) -> str | None:
     if cidr in WORLD:
         return "DICOM port open to the internet"
     net = ipaddress.ip_network(cidr, strict=False)
-    if not net.is_private:
+    if not is_hospital_private(net):
         return f"DICOM port open to the non-private network {cidr}"
     if net.prefixlen < MIN_MODALITY_PREFIX:
         return f"DICOM port open to {cidr}, wider than a /{MIN_MODALITY_PREFIX} modality network"

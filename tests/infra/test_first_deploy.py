@@ -287,7 +287,7 @@ def test_plan_still_judges_services_the_organisation_runs(organisation: Synthesi
     assert {f.status for f in evaluate(bare) if f.control == "AUD-GUARDDUTY"} == {"fail"}
 
 
-@pytest.mark.parametrize("source", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8"])
+@pytest.mark.parametrize("source", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8", "192.0.2.0/24"])
 def test_dicom_open_to_a_public_or_wide_network_fails_the_plan(prod: Synthesis, source: str) -> None:
     from policies.evaluate import evaluate
     from tests.policies.mutations import edit

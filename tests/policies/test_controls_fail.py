@@ -327,3 +327,26 @@ def test_breaking_the_property_fails_exactly_that_control(
     mine = [f for f in findings if f.control == control_id and f.status == "fail"]
     assert any(resource in (f.resource + " " + f.message) for f in mine), mine
     assert mine[0].severity == by_id(control_id).severity
+
+
+@pytest.mark.parametrize(
+    ("resource", "path", "value"),
+    [
+        ("detection-guardduty", "findingPublishingFrequency", "EVERY_MINUTE"),
+        ("web-https", "protocol", "HTTPS2"),
+        ("alarms-RootAccountUse-alarm", "comparisonOperator", "GreaterOrEqual"),
+        (LT, "blockDeviceMappings.0.ebs.volumeType", "gp4"),
+        (
+            "waf-acl",
+            "rules.5.statement.andStatement.statements.1.notStatement.statement.andStatement.statements.0"
+            ".byteMatchStatement.positionalConstraint",
+            "BEGINS_WITH",
+        ),
+    ],
+)
+def test_values_outside_the_botocore_models_fail_dep_api_enums(
+    prod_graph: PlanGraph, resource: str, path: str, value: str
+) -> None:
+    graph = edit(resource, **{path: value})(prod_graph)
+    failing = [f for f in evaluate(graph) if f.control == "DEP-API-ENUMS" and f.status == "fail"]
+    assert failing and failing[0].resource == resource and value in failing[0].message

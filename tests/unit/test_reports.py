@@ -26,6 +26,7 @@ def insecure_stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = read_stack_config("dev")
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
     cfg["pacsguard:web"]["allow_world"] = True
+    cfg["pacsguard:web"]["internal"] = False  # the world reaches only an internet-facing ALB
     (d / "Pulumi.open.yaml").write_text(yaml.safe_dump({"config": cfg}))
     return d
 
@@ -80,6 +81,8 @@ def test_sarif_is_what_github_code_scanning_accepts(insecure_stacks: Path, tmp_p
     for rule in rules:
         assert rule["shortDescription"]["text"] and rule["help"]["text"] and rule["help"]["markdown"]
         assert 0 < float(rule["properties"]["security-severity"]) <= 10
+        if rule["id"].startswith("DEP-"):  # a deployability rule links to the AWS page its constraint comes from
+            assert rule["helpUri"].startswith("https://docs.aws.amazon.com/")
     assert run["results"], "a failing control must produce a result"
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"] == "NET-SG-WORLD"

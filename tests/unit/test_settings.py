@@ -194,6 +194,8 @@ def test_world_open_web_entry_needs_an_explicit_setting() -> None:
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
     _reject(cfg, "https.cidrs", "web.allow_world")
     cfg["pacsguard:web"]["allow_world"] = True
+    _reject(cfg, "web.internal", "cannot reach an internal ALB")
+    cfg["pacsguard:web"]["internal"] = False
     assert settings_from_config(cfg, "x").web.allow_world  # explicit, with WAF and MFA on: accepted
 
 
@@ -202,6 +204,7 @@ def test_world_open_web_entry_refused_without_waf_or_mfa(section: str, key: str)
     cfg = _dev()
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
     cfg["pacsguard:web"]["allow_world"] = True
+    cfg["pacsguard:web"]["internal"] = False
     cfg[section] = {key: False}
     _reject(cfg, "web.allow_world", "waf.enabled and identity.mfa")
 
@@ -274,7 +277,7 @@ def test_default_database_version_is_a_major() -> None:
     assert load_settings("prod").database.engine_version == "16"
 
 
-@pytest.mark.parametrize("network", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8", "192.0.0.0/2"])
+@pytest.mark.parametrize("network", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8", "192.0.0.0/2", "198.51.100.0/24"])
 def test_prod_refuses_public_or_wide_modality_networks(network: str) -> None:
     cfg = _prod()
     cfg["pacsguard:dicom"]["modality_cidrs"].append(network)
@@ -308,3 +311,9 @@ def test_prod_refuses_account_services_off_but_accepts_existing(service: str) ->
     _reject(cfg, f"account.{service}", "prod refuses off")
     cfg["pacsguard:account"][service] = "existing"
     assert getattr(settings_from_config(cfg, "x").account, service) == "existing"
+
+
+def test_public_users_cannot_reach_an_internal_alb() -> None:
+    cfg = _prod()
+    cfg["pacsguard:https"]["cidrs"].append("203.0.113.0/24")
+    _reject(cfg, "web.internal", "203.0.113.0/24")
