@@ -22,7 +22,7 @@ from pathlib import Path
 from orthanc_config import aws_host, break_glass, host_secrets, packages, pki
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
-from orthanc_config.machine_issuer import LocalIssuer
+from orthanc_config.machine_issuer import IssuerError, LocalIssuer, cache_jwks
 from orthanc_config.profile import HostProfile, ProfileError
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
@@ -137,7 +137,8 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "Emergency": {"WindowFile": str(layout.break_glass_window), "AlarmLog": str(layout.alarm_log)},
             "Machine": {
                 "Issuer": p.machine_issuer,
-                "Jwks": p.machine_jwks,
+                # AWS: the copy fetched at boot (cache_jwks); local: the local issuer's file.
+                "Jwks": str(layout.machine_jwks_file) if p.machine_clients else "",
                 "ResourceServer": p.machine_resource_server,
                 "Clients": list(p.machine_clients),
             },
@@ -199,6 +200,11 @@ def configure(
         ensure_jwt_keys(layout)
     if local and profile.machine_clients:
         LocalIssuer(profile.machine_issuer, layout.machine_issuer_key, layout.machine_jwks_file).ensure()
+    elif profile.machine_clients:
+        try:
+            cache_jwks(profile.machine_jwks, layout.machine_jwks_file)
+        except IssuerError as exc:
+            say(f"Machine clients: {exc}")  # the PACS still comes up; bearer tokens are refused until a copy exists
 
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server

@@ -59,13 +59,17 @@ class JwksSource:
 
     def _load(self) -> None:
         self.fetched_at = time.monotonic()
-        if self.location.startswith("/"):
-            with open(self.location, "rb") as fh:
-                raw = fh.read()
-        else:
-            raw = (self.fetch or _https_get)(self.location)
+        try:
+            if self.location.startswith("/"):
+                with open(self.location, "rb") as fh:
+                    raw = fh.read()
+            else:
+                raw = (self.fetch or _https_get)(self.location)
+            published = json.loads(raw).get("keys", [])
+        except (OSError, ValueError, AttributeError) as exc:
+            raise MachineTokenError(f"the issuer's keys are unavailable ({exc})") from None
         keys = {}
-        for jwk in json.loads(raw).get("keys", []):
+        for jwk in published:
             if jwk.get("kty") != "RSA" or jwk.get("alg", ALGORITHM) != ALGORITHM or not jwk.get("kid"):
                 continue  # only RSA signing keys: an "oct" (HMAC) entry must never become a verification key
             keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
