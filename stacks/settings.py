@@ -181,6 +181,18 @@ class IdentitySettings(_Strict):
     # Break-glass: how long one emergency access window stays open before the host refuses it (HIPAA 164.312(a)(2)(ii)).
     emergency_access_minutes: int = Field(60, ge=15, le=240, description="at most 4 hours")
 
+    @field_validator("passkeys")
+    @classmethod
+    def _deployable_passkeys(cls, v: str) -> str:
+        if v == "required":
+            raise ValueError(
+                "required cannot be deployed safely yet: an MFA-required pool offers passkey sign-in only when its "
+                "passkey factor is MULTI_FACTOR_WITH_USER_VERIFICATION, which pulumi-aws 7.51 cannot declare, and a "
+                "pool whose only first factor is a passkey leaves new users no way to sign in and register one; "
+                "use allowed"
+            )
+        return v
+
     @field_validator("machine_clients")
     @classmethod
     def _unique_clients(cls, v: list[MachineClientSettings]) -> list[MachineClientSettings]:

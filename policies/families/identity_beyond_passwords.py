@@ -21,6 +21,7 @@ MAX_MACHINE_TOKEN_MINUTES = 60
 MAX_REFRESH_MINUTES = 60  # Cognito's minimum: the ALB session, not the refresh token, bounds the session
 EMERGENCY_METRICS = ("EmergencyAccessUsed", "BreakGlassCredentialRead")
 EMERGENCY_GROUP = "emergency"
+PASSKEY_AS_MFA = "MULTI_FACTOR_WITH_USER_VERIFICATION"  # not declarable with pulumi-aws 7.51: set after deploy
 # Cognito's defaults when a validity or its unit is not given.
 DEFAULT_MINUTES = {"access": 60, "id": 60, "refresh": 30 * 24 * 60}
 DEFAULT_UNITS = {"access": "hours", "id": "hours", "refresh": "days"}
@@ -116,6 +117,11 @@ def judge_passkeys(
             return "passkeys without user verification are one factor, not two"
         if not webauthn.get("relying_party"):
             return "no relying party: passkeys are bound to no domain"
+        if webauthn.get("mfa_required") and webauthn.get("factor") != PASSKEY_AS_MFA:
+            return (
+                f"MFA is required but passkeys are {webauthn.get('factor') or 'SINGLE_FACTOR'}, not "
+                f"{PASSKEY_AS_MFA}: Cognito offers no passkey sign-in"
+            )
     return None
 
 
@@ -282,7 +288,14 @@ def _c_passkeys(cx: Any) -> list[Outcome]:
     for pool in _pools(cx):
         wa = identity_clients.webauthn(cx.api, pool["Id"])
         webauthn = (
-            {"relying_party": wa.get("RelyingPartyId"), "user_verification": wa.get("UserVerification")} if wa else None
+            {
+                "relying_party": wa.get("RelyingPartyId"),
+                "user_verification": wa.get("UserVerification"),
+                "factor": wa.get("FactorConfiguration"),
+                "mfa_required": pool.get("MfaConfiguration") == "ON",
+            }
+            if wa
+            else None
         )
         factors = ((pool.get("Policies") or {}).get("SignInPolicy") or {}).get("AllowedFirstAuthFactors") or [
             "PASSWORD"
@@ -347,8 +360,9 @@ CONTROLS = [
         severity="high",
         rationale="TOTP codes can be phished in real time; a passkey is bound to the stack's domain and needs the "
         "user's biometric or PIN.",
-        remediation="identity.passkeys: allowed or required; WebAuthn relying party = web.domain_name, user "
-        "verification required, user pool tier ESSENTIALS or PLUS.",
+        remediation="identity.passkeys: allowed; WebAuthn relying party = web.domain_name, user verification "
+        "required, tier ESSENTIALS or PLUS; with MFA required also `aws cognito-idp set-user-pool-mfa-config` with "
+        "WebAuthnConfiguration FactorConfiguration=MULTI_FACTOR_WITH_USER_VERIFICATION (pulumi-aws 7.51 cannot).",
         citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
         plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _passkeys),
         cloud=CloudCheck(_c_passkeys),

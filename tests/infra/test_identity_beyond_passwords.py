@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-
-import pytest
-import yaml
 
 from infra.alarms import AUDIT_FILTERS, TRAIL_FILTERS
-from infra.synth import Synthesis, synthesize
-from stacks.loader import read_stack_config
+from infra.synth import Synthesis
 from tests.infra.graph import named
 from tests.infra.test_hosts import user_data
 
@@ -122,28 +117,3 @@ def test_passkeys_are_served_by_managed_login(stack: Synthesis) -> None:
     assert branding.inputs["useCognitoProvidedValues"] is True and branding.inputs["clientId"]
     client = named(stack, CLIENT, "identity-alb-client").inputs
     assert "ALLOW_USER_AUTH" in client["explicitAuthFlows"]  # choice-based sign-in (passkey or password)
-
-
-@pytest.fixture(scope="module")
-def passkeys_required(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    cfg = read_stack_config("dev")
-    cfg["pacsguard:identity"] = {**cfg["pacsguard:identity"], "passkeys": "required"}
-    folder = tmp_path_factory.mktemp("stacks")
-    (folder / "Pulumi.passkeys.yaml").write_text(yaml.safe_dump({"config": cfg}))
-    return synthesize("passkeys", Path(folder))
-
-
-def test_required_passkeys_leave_no_password_first_factor(passkeys_required: Synthesis) -> None:
-    (pool,) = passkeys_required.of_type("aws:cognito/userPool:UserPool")
-    assert pool.inputs["signInPolicy"]["allowedFirstAuthFactors"] == ["WEB_AUTHN"]
-    client = named(passkeys_required, CLIENT, "identity-alb-client").inputs
-    assert "ALLOW_USER_SRP_AUTH" not in client["explicitAuthFlows"]
-    assert "ALLOW_USER_PASSWORD_AUTH" not in client["explicitAuthFlows"]
-
-
-def test_machine_clients_pass_the_same_waf_as_users(dev: Synthesis) -> None:
-    rule = named(dev, RULE, "web-machine-clients").inputs
-    listener = named(dev, "aws:lb/listener:Listener", "web-https")
-    assert rule["listenerArn"] == listener.outputs["arn"]
-    (assoc,) = dev.of_type("aws:wafv2/webAclAssociation:WebAclAssociation")
-    assert assoc.inputs["resourceArn"] == listener.inputs["loadBalancerArn"]

@@ -61,3 +61,14 @@ def test_passkeys_without_user_verification_fail(dev_graph: PlanGraph) -> None:
 def test_unsealed_break_glass_secret_fails(dev_graph: PlanGraph) -> None:
     plain = edit("identity-break-glass", kmsKeyId=DELETE)
     assert "not sealed with the stack's key" in failures("IAM-EMERGENCY-ACCESS", plain(dev_graph))
+
+
+def test_passkeys_under_required_mfa_need_the_multi_factor_setting() -> None:
+    """What the audit reads from GetUserPoolMfaConfig: with MFA on, single-factor passkeys sign nobody in."""
+    from policies.families.identity_beyond_passwords import PASSKEY_AS_MFA, judge_passkeys
+
+    base = {"relying_party": "pacs.example.org", "user_verification": "required", "mfa_required": True}
+    factors = ["PASSWORD", "WEB_AUTHN"]
+    assert "offers no passkey sign-in" in judge_passkeys("allowed", {**base, "factor": None}, factors, "PLUS")
+    assert judge_passkeys("allowed", {**base, "factor": PASSKEY_AS_MFA}, factors, "PLUS") is None
+    assert judge_passkeys("allowed", None, factors, "PLUS") is None  # the endpoint did not say (reported skipped)

@@ -29,9 +29,10 @@ def test_prod_refuses_passkeys_off_and_dev_states_it() -> None:
     assert settings_from_config(_with_identity("dev", passkeys="off"), "x").identity.passkeys == "off"
 
 
-def test_passkeys_default_to_allowed_and_accept_required() -> None:
+def test_passkeys_default_to_allowed_and_required_is_refused_with_the_reason() -> None:
+    """required would lock every user out today (see the message): refused rather than deployed."""
     assert settings_from_config(read_stack_config("prod"), "x").identity.passkeys == "allowed"
-    assert settings_from_config(_with_identity("prod", passkeys="required"), "x").identity.passkeys == "required"
+    _reject(_with_identity("prod", passkeys="required"), "identity.passkeys", "MULTI_FACTOR_WITH_USER_VERIFICATION")
 
 
 @pytest.mark.parametrize("minutes", [241, 600, 10])
