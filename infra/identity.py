@@ -157,8 +157,8 @@ class Identity(pulumi.ComponentResource):
             name=EMERGENCY_GROUP,
             user_pool_id=self.pool.id,
             description=(
-                "Break-glass read access: assigned by a second administrator, every use alarms; remove the member "
-                f"and rotate the sealed credential to close (window {s.identity.emergency_access_minutes} min)"
+                "Break-glass read access, custom:pacs_role emergency, assigned by a second administrator; works only "
+                f"while the sealed secret's window tags are open (at most {s.identity.emergency_access_minutes} min)"
             ),
             opts=child,
         )

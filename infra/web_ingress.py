@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
-from infra.identity import Identity
+from infra.identity import MACHINE_SCOPES, RESOURCE_SERVER, Identity
 from infra.ingress_rules import allow_networks
 from infra.lb_targets import attach_hosts
 
@@ -212,8 +212,6 @@ class WebIngress(pulumi.ComponentResource):
         JWT validation checks the signature against the pool's JWKS, the issuer and the expiry, and here the token
         use and the PACS scopes; the host plugin checks all of it again, then maps the one scope to a role.
         """
-        from infra.identity import MACHINE_SCOPES, RESOURCE_SERVER
-
         aws.lb.ListenerRule(
             f"{name}-machine-clients",
             listener_arn=self.https_listener.arn,

@@ -49,7 +49,21 @@ def test_read_scope_queries_and_cannot_store(stack: dict, issuer: Any) -> None:
 
 
 @control("IAM-MACHINE-TOKENS")
-def test_store_scope_cannot_query(stack: dict, issuer: Any) -> None:
+def test_store_scope_stores_over_stow_and_cannot_query(stack: dict, issuer: Any, tmp_path: Path) -> None:
+    from tests.posture.dicom_files import unique_ct
+
+    path, _ = unique_ct(tmp_path)
+    boundary = "pacsguard-machine"
+    body = (
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {
+        **bearer(issuer.mint("router")),
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+    }
+    assert https(stack, "POST", QIDO, body=body, headers=headers)[0] == 200
     assert https(stack, "GET", QIDO, headers=bearer(issuer.mint("router")))[0] == 403
 
 
