@@ -152,7 +152,10 @@ def restore(opts: LocalOptions, archive: Path, key_file: Path, say: Progress = p
             errors.append(exc)
         feeder.join()
         if errors:
-            raise LocalStackError(f"cannot open the backup: {errors[0]}")  # nothing on the stack was touched yet
+            # The feeder's error is the cause (wrong key, truncation); tar's "empty file" is only its symptom, and
+            # which of the two is recorded first depends on thread timing.
+            cause = next((e for e in errors if isinstance(e, sealed_stream.SealError)), errors[0])
+            raise LocalStackError(f"cannot open the backup: {cause}")  # nothing on the stack was touched yet
         manifest = json.loads((Path(tmp) / "manifest.json").read_text())
         for rel, meta in manifest["files"].items():
             if _md5(Path(tmp) / "storage" / rel) != meta["md5"]:
