@@ -12,8 +12,9 @@ from infra.context import StackContext
 from infra.database import Database, DatabaseArgs
 from infra.detection import Detection, DetectionArgs
 from infra.dicom_ingress import DicomIngress, DicomIngressArgs
+from infra.host_ami import host_ami
 from infra.host_egress import allow_host_egress
-from infra.hosts import DEBIAN_OWNER, Hosts, HostsArgs, HostsSecurityGroup
+from infra.hosts import Hosts, HostsArgs, HostsSecurityGroup
 from infra.identity import Identity, IdentityArgs
 from infra.keys import Keys, KeysArgs
 from infra.network import Network, NetworkArgs
@@ -96,15 +97,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             hosts_security_group_id=hosts_sg.id,
         ),
     )
-    ami = aws.ec2.get_ami(
-        most_recent=True,
-        owners=[DEBIAN_OWNER],
-        filters=[
-            aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
-            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
-            aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
-        ],
-    )
+    ami = host_ami(settings.hosts.ami)
     fs, ap = storage.file_system, storage.access_point
     hosts = Hosts(
         "hosts",
@@ -123,7 +116,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             file_system_arn=fs.arn if fs else None,
             access_point_id=ap.id if ap else None,
             access_point_arn=ap.arn if ap else None,
-            ami_id=ami.id,
+            ami_id=ami,
+            zones=zones,
             alb_arn=web.alb.arn,
             machine=pulumi.Output.all(identity.issuer, identity.jwks_url, *(c.id for c in identity.machine_clients)),
             break_glass_secret_arn=identity.break_glass_secret.arn,
@@ -168,6 +162,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     if fs is not None:
         protected.append(fs.arn)
         restore_tests.append(("EFS", fs.arn))
+    if hosts.image_volume is not None:
+        protected.append(hosts.image_volume.arn)
     Backups(
         "backups",
         BackupsArgs(

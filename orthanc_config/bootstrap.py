@@ -9,17 +9,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import grp
+import importlib.resources
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_host, break_glass, host_secrets, packages, pki
+from orthanc_config import (
+    aws_api,
+    aws_host,
+    break_glass,
+    host_secrets,
+    packages,
+    pki,
+    service_user,
+    ssm_agent,
+    stack_ca,
+)
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.machine_issuer import IssuerError, LocalIssuer, cache_jwks
@@ -27,9 +37,8 @@ from orthanc_config.profile import HostProfile, ProfileError
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
-from orthanc_config.systemd_units import BREAK_GLASS_TIMER, render_units
+from orthanc_config.systemd_units import BREAK_GLASS_TIMER, LOG_SHIPPER, render_units
 
-PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
     "pacsguard_dicomlog.py",
@@ -66,6 +75,18 @@ def make_dir(path: Path, mode: int, owner: str = "root", group: str = "root") ->
     os.chmod(path, mode)
 
 
+def prepare_storage(layout: HostLayout) -> None:
+    if layout.profile.efs:
+        return  # the access point owns the root directory and enforces its user: never chown or chmod it
+    make_dir(layout.storage, 0o750, "orthanc", "orthanc")
+
+
+def issue_server_cert(layout: HostLayout, ca: pki.Issued, addresses: tuple[str, ...]) -> None:
+    p = layout.profile
+    pki.issue(ca, layout.pki, "server", p.server_names[0], days=p.cert_validity_days, server=True,
+              dns_names=p.server_names, addresses=addresses, key_gid=_gid("orthanc"))  # fmt: skip
+
+
 def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None:
     p = layout.profile
     ca_cert, ca_key = layout.ca
@@ -76,17 +97,7 @@ def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None
     server_cert, _ = layout.server
     if not server_cert.exists() or pki.expires_within(server_cert, RENEW_BEFORE_DAYS):
         say("PKI: issuing the server certificate")
-        pki.issue(
-            ca,
-            layout.pki,
-            "server",
-            p.server_names[0],
-            days=p.cert_validity_days,
-            server=True,
-            dns_names=p.server_names,
-            addresses=p.server_addresses,
-            key_gid=_gid("orthanc"),
-        )
+        issue_server_cert(layout, ca, p.server_addresses)
     if database_tls and not layout.database_tls[0].exists():
         make_dir(layout.database_tls_dir, 0o750, "root", "postgres")
         pki.issue(
@@ -107,6 +118,38 @@ def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None
             pki.issue(ca, layout.modality_dir, m.aet, m.aet, days=p.cert_validity_days, server=False)
 
 
+def _issued_by(cert: Path, ca_cert: Path) -> bool:
+    return pki.load_cert(cert).issuer == pki.load_cert(ca_cert).subject
+
+
+def ensure_stack_pki(layout: HostLayout, say: Progress) -> None:
+    """EC2: the stack's CA from Secrets Manager; this host's own server certificate issued from it."""
+    p = layout.profile
+    client = aws_api.Client(p.region)
+    doc = stack_ca.load_or_create(client, p.stack_ca_secret, f"PACSGuard CA {p.name}", say)
+    ca_cert, _ = layout.ca
+    if not ca_cert.exists() or ca_cert.read_text() != doc["ca_cert"]:
+        ca_cert.write_text(doc["ca_cert"])
+        os.chmod(ca_cert, 0o644)
+    server_cert, _ = layout.server
+    renew = (
+        not server_cert.exists()
+        or pki.expires_within(server_cert, RENEW_BEFORE_DAYS)
+        or not _issued_by(server_cert, ca_cert)
+    )
+    with stack_ca.CaKey(doc, ca_cert, layout.secrets_dir) as ca:
+        doc = stack_ca.issue_modalities(
+            client, p.stack_ca_secret, doc, ca, [m.aet for m in p.modalities], p.cert_validity_days, say
+        )
+        if renew:
+            say("PKI: issuing this host's server certificate from the stack CA")
+            issue_server_cert(layout, ca, (*p.server_addresses, aws_api.instance_address()))
+    # Hosts keep the modalities' certificates (public) only; their keys stay in Secrets Manager for the operator.
+    layout.modality_dir.mkdir(mode=0o755, exist_ok=True)
+    for aet, pair in doc["modalities"].items():
+        (layout.modality_dir / f"{aet}.crt").write_text(pair["cert"])
+
+
 def ensure_jwt_keys(layout: HostLayout) -> None:
     """Local mode signs its own identity tokens, as the load balancer does on AWS."""
     from cryptography.hazmat.primitives import serialization
@@ -119,6 +162,13 @@ def ensure_jwt_keys(layout: HostLayout) -> None:
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     layout.jwt_public_key.write_bytes(public)
     os.chmod(layout.jwt_public_key, 0o644)
+
+
+def _as_app_user(profile: HostProfile) -> HostProfile:
+    """Orthanc connects as the application role when there is one, never as the master user."""
+    if not profile.database.app_user:
+        return profile
+    return dataclasses.replace(profile, database=dataclasses.replace(profile.database, user=profile.database.app_user))
 
 
 def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
@@ -152,9 +202,11 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
 def install_plugin(layout: HostLayout) -> None:
     """Root-owned and read-only to Orthanc: a compromised orthanc user cannot rewrite its own guard."""
     make_dir(layout.plugin_dir, 0o755)
+    # Read through importlib.resources: on EC2 the package is inside host-bundle.zip, not a directory.
+    source = importlib.resources.files("orthanc_config") / "plugin"
     for name in PLUGIN_FILES:
         target = layout.plugin_dir / name
-        shutil.copyfile(PLUGIN_SOURCE / name, target)
+        target.write_bytes((source / name).read_bytes())
         os.chown(target, 0, 0)
         os.chmod(target, 0o644)
 
@@ -168,6 +220,7 @@ def configure(
 ) -> Configured:
     """Everything but starting services: packages, users, directories, secrets, PKI, rendered files."""
     layout = HostLayout(profile)
+    service_user.ensure(profile, say)  # before the package would create it with another uid
     if install_packages:
         say("Packages: checking the Debian packages of a PACS host")
         packages.install()
@@ -176,8 +229,11 @@ def configure(
     make_dir(layout.state, 0o755)
     make_dir(layout.secrets_dir, 0o700)
     make_dir(layout.config_dir, 0o750, "root", "orthanc")
+    if not local:
+        # /etc/pacsguard holds the PKI and the RDS CA bundle Orthanc reads: root-owned, traversable by orthanc only.
+        make_dir(layout.host_config_dir, 0o750, "root", "orthanc")
     make_dir(layout.pki, 0o750, "root", "orthanc")
-    make_dir(layout.storage, 0o750, "orthanc", "orthanc")
+    prepare_storage(layout)
     make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
     make_dir(layout.nginx_dir, 0o700)
     # nginx workers (www-data) buffer large responses here: it must not sit inside the root-only nginx dir.
@@ -190,12 +246,15 @@ def configure(
             profile, layout.credentials_file, Path(profile.database.password_source.removeprefix("file:"))
         )
     else:
-        secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password")
+        secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password", say)
     if local:
         # The sealed break-glass user exists in Orthanc; the plugin admits it only inside an open window.
         sealed = {"password": break_glass.ensure_sealed(layout), "role": "emergency"}
         secrets = dataclasses.replace(secrets, users={**secrets.users, break_glass.BREAK_GLASS_USER: sealed})
-    ensure_pki(layout, say, database_tls=local)
+    if profile.stack_ca_secret:
+        ensure_stack_pki(layout, say)
+    else:
+        ensure_pki(layout, say, database_tls=local)
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
     if local and profile.machine_clients:
@@ -209,7 +268,7 @@ def configure(
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server
     files = render_orthanc(
-        profile,
+        _as_app_user(profile),
         OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
@@ -252,6 +311,8 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
     names = ["pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"]
     if configured.layout.profile.break_glass_secret:
         names.append(BREAK_GLASS_TIMER)
+    if configured.layout.profile.log_groups:
+        names.append(LOG_SHIPPER)
     for name in names:
         say(f"Services: starting {name}")
         subprocess.run(["systemctl", "enable", "--now", name], check=True)
@@ -265,23 +326,37 @@ def main(argv: list[str] | None = None) -> int:
     inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
     sync = sub.add_parser("break-glass-sync", help="follow the sealed secret's emergency window tags (timer)")
     sync.add_argument("--profile", required=True, type=Path)
+    ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
+    ship.add_argument("--profile", required=True, type=Path)
+    ship.add_argument("--once", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "ship-logs":
+        from orthanc_config import log_shipper
+
+        return log_shipper.main(["--profile", str(args.profile), *(["--once"] if args.once else [])])
     try:
         profile = HostProfile.load(args.profile)
         if args.command == "break-glass-sync":
-            is_open = break_glass.sync_window(HostLayout(profile), break_glass.secret_tags(profile.break_glass_secret))
+            is_open = break_glass.sync_window(
+                HostLayout(profile), break_glass.secret_tags(profile.break_glass_secret, profile.region)
+            )
             print(f"pacsguard-host: emergency window {'open' if is_open else 'closed'}")
             return 0
         if profile.mode == "aws":
+            aws_host.remember_endpoint()
             aws_host.prepare(profile, print)
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":
             start_system_services(configured)
+            ssm_agent.ensure(profile, print)
     except (
         ProfileError,
         host_secrets.SecretsError,
         aws_host.AwsHostError,
         break_glass.BreakGlassError,
+        stack_ca.StackCaError,
+        ssm_agent.SsmAgentError,
+        aws_api.AwsError,
         OSError,
     ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)

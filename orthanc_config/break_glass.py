@@ -128,16 +128,12 @@ def sync_window(layout: HostLayout, tags: dict[str, str]) -> bool:
     return True
 
 
-def secret_tags(secret_arn: str) -> dict[str, str]:
-    """The sealed secret's tags through the AWS CLI (DescribeSecret: reading the tags does not unseal it)."""
-    import subprocess
+def secret_tags(secret_arn: str, region: str = "") -> dict[str, str]:
+    """The sealed secret's tags (DescribeSecret: reading the tags does not unseal it), with the instance role."""
+    from orthanc_config import aws_api
 
-    res = subprocess.run(
-        ["aws", "secretsmanager", "describe-secret", "--secret-id", secret_arn, "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if res.returncode != 0:
-        raise BreakGlassError(f"cannot describe {secret_arn}: {res.stderr.strip()}")
-    return {t["Key"]: t["Value"] for t in json.loads(res.stdout).get("Tags", [])}
+    try:
+        doc = aws_api.Client(region).call("secretsmanager", "DescribeSecret", {"SecretId": secret_arn})
+    except aws_api.AwsError as exc:
+        raise BreakGlassError(f"cannot describe {secret_arn}: {exc}") from None
+    return {t["Key"]: t["Value"] for t in doc.get("Tags", [])}

@@ -138,5 +138,11 @@ def issue(
     return issued
 
 
+def not_after(cert: x509.Certificate) -> dt.datetime:
+    """The expiry as an aware UTC datetime, on Debian 12's cryptography 38 (no `not_valid_after_utc`) and later."""
+    aware = getattr(cert, "not_valid_after_utc", None)
+    return aware if aware is not None else cert.not_valid_after.replace(tzinfo=dt.UTC)
+
+
 def expires_within(path: Path, days: int) -> bool:
-    return load_cert(path).not_valid_after_utc < _now() + dt.timedelta(days=days)
+    return not_after(load_cert(path)) < _now() + dt.timedelta(days=days)

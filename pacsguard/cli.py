@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from pacsguard.audit_cli import audit, emulator_app
+from pacsguard.aws_cli import aws_app
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
 from pacsguard.output import emit, report_console, write_report
@@ -25,6 +26,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 app.add_typer(local_app, name="local")
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(aws_app, name="aws")
 app.command("audit")(audit)
 
 
