@@ -333,7 +333,7 @@ class Hosts(pulumi.ComponentResource):
             name=f"{ctx.prefix}-host",
             mode="aws",
             dicom_port=s.dicom.port,
-            https_cidrs=tuple(str(c) for c in s.https.cidrs),
+            https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
             lb_cidrs=load_balancer_cidrs(s),
             modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
             # NLB health checks come from its private addresses in the VPC (the SG admits only the NLB's group).

@@ -104,6 +104,11 @@ Description=PACSGuard break-glass window (from the sealed secret's tags)
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/python3 {BUNDLE_PATH} break-glass-sync --profile {PROFILE_PATH}
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths={layout.state}
 """
     timer = """[Unit]
 Description=Follow the PACSGuard break-glass window
