@@ -67,6 +67,6 @@ def endpoint_policy(ctx: StackContext, service: str) -> pulumi.Output[str]:
             ctx.arn("logs", f"log-group:/pacsguard/{ctx.stack}/*:*"),
         ]
         return document(_allow("StackLogGroups", ["logs:*"], groups, ctx))
-    if service == "sts":
-        return document(_allow("AccountPrincipals", ["sts:*"], "*", ctx))
+    if service in ("sts", "ec2"):
+        return document(_allow("AccountPrincipals", [f"{service}:*"], "*", ctx))
     raise ValueError(f"no endpoint policy for {service}: see infra.endpoint_services.POLICY_SERVICES")

@@ -9,4 +9,6 @@ INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "kms", "logs", "secr
 # Services whose endpoints accept an endpoint policy (AWS PrivateLink, "AWS services that integrate with AWS
 # PrivateLink", column "Supports endpoint policies"). The Session Manager channels (ssm, ssmmessages,
 # ec2messages) are left on the default policy rather than risk a create-time refusal.
-POLICY_SERVICES = ("s3", "kms", "logs", "secretsmanager", "sts")
+POLICY_SERVICES = ("s3", "kms", "logs", "secretsmanager", "sts", "ec2")
+# storage.mode ebs: the host attaches its image volume itself (ec2:AttachVolume), also outside a package window.
+EBS_ENDPOINTS = ("ec2",)

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.endpoint_policies import endpoint_policy
-from infra.endpoint_services import INTERFACE_ENDPOINTS, POLICY_SERVICES
+from infra.endpoint_services import EBS_ENDPOINTS, INTERFACE_ENDPOINTS, POLICY_SERVICES
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import assume_role_policy, document, statement
 
@@ -186,7 +186,7 @@ class Network(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for svc in INTERFACE_ENDPOINTS:
+        for svc in (*INTERFACE_ENDPOINTS, *(EBS_ENDPOINTS if ctx.settings.storage.mode == "ebs" else ())):
             aws.ec2.VpcEndpoint(
                 f"{name}-{svc}",
                 vpc_id=self.vpc.id,

@@ -77,10 +77,10 @@ class HostProfile:
     server_addresses: tuple[str, ...] = ("127.0.0.1",)
     https_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
     modality_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
+    health_check_cidrs: tuple[str, ...] = ()  # on AWS: the subnets the DICOM load balancer checks targets from
     # Subnets of the load balancers in front of the host: admitted on HTTPS and DICOM (health checks, ALB
     # traffic) and trusted for X-Forwarded-For, so limits and audit lines see the real client.
     lb_cidrs: tuple[str, ...] = ()
-    health_check_cidrs: tuple[str, ...] = ()  # on AWS: the subnets the DICOM load balancer checks targets from
     modalities: tuple[Modality, ...] = ()
     database: Database = field(default_factory=Database)
     identity: Literal["basic", "jwt", "basic+jwt"] = "basic+jwt"
@@ -115,7 +115,7 @@ class HostProfile:
     def __post_init__(self) -> None:
         if not AET_RE.match(self.dicom_aet):
             raise ProfileError("dicom_aet: 1-16 of A-Z 0-9 _ - (upper case, no spaces)")
-        for key in ("https_cidrs", "modality_cidrs", "lb_cidrs", "health_check_cidrs"):
+        for key in ("https_cidrs", "modality_cidrs", "health_check_cidrs", "lb_cidrs"):
             for cidr in getattr(self, key):
                 try:
                     ipaddress.ip_network(cidr, strict=True)
@@ -170,8 +170,8 @@ class HostProfile:
             "server_addresses",
             "https_cidrs",
             "modality_cidrs",
-            "lb_cidrs",
             "health_check_cidrs",
+            "lb_cidrs",
             "machine_clients",
         ):
             if key in data:

@@ -99,8 +99,8 @@ class HttpsSettings(_Strict):
 
 class HostSettings(_Strict):
     count: int = Field(2, ge=1, le=16)
-    # Hosts reach AWS through VPC endpoints and S3 through its prefix list. The Debian mirrors need the NAT:
-    # "open" during the first deploy and patch windows, "closed" otherwise (README, first deploy).
+    # Hosts reach AWS through VPC endpoints and S3 through its prefix list. The Debian mirrors need the NAT at
+    # every boot (replacements too): "closed" only with an ami that carries the packages (README, first deploy).
     package_egress: Literal["open", "closed"] = "open"
     instance_type: str = Field("m7i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     root_volume_gb: int = Field(30, ge=16, le=1024)

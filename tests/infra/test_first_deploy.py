@@ -43,7 +43,9 @@ def organisation(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
         "autoscaling_service_role": "existing",
     }
     cfg["pacsguard:connectivity"] = {"vpn_gateway_id": "vgw-0a1b2c3d4e5f60718"}
-    cfg["pacsguard:hosts"] = {**cfg["pacsguard:hosts"], "package_egress": "closed"}
+    # One host on an EBS image volume, packages baked into its image: no package window.
+    cfg["pacsguard:hosts"] = {**cfg["pacsguard:hosts"], "count": 1, "package_egress": "closed"}
+    cfg["pacsguard:storage"] = {**cfg["pacsguard:storage"], "mode": "ebs"}
     folder = tmp_path_factory.mktemp("stacks")
     (folder / "Pulumi.orgprod.yaml").write_text(yaml.safe_dump({"config": cfg}))
     return synthesize("orgprod", Path(folder))
@@ -230,7 +232,7 @@ def test_every_endpoint_has_a_policy_for_this_account_only(stack: Synthesis) -> 
     from infra.endpoint_services import POLICY_SERVICES
 
     with_policy = [e for e in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("policy")]
-    assert {e.inputs["serviceName"].rsplit(".", 1)[-1] for e in with_policy} == set(POLICY_SERVICES)
+    assert {e.inputs["serviceName"].rsplit(".", 1)[-1] for e in with_policy} == set(POLICY_SERVICES) - {"ec2"}
     for ep in with_policy:
         doc = json.loads(ep.inputs["policy"])
         for st in doc["Statement"]:
@@ -253,6 +255,14 @@ def test_s3_endpoint_reaches_only_the_stacks_buckets(stack: Synthesis) -> None:
 def test_kms_endpoint_reaches_only_keys_tagged_with_this_stack(stack: Synthesis) -> None:
     (st,) = _endpoint_doc(stack, "kms")["Statement"]
     assert st["Condition"]["StringEquals"]["aws:ResourceTag/pacsguard:stack"] == stack.stack
+
+
+def test_ebs_hosts_attach_their_volume_through_an_ec2_endpoint(organisation: Synthesis, prod: Synthesis) -> None:
+    ec2 = [
+        e for e in organisation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["serviceName"].endswith(".ec2")
+    ]
+    assert len(ec2) == 1 and json.loads(ec2[0].inputs["policy"])["Statement"][0]["Condition"]
+    assert not [e for e in prod.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["serviceName"].endswith(".ec2")]
 
 
 def test_closed_package_window_leaves_hosts_no_internet_egress(organisation: Synthesis) -> None:
