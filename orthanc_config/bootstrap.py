@@ -24,16 +24,21 @@ from orthanc_config import (
     aws_host,
     break_glass,
     host_secrets,
+    http_stack,
     packages,
     pki,
+    pki_lifecycle,
     service_user,
     ssm_agent,
     stack_ca,
+    viewer,
 )
+from orthanc_config.cert_inventory import INVENTORY_FILE, Inventory
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.machine_issuer import IssuerError, LocalIssuer, cache_jwks
 from orthanc_config.profile import HostProfile, ProfileError
+from orthanc_config.render_dicom_edge import CONNECTION_LOG, DicomEdgePaths, EdgeCertificate, render_dicom_stream
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
@@ -42,12 +47,14 @@ from orthanc_config.systemd_units import BREAK_GLASS_TIMER, LOG_SHIPPER, render_
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
     "pacsguard_dicomlog.py",
+    "pacsguard_dicomedge.py",
     "pacsguard_guard.py",
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
     "pacsguard_audit.py",
     "pacsguard_machine.py",
     "pacsguard_emergency.py",
+    "pacsguard_lockout.py",
 )
 RENEW_BEFORE_DAYS = 30
 
@@ -87,21 +94,36 @@ def issue_server_cert(layout: HostLayout, ca: pki.Issued, addresses: tuple[str, 
               dns_names=p.server_names, addresses=addresses, key_gid=_gid("orthanc"))  # fmt: skip
 
 
-def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None:
+def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> Inventory:
+    """The CA, the host's certificates (ECDSA and RSA server, the PACS's outbound client), one certificate per
+    modality, and the CRL. Existing certificates are kept until they come within RENEW_BEFORE_DAYS of expiry."""
     p = layout.profile
-    ca_cert, ca_key = layout.ca
+    ca_cert = layout.ca[0]
     if not ca_cert.exists() or pki.expires_within(ca_cert, RENEW_BEFORE_DAYS):
         say("PKI: creating the certificate authority")
         pki.create_ca(layout.pki, f"PACSGuard CA {p.name}", p.cert_validity_days * 5)
-    ca = pki.Issued(ca_cert, ca_key)
-    server_cert, _ = layout.server
-    if not server_cert.exists() or pki.expires_within(server_cert, RENEW_BEFORE_DAYS):
-        say("PKI: issuing the server certificate")
-        issue_server_cert(layout, ca, p.server_addresses)
+    ca = pki_lifecycle.LocalCa(layout.pki)
+    inventory = Inventory.load(layout.pki)
+    host_certs = {
+        "server": (layout.server, dict(server=True, key_gid=_gid("orthanc"))),
+        "server-rsa": (layout.server_rsa, dict(server=True, key_type="rsa")),
+        "pacs-client": (layout.relay_client, dict(server=False)),
+    }
+    for name, ((cert, _key), options) in host_certs.items():
+        if not cert.exists() or pki.expires_within(cert, RENEW_BEFORE_DAYS):
+            say(f"PKI: issuing the host certificate {name}")
+            common = p.dicom_aet if name == "pacs-client" else p.server_names[0]
+            sans = {} if name == "pacs-client" else dict(dns_names=p.server_names, addresses=p.server_addresses)
+            issued = pki.issue(
+                ca.signing_pair(), layout.pki, name, common, days=p.cert_validity_days, **sans, **options
+            )
+            inventory.add(issued, name, "server" if options["server"] else "client")
+        elif not any(r.cert == str(cert) for r in inventory.records):  # issued before the inventory existed
+            inventory.add(pki.Issued(cert, _key), name, "server" if options["server"] else "client")
     if database_tls and not layout.database_tls[0].exists():
         make_dir(layout.database_tls_dir, 0o750, "root", "postgres")
         pki.issue(
-            ca,
+            ca.signing_pair(),
             layout.database_tls_dir,
             "postgres",
             "localhost",
@@ -113,9 +135,58 @@ def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> None
         )
     layout.modality_dir.mkdir(mode=0o700, exist_ok=True)
     for m in p.modalities:
-        if not (layout.modality_dir / f"{m.aet}.crt").exists():
-            say(f"PKI: issuing the client certificate of modality {m.aet}")
-            pki.issue(ca, layout.modality_dir, m.aet, m.aet, days=p.cert_validity_days, server=False)
+        # Only a modality that never had one: a revoked or expired certificate is replaced by `pki`, not here.
+        if not any(r.name == m.aet for r in inventory.records):
+            say(f"PKI: issuing the certificate of modality {m.aet}")
+            pki_lifecycle.issue_modality(layout, ca, inventory, m.aet)
+    if p.modalities and not inventory.find(pki_lifecycle.REVOCATION_PROBE):
+        say("PKI: issuing and revoking a probe certificate (verify proves the CRL with it)")
+        pki_lifecycle.issue_revocation_probe(layout, ca, inventory)
+    inventory.save()
+    pki_lifecycle.write_crl(layout, ca, inventory)
+    return inventory
+
+
+def edge_certificates(inventory: Inventory) -> tuple[EdgeCertificate, ...]:
+    return tuple(EdgeCertificate(r.name, r.fingerprint) for r in inventory.active() if r.kind == "modality")
+
+
+def render_edge_nginx(
+    layout: HostLayout, inventory: Inventory, gateway_password: str, listen: tuple[str, ...]
+) -> list[RenderedFile]:
+    """nginx.conf: HTTPS and the DICOM edge. Re-rendered (then reloaded) after every certificate change."""
+    server_cert, server_key = layout.server
+    dicom = render_dicom_stream(
+        layout.profile,
+        DicomEdgePaths(
+            str(server_cert),
+            str(server_key),
+            str(layout.server_rsa[0]),
+            str(layout.server_rsa[1]),
+            str(layout.ca[0]),
+            str(layout.crl),
+            str(layout.relay_client[0]),
+            str(layout.relay_client[1]),
+            str(layout.log_dir),
+        ),
+        edge_certificates(inventory),
+        listen,
+    )
+    return render_nginx(
+        layout.profile,
+        NginxPaths(
+            str(layout.nginx_dir),
+            str(server_cert),
+            str(server_key),
+            str(layout.nginx_dir / "nginx.pid"),
+            str(layout.log_dir),
+            str(layout.nginx_temp),
+            str(layout.web_root) if layout.profile.viewer else "",
+        ),
+        gateway_password,
+        listen,
+        dicom,
+    )
 
 
 def _issued_by(cert: Path, ca_cert: Path) -> bool:
@@ -144,10 +215,30 @@ def ensure_stack_pki(layout: HostLayout, say: Progress) -> None:
         if renew:
             say("PKI: issuing this host's server certificate from the stack CA")
             issue_server_cert(layout, ca, (*p.server_addresses, aws_api.instance_address()))
+        # The DICOM edge's RSA server certificate and the PACS's outbound client certificate, and a CRL
+        # (revocation through the stack CA is not built yet: it lists nothing).
+        for name, cert, options in (
+            ("server-rsa", layout.server_rsa[0], dict(server=True, key_type="rsa", dns_names=p.server_names)),
+            ("pacs-client", layout.relay_client[0], dict(server=False)),
+        ):
+            if renew or not cert.exists() or not _issued_by(cert, ca_cert):
+                common = p.dicom_aet if name == "pacs-client" else p.server_names[0]
+                pki.issue(ca, layout.pki, name, common, days=p.cert_validity_days, **options)
+        pki.write_crl(ca, layout.crl, {})
     # Hosts keep the modalities' certificates (public) only; their keys stay in Secrets Manager for the operator.
     layout.modality_dir.mkdir(mode=0o755, exist_ok=True)
     for aet, pair in doc["modalities"].items():
         (layout.modality_dir / f"{aet}.crt").write_text(pair["cert"])
+
+
+def stack_edge_inventory(layout: HostLayout) -> Inventory:
+    """EC2: the modality certificates the stack CA issued (public parts on the host) admitted by the edge."""
+    inventory = Inventory(layout.pki / INVENTORY_FILE, [])
+    for m in layout.profile.modalities:
+        cert = layout.modality_dir / f"{m.aet}.crt"
+        if cert.exists():
+            inventory.add(pki.Issued(cert, cert.with_suffix(".key")), m.aet, "modality")
+    return inventory
 
 
 def ensure_jwt_keys(layout: HostLayout) -> None:
@@ -192,6 +283,8 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
                 "ResourceServer": p.machine_resource_server,
                 "Clients": list(p.machine_clients),
             },
+            "DicomEdgeLog": str(layout.log_dir / CONNECTION_LOG),
+            "DicomRelayPort": p.dicom_relay_port,
         }
     }
     return RenderedFile(
@@ -253,8 +346,9 @@ def configure(
         secrets = dataclasses.replace(secrets, users={**secrets.users, break_glass.BREAK_GLASS_USER: sealed})
     if profile.stack_ca_secret:
         ensure_stack_pki(layout, say)
+        inventory = stack_edge_inventory(layout)
     else:
-        ensure_pki(layout, say, database_tls=local)
+        inventory = ensure_pki(layout, say, database_tls=local)
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
     if local and profile.machine_clients:
@@ -265,33 +359,34 @@ def configure(
         except IssuerError as exc:
             say(f"Machine clients: {exc}")  # the PACS still comes up; bearer tokens are refused until a copy exists
 
+    library_dir = http_stack.prepare(layout.library_dir)
+    if library_dir is None:
+        say("GDCM: left off (this civetweb build is not the one its stack fix was made for): no JPEG 2000 over HTTP")
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server
     files = render_orthanc(
         _as_app_user(profile),
-        OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
+        OrthancPaths(
+            str(server_cert),
+            str(server_key),
+            str(layout.ca[0]),
+            str(layout.plugin_dir / PLUGIN_FILES[0]),
+            str(library_dir or ""),
+        ),
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
     files.append(plugin_config(layout, secrets.roles()))
-    files += render_nginx(
-        profile,
-        NginxPaths(
-            str(layout.nginx_dir),
-            str(server_cert),
-            str(server_key),
-            str(layout.nginx_dir / "nginx.pid"),
-            str(layout.log_dir),
-            str(layout.nginx_temp),
-        ),
-        secrets.gateway_password,
-        listen,
-    )
+    files += render_edge_nginx(layout, inventory, secrets.gateway_password, listen)
     files.append(RenderedFile(str(layout.nft_file), render_nftables(profile), 0o600))
     for f in files:
         f.write()
     install_plugin(layout)
+    if profile.viewer:
+        say(f"Viewer: OHIF {viewer.OHIF_VERSION} (pinned, hash-checked) at {viewer.VIEWER_PATH}")
+        make_dir(layout.web_root, 0o755)
+        viewer.ensure(layout.viewer_dir)
     # nginx (root) would create its logs 0644: they name users and paths, so create them 0640 first.
-    for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log"):
+    for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log", CONNECTION_LOG):
         log_file = layout.log_dir / log_name
         log_file.touch(exist_ok=True)
         os.chown(log_file, 0, _gid("orthanc"))
@@ -357,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         stack_ca.StackCaError,
         ssm_agent.SsmAgentError,
         aws_api.AwsError,
+        viewer.ViewerError,
         OSError,
     ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)

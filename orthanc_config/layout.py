@@ -46,6 +46,20 @@ class HostLayout:
         return self.state / "nginx-temp"
 
     @property
+    def web_root(self) -> Path:
+        """nginx's document root: the viewer is its viewer/ folder, so the URL path and the folder agree."""
+        return self.state / "web"
+
+    @property
+    def viewer_dir(self) -> Path:
+        return self.web_root / "viewer"
+
+    @property
+    def library_dir(self) -> Path:
+        """Libraries only Orthanc loads (http_stack.py: civetweb with stacks deep enough for GDCM)."""
+        return self.state / "lib"
+
+    @property
     def log_dir(self) -> Path:
         return Path(self.profile.log_dir)
 
@@ -66,6 +80,20 @@ class HostLayout:
         return self.pki / "server.crt", self.pki / "server.key"
 
     @property
+    def server_rsa(self) -> tuple[Path, Path]:
+        """For TLS 1.2 modalities that offer only RSA suites; served beside the ECDSA one."""
+        return self.pki / "server-rsa.crt", self.pki / "server-rsa.key"
+
+    @property
+    def relay_client(self) -> tuple[Path, Path]:
+        """The PACS's client certificate when nginx carries Orthanc's C-MOVE/C-STORE to a TLS peer."""
+        return self.pki / "pacs-client.crt", self.pki / "pacs-client.key"
+
+    @property
+    def crl(self) -> Path:
+        return self.pki / "crl.pem"
+
+    @property
     def database_tls_dir(self) -> Path:
         """Apart from pki/: the postgres user must read its key but nothing of Orthanc's."""
         return self.state / "postgres-tls"
@@ -81,6 +109,11 @@ class HostLayout:
     @property
     def modality_dir(self) -> Path:
         return self.pki / "modalities"
+
+    @property
+    def probe_dir(self) -> Path:
+        """Certificates `pacsguard verify` probes with (a revoked one); root only."""
+        return self.pki / "probes"
 
     @property
     def jwt_private_key(self) -> Path:

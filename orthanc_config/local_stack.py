@@ -17,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import local_postgres, netns
+from orthanc_config import http_stack, local_postgres, netns, viewer
 from orthanc_config.bootstrap import Configured, configure
+from orthanc_config.cert_inventory import INVENTORY_FILE
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
 from orthanc_config.machine_issuer import LOCAL_CLIENTS
+from orthanc_config.pki_lifecycle import REVOCATION_PROBE
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
+from orthanc_config.render_dicom_edge import CONNECTION_LOG
 
 DEFAULT_NAME = "pacsguard"
 DEFAULT_STATE = Path("/var/lib/pacsguard/local")
@@ -30,6 +33,7 @@ DEFAULT_SUBNET = "198.18.0.0"
 ORTHANC_BIN = "/usr/sbin/Orthanc"
 NGINX_BIN = "/usr/sbin/nginx"
 STATUS_FILE = "status.json"
+ADDED_MODALITIES_FILE = "modalities.json"
 # Two sample modalities: an acquisition device (echo, store) and a workstation (echo, find, get, move).
 SAMPLE_MODALITIES = (("MODALITY_CT", ("echo", "store")), ("WORKSTATION_1", ("echo", "find", "get", "move")))
 
@@ -52,9 +56,18 @@ class LocalOptions:
         return netns.Link.for_name(self.name, self.subnet)
 
 
+def added_modalities(state_dir: Path) -> tuple[Modality, ...]:
+    """Modalities added with `pacsguard pki issue`, after the two samples (their order fixes their edge address)."""
+    path = state_dir / ADDED_MODALITIES_FILE
+    if not path.exists():
+        return ()
+    return tuple(Modality(m["aet"], m["host"], m["port"], tuple(m["rights"])) for m in json.loads(path.read_text()))
+
+
 def local_profile(opts: LocalOptions) -> HostProfile:
     link, state = opts.link, opts.state_dir
     net = f"{opts.subnet}/24"
+    samples = tuple(Modality(aet, link.host_addresses[0], 11112, rights) for aet, rights in SAMPLE_MODALITIES)
     return HostProfile(
         name=f"pacsguard-{opts.name}",
         mode="local",
@@ -63,7 +76,7 @@ def local_profile(opts: LocalOptions) -> HostProfile:
         https_cidrs=(net,),
         modality_cidrs=(net,),
         # Every modality is bound to the machine's first address on the link (DicomCheckModalityHost).
-        modalities=tuple(Modality(aet, link.host_addresses[0], 11112, rights) for aet, rights in SAMPLE_MODALITIES),
+        modalities=samples + added_modalities(state),
         database=Database(
             host="127.0.0.1",
             port=5432,
@@ -123,8 +136,13 @@ def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5)
         return exc.code
 
 
-def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path) -> int:
-    """Start an Orthanc process as user orthanc, its stderr and stdout appended to `log_path`; return its pid."""
+def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path, library_dir: Path | None = None) -> int:
+    """Start an Orthanc process as user orthanc, its stderr and stdout appended to `log_path`; return its pid.
+
+    `library_dir` holds the deeper-stack civetweb (http_stack.py) that GDCM needs."""
+    env = {"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    if library_dir is not None and http_stack.is_prepared(library_dir):
+        env["LD_LIBRARY_PATH"] = str(library_dir)
     log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon)
     os.chown(log_path, *_ids("orthanc"))
     os.chmod(log_path, 0o640)
@@ -133,14 +151,14 @@ def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path) -> int:
          "--no-new-privs", ORTHANC_BIN, str(config_dir)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
-        env={"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        env=env,
     )  # fmt: skip
     log.close()
     return proc.pid
 
 
 def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
-    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_log)
+    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_log, layout.library_dir)
     (layout.state / "orthanc.pid").write_text(f"{pid}\n")
 
 
@@ -183,6 +201,7 @@ def up(opts: LocalOptions, say: Progress = print) -> dict:
         local_postgres.PostgresError,
         SecretsError,
         ProfileError,
+        viewer.ViewerError,
         subprocess.CalledProcessError,
         LocalStackError,
     ) as exc:
@@ -208,11 +227,14 @@ def _check_reachable_by_services(state_dir: Path) -> None:
             )
 
 
+def link_addresses(opts: LocalOptions) -> tuple[str, ...]:
+    """Where nginx listens: the namespace's address on the link, and its loopback."""
+    return (opts.link.ns_address, "127.0.0.1")
+
+
 def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     link = opts.link
-    configured = configure(
-        profile, say=say, install_packages=opts.install_packages, listen=(link.ns_address, "127.0.0.1")
-    )
+    configured = configure(profile, say=say, install_packages=opts.install_packages, listen=link_addresses(opts))
     layout = configured.layout
     say(f"Network: namespace {opts.name}, {link.ns_address} <-> {link.host_addresses[0]} on {link.host_if}")
     netns.create(link)
@@ -226,7 +248,7 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     local_postgres.ensure_database(layout, prefix, read_password_source(profile.database.password_source))
     say("Orthanc: starting as user orthanc with DICOM TLS and the RBAC/audit plugin")
     _start_orthanc(layout, prefix)
-    say("nginx: HTTPS on 443")
+    say(f"nginx: HTTPS on {profile.https_port}, DICOM TLS on {profile.dicom_port}")
     res = subprocess.run(
         [*prefix, NGINX_BIN, "-c", str(layout.nginx_dir / "nginx.conf")],
         capture_output=True,
@@ -248,6 +270,44 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     doc = _write_status(opts, configured)
     say("Up")
     return doc
+
+
+def _nginx_workers(master: int) -> dict[int, str]:
+    """The master's children and their titles ("nginx: worker process [is shutting down]")."""
+    workers = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == master:
+                workers[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    return workers
+
+
+def reload_nginx(opts: LocalOptions, timeout: float = 10) -> None:
+    """Re-read nginx.conf, certificates and the CRL, and return once new connections meet the new configuration
+    (new workers up, the old ones closed to new connections); open connections finish on the old one."""
+    layout = HostLayout(local_profile(opts))
+    master = int((layout.nginx_dir / "nginx.pid").read_text().split()[0])
+    before = set(_nginx_workers(master))
+    res = subprocess.run(
+        [*netns.exec_prefix(opts.name), NGINX_BIN, "-c", str(layout.nginx_dir / "nginx.conf"), "-s", "reload"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise LocalStackError(f"nginx did not reload: {res.stderr.strip()}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = _nginx_workers(master)
+        fresh = set(workers) - before
+        draining = all(pid not in workers or "shutting down" in workers[pid] for pid in before)
+        if fresh and draining:
+            return
+        time.sleep(0.02)
+    raise LocalStackError(f"nginx kept its old configuration; see {layout.log_dir}/nginx-error.log")
 
 
 def stop_orthanc(opts: LocalOptions) -> None:
@@ -317,6 +377,7 @@ def status_document(opts: LocalOptions) -> dict:
     doc = {
         "name": opts.name,
         "https_url": f"https://{link.ns_address}/",
+        "viewer_url": f"https://{link.ns_address}{viewer.VIEWER_PATH}" if profile.viewer else None,
         "dicom": {"host": link.ns_address, "port": profile.dicom_port, "called_aet": profile.dicom_aet},
         "ca_cert": str(layout.ca[0]),
         "ca_key": str(layout.ca[1]),  # root only: lets verify issue an expired certificate to probe with
@@ -350,6 +411,18 @@ def status_document(opts: LocalOptions) -> dict:
         },
         "source_addresses": {"bound": link.host_addresses[0], "unbound": link.host_addresses[1]},
         "orthanc_http_port": profile.orthanc_http_port,
+        # The DICOM edge: Orthanc's own DICOM port and the relays live on the namespace's loopback only.
+        "orthanc_dicom_port": profile.orthanc_dicom_port,
+        "dicom_relay_port": profile.dicom_relay_port,
+        "dicom_connection_log": str(layout.log_dir / CONNECTION_LOG),
+        "crl": str(layout.crl),
+        "pki_inventory": str(layout.pki / INVENTORY_FILE),
+        "revoked_probe": {
+            "aet": profile.modalities[0].aet,
+            "cert": str(layout.probe_dir / f"{REVOCATION_PROBE}.crt"),
+            "key": str(layout.probe_dir / f"{REVOCATION_PROBE}.key"),
+        },
+        "edge_addresses": {m.aet: profile.edge_address(m.aet) for m in profile.modalities},
         "database_port": profile.database.port,
         "state_dir": str(opts.state_dir),
         "config_dir": str(layout.config_dir),

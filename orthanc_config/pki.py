@@ -1,7 +1,7 @@
-"""The host's PKI: a CA, the server certificate and one client certificate per modality.
+"""The host's PKI: a CA, ECDSA and RSA server certificates, one certificate per modality, and the CA's CRL.
 
-Built with `cryptography` (Debian's python3-cryptography on the host). Keys are written 0600 (or 0640
-to a service group) before a single byte of key material goes in.
+Built with `cryptography` (Debian's python3-cryptography 38 on the host: no `*_utc` accessors). Keys are
+written 0600 (or 0640 to a service group) before a single byte of key material goes in.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CURVE = ec.SECP256R1()
+RSA_BITS = 2048  # Mozilla intermediate / BCP 195: RSA 2048 for clients that cannot do ECDSA
+MAX_VALIDITY_DAYS = 398  # CA/Browser Forum limit for TLS leaf certificates; BCP 195 follows it
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ def _name(cn: str) -> x509.Name:
     )
 
 
-def write_key(path: Path, key: ec.EllipticCurvePrivateKey, *, mode: int = 0o600, gid: int | None = None) -> None:
+def write_key(path: Path, key: PrivateKey, *, mode: int = 0o600, gid: int | None = None) -> None:
     """Create the file with its final mode first, so the key is never readable by others, even briefly."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -66,10 +69,16 @@ def load_cert(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
 
-def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+def load_key(path: Path) -> PrivateKey:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: neither an EC nor an RSA private key")
     return key
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-1 of the DER, lower-case hex: what nginx puts in $ssl_client_fingerprint."""
+    return cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 (an identifier nginx computes, not a signature)
 
 
 def create_ca(directory: Path, name: str, days: int) -> Issued:
@@ -102,14 +111,28 @@ def issue(
     *,
     days: int,
     server: bool,
+    client: bool | None = None,
+    key_type: str = "ec",
     dns_names: tuple[str, ...] = (),
     addresses: tuple[str, ...] = (),
     key_gid: int | None = None,
     not_before: dt.datetime | None = None,
 ) -> Issued:
-    """Issue a leaf certificate signed by `ca` (server or client usage, never both)."""
+    """Issue a leaf certificate signed by `ca`.
+
+    Usages: server (serverAuth) and/or client (clientAuth; by default the opposite of `server`). A modality
+    that also receives C-MOVE/C-STORE over TLS needs both; the PACS's own outbound certificate only clientAuth.
+    """
+    if days > MAX_VALIDITY_DAYS:
+        raise ValueError(f"certificate validity {days} days exceeds {MAX_VALIDITY_DAYS}")
+    client = (not server) if client is None else client
     ca_cert, ca_key = load_cert(ca.cert), load_key(ca.key)
-    key = ec.generate_private_key(CURVE)
+    key: PrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+        if key_type == "rsa"
+        else ec.generate_private_key(CURVE)
+    )
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] * server + [ExtendedKeyUsageOID.CLIENT_AUTH] * client
     start = not_before or (_now() - dt.timedelta(minutes=5))
     builder = (
         x509.CertificateBuilder()
@@ -120,11 +143,11 @@ def issue(
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, True, False, True, False, False, False, False), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
+            x509.KeyUsage(True, False, key_type == "rsa", False, key_type != "rsa", False, False, False, False),
+            critical=True,
         )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
@@ -146,3 +169,27 @@ def not_after(cert: x509.Certificate) -> dt.datetime:
 
 def expires_within(path: Path, days: int) -> bool:
     return not_after(load_cert(path)) < _now() + dt.timedelta(days=days)
+
+
+def write_crl(ca: Issued, path: Path, revoked: dict[int, dt.datetime], *, days: int = MAX_VALIDITY_DAYS) -> None:
+    """The CA's CRL (serial -> revocation time). nginx refuses every client once a CRL expires, so the next
+    update lies far ahead and every revocation rewrites it."""
+    ca_cert, ca_key = load_cert(ca.cert), load_key(ca.key)
+    now = _now()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=days))
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    for serial, when in sorted(revoked.items()):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 RIGHTS = ("echo", "store", "find", "get", "move")
 ROLES = ("admin", "radiologist", "technologist", "auditor", "service")
 AET_RE = re.compile(r"^[A-Z0-9_\-]{1,16}$")
+MAX_CERT_VALIDITY_DAYS = 398  # CA/Browser Forum limit for TLS leaf certificates
+EDGE_NETWORK = "127.0.64.0/18"  # loopback addresses nginx binds per modality; Orthanc's allow-list checks them
 
 
 class ProfileError(ValueError):
@@ -70,7 +72,13 @@ class HostProfile:
     mode: Literal["local", "aws"]
     orthanc_version: str = "1.10.1"
     dicom_aet: str = "PACSGUARD"
-    dicom_port: int = 2762
+    dicom_port: int = 2762  # nginx: DICOM TLS, the only DICOM port a network reaches
+    orthanc_dicom_port: int = 4242  # Orthanc's plain DICOM port, loopback only, behind nginx
+    dicom_relay_port: int = 4243  # nginx on each modality's loopback address: Orthanc's way out to TLS peers
+    dicom_handshake_timeout_s: int = 5
+    dicom_first_pdu_timeout_s: int = 10  # a TLS session that sends nothing never reaches Orthanc
+    dicom_idle_timeout_s: int = 120
+    dicom_connections_per_source: int = 32  # a modality may open several associations; a flood cannot exhaust nginx
     https_port: int = 443
     orthanc_http_port: int = 8042
     server_names: tuple[str, ...] = ("localhost",)
@@ -98,7 +106,10 @@ class HostProfile:
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512
-    rate_limit_per_second: int = 50  # a viewer loading a CT series issues hundreds of DICOMweb requests
+    # Per signed-in user: a viewer issues a request per image, so the burst holds a whole 1,000-image study.
+    rate_limit_per_second: int = 100
+    rate_limit_burst: int = 2000
+    viewer: bool = True  # the OHIF web viewer at /viewer/ (orthanc_config/viewer.py pins the build)
     # Paths: every file the host owns lives under these roots.
     config_dir: str = "/etc/orthanc-pacsguard"
     pki_dir: str = "/etc/pacsguard/pki"
@@ -132,9 +143,19 @@ class HostProfile:
             raise ProfileError("emergency_access_minutes: 1 to 240 (four hours at most)")
         if self.machine_clients and not (self.machine_issuer.startswith("https://") and self.machine_jwks):
             raise ProfileError("machine_clients need machine_issuer (https://...) and machine_jwks")
-        for port_key in ("dicom_port", "https_port", "orthanc_http_port"):
+        ports = ("dicom_port", "https_port", "orthanc_http_port", "orthanc_dicom_port", "dicom_relay_port")
+        for port_key in ports:
             if not 1 <= getattr(self, port_key) <= 65535:
                 raise ProfileError(f"{port_key}: not a TCP port")
+        if len({getattr(self, k) for k in ports}) != len(ports):
+            raise ProfileError(f"{', '.join(ports)}: each needs its own port")
+        if not 1 <= self.cert_validity_days <= MAX_CERT_VALIDITY_DAYS:
+            raise ProfileError(f"cert_validity_days: 1-{MAX_CERT_VALIDITY_DAYS} (CA/Browser Forum limit)")
+        for key in ("dicom_handshake_timeout_s", "dicom_first_pdu_timeout_s", "dicom_idle_timeout_s"):
+            if not 1 <= getattr(self, key) <= 3600:
+                raise ProfileError(f"{key}: 1-3600 seconds")
+        if not 1 <= self.dicom_connections_per_source <= 1000:
+            raise ProfileError("dicom_connections_per_source: 1-1000")
 
     @property
     def audit_log(self) -> str:
@@ -143,6 +164,13 @@ class HostProfile:
     @property
     def credentials_file(self) -> str:
         return f"{self.config_dir}/credentials.json"
+
+    def edge_address(self, aet: str) -> str:
+        """The loopback address nginx binds when it forwards this modality's certificate, and listens on for
+        Orthanc's associations to it. Stable while the modality keeps its place in the list."""
+        index = [m.aet for m in self.modalities].index(aet)
+        base = ipaddress.ip_network(EDGE_NETWORK).network_address + 1
+        return str(base + index)
 
     def version_at_least(self, version: str) -> bool:
         return _vtuple(self.orthanc_version) >= _vtuple(version)

@@ -1,4 +1,5 @@
 """The host firewall: HTTPS from the HTTPS networks, DICOM TLS from the modality networks, nothing else.
+Orthanc's own DICOM port (plain, behind nginx's TLS edge) admits only nginx's workers, even on loopback.
 
 Applied only inside the host's own network namespace (never the machine's root namespace).
 """
@@ -10,6 +11,7 @@ import ipaddress
 from orthanc_config.profile import HostProfile
 
 TABLE = "pacsguard"
+NGINX_WORKER_USER = "www-data"
 
 
 def _sets(cidrs: tuple[str, ...]) -> tuple[str, str]:
@@ -35,6 +37,10 @@ def render_nftables(profile: HostProfile) -> str:
         if v6:
             rules.append(f'    ip6 saddr {{ {v6} }} tcp dport {port} accept comment "{what}"')
     body = "\n".join(rules)
+    only_nginx = (
+        f'oif "lo" tcp dport {profile.orthanc_dicom_port} meta skuid != "{NGINX_WORKER_USER}" '
+        'reject with tcp reset comment "orthanc-dicom: nginx only"'
+    )
     return f"""#!/usr/sbin/nft -f
 # Rendered by PACSGuard. Orthanc's HTTP port ({profile.orthanc_http_port}) and PostgreSQL: loopback only.
 table inet {TABLE}
@@ -48,6 +54,10 @@ table inet {TABLE} {{
     icmp type {{ echo-request, destination-unreachable, time-exceeded }} limit rate 10/second accept
     icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, echo-request, packet-too-big }} accept
 {body}
+  }}
+  chain output {{
+    type filter hook output priority 0; policy accept;
+    {only_nginx}
   }}
   chain forward {{
     type filter hook forward priority 0; policy drop;

@@ -1,5 +1,10 @@
 """Orthanc configuration from a host profile: closed by default, every relaxation named in the profile.
 
+DICOM TLS ends at nginx (render_dicom_edge): Orthanc 1.10.1 cannot pin TLS versions or ciphers, offers only
+RSA suites on TLS 1.2, binds no certificate to an AE title and serves one handshake at a time. Its own DICOM
+port speaks plain DICOM on loopback, where nftables admits only nginx. Each modality's `Host` is the loopback
+address nginx binds for that modality's certificate, so the AE allow-list binds AE title to certificate.
+
 Two files: `orthanc.json` (no secret) and `credentials.json` (users and the index password), both
 readable only by root and the orthanc group. The renderer knows the Orthanc version it targets and
 emits options that only later versions understand only for them.
@@ -17,17 +22,13 @@ from orthanc_config.profile import HostProfile
 
 PLUGIN_DIR = "/usr/share/orthanc/plugins"
 PLUGINS = ("libOrthancPython.so", "libOrthancPostgreSQLIndex.so", "libOrthancDicomWeb.so")
-# Orthanc 1.12.4 adds DICOM TLS protocol and cipher pinning; 1.11.2 adds "reject when full".
-TLS_PINNING_SINCE = "1.12.4"
+# GDCM decodes and transcodes what DCMTK inside Orthanc cannot (JPEG 2000): WADO-RS, rendered, frames and C-GET.
+# Loaded only when Orthanc runs with the deeper-stack civetweb (http_stack.py), or it would crash Orthanc.
+GDCM_PLUGIN = "libOrthancGdcm.so"
+# At most this many GDCM decodes at once: a study of large JPEG 2000 images must not take every core and all memory.
+GDCM_THROTTLING = 4
+# Orthanc 1.11.2 adds "reject when full".
 STORAGE_REJECT_SINCE = "1.11.2"
-MODERN_CIPHERS = [
-    "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305",
-    "ECDHE-RSA-CHACHA20-POLY1305",
-]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class OrthancPaths:
     server_key: str
     trusted_ca: str
     plugin_script: str
+    library_dir: str = ""  # set when http_stack.prepare() succeeded: GDCM is safe to load
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
         # Never evict: 1.10.1 deletes the OLDEST patients when a limit is hit (a C-STORE flood could erase data).
         "MaximumStorageSize": 0,
         "MaximumPatientCount": 0,
-        "Plugins": [f"{PLUGIN_DIR}/{p}" for p in PLUGINS],
+        "Plugins": [f"{PLUGIN_DIR}/{p}" for p in PLUGINS + ((GDCM_PLUGIN,) if paths.library_dir else ())],
         "LuaScripts": [],
         "ExecuteLuaEnabled": False,
         "HttpServerEnabled": True,
@@ -71,7 +73,7 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
         "RestApiWriteToFileSystemEnabled": False,
         "DicomServerEnabled": True,
         "DicomAet": profile.dicom_aet,
-        "DicomPort": profile.dicom_port,
+        "DicomPort": profile.orthanc_dicom_port,
         "DicomCheckCalledAet": True,
         "StrictAetComparison": True,
         "DicomCheckModalityHost": True,
@@ -83,17 +85,16 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
         "DicomAlwaysAllowMove": False,
         "DicomEchoChecksFind": False,
         "UnknownSopClassAccepted": False,
-        "DicomTlsEnabled": True,
-        "DicomTlsCertificate": paths.server_cert,
-        "DicomTlsPrivateKey": paths.server_key,
-        "DicomTlsTrustedCertificates": paths.trusted_ca,
-        "DicomTlsRemoteCertificateRequired": True,
+        # TLS is nginx's (mutual, TLS 1.2/1.3, ECDHE+AEAD, CRL); Orthanc's port is loopback-only plain DICOM.
+        "DicomTlsEnabled": False,
         "DicomModalities": {
             m.aet: {
                 "AET": m.aet,
-                "Host": m.host,
-                "Port": m.port,
-                "UseDicomTls": True,
+                # Incoming: nginx connects from this address only for this modality's certificate.
+                # Outgoing (C-MOVE/C-STORE): nginx listens here and carries the association on over TLS.
+                "Host": profile.edge_address(m.aet),
+                "Port": profile.dicom_relay_port,
+                "UseDicomTls": False,
                 "AllowEcho": "echo" in m.rights,
                 "AllowStore": "store" in m.rights,
                 "AllowFind": "find" in m.rights,
@@ -122,6 +123,7 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
         "PythonScript": paths.plugin_script,
         "PythonVerbose": False,
         "HttpsCACertificates": "/etc/ssl/certs/ca-certificates.crt",
+        "Gdcm": {"Enable": bool(paths.library_dir), "Throttling": GDCM_THROTTLING},
         "DicomWeb": {
             "Enable": True,
             "Root": "/dicom-web/",
@@ -130,9 +132,6 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
             "Ssl": True,
         },
     }
-    if profile.version_at_least(TLS_PINNING_SINCE):
-        cfg["DicomTlsMinimumProtocolVersion"] = 4  # TLS 1.2
-        cfg["DicomTlsCiphersAccepted"] = MODERN_CIPHERS
     if profile.version_at_least(STORAGE_REJECT_SINCE):
         cfg["MaximumStorageMode"] = "Reject"
     return cfg

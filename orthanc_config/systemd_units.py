@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from orthanc_config import http_stack
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
 
 UNIT_DIR = "/etc/systemd/system"
 LOG_SHIPPER = "pacsguard-log-shipper"
+
+
+def library_environment(layout: HostLayout) -> str:
+    """Orthanc loads the deeper-stack civetweb that GDCM needs (http_stack.py), when the bootstrap made it."""
+    if not http_stack.is_prepared(layout.library_dir):
+        return ""
+    return f"Environment=LD_LIBRARY_PATH={layout.library_dir}\n"
 
 
 def render_units(layout: HostLayout) -> list[RenderedFile]:
@@ -32,7 +40,7 @@ Requires=pacsguard-firewall.service
 [Service]
 User=orthanc
 Group=orthanc
-ExecStart=/usr/sbin/Orthanc {layout.config_dir}
+{library_environment(layout)}ExecStart=/usr/sbin/Orthanc {layout.config_dir}
 StandardOutput=append:{layout.orthanc_log}
 StandardError=append:{layout.orthanc_log}
 Restart=on-failure

@@ -14,6 +14,7 @@ from pacsguard.aws_cli import aws_app
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
 from pacsguard.output import emit, report_console, write_report
+from pacsguard.pki_cli import pki_app
 from pacsguard.reports import ReportFormat
 from stacks.loader import STACKS_DIR
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 app.add_typer(local_app, name="local")
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(pki_app, name="pki")
 app.add_typer(aws_app, name="aws")
 app.command("audit")(audit)
 

@@ -63,8 +63,10 @@ def event(
     instance_uid: str | None = None,
     reason: str | None = None,
     emergency: bool | None = None,
+    **details: str | None,
 ) -> dict:
-    """An ATNA-style record. The path is kept without its query string (queries carry patient names)."""
+    """An ATNA-style record. The path is kept without its query string (queries carry patient names).
+    `details` are further string fields (the DICOM edge adds the certificate and TLS parameters)."""
     clean_path = path.split("?", 1)[0] if path else None
     if clean_path and not study_uid:
         m = DICOMWEB_UIDS.match(clean_path)
@@ -89,5 +91,6 @@ def event(
         "emergency": True if emergency else None,  # break-glass: alarmed on every line (infra/alarms.py)
         "layer": layer,
         "audit_source": AUDIT_SOURCE,
+        **{k: v for k, v in details.items() if k not in ("time", "layer", "audit_source")},
     }
     return {k: v for k, v in record.items() if v is not None}

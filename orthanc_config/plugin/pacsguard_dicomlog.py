@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
 
 # DICOM command -> (event id, event name) of the attempted operation.
@@ -64,27 +63,49 @@ def _record(event_id: str, name: str, aet: str | None, ip: str | None, reason: s
     }
 
 
-def follow(path: str, handle: Callable[[dict], None], stop: threading.Event, poll: float = 0.2) -> None:
-    """Tail `path` from its current end; survive truncation and rotation."""
-    position = os.path.getsize(path) if os.path.exists(path) else 0
-    inode = os.stat(path).st_ino if os.path.exists(path) else None
-    buffer = ""
-    while not stop.is_set():
+class _Tail:
+    """New complete lines of one file, from its end at start-up; survives truncation and rotation."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.position = os.path.getsize(path) if os.path.exists(path) else 0
+        self.inode = os.stat(path).st_ino if os.path.exists(path) else None
+        self.buffer = ""
+
+    def lines(self) -> list[str]:
         try:
-            st = os.stat(path)
+            st = os.stat(self.path)
         except FileNotFoundError:
-            time.sleep(poll)
-            continue
-        if st.st_ino != inode or st.st_size < position:
-            inode, position, buffer = st.st_ino, 0, ""
-        if st.st_size > position:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                fh.seek(position)
-                buffer += fh.read()
-                position = fh.tell()
-            *lines, buffer = buffer.split("\n")
-            for line in lines:
-                record = parse(line)
-                if record:
-                    handle(record)
+            return []
+        if st.st_ino != self.inode or st.st_size < self.position:
+            self.inode, self.position, self.buffer = st.st_ino, 0, ""
+        if st.st_size <= self.position:
+            return []
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            fh.seek(self.position)
+            self.buffer += fh.read()
+            self.position = fh.tell()
+        *lines, self.buffer = self.buffer.split("\n")
+        return lines
+
+
+def follow_files(sources: list[tuple[str, Callable[[str], None]]], stop: threading.Event, poll: float = 0.2) -> None:
+    """Tail several files in one thread, each pass in the order given (so one file's lines can be joined to
+    lines another wrote earlier)."""
+    tails = [(_Tail(path), handle) for path, handle in sources]
+    while not stop.is_set():
+        for tail, handle in tails:
+            for line in tail.lines():
+                handle(line)
         stop.wait(poll)
+
+
+def follow(path: str, handle: Callable[[dict], None], stop: threading.Event, poll: float = 0.2) -> None:
+    """Tail Orthanc's log from its current end and hand over every refusal as an audit record."""
+
+    def on_line(line: str) -> None:
+        record = parse(line)
+        if record:
+            handle(record)
+
+    follow_files([(path, on_line)], stop, poll)

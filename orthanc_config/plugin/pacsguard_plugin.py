@@ -12,8 +12,11 @@ _section = json.loads(orthanc.GetConfiguration()).get("PACSGuard", {})
 sys.path.insert(0, _section.get("PluginDir", "/usr/share/pacsguard/plugin"))
 
 import threading  # noqa: E402
+import time  # noqa: E402
 
-import pacsguard_dicomlog  # noqa: E402  (needs the plugin directory on sys.path first)
+import pacsguard_audit  # noqa: E402  (needs the plugin directory on sys.path first)
+import pacsguard_dicomedge  # noqa: E402
+import pacsguard_dicomlog  # noqa: E402
 import pacsguard_guard  # noqa: E402
 
 _METHODS = {}
@@ -36,8 +39,7 @@ def http_filter(uri, **request):
     if GUARD is None:
         return False
     try:
-        headers = {str(k).lower(): str(v) for k, v in (request.get("headers") or {}).items()}
-        return bool(GUARD.http(_method(request.get("method")), uri, request.get("ip") or "", headers))
+        return bool(GUARD.http(_method(request.get("method")), uri, request.get("ip") or "", _headers(request)))
     except Exception as exc:
         orthanc.LogError(f"PACSGuard: request refused after an error: {exc}")
         return False
@@ -61,16 +63,63 @@ def audit_endpoint(output, uri, **request):
     output.AnswerBuffer(GUARD.audit_lines() if GUARD else "", "application/x-ndjson")
 
 
+def _headers(request):
+    return {str(k).lower(): str(v) for k, v in (request.get("headers") or {}).items()}
+
+
+def viewer_access(output, uri, **request):
+    # Reached only when the filter allowed it: the caller's role may open the viewer.
+    output.AnswerBuffer("ok", "text/plain")
+
+
+def auth_failure(output, uri, **request):
+    # nginx's report of a 401 (the filter let only its gateway through): count it, answer the 401 the client gets.
+    if GUARD is not None:
+        GUARD.sign_in_failed(_headers(request))  # REST callbacks get no client address: nginx's header has it
+    output.SendUnauthorized("PACSGuard")
+
+
+def _edge_record(record):
+    try:
+        GUARD.log.write(pacsguard_audit.event(layer="nginx-dicom", **record))
+    except pacsguard_audit.AuditError as exc:
+        orthanc.LogError(f"PACSGuard: DICOM connection not audited: {exc}")
+
+
+_EDGE = pacsguard_dicomedge.EdgeAudit(_edge_record, str(_section.get("DicomRelayPort", "")))
+
+
+def _orthanc_line(line):
+    record = pacsguard_dicomlog.parse(line)
+    if record:
+        GUARD.dicom_refusal(record)
+        _EDGE.orthanc_refusal(record, time.time())
+
+
+def _edge_line(line):
+    try:
+        fields = json.loads(line)
+    except ValueError:
+        return
+    _EDGE.connection(fields)
+
+
 _STOP = threading.Event()
 if GUARD is not None and GUARD.settings.orthanc_log:
+    # One thread, Orthanc's log first: a refusal is known before the connection line it belongs to.
+    _SOURCES = [(GUARD.settings.orthanc_log, _orthanc_line)]
+    if _section.get("DicomEdgeLog"):
+        _SOURCES.append((_section["DicomEdgeLog"], _edge_line))
     threading.Thread(
-        target=pacsguard_dicomlog.follow,
-        args=(GUARD.settings.orthanc_log, GUARD.dicom_refusal, _STOP),
-        name="pacsguard-dicom-refusals",
+        target=pacsguard_dicomlog.follow_files,
+        args=(_SOURCES, _STOP),
+        name="pacsguard-dicom-audit",
         daemon=True,
     ).start()
 
 orthanc.RegisterIncomingHttpRequestFilter(http_filter)
 orthanc.RegisterIncomingCStoreInstanceFilter(cstore_filter)
 orthanc.RegisterRestCallback("/pacsguard/audit", audit_endpoint)
+orthanc.RegisterRestCallback("/pacsguard/viewer-access", viewer_access)
+orthanc.RegisterRestCallback("/pacsguard/auth-failure", auth_failure)
 orthanc.LogWarning("PACSGuard: RBAC and audit plugin active")

@@ -89,12 +89,17 @@ def _dicom_exposure(g: PlanGraph) -> list[Outcome]:
 
 
 def _dicom_tls(profile: HostProfile, cfg: dict) -> str | None:
-    if not cfg.get("DicomTlsEnabled"):
-        return "DICOM TLS is off: images and patient data cross the network in clear"
-    if not cfg.get("DicomTlsRemoteCertificateRequired"):
-        return "modalities are not required to present a certificate (no mutual TLS)"
-    bad = [aet for aet, m in cfg.get("DicomModalities", {}).items() if not m.get("UseDicomTls")]
-    return f"modalities {', '.join(bad)} connect without TLS" if bad else None
+    if cfg.get("DicomTlsEnabled"):  # Orthanc's own TLS (no AE binding, weak TLS 1.2 suites on 1.10.1)
+        if not cfg.get("DicomTlsRemoteCertificateRequired"):
+            return "modalities are not required to present a certificate (no mutual TLS)"
+        bad = [aet for aet, m in cfg.get("DicomModalities", {}).items() if not m.get("UseDicomTls")]
+        return f"modalities {', '.join(bad)} connect without TLS" if bad else None
+    # Plain DICOM in Orthanc is safe only behind the nginx edge, which always renders mutual TLS: Orthanc must
+    # not take the public DICOM port, and every peer must be reached through a loopback address of the edge.
+    if cfg.get("DicomPort") == profile.dicom_port:
+        return "Orthanc serves DICOM in clear on the public DICOM port (no TLS edge in front of it)"
+    direct = [aet for aet, m in cfg.get("DicomModalities", {}).items() if not str(m.get("Host", "")).startswith("127.")]
+    return f"modalities {', '.join(direct)} are reached in clear, not through the TLS edge" if direct else None
 
 
 def _ae_allow_list(profile: HostProfile, cfg: dict) -> str | None:
@@ -228,7 +233,7 @@ CONTROLS = [
         family="pacs",
         severity="critical",
         rationale="DICOM carries patient demographics and pixels; mutual TLS authenticates both ends (ITI-19).",
-        remediation="Keep the rendered DicomTlsEnabled and DicomTlsRemoteCertificateRequired; give each modality a certificate.",
+        remediation="Keep Orthanc's DICOM port behind the rendered nginx TLS edge; give each modality a certificate.",
         citations=DICOM,
         equivalents={},
         plan=StackCheck(_per_host(_dicom_tls, "mutual TLS on every association")),

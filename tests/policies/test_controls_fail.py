@@ -196,7 +196,7 @@ MUTATIONS = {
     "BAK-RESTORE-TESTING": (drop("backups-restore-test-efs"), "backups-restore-test"),
     "BAK-DB-MULTI-AZ": (edit("database-index", multiAz=False), "database-index"),
     "PACS-DICOM-EXPOSURE": (edit("hosts-sg-dicom-0", cidrIpv4="0.0.0.0/0"), "hosts-sg-dicom-0"),
-    "PACS-DICOM-TLS": ({"DicomTlsRemoteCertificateRequired": False}, LT),
+    "PACS-DICOM-TLS": ({"DicomPort": 2762}, LT),
     "PACS-AE-ALLOWLIST": ({"DicomAlwaysAllowStore": True}, LT),
     "PACS-HTTP-AUTH": (profile(LT, jwt_signer=""), LT),
     "PACS-NO-DEFAULT-CREDENTIALS": (profile(LT, identity="basic+jwt"), LT),

@@ -22,9 +22,10 @@ def tls_context(ca: str, cert: str | None = None, key: str | None = None) -> ssl
 
 
 def associate(stack: dict, *, aet: str, called: str | None = None, ctx: ssl.SSLContext | None = None,
-              source: str | None = None, contexts: tuple = (Verification, CTImageStorage)):  # fmt: skip
+              source: str | None = None, contexts: tuple = (Verification, CTImageStorage),
+              timeout: float = 5):  # fmt: skip
     ae = AE(ae_title=aet)
-    ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 5
+    ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = ae.connection_timeout = timeout
     for c in contexts:
         ae.add_requested_context(c)
     d = stack["dicom"]

@@ -16,7 +16,7 @@ SECRET_MARKERS = ("PRIVATE KEY", '"Password"', '"password"', "RegisteredUsers")
 
 @control("HOST-PACKAGES")
 def test_pacs_packages_and_version(host, target: dict) -> None:
-    for pkg in ("orthanc", "orthanc-python", "nginx-light", "nftables"):
+    for pkg in ("orthanc", "orthanc-python", "nginx-light", "libnginx-mod-stream", "nftables"):
         assert host.package(pkg).is_installed, f"{pkg} is not installed"
     installed = host.package("orthanc").version
     assert installed.startswith(target.get("orthanc_version", "")), (
@@ -132,8 +132,12 @@ def test_only_expected_sockets_listen(host, target: dict) -> None:
         str(target.get("orthanc_http_port", 8042)),
         str(target.get("database_port", 5432)),
     }
-    unexpected = [addr for addr in listeners if addr.rsplit(":", 1)[1] not in expected_ports]
+    # Behind the DICOM edge: Orthanc's plain DICOM port (nftables admits only nginx) and nginx's relays.
+    inner = {str(target[k]) for k in ("orthanc_dicom_port", "dicom_relay_port") if k in target}
+    unexpected = [addr for addr in listeners if addr.rsplit(":", 1)[1] not in expected_ports | inner]
     assert not unexpected, f"unexpected listeners: {unexpected}"
+    relays = [a for a in listeners if a.rsplit(":", 1)[1] == str(target.get("dicom_relay_port"))]
+    assert all(a.startswith("127.") for a in relays), f"DICOM relays off loopback: {relays}"
     database = [addr for addr in listeners if addr.endswith(f":{target.get('database_port', 5432)}")]
     assert database and all(a.startswith(("127.0.0.1:", "[::1]:")) for a in database), (
         f"PostgreSQL listens on {database}"

@@ -14,6 +14,9 @@ ROUTES = {
     ("GET", "/dicom-web/studies/1.2.3"): "download",
     ("GET", "/dicom-web/studies/1.2.3/series/4.5/instances/6.7/frames/1"): "download",
     ("GET", "/dicom-web/studies/1.2.3/metadata"): "read",
+    ("GET", "/dicom-web/studies/1.2.3/series/4.5/instances/6.7/bulk/7fe00010"): "download",
+    ("GET", "/pacsguard/viewer-access"): "view",
+    ("GET", "/pacsguard/auth-failure"): "report-auth-failure",
     ("GET", "/dicom-web/studies?PatientName=DOE*"): "query",
     ("GET", "/dicom-web/studies/1.2.3/series"): "query",
     ("POST", "/tools/find"): "query",
@@ -32,12 +35,12 @@ ROUTES = {
 }
 
 EXPECTED = {
-    "admin": {"read", "query", "download", "upload", "audit", "status", "manage"},
-    "radiologist": {"read", "query", "download"},
+    "admin": {"read", "query", "download", "view", "upload", "audit", "status", "manage"},
+    "radiologist": {"read", "query", "download", "view"},
     "technologist": {"upload", "read"},
     "auditor": {"audit"},
     "service": {"upload", "status"},
-    "gateway": set(),
+    "gateway": {"report-auth-failure"},
     None: set(),
     "root": set(),
 }
@@ -73,3 +76,16 @@ def test_events_name_the_atna_codes() -> None:
 
 def test_query_string_does_not_change_the_route() -> None:
     assert rbac.classify("POST", "/tools/execute-script?x=1") == "forbidden"
+
+
+def test_every_role_that_may_read_pixels_gets_bulk_data_and_only_those() -> None:
+    bulk = "/dicom-web/studies/1/series/2/instances/3/bulk/7fe00010"
+    frames = "/dicom-web/studies/1/series/2/instances/3/frames/1"
+    for role in rbac.ROLES:
+        assert rbac.decide(role, "GET", bulk).allowed == rbac.decide(role, "GET", frames).allowed, role
+
+
+def test_the_viewer_opens_for_roles_that_can_list_read_and_retrieve() -> None:
+    for role, granted in rbac.ROLE_PERMISSIONS.items():
+        can_read_studies = {"query", "read", "download"} <= granted
+        assert rbac.decide(role, "GET", "/pacsguard/viewer-access").allowed == can_read_studies, role

@@ -50,7 +50,7 @@ def test_https_only_and_proxy_to_loopback(tmp_path: Path) -> None:
     listens = re.findall(r"listen (\S+);", conf) + re.findall(r"listen (\S+) ssl;", conf)
     assert all(":443" in entry for entry in listens)
     assert re.findall(r"listen \S+;", conf) == []  # every listen is TLS
-    assert "proxy_pass http://127.0.0.1:8042;" in conf
+    assert "server 127.0.0.1:8042;" in conf and "proxy_pass http://pacsguard_orthanc;" in conf
 
 
 def test_body_size_admits_dicomweb_uploads_and_gzip_bodies_refused(tmp_path: Path) -> None:
@@ -60,8 +60,8 @@ def test_body_size_admits_dicomweb_uploads_and_gzip_bodies_refused(tmp_path: Pat
 
 
 def test_rate_limits_and_health_path(tmp_path: Path) -> None:
-    conf = nginx_conf(tmp_path, dataclasses.replace(PROFILE, rate_limit_per_second=7))
-    assert "rate=7r/s" in conf and "limit_req zone=pacsguard burst=28 nodelay;" in conf
+    conf = nginx_conf(tmp_path, dataclasses.replace(PROFILE, rate_limit_per_second=7, rate_limit_burst=900))
+    assert "zone=pacsguard_user:10m rate=7r/s" in conf and "limit_req zone=pacsguard_user burst=900 nodelay;" in conf
     assert f"location = {HEALTH_PATH}" in conf
 
 
@@ -87,9 +87,15 @@ def test_firewall_admits_only_https_and_dicom_from_their_networks() -> None:
     assert "policy drop;" in rules
     assert 'ip saddr { 198.18.0.0/24 } tcp dport 443 accept comment "https"' in rules
     assert 'ip6 saddr { 2001:db8::/64 } tcp dport 2762 accept comment "dicom-tls"' in rules
-    accepts = [line for line in rules.splitlines() if "dport" in line]
+    accepts = [line for line in rules.splitlines() if "dport" in line and "accept" in line]
     assert len(accepts) == 3
     assert "8042" not in "".join(accepts) and "5432" not in "".join(accepts)
+
+
+def test_orthanc_dicom_port_admits_only_nginx_workers_on_loopback() -> None:
+    rules = render_nftables(PROFILE)
+    assert f'oif "lo" tcp dport {PROFILE.orthanc_dicom_port} meta skuid != "www-data" reject with tcp reset' in rules
+    assert f"dport {PROFILE.orthanc_dicom_port} accept" not in rules
 
 
 @pytest.mark.skipif(

@@ -35,8 +35,7 @@ def cfg(profile: HostProfile = PROFILE) -> dict:
 @pytest.mark.parametrize(
     ("option", "value"),
     [
-        ("DicomTlsEnabled", True),
-        ("DicomTlsRemoteCertificateRequired", True),
+        ("DicomTlsEnabled", False),  # TLS ends at nginx's DICOM edge (render_dicom_edge)
         ("DicomCheckCalledAet", True),
         ("StrictAetComparison", True),
         ("DicomCheckModalityHost", True),
@@ -78,19 +77,25 @@ def test_plugins_listed_by_file_never_a_folder() -> None:
     assert "PythonScript" in cfg() and "Python" not in cfg()  # 4.0 ignores a nested section
 
 
-def test_modality_rights_and_host_binding() -> None:
+def test_modality_rights_and_binding_to_its_own_edge_address() -> None:
     mods = cfg()["DicomModalities"]
-    assert mods["CT1"]["AllowStore"] and not mods["CT1"]["AllowFind"] and mods["CT1"]["Host"] == "198.18.0.1"
+    assert mods["CT1"]["AllowStore"] and not mods["CT1"]["AllowFind"]
     assert mods["WS1"]["AllowMove"] and not mods["WS1"]["AllowStore"] and not mods["WS1"]["AllowEcho"]
-    assert all(m["UseDicomTls"] for m in mods.values())
+    # Each AE title is bound to the loopback address nginx binds for that modality's certificate only,
+    # and Orthanc reaches the modality through nginx's relay there (TLS on the wire is nginx's).
+    assert (mods["CT1"]["Host"], mods["WS1"]["Host"]) == ("127.0.64.1", "127.0.64.2")
+    assert {m["Port"] for m in mods.values()} == {PROFILE.dicom_relay_port}
+    assert not any(m["UseDicomTls"] for m in mods.values())
+
+
+def test_orthanc_dicom_port_is_not_the_public_one() -> None:
+    c = cfg()
+    assert c["DicomPort"] == PROFILE.orthanc_dicom_port != PROFILE.dicom_port
 
 
 def test_version_gated_options_only_for_later_orthanc() -> None:
-    old = cfg()
-    assert "DicomTlsMinimumProtocolVersion" not in old and "MaximumStorageMode" not in old
-    new = cfg(dataclasses.replace(PROFILE, orthanc_version="1.12.11"))
-    assert new["DicomTlsMinimumProtocolVersion"] == 4 and new["MaximumStorageMode"] == "Reject"
-    assert all("GCM" in c or "CHACHA20" in c for c in new["DicomTlsCiphersAccepted"])
+    assert "MaximumStorageMode" not in cfg()
+    assert cfg(dataclasses.replace(PROFILE, orthanc_version="1.12.11"))["MaximumStorageMode"] == "Reject"
 
 
 def test_credentials_separate_and_group_readable_only() -> None:
@@ -117,6 +122,9 @@ def test_index_connection_verifies_the_server_certificate() -> None:
         ({"https_cidrs": ("10.0.0.1/8",)}, "https_cidrs"),
         ({"orthanc_version": "latest"}, "orthanc_version"),
         ({"modalities": (Modality("PACSGUARD", "198.18.0.1"),)}, "server's own AE"),
+        ({"cert_validity_days": 399}, "cert_validity_days"),
+        ({"orthanc_dicom_port": 2762}, "own port"),
+        ({"dicom_first_pdu_timeout_s": 0}, "dicom_first_pdu_timeout_s"),
     ],
 )
 def test_profile_rejections_name_the_field(change: dict, fragment: str) -> None:
