@@ -61,11 +61,19 @@ TRAIL_FILTERS = {
         "($.eventName = AttachClassicLinkVpc) || ($.eventName = DetachClassicLinkVpc) || "
         "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }"
     ),
+    # Break-glass: unsealing the emergency credential pages someone (infra/identity.py's break-glass secret).
+    # Opening or closing a window is tagging that secret: alarmed the same way.
+    "BreakGlassCredentialRead": (
+        "{ (($.eventName = GetSecretValue) || ($.eventName = TagResource) || ($.eventName = UntagResource)) && "
+        '($.requestParameters.secretId = "*break-glass*") }'
+    ),
 }
 # The host plugin's ATNA lines: 110114 user authentication, 110113 security alert (refused everywhere).
 AUDIT_FILTERS = {
     "PacsAuthenticationFailures": '{ ($.event_id = "110114") && ($.outcome != "0") }',
     "PacsSecurityAlerts": '{ $.event_id = "110113" }',
+    # Every request made under emergency access (the plugin marks those audit lines), not just the first.
+    "EmergencyAccessUsed": "{ $.emergency IS TRUE }",
 }
 
 

@@ -70,7 +70,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     )
     allow_host_egress(hosts_sg, ctx, network, database, storage)
 
-    identity = Identity("identity", IdentityArgs(context=ctx, callback_domain=settings.web.domain_name))
+    identity = Identity(
+        "identity",
+        IdentityArgs(context=ctx, callback_domain=settings.web.domain_name, secrets_key_arn=keys.arn("secrets")),
+    )
     web = WebIngress(
         "web",
         WebIngressArgs(
@@ -116,6 +119,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             ami_id=ami,
             zones=zones,
             alb_arn=web.alb.arn,
+            machine=pulumi.Output.all(identity.issuer, identity.jwks_url, *(c.id for c in identity.machine_clients)),
+            break_glass_secret_arn=identity.break_glass_secret.arn,
         ),
         hosts_sg,
     )

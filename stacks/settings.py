@@ -170,9 +170,43 @@ class WebSettings(_Strict):
     allow_world: bool = Field(False, description="admit 0.0.0.0/0 on HTTPS: needs WAF and MFA")
 
 
+class MachineClientSettings(_Strict):
+    """A non-browser DICOMweb client (AI pipeline, router, script): client-credentials grant, one PACS scope."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    scope: Literal["read", "store"] = Field(description="read: query and retrieve (radiologist); store: STOW (service)")
+
+
 class IdentitySettings(_Strict):
     mfa: bool = True
     domain_prefix: str | None = Field(None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+    # Phishing-resistant sign-in (WebAuthn, user verification required). required: password+TOTP is no longer a
+    # first factor. Prod refuses off.
+    passkeys: Literal["off", "allowed", "required"] = "allowed"
+    machine_clients: list[MachineClientSettings] = Field([], description="DICOMweb clients without a browser")
+    machine_token_minutes: int = Field(15, ge=5, le=60, description="lifetime of a machine client's access token")
+    # Break-glass: how long one emergency access window stays open before the host refuses it (HIPAA 164.312(a)(2)(ii)).
+    emergency_access_minutes: int = Field(60, ge=15, le=240, description="at most 4 hours")
+
+    @field_validator("passkeys")
+    @classmethod
+    def _deployable_passkeys(cls, v: str) -> str:
+        if v == "required":
+            raise ValueError(
+                "required cannot be deployed safely yet: an MFA-required pool offers passkey sign-in only when its "
+                "passkey factor is MULTI_FACTOR_WITH_USER_VERIFICATION, which pulumi-aws 7.51 cannot declare, and a "
+                "pool whose only first factor is a passkey leaves new users no way to sign in and register one; "
+                "use allowed"
+            )
+        return v
+
+    @field_validator("machine_clients")
+    @classmethod
+    def _unique_clients(cls, v: list[MachineClientSettings]) -> list[MachineClientSettings]:
+        names = [c.name for c in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"machine client names must be unique: {names}")
+        return v
 
 
 class WafSettings(_Strict):
@@ -369,6 +403,8 @@ class Settings(_Strict):
             raise _keyed("waf.enabled", "prod refuses a web entry without WAF")
         if not self.identity.mfa:
             raise _keyed("identity.mfa", "prod refuses sign-in without MFA")
+        if self.identity.passkeys == "off":
+            raise _keyed("identity.passkeys", "prod refuses off: offer passkeys (allowed) or require them (required)")
         if self.backup.daily_retention_days < PROD_MIN_DB_BACKUP_DAYS:
             raise _keyed(
                 "backup.daily_retention_days", f"prod keeps daily backups at least {PROD_MIN_DB_BACKUP_DAYS} days"

@@ -62,6 +62,7 @@ def event(
     series_uid: str | None = None,
     instance_uid: str | None = None,
     reason: str | None = None,
+    emergency: bool | None = None,
     **details: str | None,
 ) -> dict:
     """An ATNA-style record. The path is kept without its query string (queries carry patient names).
@@ -87,6 +88,7 @@ def event(
         "series_uid": series_uid,
         "instance_uid": instance_uid,
         "reason": reason,
+        "emergency": True if emergency else None,  # break-glass: alarmed on every line (infra/alarms.py)
         "layer": layer,
         "audit_source": AUDIT_SOURCE,
         **{k: v for k, v in details.items() if k not in ("time", "layer", "audit_source")},

@@ -6,6 +6,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.cloud.checks import monitoring, principals
+from policies.families.identity_beyond_passwords import CONTROLS as BEYOND_PASSWORDS
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -338,3 +339,6 @@ CONTROLS = [
         cloud=CloudCheck(monitoring.secret_rotation),
     ),
 ]
+
+# Issue 16: machine clients, automatic logoff that holds, break-glass and passkeys (kept in their own module).
+CONTROLS += BEYOND_PASSWORDS

@@ -324,14 +324,39 @@ def build(c: Any) -> dict[str, Any]:
     ids["web_acl"] = acl
 
     idp = c("cognito-idp")
-    pool = idp.create_user_pool(PoolName=f"pacsguard-{STACK}-users", Policies={"PasswordPolicy": {"MinimumLength": 14, "RequireUppercase": True, "RequireLowercase": True, "RequireNumbers": True, "RequireSymbols": True}},
-                                AdminCreateUserConfig={"AllowAdminCreateUserOnly": True}, UserPoolTags={t["Key"]: t["Value"] for t in tags("phi")})["UserPool"]  # fmt: skip
+    pool = idp.create_user_pool(PoolName=f"pacsguard-{STACK}-users", Policies={"PasswordPolicy": {"MinimumLength": 14, "RequireUppercase": True, "RequireLowercase": True, "RequireNumbers": True, "RequireSymbols": True},
+                                "SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"]}}, UserPoolTier="PLUS",
+                                AdminCreateUserConfig={"AllowAdminCreateUserOnly": True}, UserPoolTags={t["Key"]: t["Value"] for t in tags("phi", **{"pacsguard:passkeys": "allowed"})})["UserPool"]  # fmt: skip
     idp.set_user_pool_mfa_config(
         UserPoolId=pool["Id"], SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="ON"
     )
     ids["pool"] = pool["Id"]
+    identity_beyond_passwords(c, ids)
 
     c("iam").update_account_password_policy(
         MinimumPasswordLength=14, PasswordReusePrevention=24, RequireSymbols=True, RequireNumbers=True
     )
     return ids
+
+
+def identity_beyond_passwords(c: Any, ids: dict[str, Any]) -> None:
+    """Issue 16: the ALB's client (logoff), a machine client, the break-glass group, sealed secret and alarms."""
+    idp, pool = c("cognito-idp"), ids["pool"]
+    ids["alb_client"] = f"pacsguard-{STACK}-alb"
+    idp.create_user_pool_client(UserPoolId=pool, ClientName=ids["alb_client"], GenerateSecret=True, AllowedOAuthFlows=["code"],
+                                AllowedOAuthScopes=["openid"], AllowedOAuthFlowsUserPoolClient=True, AccessTokenValidity=15,
+                                IdTokenValidity=15, RefreshTokenValidity=60, TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "minutes"},
+                                RefreshTokenRotation={"Feature": "ENABLED", "RetryGracePeriodSeconds": 0})  # fmt: skip
+    idp.create_user_pool_client(UserPoolId=pool, ClientName=f"pacsguard-{STACK}-machine-router", GenerateSecret=True,
+                                AllowedOAuthFlows=["client_credentials"], AllowedOAuthScopes=["pacs/store"], AllowedOAuthFlowsUserPoolClient=True,
+                                AccessTokenValidity=15, TokenValidityUnits={"AccessToken": "minutes"})  # fmt: skip
+    idp.create_group(GroupName="emergency", UserPoolId=pool)
+    c("secretsmanager").create_secret(
+        Name=f"pacsguard-{STACK}-break-glass",
+        KmsKeyId=ids["key_secrets"],
+        Tags=tags("none", **{"pacsguard:purpose": "break-glass"}),
+    )
+    for metric in ("EmergencyAccessUsed", "BreakGlassCredentialRead"):
+        c("cloudwatch").put_metric_alarm(AlarmName=f"pacsguard-{STACK}-{metric}", MetricName=metric, Namespace=f"PACSGuard/{STACK}",
+                                         Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
+                                         ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[ids["topic"]])  # fmt: skip

@@ -12,7 +12,7 @@ from policies.cloud.audit import run_audit
 from policies.cloud.context import CloudContext
 from policies.model import Finding
 from tests.audit.account import ACCOUNT, REGION, STACK, build, tags
-from tests.audit.answer_key import BREAKS, EMULATOR_LIMITS, STUBBED, Break, resource_name
+from tests.audit.answer_key import BREAKS, EMULATOR_LIMITS, IDENTITY_BREAKS, STUBBED, Break, resource_name
 from tests.audit.conftest import Clients
 
 
@@ -22,14 +22,14 @@ def audit(url: str) -> list[Finding]:
 
 
 def first_break(control_id: str) -> tuple[Break, str]:
-    for b in BREAKS:
+    for b in (*BREAKS, *IDENTITY_BREAKS):
         for cid, resource in b.expect:
             if cid == control_id:
                 return b, resource
     raise KeyError(control_id)
 
 
-BREAKABLE = sorted({cid for b in BREAKS for cid, _ in b.expect})
+BREAKABLE = sorted({cid for b in (*BREAKS, *IDENTITY_BREAKS) for cid, _ in b.expect})
 
 
 def test_every_cloud_check_has_a_breaking_test() -> None:

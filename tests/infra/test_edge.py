@@ -48,7 +48,7 @@ def test_https_listener_uses_tls13_policy_and_authenticates_before_forwarding(st
     assert cognito["sessionTimeout"] == stack.settings.web.session_timeout_minutes * 60
     # Any scope besides openid limits userInfo to those claims: custom:pacs_role would never arrive.
     assert cognito["scope"] == "openid"
-    (client,) = stack.of_type("aws:cognito/userPoolClient:UserPoolClient")
+    client = named(stack, "aws:cognito/userPoolClient:UserPoolClient", "identity-alb-client")
     assert client.inputs["allowedOauthScopes"] == ["openid"]
     assert "custom:pacs_role" in client.inputs["readAttributes"]
 

@@ -261,6 +261,20 @@ MUTATIONS = {
         "inline-check",
     ),
     "DEP-API-ENUMS": (edit("web-certificate", keyAlgorithm="EC_prime256"), "web-certificate"),
+    "IAM-MACHINE-TOKENS": (
+        add(
+            "aws:cognito/userPoolClient:UserPoolClient",
+            "leaky-machine",
+            {"allowedOauthFlows": ["client_credentials"], "allowedOauthScopes": ["pacs/read", "pacs/store"]},
+        ),
+        "leaky-machine",
+    ),
+    "IAM-AUTO-LOGOFF": (edit("identity-alb-client", refreshTokenRotation=DELETE), "identity-alb-client"),
+    "IAM-EMERGENCY-ACCESS": (drop("alarms-EmergencyAccessUsed-alarm"), "EmergencyAccessUsed"),
+    "IAM-PASSKEYS": (
+        edit("identity-users", **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD"]}),
+        "identity-users",
+    ),
 }
 # Where one mistake is, by nature, two findings (a world-open DICOM rule is also a world-open rule).
 ALSO_FAILS = {
