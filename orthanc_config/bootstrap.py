@@ -35,6 +35,7 @@ PLUGIN_FILES = (
     "pacsguard_dicomlog.py",
     "pacsguard_dicomedge.py",
     "pacsguard_guard.py",
+    "pacsguard_csrf.py",
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
     "pacsguard_audit.py",

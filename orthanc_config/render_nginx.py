@@ -30,6 +30,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 HEALTH_PATH = "/healthz"
+BODY_TIMEOUT_S = 15  # the longest pause between two reads of a request body
+HEADER_TIMEOUT_S = 10
 # The access log records the path without its query string: QIDO queries carry patient names.
 ACCESS_LOG_FORMAT = (
     '{"time":"$time_iso8601","client":"$remote_addr","user":"$remote_user","method":"$request_method",'
@@ -111,7 +113,11 @@ http {{
 {headers}
 
     client_max_body_size {profile.max_body_mb}m;
-    client_body_timeout 60s;
+    # A slow client holds only nginx: bodies are read whole (to a temp file past 1 MB) before Orthanc sees
+    # the request, and a client that stalls on its headers or body is dropped.
+    client_body_buffer_size 1m;
+    client_body_timeout {BODY_TIMEOUT_S}s;
+    client_header_timeout {HEADER_TIMEOUT_S}s;
     limit_req zone=pacsguard burst={profile.rate_limit_per_second * 4} nodelay;
     limit_conn pacsguard_conn 32;
 
@@ -132,7 +138,7 @@ http {{
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Proto https;
       proxy_set_header Connection "";
-      proxy_request_buffering off;
+      proxy_request_buffering on;
       proxy_read_timeout 300s;
       proxy_hide_header X-Powered-By;
     }}

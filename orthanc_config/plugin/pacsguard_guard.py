@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import pacsguard_audit as audit
+import pacsguard_csrf as csrf
 import pacsguard_identity as identity
 import pacsguard_rbac as rbac
 
@@ -90,6 +91,9 @@ class Guard:
             )
             return False
         decision = rbac.decide(who.role, method, uri)
+        forged = csrf.cross_site_refusal(method, headers)
+        if forged and decision.allowed:
+            decision = rbac.refused(decision, forged)
         # Record every decision, refusals included; an unrecorded request is never allowed.
         recorded = self._record(
             event_id=decision.event_id,

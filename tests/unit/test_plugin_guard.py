@@ -185,3 +185,56 @@ def test_kid_that_could_alter_the_url_is_refused(tmp_path: Path) -> None:
 def test_key_url_without_signer_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ident.IdentityError, match="JwtSigner"):
         guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "a"), "jwt", jwt_key_url="https://k/{kid}"))
+
+
+# Hole 3: a cross-site page replayed the admin's cached Basic credentials with a text/plain POST.
+ADMIN_ROLES = {**ROLES, "root": "admin"}
+
+
+@pytest.fixture
+def admin_guard(tmp_path: Path) -> guard_mod.Guard:
+    return guard_mod.Guard(guard_mod.GuardSettings(ADMIN_ROLES, str(tmp_path / "audit.jsonl"), "basic+jwt", PEM))
+
+
+SAME_SITE = {"host": "pacs.example.org", "content-type": "application/json"}
+CROSS_SITE_CASES = {
+    "text/plain from another origin": {"origin": "https://evil.example", "content-type": "text/plain"},
+    "json from another origin": {"origin": "https://evil.example", "content-type": "application/json"},
+    "opaque origin": {"origin": "null", "content-type": "application/json"},
+    "sec-fetch-site cross-site": {"sec-fetch-site": "cross-site", "content-type": "application/json"},
+    "text/plain without origin": {"content-type": "text/plain"},
+    "form without origin": {"content-type": "application/x-www-form-urlencoded"},
+    "no content type": {},
+}
+
+
+@pytest.mark.parametrize("case", CROSS_SITE_CASES)
+def test_cross_site_state_change_is_refused_and_alerted(admin_guard: guard_mod.Guard, case: str) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", **CROSS_SITE_CASES[case]}
+    assert not admin_guard.http("POST", "/tools/bulk-delete", "127.0.0.1", headers)
+    rec = lines(admin_guard)[-1]
+    assert rec["event_id"] == "110113" and rec["outcome"] == "8" and rec["user"] == "root"
+
+
+def test_cross_site_delete_is_refused(admin_guard: guard_mod.Guard) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", "origin": "https://evil.example"}
+    assert not admin_guard.http("DELETE", "/studies/x", "127.0.0.1", headers)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"origin": "https://pacs.example.org"}, {"sec-fetch-site": "same-origin"}],
+    ids=["no origin", "own origin", "same-origin fetch"],
+)
+def test_same_site_state_change_with_a_real_content_type_is_allowed(admin_guard: guard_mod.Guard, extra: dict) -> None:
+    assert admin_guard.http("POST", "/tools/find", "127.0.0.1", {**basic("root"), **SAME_SITE, **extra})
+
+
+def test_x_requested_with_admits_a_plain_post(admin_guard: guard_mod.Guard) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", "content-type": "text/plain", "x-requested-with": "x"}
+    assert admin_guard.http("POST", "/tools/find", "127.0.0.1", headers)
+
+
+def test_cross_site_read_is_not_a_state_change(admin_guard: guard_mod.Guard) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", "origin": "https://evil.example"}
+    assert admin_guard.http("GET", "/studies", "127.0.0.1", headers)
