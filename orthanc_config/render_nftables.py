@@ -39,9 +39,11 @@ def render_nftables(profile: HostProfile) -> str:
         if v6:
             rules.append(f'    ip6 saddr {{ {v6} }} tcp dport {port} accept comment "{what}"')
     body = "\n".join(rules)
+    behind_nginx = ((profile.orthanc_dicom_port, "orthanc-dicom"), (profile.orthanc_http_port, "orthanc-http"))
     only_nginx = "\n    ".join(
-        f'oif "lo" tcp dport {port} meta skuid != "{NGINX_WORKER_USER}" reject with tcp reset comment "{what}: nginx only"'
-        for port, what in ((profile.orthanc_dicom_port, "orthanc-dicom"), (profile.orthanc_http_port, "orthanc-http"))
+        f'oif "lo" tcp dport {port} meta skuid != "{NGINX_WORKER_USER}" '
+        f'reject with tcp reset comment "{what}: nginx only"'
+        for port, what in behind_nginx
     )
     egress = "\n    ".join(egress_rules(profile))
     return f"""#!/usr/sbin/nft -f

@@ -57,7 +57,7 @@ def test_full_disk_refuses_stores_keeps_earlier_ones_and_recovers() -> None:
 def _loopback_json(ns: list[str], port: int, password: str, path: str, data: str | None = None) -> list:
     cmd = [*ns, "curl", "-s", "-u", f"admin:{password}", f"http://127.0.0.1:{port}{path}"]
     if data is not None:
-        cmd += ["-X", "POST", "--data", data]
+        cmd += ["-X", "POST", "-H", "Content-Type: application/json", "--data", data]
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 

@@ -81,6 +81,9 @@ def https(stack: dict, method: str, path: str, user: str | None = None, password
           body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes, dict]:  # fmt: skip
     url = stack["https_url"].rstrip("/") + path
     hdrs = dict(headers or {})
+    if body is not None and not any(k.lower() == "content-type" for k in hdrs):
+        # The body's own type, as a real client sends it (urllib's default, a form, is refused as cross-site).
+        hdrs["Content-Type"] = "application/dicom" if body[128:132] == b"DICM" else "application/json"
     if user is not None:
         pw = password if password is not None else stack["_users"][user]["password"]
         hdrs["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
