@@ -39,6 +39,7 @@ PLUGIN_FILES = (
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
     "pacsguard_audit.py",
+    "pacsguard_syslog.py",
 )
 RENEW_BEFORE_DAYS = 30
 
@@ -140,6 +141,7 @@ def render_edge_nginx(
             str(layout.relay_client[0]),
             str(layout.relay_client[1]),
             str(layout.log_dir),
+            str(layout.audit_socket),
         ),
         edge_certificates(inventory),
         listen,
@@ -153,6 +155,7 @@ def render_edge_nginx(
             str(layout.nginx_dir / "nginx.pid"),
             str(layout.log_dir),
             str(layout.nginx_temp),
+            str(layout.audit_socket),
         ),
         gateway_password,
         listen,
@@ -185,14 +188,26 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "JwtPublicKeyFile": str(layout.jwt_public_key) if "jwt" in p.identity and not p.jwt_key_url else "",
             "JwtSigner": p.jwt_signer,
             "JwtKeyUrl": p.jwt_key_url,
-            "OrthancLog": str(layout.orthanc_log),
-            "DicomEdgeLog": str(layout.log_dir / CONNECTION_LOG),
-            "DicomRelayPort": p.dicom_relay_port,
+            "AuditSocket": str(layout.audit_socket),
         }
     }
     return RenderedFile(
         str(layout.config_dir / "pacsguard.json"), json.dumps(section, indent=2), 0o640, "root", "orthanc"
     )
+
+
+def audit_sink_config(layout: HostLayout) -> RenderedFile:
+    """What the audit sink (root) reads at start: where the trail and Orthanc's output go, and forwarding."""
+    p = layout.profile
+    config = {
+        "trail": str(layout.audit_log),
+        "audit_socket": str(layout.audit_socket),
+        "orthanc_socket": str(layout.orthanc_output_socket),
+        "orthanc_log": str(layout.orthanc_log),
+        "relay_port": str(p.dicom_relay_port),
+        "forward": dict(p.audit_forward),
+    }
+    return RenderedFile(str(layout.audit_sink_config), json.dumps(config, indent=2), 0o600, "root", "root")
 
 
 def install_plugin(layout: HostLayout) -> None:
@@ -224,7 +239,9 @@ def configure(
     make_dir(layout.config_dir, 0o750, "root", "orthanc")
     make_dir(layout.pki, 0o750, "root", "orthanc")
     make_dir(layout.storage, 0o750, "orthanc", "orthanc")
-    make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
+    # The trail and every log are root's: the orthanc user may read them, never rename or rewrite one.
+    make_dir(layout.log_dir, 0o750, "root", "orthanc")
+    make_dir(layout.run_dir, 0o755)
     make_dir(layout.nginx_dir, 0o700)
     # nginx workers (www-data) buffer large responses here: it must not sit inside the root-only nginx dir.
     make_dir(layout.nginx_temp, 0o700, "www-data", "root")
@@ -249,13 +266,14 @@ def configure(
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
     files.append(plugin_config(layout, secrets.roles()))
+    files.append(audit_sink_config(layout))
     files += render_edge_nginx(layout, inventory, secrets.gateway_password, listen)
     files.append(RenderedFile(str(layout.nft_file), render_nftables(profile), 0o600))
     for f in files:
         f.write()
     install_plugin(layout)
     # nginx (root) would create its logs 0644: they name users and paths, so create them 0640 first.
-    for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log", CONNECTION_LOG):
+    for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log", CONNECTION_LOG, "orthanc.log"):
         log_file = layout.log_dir / log_name
         log_file.touch(exist_ok=True)
         os.chown(log_file, 0, _gid("orthanc"))
@@ -268,7 +286,7 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
     for unit in render_units(configured.layout):
         unit.write()
     subprocess.run(["systemctl", "daemon-reload"], check=True)
-    for name in ("pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"):
+    for name in ("pacsguard-firewall", "pacsguard-audit", "pacsguard-orthanc", "pacsguard-nginx"):
         say(f"Services: starting {name}")
         subprocess.run(["systemctl", "enable", "--now", name], check=True)
 
@@ -279,7 +297,20 @@ def main(argv: list[str] | None = None) -> int:
     inst = sub.add_parser("install", help="configure this host from a profile and start its services")
     inst.add_argument("--profile", required=True, type=Path)
     inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
+    sink = sub.add_parser("audit-sink", help="run the audit sink (systemd starts it)")
+    sink.add_argument("--config", required=True)
+    launch = sub.add_parser("run-orthanc", help="start Orthanc with its output connected to the audit sink")
+    launch.add_argument("--config-dir", required=True)
+    launch.add_argument("--output-socket", required=True)
     args = parser.parse_args(argv)
+    if args.command == "audit-sink":
+        from orthanc_config import audit_sink
+
+        return audit_sink.main(["--config", args.config])
+    if args.command == "run-orthanc":
+        from orthanc_config import orthanc_launcher
+
+        return orthanc_launcher.main(["--config-dir", args.config_dir, "--output-socket", args.output_socket])
     try:
         profile = HostProfile.load(args.profile)
         if profile.mode == "aws":

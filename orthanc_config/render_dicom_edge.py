@@ -62,6 +62,12 @@ class DicomEdgePaths:
     relay_cert: str  # the PACS's client certificate towards TLS peers
     relay_key: str
     log_dir: str
+    audit_socket: str = ""  # the audit sink: every connection's line goes there too
+
+
+def syslog_target(audit_socket: str, tag: str) -> str:
+    """nginx's syslog output to the audit sink's datagram socket (the sink knows nginx by its uid)."""
+    return f"syslog:server=unix:{audit_socket},facility=local7,tag={tag},nohostname"
 
 
 def _hostport(host: str, port: int) -> str:
@@ -81,6 +87,7 @@ def render_dicom_stream(
 stream {{
   log_format pacsguard_dicom escape=json '{CONNECTION_FORMAT}';
   access_log {paths.log_dir}/{CONNECTION_LOG} pacsguard_dicom;
+{f"  access_log {syslog_target(paths.audit_socket, 'pacsguard_dicom')} pacsguard_dicom;" if paths.audit_socket else ""}
   limit_conn_zone $binary_remote_addr zone=pacsguard_dicom:1m;
   map_hash_bucket_size 128;  # keys are a 40-character fingerprint and an address
 

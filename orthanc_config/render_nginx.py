@@ -8,7 +8,7 @@ from pathlib import Path
 
 from orthanc_config.files import RenderedFile
 from orthanc_config.profile import HostProfile
-from orthanc_config.render_dicom_edge import NGINX_STREAM_MODULE
+from orthanc_config.render_dicom_edge import NGINX_STREAM_MODULE, syslog_target
 
 CIPHERS = ":".join(
     [
@@ -54,6 +54,7 @@ class NginxPaths:
     pid_file: str
     log_dir: str
     temp_dir: str
+    audit_socket: str = ""  # the audit sink: every request's line goes there too
 
 
 def render_nginx(
@@ -86,6 +87,7 @@ http {{
   map $status $pacsguard_auth_failed {{ 401 1; default 0; }}
   access_log {paths.log_dir}/nginx-access.jsonl pacsguard;
   access_log {paths.log_dir}/auth-failures.jsonl pacsguard_auth if=$pacsguard_auth_failed;
+{f"  access_log {syslog_target(paths.audit_socket, 'pacsguard_http')} pacsguard;" if paths.audit_socket else ""}
 
   limit_req_zone $binary_remote_addr zone=pacsguard:10m rate={profile.rate_limit_per_second}r/s;
   limit_req_status 429;

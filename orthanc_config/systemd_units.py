@@ -1,9 +1,14 @@
-"""systemd units for an EC2 host: the firewall first, then Orthanc as its own user, then nginx."""
+"""systemd units for an EC2 host: the firewall and the audit sink first, then Orthanc as its own user, then nginx.
+
+The audit sink runs as root; Orthanc's launcher (root) connects Orthanc's output to the sink and drops to the
+orthanc user before Orthanc starts. Both run from the host bundle under Debian's Python.
+"""
 
 from __future__ import annotations
 
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
+from orthanc_config.userdata import BUNDLE_PATH
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -22,24 +27,39 @@ ExecStart=/usr/sbin/nft -f {layout.nft_file}
 [Install]
 WantedBy=multi-user.target
 """
-    orthanc = f"""[Unit]
-Description=Orthanc PACS (PACSGuard)
-After=network-online.target pacsguard-firewall.service
-Requires=pacsguard-firewall.service
+    audit = f"""[Unit]
+Description=PACSGuard audit sink (hash-chained trail, RFC 5425 forwarding)
+After=pacsguard-firewall.service
+Before=pacsguard-orthanc.service pacsguard-nginx.service
 
 [Service]
-User=orthanc
-Group=orthanc
-ExecStart=/usr/sbin/Orthanc {layout.config_dir}
-StandardOutput=append:{layout.orthanc_log}
-StandardError=append:{layout.orthanc_log}
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} audit-sink --config {layout.audit_sink_config}
+Restart=always
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths={layout.log_dir} {layout.run_dir}
+
+[Install]
+WantedBy=multi-user.target
+"""
+    orthanc = f"""[Unit]
+Description=Orthanc PACS (PACSGuard)
+After=network-online.target pacsguard-firewall.service pacsguard-audit.service
+Requires=pacsguard-firewall.service
+BindsTo=pacsguard-audit.service
+
+[Service]
+# The launcher (root) connects Orthanc's output to the audit sink, then drops to the orthanc user.
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} run-orthanc --config-dir {layout.config_dir} \\
+  --output-socket {layout.orthanc_output_socket}
 Restart=on-failure
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
-ReadWritePaths={layout.storage} {layout.log_dir}
-CapabilityBoundingSet=
+ReadWritePaths={layout.storage}
+CapabilityBoundingSet=CAP_SETUID CAP_SETGID
 LimitNOFILE=65536
 
 [Install]
@@ -61,6 +81,7 @@ WantedBy=multi-user.target
 """
     return [
         RenderedFile(f"{UNIT_DIR}/pacsguard-firewall.service", firewall),
+        RenderedFile(f"{UNIT_DIR}/pacsguard-audit.service", audit),
         RenderedFile(f"{UNIT_DIR}/pacsguard-orthanc.service", orthanc),
         RenderedFile(f"{UNIT_DIR}/pacsguard-nginx.service", nginx),
     ]

@@ -1,41 +1,42 @@
-"""The audit trail: one JSON line per decision, in DICOM PS3.15 A.5 / IHE ATNA terms. Fails closed.
+"""The audit trail, from the plugin's side: each decision becomes a DICOM PS3.15 A.5 / IHE ATNA record that
+leaves the Orthanc process at once, as an RFC 5424 message to the audit sink's socket. The sink (root) alone
+writes the trail; the orthanc user can read it (to serve auditors) but not change it. Fails closed.
 
-Standard library only. A line that cannot be written is an AuditError, and the caller refuses the
+Standard library only. A record that cannot be handed over is an AuditError, and the caller refuses the
 request: no access without a record of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import socket
+
+import pacsguard_syslog as syslog
 
 AUDIT_SOURCE = socket.gethostname()
 DICOMWEB_UIDS = re.compile(r"^/dicom-web/studies/([0-9.]+)(?:/series/([0-9.]+)(?:/instances/([0-9.]+))?)?")
 
 
 class AuditError(Exception):
-    """The audit line could not be written; the request it describes must be refused."""
+    """The record could not be handed to the sink; the request it describes must be refused."""
 
 
 class AuditLog:
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, trail: str, sink_socket: str) -> None:
+        if not sink_socket:
+            raise AuditError("no audit sink socket configured (PACSGuard.AuditSocket): refusing to run unaudited")
+        self.path = trail
+        self.sink_socket = sink_socket
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 
     def write(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                written = os.write(fd, line.encode())
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise AuditError(f"cannot write audit log {self.path}: {exc}") from exc
-        if written != len(line.encode()):
-            raise AuditError(f"short write to audit log {self.path}")
+            message = syslog.format_record(record, hostname=AUDIT_SOURCE, procid=str(os.getpid()))
+            self.sock.sendto(message, self.sink_socket)
+        except (OSError, syslog.SyslogError) as exc:
+            raise AuditError(f"cannot hand the record to the audit sink {self.sink_socket}: {exc}") from exc
 
     def tail(self, limit: int = 1000) -> list[str]:
         try:

@@ -22,7 +22,7 @@ class GuardSettings:
     jwt_public_key_pem: bytes = b""
     jwt_signer: str = ""
     jwt_key_url: str = ""  # on AWS: the ALB's regional key endpoint, https://.../{kid}
-    orthanc_log: str = ""
+    audit_socket: str = ""  # the audit sink's datagram socket; without it the guard refuses to start
 
     @classmethod
     def from_orthanc_configuration(cls, configuration: str) -> GuardSettings:
@@ -38,14 +38,14 @@ class GuardSettings:
             jwt_public_key_pem=pem,
             jwt_signer=section.get("JwtSigner", ""),
             jwt_key_url=section.get("JwtKeyUrl", ""),
-            orthanc_log=section.get("OrthancLog", ""),
+            audit_socket=section.get("AuditSocket", ""),
         )
 
 
 class Guard:
     def __init__(self, settings: GuardSettings) -> None:
         self.settings = settings
-        self.log = audit.AuditLog(settings.audit_log)
+        self.log = audit.AuditLog(settings.audit_log, settings.audit_socket)
         self.jwt_key = identity.load_public_key(settings.jwt_public_key_pem) if settings.jwt_public_key_pem else None
         self.alb_keys = identity.AlbKeys(settings.jwt_key_url) if settings.jwt_key_url else None
         if self.alb_keys and not settings.jwt_signer:
@@ -128,10 +128,6 @@ class Guard:
             layer="orthanc-dicom",
         )
         return 0 if ok else STORE_REFUSED
-
-    def dicom_refusal(self, fields: dict) -> None:
-        """A refusal Orthanc logged before any callback ran (unknown AE, TLS failure, missing right)."""
-        self._record(layer="orthanc-dicom", **fields)
 
     def audit_lines(self, limit: int = 1000) -> str:
         return "".join(self.log.tail(limit))

@@ -1,5 +1,8 @@
 """Orthanc glue for PACSGuard's RBAC and audit. Thin on purpose: the logic lives in pacsguard_guard.
 
+Orthanc's own log lines (DICOM refusals) and nginx's DICOM connections reach the audit sink directly, never
+through this process: a line the orthanc user could write must never become an audit event.
+
 Loaded by orthanc-python 4.0 ("PythonScript"), under Debian's system Python.
 """
 
@@ -11,13 +14,7 @@ import orthanc
 _section = json.loads(orthanc.GetConfiguration()).get("PACSGuard", {})
 sys.path.insert(0, _section.get("PluginDir", "/usr/share/pacsguard/plugin"))
 
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import pacsguard_audit  # noqa: E402  (needs the plugin directory on sys.path first)
-import pacsguard_dicomedge  # noqa: E402
-import pacsguard_dicomlog  # noqa: E402
-import pacsguard_guard  # noqa: E402
+import pacsguard_guard  # noqa: E402  (needs the plugin directory on sys.path first)
 
 _METHODS = {}
 for _name in ("GET", "POST", "PUT", "DELETE"):
@@ -63,44 +60,6 @@ def audit_endpoint(output, uri, **request):
         return
     output.AnswerBuffer(GUARD.audit_lines() if GUARD else "", "application/x-ndjson")
 
-
-def _edge_record(record):
-    try:
-        GUARD.log.write(pacsguard_audit.event(layer="nginx-dicom", **record))
-    except pacsguard_audit.AuditError as exc:
-        orthanc.LogError(f"PACSGuard: DICOM connection not audited: {exc}")
-
-
-_EDGE = pacsguard_dicomedge.EdgeAudit(_edge_record, str(_section.get("DicomRelayPort", "")))
-
-
-def _orthanc_line(line):
-    record = pacsguard_dicomlog.parse(line)
-    if record:
-        GUARD.dicom_refusal(record)
-        _EDGE.orthanc_refusal(record, time.time())
-
-
-def _edge_line(line):
-    try:
-        fields = json.loads(line)
-    except ValueError:
-        return
-    _EDGE.connection(fields)
-
-
-_STOP = threading.Event()
-if GUARD is not None and GUARD.settings.orthanc_log:
-    # One thread, Orthanc's log first: a refusal is known before the connection line it belongs to.
-    _SOURCES = [(GUARD.settings.orthanc_log, _orthanc_line)]
-    if _section.get("DicomEdgeLog"):
-        _SOURCES.append((_section["DicomEdgeLog"], _edge_line))
-    threading.Thread(
-        target=pacsguard_dicomlog.follow_files,
-        args=(_SOURCES, _STOP),
-        name="pacsguard-dicom-audit",
-        daemon=True,
-    ).start()
 
 orthanc.RegisterIncomingHttpRequestFilter(http_filter)
 orthanc.RegisterIncomingCStoreInstanceFilter(cstore_filter)

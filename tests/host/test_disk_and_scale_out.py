@@ -74,7 +74,7 @@ def test_two_orthancs_share_index_and_store(stack: dict) -> None:
     subprocess.run(
         [*ns, "nft", "insert", "rule", "inet", "pacsguard", "input", "tcp", "dport", "2763", "accept"], check=True
     )
-    pid = spawn_orthanc(ns, second, layout.log_dir / "orthanc-b.log")
+    pid = spawn_orthanc(ns, second, layout.orthanc_output_socket)
     try:
         deadline = time.monotonic() + 30
         while not reachable(stack["dicom"]["host"], 2763, timeout=0.3) and time.monotonic() < deadline:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
+import socket
 import time
 from pathlib import Path
 
 import pacsguard_guard as guard_mod
 import pacsguard_identity as ident
+import pacsguard_syslog as syslog
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,13 +24,33 @@ def basic(user: str) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{user}:x".encode()).decode()}
 
 
+SINKS: dict[str, socket.socket] = {}
+RECEIVED: dict[str, list[dict]] = {}
+
+
+def settings(roles: dict, tmp_path: Path, *args: object, **kwargs: object) -> guard_mod.GuardSettings:
+    """Guard settings whose audit socket is a datagram socket this test reads, as the sink would."""
+    path = str(tmp_path / f"sink{len(SINKS)}.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    rx.setblocking(False)
+    SINKS[path], RECEIVED[path] = rx, []
+    return guard_mod.GuardSettings(roles, str(tmp_path / "audit.jsonl"), *args, audit_socket=path, **kwargs)
+
+
 @pytest.fixture
 def guard(tmp_path: Path) -> guard_mod.Guard:
-    return guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "audit.jsonl"), "basic+jwt", PEM))
+    return guard_mod.Guard(settings(ROLES, tmp_path, "basic+jwt", PEM))
 
 
 def lines(g: guard_mod.Guard) -> list[dict]:
-    return [json.loads(line) for line in Path(g.settings.audit_log).read_text().splitlines()]
+    """Every record the guard handed to its sink so far, as the sink parses it (RFC 5424 structured data)."""
+    rx, seen = SINKS[g.settings.audit_socket], RECEIVED[g.settings.audit_socket]
+    while True:
+        try:
+            seen.append(syslog.parse_record(rx.recv(65536))[1])
+        except BlockingIOError:
+            return seen
 
 
 def test_allowed_request_is_recorded_with_user_role_and_client_ip(guard: guard_mod.Guard) -> None:
@@ -51,7 +72,7 @@ def test_denied_request_is_recorded_as_failure(guard: guard_mod.Guard) -> None:
 
 def test_query_strings_never_reach_the_audit_log(guard: guard_mod.Guard) -> None:
     guard.http("GET", "/dicom-web/studies?PatientName=DOE^JOHN", "127.0.0.1", basic("alice"))
-    assert "DOE" not in Path(guard.settings.audit_log).read_text()
+    assert "DOE" not in json.dumps(lines(guard))
 
 
 def test_unknown_user_and_gateway_without_token_are_refused(guard: guard_mod.Guard) -> None:
@@ -75,22 +96,15 @@ def test_forged_jwt_is_an_authentication_failure(guard: guard_mod.Guard) -> None
     assert rec["event_id"] == "110114" and rec["outcome"] == "4"
 
 
-def test_fails_closed_when_the_audit_log_cannot_be_written(tmp_path: Path) -> None:
-    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "missing-dir" / "audit.jsonl")))
+def test_fails_closed_when_the_sink_is_not_listening(tmp_path: Path) -> None:
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x", audit_socket=str(tmp_path / "no-sink.sock")))
     assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
     assert g.dicom_store("CT1", {"StudyInstanceUID": "1.2"}) == guard_mod.STORE_REFUSED
 
 
-def test_fails_closed_on_a_read_only_audit_log(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        # root ignores file modes: use a full "disk" instead
-        g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/dev/full"))
-    else:
-        log = tmp_path / "audit.jsonl"
-        log.write_text("")
-        log.chmod(0o400)
-        g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(log)))
-    assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
+def test_refuses_to_start_without_a_sink() -> None:
+    with pytest.raises(guard_mod.audit.AuditError, match="AuditSocket"):
+        guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x"))
 
 
 def test_dicom_store_is_recorded_with_uids(guard: guard_mod.Guard) -> None:
@@ -106,7 +120,7 @@ def test_dicom_store_is_recorded_with_uids(guard: guard_mod.Guard) -> None:
 
 
 def test_basic_disabled_in_jwt_only_mode(tmp_path: Path) -> None:
-    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "a.jsonl"), "jwt", PEM))
+    g = guard_mod.Guard(settings(ROLES, tmp_path, "jwt", PEM))
     assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
 
 
@@ -142,8 +156,8 @@ def alb_token(key: ec.EllipticCurvePrivateKey, kid: str, signer: str = ALB_ARN, 
 
 def alb_guard(tmp_path: Path, keys: dict[str, bytes], fetched: list[str]) -> guard_mod.Guard:
     g = guard_mod.Guard(
-        guard_mod.GuardSettings(
-            ROLES, str(tmp_path / "audit.jsonl"), "jwt", jwt_signer=ALB_ARN,
+        settings(
+            ROLES, tmp_path, "jwt", jwt_signer=ALB_ARN,
             jwt_key_url="https://public-keys.auth.elb.eu-central-1.amazonaws.com/{kid}",
         )
     )  # fmt: skip
@@ -184,7 +198,7 @@ def test_kid_that_could_alter_the_url_is_refused(tmp_path: Path) -> None:
 
 def test_key_url_without_signer_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ident.IdentityError, match="JwtSigner"):
-        guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "a"), "jwt", jwt_key_url="https://k/{kid}"))
+        guard_mod.Guard(settings(ROLES, tmp_path, "jwt", jwt_key_url="https://k/{kid}"))
 
 
 # Hole 3: a cross-site page replayed the admin's cached Basic credentials with a text/plain POST.
@@ -193,7 +207,7 @@ ADMIN_ROLES = {**ROLES, "root": "admin"}
 
 @pytest.fixture
 def admin_guard(tmp_path: Path) -> guard_mod.Guard:
-    return guard_mod.Guard(guard_mod.GuardSettings(ADMIN_ROLES, str(tmp_path / "audit.jsonl"), "basic+jwt", PEM))
+    return guard_mod.Guard(settings(ADMIN_ROLES, tmp_path, "basic+jwt", PEM))
 
 
 SAME_SITE = {"host": "pacs.example.org", "content-type": "application/json"}

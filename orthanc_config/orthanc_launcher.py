@@ -1,0 +1,50 @@
+"""Start Orthanc as the orthanc user with its stdout and stderr connected to the audit sink.
+
+The launcher runs as root: it connects to the sink's root-only stream socket, makes that connection
+Orthanc's stdout and stderr, then drops to the orthanc user and becomes Orthanc. So the sink reads exactly
+what the Orthanc process writes, and no other process (the orthanc user included) can add a line to it.
+Standard library only (EC2 runs it from the host bundle under Debian's Python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+ORTHANC_BIN = "/usr/sbin/Orthanc"
+
+
+def orthanc_command(config_dir: str) -> list[str]:
+    return ["setpriv", "--reuid=orthanc", "--regid=orthanc", "--init-groups", "--inh-caps=-all", "--bounding-set=-all",
+            "--no-new-privs", ORTHANC_BIN, config_dir]  # fmt: skip
+
+
+def connect_output(output_socket: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(output_socket)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"the audit sink is not listening on {output_socket} ({exc.strerror}): start it first") from None
+    sock.shutdown(socket.SHUT_RD)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pacsguard-run-orthanc", description=__doc__.splitlines()[0])
+    parser.add_argument("--config-dir", required=True)
+    parser.add_argument("--output-socket", required=True)
+    args = parser.parse_args(argv)
+    try:
+        sock = connect_output(args.output_socket)
+    except OSError as exc:
+        print(f"pacsguard-run-orthanc: error: {exc}", file=sys.stderr)
+        return 2
+    os.dup2(sock.fileno(), 1)
+    os.dup2(sock.fileno(), 2)
+    sock.close()
+    command = orthanc_command(args.config_dir)
+    os.execvp(command[0], command)  # noqa: S606 (a fixed argument list, no shell)
+    return 0  # not reached
