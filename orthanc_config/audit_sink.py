@@ -135,6 +135,9 @@ class Sink:
                     f"the orthanc user (pid {pid}) sent a record for layer {record.get('layer')!r}", sender, pid
                 )
                 return
+            for key, value in record.items():
+                if key.endswith("_uids") and isinstance(value, str):
+                    record[key] = [value]  # one repeated SD-PARAM arrives as a single value
             self.record(record, sender, pid)
         elif sender == "nginx":
             self._nginx(data, pid)

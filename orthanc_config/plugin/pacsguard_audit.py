@@ -63,7 +63,7 @@ def event(
     series_uid: str | None = None,
     instance_uid: str | None = None,
     reason: str | None = None,
-    **details: str | None,
+    **details: str | list[str] | None,
 ) -> dict:
     """An ATNA-style record. The path is kept without its query string (queries carry patient names).
     `details` are further string fields (the DICOM edge adds the certificate and TLS parameters)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 import pacsguard_audit as audit
 import pacsguard_csrf as csrf
@@ -42,9 +44,14 @@ class GuardSettings:
         )
 
 
+# (level, Orthanc id) -> the StudyInstanceUIDs it belongs to; the plugin asks Orthanc itself.
+StudyResolver = Callable[[str, str], list[str]]
+
+
 class Guard:
-    def __init__(self, settings: GuardSettings) -> None:
+    def __init__(self, settings: GuardSettings, studies_of: StudyResolver | None = None) -> None:
         self.settings = settings
+        self.studies_of = studies_of
         self.log = audit.AuditLog(settings.audit_log, settings.audit_socket)
         self.jwt_key = identity.load_public_key(settings.jwt_public_key_pem) if settings.jwt_public_key_pem else None
         self.alb_keys = identity.AlbKeys(settings.jwt_key_url) if settings.jwt_key_url else None
@@ -95,7 +102,9 @@ class Guard:
         if forged and decision.allowed:
             decision = rbac.refused(decision, forged)
         # Record every decision, refusals included; an unrecorded request is never allowed.
+        exported = self._exported_studies(uri) if decision.permission == "download" else {}
         recorded = self._record(
+            **exported,
             event_id=decision.event_id,
             event_name=decision.event,
             action=decision.action,
@@ -128,6 +137,19 @@ class Guard:
             layer="orthanc-dicom",
         )
         return 0 if ok else STORE_REFUSED
+
+    def _exported_studies(self, uri: str) -> dict:
+        """The studies a file-releasing route hands out (DICOM Export, 110106), whatever the route's spelling."""
+        studies: list[str] = []
+        resource = rbac.exported_resource(uri)
+        if resource and self.studies_of:
+            studies = self.studies_of(*resource)
+        elif uri.startswith("/wado") and "?" in uri:
+            studies = parse_qs(uri.split("?", 1)[1]).get("studyUID", [])[:1]
+        else:
+            m = audit.DICOMWEB_UIDS.match(rbac.resolve(uri))
+            studies = [m.group(1)] if m else []
+        return {"study_uids": studies, "count": str(len(studies))} if studies else {}
 
     def audit_lines(self, limit: int = 1000) -> str:
         return "".join(self.log.tail(limit))

@@ -21,8 +21,25 @@ for _name in ("GET", "POST", "PUT", "DELETE"):
     if hasattr(orthanc.HttpMethod, _name):
         _METHODS[getattr(orthanc.HttpMethod, _name)] = _name
 
+
+def _studies_of(level, orthanc_id):
+    """The StudyInstanceUIDs of an Orthanc resource, asked of Orthanc itself (no HTTP, no filter)."""
+    try:
+        if level == "patients":
+            found = json.loads(orthanc.RestApiGet(f"/patients/{orthanc_id}/studies"))
+        elif level == "studies":
+            found = [json.loads(orthanc.RestApiGet(f"/studies/{orthanc_id}"))]
+        else:
+            found = [json.loads(orthanc.RestApiGet(f"/{level}/{orthanc_id}/study"))]
+    except Exception:  # an unknown id: Orthanc answers 404 and releases nothing
+        return []
+    return [s["MainDicomTags"]["StudyInstanceUID"] for s in found if "StudyInstanceUID" in s.get("MainDicomTags", {})]
+
+
 try:
-    GUARD = pacsguard_guard.Guard(pacsguard_guard.GuardSettings.from_orthanc_configuration(orthanc.GetConfiguration()))
+    GUARD = pacsguard_guard.Guard(
+        pacsguard_guard.GuardSettings.from_orthanc_configuration(orthanc.GetConfiguration()), _studies_of
+    )
 except Exception as exc:  # fail closed: without a guard every request is refused
     orthanc.LogError(f"PACSGuard: guard not started, refusing all requests: {exc}")
     GUARD = None

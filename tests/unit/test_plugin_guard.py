@@ -252,3 +252,33 @@ def test_x_requested_with_admits_a_plain_post(admin_guard: guard_mod.Guard) -> N
 def test_cross_site_read_is_not_a_state_change(admin_guard: guard_mod.Guard) -> None:
     headers = {**basic("root"), "host": "pacs.example.org", "origin": "https://evil.example"}
     assert admin_guard.http("GET", "/studies", "127.0.0.1", headers)
+
+
+# Exports: every route that releases a file is a DICOM Export (110106) naming its studies.
+def resolver_guard(tmp_path: Path) -> guard_mod.Guard:
+    studies = {("studies", "s1"): ["1.2.3"], ("instances", "i1"): ["1.2.3"], ("patients", "p1"): ["1.2.3", "1.2.4"]}
+    return guard_mod.Guard(
+        settings(ADMIN_ROLES, tmp_path, "basic+jwt", PEM), lambda level, oid: studies.get((level, oid), [])
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "studies"),
+    [
+        ("/studies/s1/archive", ["1.2.3"]),
+        ("/patients/p1/media", ["1.2.3", "1.2.4"]),
+        ("/instances/i1/file", ["1.2.3"]),
+        ("/instances/i1/attachments/1/data", ["1.2.3"]),
+        ("/instances/i1/attachments/%31/compressed-data", ["1.2.3"]),
+        ("/dicom-web/studies/1.2.9/series/4.5", ["1.2.9"]),
+        ("/wado?requestType=WADO&studyUID=1.2.8&objectUID=1.2.8.1", ["1.2.8"]),
+    ],
+)
+def test_every_file_releasing_route_is_an_export_naming_its_studies(
+    tmp_path: Path, path: str, studies: list[str]
+) -> None:
+    g = resolver_guard(tmp_path)
+    assert g.http("GET", path, "127.0.0.1", {**basic("root"), "host": "pacs"})
+    rec = lines(g)[-1]
+    got = rec["study_uids"] if isinstance(rec["study_uids"], list) else [rec["study_uids"]]
+    assert (rec["event_id"], got, rec["count"]) == ("110106", studies, str(len(studies)))

@@ -117,3 +117,9 @@ def test_every_spelling_of_the_dicom_file_needs_download(path: str) -> None:
     assert rbac.classify("GET", path) == "download"
     assert not rbac.decide("technologist", "GET", path).allowed
     assert rbac.decide("radiologist", "GET", path).allowed
+
+
+@pytest.mark.parametrize("path", ["/tools/create-archive", "/tools/create-media", "/tools/create-media-extended"])
+def test_archives_named_in_the_body_are_refused(path: str) -> None:
+    """The filter never sees a body, so such an export could not name its studies: refused for every role."""
+    assert rbac.classify("POST", path) == "forbidden"
