@@ -32,9 +32,11 @@ from pathlib import Path
 
 from orthanc_config.audit_chain import ChainWriter
 from orthanc_config.audit_forward import Forwarder
+from orthanc_config.dicom_operations import DicomOperations
 from orthanc_config.plugin import pacsguard_dicomedge as dicomedge
 from orthanc_config.plugin import pacsguard_dicomlog as dicomlog
 from orthanc_config.plugin import pacsguard_syslog as rfc5424
+from orthanc_config.study_lookup import StudyLookup
 
 NGINX_TAGS = {"pacsguard_http": "http", "pacsguard_dicom": "dicom"}
 _RFC3164 = re.compile(rb"^<(\d{1,3})>(?:\w{3} [ \d]\d \d\d:\d\d:\d\d )(?:(\S+) )?(\w+): (.*)$", re.S)
@@ -54,6 +56,8 @@ class SinkConfig:
     plugin_user: str = "orthanc"
     nginx_user: str = "www-data"
     forward: dict = field(default_factory=dict)  # {"host", "port", "ca", "cert", "key"}: RFC 5425
+    orthanc_credentials: str = ""  # Orthanc's credentials.json: the index the sink asks for a resource's study
+    netns: str = ""  # unused by the sink itself; documents where local mode runs it
 
     @classmethod
     def load(cls, path: Path) -> SinkConfig:
@@ -97,6 +101,11 @@ class Sink:
         self.edge_pending: deque[tuple[float, dict]] = deque()
         self.uids = {_uid(config.plugin_user): "orthanc", _uid(config.nginx_user): "nginx"}
         self.orthanc_log_lock = threading.Lock()
+        lookup = StudyLookup.from_credentials(config.orthanc_credentials) if config.orthanc_credentials else None
+        self.operations = DicomOperations(self._operation_record, lookup.studies_of if lookup else None)
+
+    def _operation_record(self, record: dict) -> None:
+        self.record({**record, "layer": "orthanc-dicom"}, "orthanc", None)
 
     # -- records ---------------------------------------------------------------------------------------------
     def record(self, record: dict, sender: str, pid: int | None) -> dict:
@@ -177,8 +186,10 @@ class Sink:
 
     def orthanc_line(self, line: str) -> None:
         """One line of the Orthanc process's own output."""
-        with self.orthanc_log_lock, open(self.config.orthanc_log, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        with self.orthanc_log_lock:
+            with open(self.config.orthanc_log, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+            self.operations.line(line)
         record = dicomlog.parse(line)
         if record:
             self.record({**record, "event": record.pop("event_name"), "layer": "orthanc-dicom"}, "orthanc", None)

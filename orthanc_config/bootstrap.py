@@ -206,6 +206,7 @@ def audit_sink_config(layout: HostLayout) -> RenderedFile:
         "orthanc_log": str(layout.orthanc_log),
         "relay_port": str(p.dicom_relay_port),
         "forward": dict(p.audit_forward),
+        "orthanc_credentials": str(layout.config_dir / "credentials.json"),
     }
     return RenderedFile(str(layout.audit_sink_config), json.dumps(config, indent=2), 0o600, "root", "root")
 
