@@ -88,23 +88,32 @@ class ChainReport:
         return not self.problems
 
 
+def _entries(lines: list[str]) -> Iterator[dict]:
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield {"seq": None, "_unparsable_line": number}
+
+
 def read_entries(trail: Path) -> Iterator[dict]:
-    with trail.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    yield {"seq": None, "_unparsable_line": number}
+    yield from _entries(trail.read_text(encoding="utf-8").splitlines())
 
 
 def verify_chain(trail: Path) -> ChainReport:
     """Every line's hash, every link to the line before, the sequence, and the head file's last hash."""
-    problems: list[str] = []
-    prev, seq, count = GENESIS, 0, 0
     if not trail.exists():
         return ChainReport(0, [f"{trail} does not exist"])
-    for entry in read_entries(trail):
+    head = head_path(trail)
+    return verify_text(trail.read_text(encoding="utf-8"), head.read_text() if head.exists() else None)
+
+
+def verify_text(trail_text: str, head_text: str | None) -> ChainReport:
+    """verify_chain on contents read elsewhere (testinfra reads a remote host's trail)."""
+    problems: list[str] = []
+    prev, seq, count = GENESIS, 0, 0
+    for entry in _entries(trail_text.splitlines()):
         count += 1
         if "_unparsable_line" in entry:
             problems.append(f"line {entry['_unparsable_line']} is not JSON")
@@ -120,11 +129,10 @@ def verify_chain(trail: Path) -> ChainReport:
         if len(problems) > 20:
             problems.append("more problems follow")
             break
-    head = head_path(trail)
-    if head.exists():
-        doc = json.loads(head.read_text())
+    if head_text is not None:
+        doc = json.loads(head_text)
         if doc.get("seq") != seq or doc.get("hash") != prev:
             problems.append(f"the trail ends at record {seq} but its head says {doc.get('seq')}: records were cut off")
     elif count:
-        problems.append(f"{head} is missing")
+        problems.append("the trail's head file is missing")
     return ChainReport(count, problems)

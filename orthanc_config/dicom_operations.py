@@ -69,10 +69,11 @@ class DicomOperations:
             if self.current is not None:
                 self.current.failure = m["why"]
             return
-        if m := RECEIVED.match(text):
-            self.open[(m["aet"], m["ip"])] = {"ae_title": m["aet"], "edge_address": m["ip"]}
-        elif m := ACKNOWLEDGED.match(text):
+        if RECEIVED.match(text):
+            return  # refused associations are received too: only an acknowledged one can carry operations
+        if m := ACKNOWLEDGED.match(text):
             self.flush()
+            self.open[(m["aet"], m["ip"])] = {"ae_title": m["aet"], "edge_address": m["ip"]}
             self.write(_association_record(m["aet"], m["ip"]))
         elif m := FIND.match(text):
             self._start(Operation("find", self._association(), level=m["level"].upper()))

@@ -382,6 +382,7 @@ def status_document(opts: LocalOptions) -> dict:
         "credentials_file": str(layout.credentials_file),
         "netns": opts.name,
         "audit_log": str(layout.audit_log),
+        "audit_socket": str(layout.audit_socket),
         "auth_failure_log": str(layout.log_dir / "auth-failures.jsonl"),
         "jwt_signing_key": str(layout.jwt_private_key),
         "source_addresses": {"bound": link.host_addresses[0], "unbound": link.host_addresses[1]},

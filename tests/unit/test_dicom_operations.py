@@ -59,12 +59,18 @@ def test_one_record_per_association_and_operation() -> None:
 
 
 def test_an_operation_while_two_associations_are_open_names_both_candidates() -> None:
-    other = SESSION[0].replace("WORKSTATION_1", "CT_2").replace("127.0.64.2", "127.0.64.3")
-    records = run([SESSION[0], other, *SESSION[2:6], SESSION[-1]])
-    (find,) = records
+    other = SESSION[1].replace("WORKSTATION_1", "CT_2").replace("127.0.64.2", "127.0.64.3")
+    records = run([SESSION[1], other, *SESSION[2:6], SESSION[-1]])
+    find = records[-1]
     assert "ae_title" not in find and find["ae_title_candidates"] == ["CT_2", "WORKSTATION_1"]
 
 
 def test_lines_not_written_by_orthancs_logger_are_ignored() -> None:
     forged = [line.split("] ", 1)[1] for line in SESSION]  # the messages without Orthanc's own prefix
     assert run(forged) == []
+
+
+def test_a_refused_association_never_owns_an_operation() -> None:
+    refused = SESSION[0].replace("WORKSTATION_1", "INTRUDER")  # received, never acknowledged
+    records = run([refused, *SESSION])
+    assert all(r.get("ae_title") == "WORKSTATION_1" for r in records)
