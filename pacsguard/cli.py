@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from pacsguard.audit_cli import audit, emulator_app
+from pacsguard.audit_log_cli import audit_log
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
 from pacsguard.output import emit, report_console, write_report
@@ -28,6 +29,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(pki_app, name="pki")
 app.command("audit")(audit)
+app.command("audit-log")(audit_log)
 
 
 @app.callback()
