@@ -95,6 +95,29 @@ def main() -> None:
             "admits 50 requests/s per client with a burst of 200, so a viewer loading a series is not throttled.",
             "",
         ]
+    edge = _load("dicom_edge")
+    if edge:
+        d, e = edge["targets"]["direct"], edge["targets"]["edge"]
+        lines += [
+            "## DICOM edge: nginx stream TLS vs Orthanc's own TLS",
+            "",
+            f"{edge['sender']}: {edge['parallel_associations']} parallel associations storing "
+            f"{edge['files_per_round']} CT slices per round, {edge['rounds']} interleaved rounds; "
+            f"{edge['echoes']} C-ECHOs each (a new association and TLS handshake every time).",
+            "",
+            "| path | ingest MB/s | instances/s | C-ECHO p50 / p95 (ms) |",
+            "|---|---|---|---|",
+            f"| Orthanc's own DICOM TLS (direct) | {d['mb_per_s']:.1f} | {d['instances_per_s']:.1f} | "
+            f"{d['echo_p50_ms']:.1f} / {d['echo_p95_ms']:.1f} |",
+            f"| nginx stream edge -> Orthanc on loopback | {e['mb_per_s']:.1f} | {e['instances_per_s']:.1f} | "
+            f"{e['echo_p50_ms']:.1f} / {e['echo_p95_ms']:.1f} |",
+            "",
+            f"Edge/direct ingest (median of the rounds' ratios): **{edge['ingest_ratio_edge_to_direct']:.2f}** "
+            f"(goal >= 0.9); C-ECHO p50 overhead: "
+            f"**{edge['echo_p50_overhead_ms']:.1f} ms** (goal <= 5). Both Orthancs share one configuration apart "
+            "from where TLS ends (SQLite, no plugin), so the difference is the edge's extra hop.",
+            "",
+        ]
     scaling = _load("plan_scaling")
     if scaling:
         lines += [

@@ -10,11 +10,12 @@ if __name__ == "__main__":
     plan_scaling.main()
     audit_timing.main()
     if os.geteuid() == 0:
-        from benchmarks import ingest, query
+        from benchmarks import dicom_edge, ingest, query
 
         sys.argv = [sys.argv[0]]
         ingest.main()
         query.main()
+        dicom_edge.main()
     else:
         print("ingest benchmark skipped: it needs root (network namespaces and the local stack)")
     report.main()

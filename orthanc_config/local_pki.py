@@ -75,6 +75,7 @@ def issue(
 ) -> Change:
     check_days(days)
     profile = local_profile(opts)
+    pki_lifecycle.LocalCa(HostLayout(profile).pki).signing_pair()  # fails before anything is written
     known = {m.aet: m for m in profile.modalities}
     added = aet not in known
     if added:
@@ -103,6 +104,7 @@ def issue(
 
 def revoke(opts: LocalOptions, target: str, say: Progress = print) -> Change:
     layout = _layout(opts)
+    pki_lifecycle.LocalCa(layout.pki).signing_pair()
     inventory = Inventory.load(layout.pki)
     hits = pki_lifecycle.revoke(inventory, target)
     if not hits:
@@ -117,6 +119,7 @@ def rotate(opts: LocalOptions, target: str, overlap_days: int, say: Progress = p
     successor certificate; the old one stays admitted for `overlap_days` while the modality switches."""
     layout = _layout(opts)
     ca = pki_lifecycle.LocalCa(layout.pki)
+    ca.signing_pair()
     inventory = Inventory.load(layout.pki)
     if target == "server":
         now = dt.datetime.now(dt.UTC).isoformat()

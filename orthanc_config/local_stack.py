@@ -286,9 +286,25 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     return doc
 
 
-def reload_nginx(opts: LocalOptions) -> None:
-    """Re-read nginx.conf, certificates and the CRL; open connections finish on the old configuration."""
+def _nginx_workers(master: int) -> dict[int, str]:
+    """The master's children and their titles ("nginx: worker process [is shutting down]")."""
+    workers = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == master:
+                workers[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    return workers
+
+
+def reload_nginx(opts: LocalOptions, timeout: float = 10) -> None:
+    """Re-read nginx.conf, certificates and the CRL, and return once new connections meet the new configuration
+    (new workers up, the old ones closed to new connections); open connections finish on the old one."""
     layout = HostLayout(local_profile(opts))
+    master = int((layout.nginx_dir / "nginx.pid").read_text().split()[0])
+    before = set(_nginx_workers(master))
     res = subprocess.run(
         [*netns.exec_prefix(opts.name), NGINX_BIN, "-c", str(layout.nginx_dir / "nginx.conf"), "-s", "reload"],
         capture_output=True,
@@ -297,6 +313,15 @@ def reload_nginx(opts: LocalOptions) -> None:
     )
     if res.returncode != 0:
         raise LocalStackError(f"nginx did not reload: {res.stderr.strip()}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = _nginx_workers(master)
+        fresh = set(workers) - before
+        draining = all(pid not in workers or "shutting down" in workers[pid] for pid in before)
+        if fresh and draining:
+            return
+        time.sleep(0.02)
+    raise LocalStackError(f"nginx kept its old configuration; see {layout.log_dir}/nginx-error.log")
 
 
 def stop_orthanc(opts: LocalOptions) -> None:

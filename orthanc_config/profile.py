@@ -71,7 +71,7 @@ class HostProfile:
     dicom_handshake_timeout_s: int = 5
     dicom_first_pdu_timeout_s: int = 10  # a TLS session that sends nothing never reaches Orthanc
     dicom_idle_timeout_s: int = 120
-    dicom_connections_per_source: int = 8
+    dicom_connections_per_source: int = 32  # a modality may open several associations; a flood cannot exhaust nginx
     https_port: int = 443
     orthanc_http_port: int = 8042
     server_names: tuple[str, ...] = ("localhost",)

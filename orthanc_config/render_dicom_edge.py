@@ -19,19 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orthanc_config.profile import HostProfile
+from orthanc_config.render_nginx import CIPHERS, NGINX_STREAM_MODULE, syslog_target
 
-NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-# BCP 195 / Mozilla intermediate for TLS 1.2: forward secrecy (ECDHE) and AEAD only. TLS 1.3 suites are all AEAD.
-DICOM_CIPHERS = ":".join(
-    [
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    ]
-)
+__all__ = ["NGINX_STREAM_MODULE", "DicomEdgePaths", "EdgeCertificate", "render_dicom_stream"]
+
+DICOM_CIPHERS = CIPHERS
 CONNECTION_LOG = "dicom-connections.jsonl"
 CONNECTION_FORMAT = (
     '{"time":"$time_iso8601","listener":"$server_addr:$server_port","client":"$remote_addr",'
@@ -63,11 +55,6 @@ class DicomEdgePaths:
     relay_key: str
     log_dir: str
     audit_socket: str = ""  # the audit sink: every connection's line goes there too
-
-
-def syslog_target(audit_socket: str, tag: str) -> str:
-    """nginx's syslog output to the audit sink's datagram socket (the sink knows nginx by its uid)."""
-    return f"syslog:server=unix:{audit_socket},facility=local7,tag={tag},nohostname"
 
 
 def _hostport(host: str, port: int) -> str:

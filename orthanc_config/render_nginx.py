@@ -8,8 +8,17 @@ from pathlib import Path
 
 from orthanc_config.files import RenderedFile
 from orthanc_config.profile import HostProfile
-from orthanc_config.render_dicom_edge import NGINX_STREAM_MODULE, syslog_target
 
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"  # Debian's libnginx-mod-stream
+
+
+def syslog_target(audit_socket: str, tag: str) -> str:
+    """nginx's syslog output to the audit sink's datagram socket (the sink knows nginx by its uid)."""
+    return f"syslog:server=unix:{audit_socket},facility=local7,tag={tag},nohostname"
+
+
+# TLS 1.2 suites of the HTTPS port and the DICOM edge: forward secrecy (ECDHE) and AEAD only (BCP 195, Mozilla
+# intermediate). TLS 1.3 suites are all AEAD.
 CIPHERS = ":".join(
     [
         "ECDHE-ECDSA-AES128-GCM-SHA256",

@@ -13,17 +13,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from orthanc_config.local_stack import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET, LocalOptions, LocalStackError
+from orthanc_config.local_stack import LocalOptions, LocalStackError
 from orthanc_config.pki_lifecycle import FAIL_DAYS, CaUnavailable, SharedCa
 from orthanc_config.profile import RIGHTS, ProfileError
 from pacsguard.errors import user_errors
+from pacsguard.local_cli import NAME, STATE, SUBNET
 
 pki_app = typer.Typer(help="Certificates of the DICOM edge: issue, revoke, list, rotate.", no_args_is_help=True)
 err = Console(stderr=True)
 
-NAME = typer.Option(DEFAULT_NAME, "--name", help="Local stack name.")
-STATE = typer.Option(DEFAULT_STATE, "--state-dir", help="The local stack's state folder.")
-SUBNET = typer.Option(DEFAULT_SUBNET, "--subnet", help="The local stack's /24 (198.18.0.0/15).")
 STACK = typer.Option(None, "--stack", help="An EC2 stack (its shared CA) instead of the local stack.")
 
 

@@ -39,7 +39,7 @@ def host_prerequisites() -> str | None:
     absent = [tool for tool in ("ip", "nft", "nginx", "storescu", "runuser", "setpriv") if shutil.which(tool) is None]
     if not Path("/usr/sbin/Orthanc").exists():
         absent.append("Orthanc")
-    absent += missing(("orthanc-python", "orthanc-postgresql", "postgresql-15"))
+    absent += missing(("orthanc-python", "orthanc-postgresql", "postgresql-15", "libnginx-mod-stream"))
     return f"needs {', '.join(absent)} (run make setup)" if absent else None
 
 

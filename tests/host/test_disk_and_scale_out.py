@@ -55,7 +55,9 @@ def test_full_disk_refuses_stores_keeps_earlier_ones_and_recovers() -> None:
 
 
 def _loopback_json(ns: list[str], port: int, password: str, path: str, data: str | None = None) -> list:
-    cmd = [*ns, "curl", "-s", "-u", f"admin:{password}", f"http://127.0.0.1:{port}{path}"]
+    # As nginx's worker user: the firewall admits no other local user to Orthanc's HTTP port.
+    as_nginx = ["setpriv", "--reuid=www-data", "--regid=www-data", "--clear-groups"]
+    cmd = [*ns, *as_nginx, "curl", "-s", "-u", f"admin:{password}", f"http://127.0.0.1:{port}{path}"]
     if data is not None:
         cmd += ["-X", "POST", "-H", "Content-Type: application/json", "--data", data]
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
@@ -67,7 +69,14 @@ def test_two_orthancs_share_index_and_store(stack: dict) -> None:
     second = layout.state / "orthanc-b"
     shutil.copytree(layout.config_dir, second, dirs_exist_ok=True)
     cfg = json.loads((second / "orthanc.json").read_text())
-    cfg.update(DicomPort=2763, HttpPort=8043, Name="pacsguard-b")
+    # The first Orthanc sits behind the nginx DICOM edge; the second terminates DICOM TLS itself, so the test
+    # reaches it directly (what is under test here is the shared index and store, not the edge).
+    server_cert, server_key = layout.server
+    cfg.update(DicomPort=2763, HttpPort=8043, Name="pacsguard-b", DicomTlsEnabled=True,
+               DicomTlsCertificate=str(server_cert), DicomTlsPrivateKey=str(server_key),
+               DicomTlsTrustedCertificates=str(layout.ca[0]), DicomTlsRemoteCertificateRequired=True)  # fmt: skip
+    for m in cfg["DicomModalities"].values():
+        m.update(Host=stack["source_addresses"]["bound"], UseDicomTls=True)
     (second / "orthanc.json").write_text(json.dumps(cfg))
     subprocess.run(["chown", "-R", "root:orthanc", str(second)], check=True)
     ns = ["ip", "netns", "exec", opts.name]

@@ -16,7 +16,7 @@ SECRET_MARKERS = ("PRIVATE KEY", '"Password"', '"password"', "RegisteredUsers")
 
 @control("HOST-PACKAGES")
 def test_pacs_packages_and_version(host, target: dict) -> None:
-    for pkg in ("orthanc", "orthanc-python", "nginx-light", "nftables"):
+    for pkg in ("orthanc", "orthanc-python", "nginx-light", "libnginx-mod-stream", "nftables"):
         assert host.package(pkg).is_installed, f"{pkg} is not installed"
     installed = host.package("orthanc").version
     assert installed.startswith(target.get("orthanc_version", "")), (
