@@ -108,7 +108,7 @@ def verify(
     from orthanc_config.local_stack import LocalOptions, LocalStackError
     from orthanc_config.local_stack import status as local_status
     from pacsguard.reports import ReportContext
-    from pacsguard.verify import TargetError, run
+    from pacsguard.verify import TargetError, attack_cases, run
     from policies.catalog import controls
     from policies.evaluate import exit_code
 
@@ -120,9 +120,13 @@ def verify(
             handle.close()
             target = Path(handle.name)
         findings = run(target, echo=lambda line: err.print(line, markup=False, highlight=False))
-    ctx = ReportContext(layer="wire", target=str(target), controls=controls())
+    cases = attack_cases(findings)
+    err.print(f"Attack cases: {cases['ran']} ran, {cases['held']} held, {cases['skipped']} skipped", highlight=False)
+    summary = {f"attack_cases_{k}": v for k, v in cases.items()}
+    ctx = ReportContext(layer="wire", target=str(target), controls=controls(), summary=summary)
     if fmt is ReportFormat.json:
-        write_report(json.dumps({"target": str(target), "findings": [f.as_dict() for f in findings]}, indent=2), output)
+        doc = {"target": str(target), "attack_cases": cases, "findings": [f.as_dict() for f in findings]}
+        write_report(json.dumps(doc, indent=2), output)
     else:
         emit(fmt, findings, ctx, output)
     raise typer.Exit(exit_code(findings))
