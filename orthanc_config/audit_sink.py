@@ -16,6 +16,7 @@ Standard library only: it runs under the host's Debian Python.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -42,6 +43,7 @@ NGINX_TAGS = {"pacsguard_http": "http", "pacsguard_dicom": "dicom"}
 _RFC3164 = re.compile(rb"^<(\d{1,3})>(?:\w{3} [ \d]\d \d\d:\d\d:\d\d )(?:(\S+) )?(\w+): (.*)$", re.S)
 _UCRED = struct.Struct("3i")
 MAX_DATAGRAM = 64 * 1024
+ACK = b"stored"
 EDGE_DELAY_S = 1.0  # how long a DICOM connection's line waits for Orthanc's refusal of that connection
 
 
@@ -169,9 +171,13 @@ class Sink:
         if kind == "http":
             self.record(http_access_record(line), "nginx", pid)
         else:
-            # nginx may log a connection's end before Orthanc's refusal of it reaches us: hold it briefly.
             with self.edge_lock:
-                self.edge_pending.append((time.monotonic(), line))
+                if dicomedge.refusal_reason(line) is not None:
+                    self.edge.connection(line)  # refused by nginx itself: nothing of Orthanc's to wait for
+                else:
+                    # Passed to Orthanc: nginx may log the connection's end before Orthanc's refusal of it
+                    # reaches us, so hold it briefly.
+                    self.edge_pending.append((time.monotonic(), line))
 
     def flush_edge(self, older_than: float = EDGE_DELAY_S) -> None:
         with self.edge_lock:
@@ -211,7 +217,7 @@ class Sink:
         try:
             while not stop.is_set():
                 try:
-                    data, ancillary, _flags, _addr = dgram.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(_UCRED.size))
+                    data, ancillary, _flags, sender_addr = dgram.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(_UCRED.size))
                 except TimeoutError:
                     continue
                 pid, uid = _credentials(ancillary)
@@ -219,6 +225,10 @@ class Sink:
                     self.datagram(data, uid, pid)
                 except OSError as exc:  # the trail could not be written: say so loudly, keep serving
                     print(f"pacsguard-audit-sink: cannot store a record: {exc}", file=sys.stderr, flush=True)
+                    continue
+                if sender_addr:  # the plugin waits for this: its request proceeds only once the record is stored
+                    with contextlib.suppress(OSError):
+                        dgram.sendto(ACK, sender_addr)
         finally:
             dgram.close()
             stream.close()

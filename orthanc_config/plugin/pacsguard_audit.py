@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import re
 import socket
+import threading
 
 import pacsguard_syslog as syslog
 
@@ -23,20 +24,42 @@ class AuditError(Exception):
     """The record could not be handed to the sink; the request it describes must be refused."""
 
 
+ACK = b"stored"
+ACK_TIMEOUT_S = 5.0
+
+
 class AuditLog:
+    """Hands records to the sink and waits until the sink says it stored them (one socket per thread:
+    Orthanc serves requests on many threads, and each waits for its own acknowledgement)."""
+
     def __init__(self, trail: str, sink_socket: str) -> None:
         if not sink_socket:
             raise AuditError("no audit sink socket configured (PACSGuard.AuditSocket): refusing to run unaudited")
         self.path = trail
         self.sink_socket = sink_socket
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.local = threading.local()
+
+    def _socket(self) -> socket.socket:
+        sock = getattr(self.local, "sock", None)
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind("")  # an abstract address of its own, so the sink can answer
+            sock.settimeout(ACK_TIMEOUT_S)
+            self.local.sock = sock
+        return sock
 
     def write(self, record: dict) -> None:
         try:
             message = syslog.format_record(record, hostname=AUDIT_SOURCE, procid=str(os.getpid()))
-            self.sock.sendto(message, self.sink_socket)
+            sock = self._socket()
+            sock.sendto(message, self.sink_socket)
+            if sock.recv(64) != ACK:
+                raise OSError("unexpected answer from the sink")
         except (OSError, syslog.SyslogError) as exc:
-            raise AuditError(f"cannot hand the record to the audit sink {self.sink_socket}: {exc}") from exc
+            stale, self.local.sock = getattr(self.local, "sock", None), None
+            if stale is not None:  # a late acknowledgement must not answer the next record
+                stale.close()
+            raise AuditError(f"the audit sink {self.sink_socket} did not store the record: {exc}") from exc
 
     def tail(self, limit: int = 1000) -> list[str]:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -24,17 +25,25 @@ def basic(user: str) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{user}:x".encode()).decode()}
 
 
-SINKS: dict[str, socket.socket] = {}
 RECEIVED: dict[str, list[dict]] = {}
+
+
+def _fake_sink(rx: socket.socket, seen: list[dict]) -> None:
+    """Stores each record and acknowledges it, as the real sink does."""
+    while True:
+        data, addr = rx.recvfrom(65536)
+        seen.append(syslog.parse_record(data)[1])
+        if addr:
+            rx.sendto(b"stored", addr)
 
 
 def settings(roles: dict, tmp_path: Path, *args: object, **kwargs: object) -> guard_mod.GuardSettings:
     """Guard settings whose audit socket is a datagram socket this test reads, as the sink would."""
-    path = str(tmp_path / f"sink{len(SINKS)}.sock")
+    path = str(tmp_path / f"sink{len(RECEIVED)}.sock")
     rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     rx.bind(path)
-    rx.setblocking(False)
-    SINKS[path], RECEIVED[path] = rx, []
+    RECEIVED[path] = []
+    threading.Thread(target=_fake_sink, args=(rx, RECEIVED[path]), daemon=True).start()
     return guard_mod.GuardSettings(roles, str(tmp_path / "audit.jsonl"), *args, audit_socket=path, **kwargs)
 
 
@@ -44,13 +53,8 @@ def guard(tmp_path: Path) -> guard_mod.Guard:
 
 
 def lines(g: guard_mod.Guard) -> list[dict]:
-    """Every record the guard handed to its sink so far, as the sink parses it (RFC 5424 structured data)."""
-    rx, seen = SINKS[g.settings.audit_socket], RECEIVED[g.settings.audit_socket]
-    while True:
-        try:
-            seen.append(syslog.parse_record(rx.recv(65536))[1])
-        except BlockingIOError:
-            return seen
+    """Every record the guard handed to its sink so far, as the sink parsed it (RFC 5424 structured data)."""
+    return RECEIVED[g.settings.audit_socket]
 
 
 def test_allowed_request_is_recorded_with_user_role_and_client_ip(guard: guard_mod.Guard) -> None:
@@ -282,3 +286,14 @@ def test_every_file_releasing_route_is_an_export_naming_its_studies(
     rec = lines(g)[-1]
     got = rec["study_uids"] if isinstance(rec["study_uids"], list) else [rec["study_uids"]]
     assert (rec["event_id"], got, rec["count"]) == ("110106", studies, str(len(studies)))
+
+
+def test_fails_closed_when_the_sink_never_confirms_the_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record the sink did not confirm as stored is not a record: the request is refused."""
+    monkeypatch.setattr(guard_mod.audit, "ACK_TIMEOUT_S", 0.2)
+    path = str(tmp_path / "silent.sock")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    silent.bind(path)  # receives, never answers
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x", audit_socket=path))
+    assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
+    silent.close()
