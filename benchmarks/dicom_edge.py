@@ -214,6 +214,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--echoes", type=int, default=40)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     base = Path(tempfile.mkdtemp(prefix="pacsguard-edge-bench-", dir="/var/tmp"))
     base.chmod(0o755)
     try:
@@ -246,6 +247,7 @@ def main() -> None:
         "rounds": args.rounds,
         "echoes": args.echoes,
         "sender": "DCMTK storescu/echoscu 3.6.7",
+        "load_average_1min": [load_before, os.getloadavg()[0]],  # other work on the machine during the run
         "targets": {
             k: {
                 "mb_per_s": sum(megabytes[k]) / sum(seconds[k]),

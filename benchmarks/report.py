@@ -115,7 +115,15 @@ def main() -> None:
             f"Edge/direct ingest (median of the rounds' ratios): **{edge['ingest_ratio_edge_to_direct']:.2f}** "
             f"(goal >= 0.9); C-ECHO p50 overhead: "
             f"**{edge['echo_p50_overhead_ms']:.1f} ms** (goal <= 5). Both Orthancs share one configuration apart "
-            "from where TLS ends (SQLite, no plugin), so the difference is the edge's extra hop.",
+            "from where TLS ends (SQLite, no plugin), so the difference is the edge's extra hop. The rounds' ratios "
+            f"ranged {min(edge['ingest_round_ratios']):.2f}-{max(edge['ingest_round_ratios']):.2f}"
+            + (
+                f"; the machine's 1-minute load average was {edge['load_average_1min'][0]:.1f} at the start and "
+                f"{edge['load_average_1min'][1]:.1f} at the end"
+                if "load_average_1min" in edge
+                else ""
+            )
+            + ".",
             "",
         ]
     scaling = _load("plan_scaling")

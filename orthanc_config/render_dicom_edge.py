@@ -116,6 +116,7 @@ stream {{
     limit_conn pacsguard_dicom {profile.dicom_connections_per_source};
     proxy_bind $pacsguard_dicom_source;
     proxy_pass $pacsguard_dicom_upstream;
+    proxy_buffer_size 256k;  # images arrive in large PDUs: fewer, larger copies through the extra hop
     proxy_connect_timeout 5s;
     proxy_timeout {profile.dicom_idle_timeout_s}s;
   }}
@@ -131,6 +132,7 @@ def _relay(profile: HostProfile, paths: DicomEdgePaths, aet: str) -> str:
   server {{
     listen {_hostport(profile.edge_address(aet), profile.dicom_relay_port)};
     proxy_pass {_hostport(m.host, m.port)};
+    proxy_buffer_size 256k;
     proxy_ssl on;
     proxy_ssl_protocols TLSv1.2 TLSv1.3;
     proxy_ssl_ciphers {DICOM_CIPHERS};
