@@ -4,15 +4,14 @@ Orthanc's output to it; both commands run under the host's Debian Python."""
 from __future__ import annotations
 
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from infra.hosts import host_bundle
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile
 from orthanc_config.systemd_units import render_units
+from tests.unit.test_userdata_bundle import write_host_bundle
 
 
 def units() -> dict[str, str]:
@@ -34,13 +33,7 @@ def test_the_sink_starts_before_orthanc_and_orthanc_is_bound_to_it() -> None:
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    src = Path(__file__).resolve().parents[2] / "orthanc_config"
-    path = tmp_path / "host-bundle.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for file in src.rglob("*.py"):
-            zf.write(file, f"orthanc_config/{file.relative_to(src)}")
-        zf.writestr("__main__.py", host_bundle().assets["__main__.py"].text)
-    return path
+    return write_host_bundle(tmp_path)
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs Debian's /usr/bin/python3")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -39,15 +40,8 @@ def test_host_bundle_is_runnable_orthanc_config() -> None:
 def test_bundle_runs_under_the_hosts_system_python(tmp_path) -> None:
     """The bootstrap may use only the standard library and Debian python3-* packages: prove it."""
     import subprocess
-    import zipfile
-    from pathlib import Path
 
-    src = Path(__file__).resolve().parents[2] / "orthanc_config"
-    bundle = tmp_path / "host-bundle.zip"
-    with zipfile.ZipFile(bundle, "w") as zf:
-        for path in src.rglob("*.py"):
-            zf.write(path, f"orthanc_config/{path.relative_to(src)}")
-        zf.writestr("__main__.py", host_bundle().assets["__main__.py"].text)
+    bundle = write_host_bundle(tmp_path)
     res = subprocess.run(["/usr/bin/python3", "-I", str(bundle), "install", "--help"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "--profile" in res.stdout
@@ -74,3 +68,16 @@ def test_without_efs_utils_the_host_refuses_to_mount_insecurely(monkeypatch: pyt
     profile = HostProfile(name="h", mode="aws", efs={"file_system_id": "fs-1", "access_point_id": "fsap-2"})
     with pytest.raises(aws_host.AwsHostError, match="amazon-efs-utils"):
         aws_host.mount_image_store(profile, print)
+
+
+def write_host_bundle(directory: Path) -> Path:
+    """The host bundle as EC2 downloads it: orthanc_config and the bootstrap's __main__, zipped."""
+    import zipfile
+
+    src = Path(__file__).resolve().parents[2] / "orthanc_config"
+    bundle = Path(directory) / "host-bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for path in src.rglob("*.py"):
+            zf.write(path, f"orthanc_config/{path.relative_to(src)}")
+        zf.writestr("__main__.py", host_bundle().assets["__main__.py"].text)
+    return bundle
