@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GENESIS = "0" * 64
+SYNC_INTERVAL_S = 0.2  # the most a power failure can take from the trail's end (the head file shows the cut)
 HEAD_SUFFIX = ".head"
 
 
@@ -42,6 +43,7 @@ class ChainWriter:
         self.group_gid = group_gid
         self.lock = threading.Lock()
         self.seq, self.last = 0, GENESIS
+        self.dirty = False
         head = head_path(trail)
         if head.exists():
             doc = json.loads(head.read_text())
@@ -65,10 +67,10 @@ class ChainWriter:
             line = canonical(entry) + b"\n"
             fd = os.open(self.trail, os.O_WRONLY | os.O_APPEND)
             try:
-                os.write(fd, line)
-                os.fsync(fd)
+                os.write(fd, line)  # in the kernel once this returns: a crash of the sink loses nothing
             finally:
                 os.close(fd)
+            self.dirty = True
             self.seq, self.last = entry["seq"], entry["hash"]
             head = head_path(self.trail)
             tmp = head.with_name(head.name + ".tmp")
@@ -76,6 +78,20 @@ class ChainWriter:
             self._own(tmp)
             os.replace(tmp, head)
             return entry
+
+
+    def sync(self) -> None:
+        """fsync the trail: the sink calls it every SYNC_INTERVAL_S (one disk flush per record costs ~2.6 ms,
+        which would cap the PACS near 300 audited requests a second)."""
+        with self.lock:
+            if not self.dirty:
+                return
+            self.dirty = False
+        fd = os.open(self.trail, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orthanc_config.audit_chain import ChainWriter
+from orthanc_config.audit_chain import SYNC_INTERVAL_S, ChainWriter
 from orthanc_config.audit_forward import Forwarder
 from orthanc_config.dicom_operations import DicomOperations
 from orthanc_config.plugin import pacsguard_dicomedge as dicomedge
@@ -190,6 +190,11 @@ class Sink:
             self.flush_edge()
         self.flush_edge(0)
 
+    def _sync_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(SYNC_INTERVAL_S):
+            self.chain.sync()
+        self.chain.sync()
+
     def orthanc_line(self, line: str) -> None:
         """One line of the Orthanc process's own output."""
         with self.orthanc_log_lock:
@@ -212,6 +217,7 @@ class Sink:
             sock.settimeout(0.5)
         threading.Thread(target=self._accept, args=(stream, stop), name="orthanc-output", daemon=True).start()
         threading.Thread(target=self._edge_loop, args=(stop,), name="dicom-edge-join", daemon=True).start()
+        threading.Thread(target=self._sync_loop, args=(stop,), name="trail-fsync", daemon=True).start()
         if ready:
             ready.set()
         try:
