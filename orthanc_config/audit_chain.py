@@ -79,7 +79,6 @@ class ChainWriter:
             os.replace(tmp, head)
             return entry
 
-
     def sync(self) -> None:
         """fsync the trail: the sink calls it every SYNC_INTERVAL_S (one disk flush per record costs ~2.6 ms,
         which would cap the PACS near 300 audited requests a second)."""

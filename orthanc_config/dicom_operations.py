@@ -23,6 +23,7 @@ MOVE = re.compile(_PREFIX + r'Move-SCU request received for AET "(?P<dest>[^"]+)
 KEY = re.compile(_PREFIX + r"  \((?P<tag>[0-9a-f]{4},[0-9a-f]{4})\)  (?P<name>\w+) = ?(?P<value>.*)$")
 SENDING = re.compile(_PREFIX + r'(?:C-GET: )?Sending resource (?P<id>[0-9a-f-]+) to modality "(?P<dest>[^"]+)".*$')
 STORE_SENT = re.compile(_PREFIX + r"Store SCU RQ: MsgID \d+.*$")
+STARTED = re.compile(_PREFIX + r"Orthanc version: .*$")  # a (re)start: no association survives it
 FAILED = re.compile(_PREFIX + r"(?:IMoveRequestHandler|IGetRequestHandler) Failed: (?P<why>.*)$")
 
 OPERATIONS = {
@@ -68,6 +69,10 @@ class DicomOperations:
         if m := FAILED.match(text):
             if self.current is not None:
                 self.current.failure = m["why"]
+            return
+        if STARTED.match(text):
+            self.flush()
+            self.open.clear()
             return
         if RECEIVED.match(text):
             return  # refused associations are received too: only an acknowledged one can carry operations

@@ -74,3 +74,11 @@ def test_a_refused_association_never_owns_an_operation() -> None:
     refused = SESSION[0].replace("WORKSTATION_1", "INTRUDER")  # received, never acknowledged
     records = run([refused, *SESSION])
     assert all(r.get("ae_title") == "WORKSTATION_1" for r in records)
+
+
+def test_associations_do_not_outlive_an_orthanc_restart() -> None:
+    """kill -9 leaves no 'Finishing association' line: the restart's banner closes what was open."""
+    restart = "W1201 22:50:00.000001 main.cpp:2017] Orthanc version: 1.10.1"
+    other = SESSION[1].replace("WORKSTATION_1", "CT_2").replace("127.0.64.2", "127.0.64.3")
+    records = run([other, restart, *SESSION])
+    assert all(r.get("ae_title") == "WORKSTATION_1" for r in records[1:])
