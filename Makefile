@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 PYTHON ?= python3.11
 
-.PHONY: setup system-packages demo test lint format bench reliability clean
+.PHONY: setup system-packages demo test lint format bench reliability rehearse clean
 
 setup: $(STAMP) $(SYSTEM_STAMP)
 
@@ -47,6 +47,11 @@ bench: setup
 # Load, kill -9, database restart, full disk, scale-out and the backup/restore drill (root; -s shows the figures).
 reliability: setup
 	$(PY) -m pytest -s tests/host/test_reliability.py tests/host/test_disk_and_scale_out.py tests/host/test_backup_drill.py
+
+# The EC2 host path on emulated instances: the dev plan's user data and bundle under Debian's python3, IMDSv2,
+# moto, PostgreSQL with TLS as RDS (root; -s shows each instance's boot). Also part of `make test`.
+rehearse: setup
+	$(PY) -m pytest -s -v tests/rehearsal
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

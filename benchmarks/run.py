@@ -10,12 +10,13 @@ if __name__ == "__main__":
     plan_scaling.main()
     audit_timing.main()
     if os.geteuid() == 0:
-        from benchmarks import dicom_edge, ingest, query
+        from benchmarks import dicom_edge, ingest, query, rehearsal_boot
 
         sys.argv = [sys.argv[0]]
         ingest.main()
         query.main()
         dicom_edge.main()
+        rehearsal_boot.main()
     else:
         print("ingest benchmark skipped: it needs root (network namespaces and the local stack)")
     report.main()

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.database import DB_NAME, DB_USER
+from infra.host_bundle import host_bundle
+from infra.host_filled_secrets import host_filled_secrets, host_statements
+from infra.image_volume import attach_statements, image_volume
 from infra.ingress_rules import allow_networks
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
+from infra.storage import ORTHANC_UID
 from orthanc_config.profile import Database, HostProfile, Modality
 from orthanc_config.userdata import render_user_data
 
 DEBIAN_OWNER = "136693071363"  # Debian's official AWS account for its cloud images
 HOST_LOG_GROUPS = ("host", "orthanc-audit", "nginx")
 BUNDLE_KEY = "pacsguard/bootstrap/host-bundle.zip"
-ORTHANC_CONFIG_DIR = Path(__file__).resolve().parent.parent / "orthanc_config"
 RDS_CA_BUNDLE = "/etc/pacsguard/rds-global-bundle.pem"
+DB_APP_USER = "orthanc_app"  # Orthanc's least-privilege role; the master user only creates it
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class HostsArgs:
     access_point_id: pulumi.Input[str] | None
     access_point_arn: pulumi.Input[str] | None
     ami_id: str
+    zones: list[str]
     alb_arn: pulumi.Input[str]
 
 
@@ -123,6 +127,12 @@ class Hosts(pulumi.ComponentResource):
         )
         bundle_arn = pulumi.Output.concat(args.archive_bucket_arn, "/", BUNDLE_KEY)
 
+        self.host_filled = host_filled_secrets(name, ctx, args.secrets_key_arn, parent=self)
+        self.image_volume = (
+            image_volume(f"{name}-images", ctx, args.zones[0], args.images_key_arn, parent=self)
+            if s.storage.mode == "ebs"
+            else None
+        )
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
@@ -146,6 +156,9 @@ class Hosts(pulumi.ComponentResource):
             args.file_system_id or "",
             args.access_point_id or "",
             args.alb_arn,
+            self.host_filled["stack-ca"].arn,
+            self.host_filled["db-app"].arn,
+            self.image_volume.id if self.image_volume else "",
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -161,20 +174,6 @@ class Hosts(pulumi.ComponentResource):
                 ),
             )
         ]
-        if s.storage.mode == "ebs":
-            # Single-host image store: kept when the instance is replaced.
-            block_devices.append(
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvdf",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=s.storage.ebs_size_gb,
-                        volume_type="gp3",
-                        encrypted="true",
-                        kms_key_id=args.images_key_arn,
-                        delete_on_termination="false",
-                    ),
-                )
-            )
         tag_specs = [
             aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=ctx.tags("phi"))
             for t in ("instance", "volume", "network-interface")
@@ -214,7 +213,8 @@ class Hosts(pulumi.ComponentResource):
             min_size=s.hosts.count,
             max_size=s.hosts.count,
             desired_capacity=s.hosts.count,
-            vpc_zone_identifiers=args.private_subnet_ids,
+            # An EBS image volume attaches within its own zone only.
+            vpc_zone_identifiers=args.private_subnet_ids[:1] if self.image_volume else args.private_subnet_ids,
             health_check_type="EC2",
             health_check_grace_period=600,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=self.launch_template.id, version="$Latest"),
@@ -270,6 +270,12 @@ class Hosts(pulumi.ComponentResource):
                 condition={"StringEquals": {"kms:ViaService": ctx.service_host("secretsmanager")}},
             ),
             statement("FetchBootstrapBundle", ["s3:GetObject"], [bundle_arn]),
+            # AWS's own distribution bucket of the SSM agent (Debian packages none): see orthanc_config/ssm_agent.py
+            statement(
+                "FetchSsmAgentPackage",
+                ["s3:GetObject"],
+                [f"arn:aws:s3:::amazon-ssm-{ctx.region}/latest/debian_amd64/amazon-ssm-agent.deb"],
+            ),
             statement(
                 "DecryptBootstrapBundle",
                 ["kms:Decrypt"],
@@ -277,6 +283,9 @@ class Hosts(pulumi.ComponentResource):
                 condition={"StringEquals": {"kms:ViaService": ctx.service_host("s3")}},
             ),
         ]
+        sts += host_statements(ctx, [s.arn for s in self.host_filled.values()], args.secrets_key_arn)
+        if self.image_volume is not None:
+            sts += attach_statements(ctx, self.image_volume.arn)
         if args.file_system_arn is not None:
             sts.append(
                 statement(
@@ -297,6 +306,9 @@ class Hosts(pulumi.ComponentResource):
         fs_id: str,
         ap_id: str,
         alb_arn: str,
+        stack_ca_arn: str,
+        db_app_arn: str,
+        image_volume_id: str,
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -306,6 +318,8 @@ class Hosts(pulumi.ComponentResource):
             dicom_port=s.dicom.port,
             https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
             modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
+            # NLB health checks come from its private addresses in the VPC (the SG admits only the NLB's group).
+            health_check_cidrs=(str(s.vpc_cidr),),
             modalities=tuple(
                 Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights)) for m in s.dicom.modalities
             ),
@@ -315,25 +329,20 @@ class Hosts(pulumi.ComponentResource):
                 user=DB_USER,
                 password_source=f"aws-secretsmanager:{db_secret_arn or 'arn:pending'}",
                 ca_file=RDS_CA_BUNDLE,
+                app_user=DB_APP_USER,
+                app_password_secret=db_app_arn,
+                ca_bundle_url=f"https://truststore.pki.rds.amazonaws.com/{ctx.region}/{ctx.region}-bundle.pem",
             ),
             identity="jwt",
             # The ALB signs with regional keys it shares with every ALB of the region: pin our own.
             jwt_signer=alb_arn,
             jwt_key_url=f"https://public-keys.auth.elb.{ctx.region}.amazonaws.com/{{kid}}",
-            efs={"file_system_id": fs_id, "access_point_id": ap_id} if fs_id else {},
+            efs={"file_system_id": fs_id, "access_point_id": ap_id, "uid": str(ORTHANC_UID), "gid": str(ORTHANC_UID)}
+            if fs_id
+            else {},
             log_groups=dict(zip(HOST_LOG_GROUPS, log_groups, strict=True)),
             region=ctx.region,
+            stack_ca_secret=stack_ca_arn,
+            ebs_volume_id=image_volume_id,
         )
         return render_user_data(profile, f"s3://{bucket}/{BUNDLE_KEY}", ctx.region)
-
-
-def host_bundle() -> pulumi.AssetArchive:
-    """orthanc_config as a runnable zip: `python3 host-bundle.zip install --profile FILE` on the host."""
-    return pulumi.AssetArchive(
-        {
-            "orthanc_config": pulumi.FileArchive(str(ORTHANC_CONFIG_DIR)),
-            "__main__.py": pulumi.StringAsset(
-                "import sys\n\nfrom orthanc_config.bootstrap import main\n\nsys.exit(main())\n"
-            ),
-        }
-    )

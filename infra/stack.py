@@ -12,7 +12,8 @@ from infra.context import StackContext
 from infra.database import Database, DatabaseArgs
 from infra.detection import Detection, DetectionArgs
 from infra.dicom_ingress import DicomIngress, DicomIngressArgs
-from infra.hosts import DEBIAN_OWNER, Hosts, HostsArgs, HostsSecurityGroup
+from infra.host_ami import host_ami
+from infra.hosts import Hosts, HostsArgs, HostsSecurityGroup
 from infra.identity import Identity, IdentityArgs
 from infra.keys import Keys, KeysArgs
 from infra.network import Network, NetworkArgs
@@ -103,15 +104,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             hosts_security_group_id=hosts_sg.id,
         ),
     )
-    ami = aws.ec2.get_ami(
-        most_recent=True,
-        owners=[DEBIAN_OWNER],
-        filters=[
-            aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
-            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
-            aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
-        ],
-    )
+    ami = host_ami(settings.hosts.ami)
     fs, ap = storage.file_system, storage.access_point
     hosts = Hosts(
         "hosts",
@@ -130,7 +123,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             file_system_arn=fs.arn if fs else None,
             access_point_id=ap.id if ap else None,
             access_point_arn=ap.arn if ap else None,
-            ami_id=ami.id,
+            ami_id=ami,
+            zones=zones,
             alb_arn=web.alb.arn,
         ),
         hosts_sg,
@@ -172,6 +166,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     if fs is not None:
         protected.append(fs.arn)
         restore_tests.append(("EFS", fs.arn))
+    if hosts.image_volume is not None:
+        protected.append(hosts.image_volume.arn)
     Backups(
         "backups",
         BackupsArgs(

@@ -85,6 +85,10 @@ class _StackMocks(pmocks.Mocks):
             outputs["endpoint"] = f"{args.inputs.get('identifier', args.name)}.db.example:5432"
             secret = f"arn:aws:secretsmanager:{self.region}:{FAKE_ACCOUNT}:secret:rds!db-{args.name}"
             outputs["masterUserSecrets"] = [{"secretArn": secret}]
+        elif args.typ == "aws:secretsmanager/secret:Secret":
+            outputs["name"] = args.inputs.get("name") or f"{args.inputs.get('namePrefix', args.name)}0001"
+            # A partial ARN (no random suffix): AWS and moto accept it wherever a SecretId is expected.
+            outputs["arn"] = f"arn:aws:secretsmanager:{self.region}:{FAKE_ACCOUNT}:secret:{outputs['name']}"
         elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
             outputs["arn"] = f"arn:aws:logs:{self.region}:{FAKE_ACCOUNT}:log-group:{args.inputs.get('name')}"
         elif args.typ == "aws:ec2/vpc:Vpc":

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import ssl
 import subprocess
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from orthanc_config import aws_api
 from orthanc_config.profile import HostProfile
 
-RDS_CA_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 MOUNT_EFS = "/sbin/mount.efs"
 FSTAB = Path("/etc/fstab")
 
@@ -39,27 +39,51 @@ def mount_image_store(profile: HostProfile, say: Callable[[str], None]) -> None:
     if line not in FSTAB.read_text():
         with FSTAB.open("a") as fh:
             fh.write(line)
+    target = Path(profile.storage_dir)
+    if os.path.ismount(target):
+        return
+    # The mount point is root's; once mounted, the access point's root directory (owned by its POSIX user) shows.
+    target.mkdir(mode=0o755, parents=True, exist_ok=True)
     say(f"Image store: mounting {profile.efs['file_system_id']} at {profile.storage_dir} (TLS, IAM, access point)")
-    subprocess.run(["mount", profile.storage_dir], check=True)
+    res = subprocess.run(["mount", profile.storage_dir], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise AwsHostError(f"cannot mount the image store {profile.efs['file_system_id']}: {res.stderr.strip()}")
 
 
 def fetch_rds_ca(profile: HostProfile, say: Callable[[str], None]) -> None:
     target = Path(profile.database.ca_file)
-    if not profile.database.ca_file or target.exists():
+    url = profile.database.ca_bundle_url
+    if not profile.database.ca_file or not url:
         return
-    say("Database: fetching the RDS certificate bundle (verify-full needs it)")
+    say(f"Database: fetching the RDS certificate bundle from {url} (verify-full needs it)")
     ctx = ssl.create_default_context()
-    with urllib.request.urlopen(RDS_CA_URL, context=ctx, timeout=30) as resp:
-        data = resp.read()
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=30) as resp:  # noqa: S310 (https only, see profile)
+            data = resp.read()
+    except OSError as exc:
+        raise AwsHostError(f"cannot fetch the RDS CA bundle {url}: {exc}") from None
     if b"BEGIN CERTIFICATE" not in data:
-        raise AwsHostError(f"{RDS_CA_URL} did not return PEM certificates")
+        raise AwsHostError(f"{url} did not return PEM certificates")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     target.chmod(0o644)
 
 
+def remember_endpoint() -> None:
+    """Keep an AWS endpoint override the host booted with (an emulator), so later runs and services use it too."""
+    override = os.environ.get(aws_api.ENDPOINT_ENV, "")
+    if override:
+        Path(aws_api.ENDPOINT_FILE).parent.mkdir(parents=True, exist_ok=True)
+        Path(aws_api.ENDPOINT_FILE).write_text(override + "\n")
+
+
 def prepare(profile: HostProfile, say: Callable[[str], None]) -> None:
-    if shutil.which("aws") is None:
-        raise AwsHostError("the aws CLI is missing: the user data installs it before the bootstrap (package awscli)")
     fetch_rds_ca(profile, say)
     mount_image_store(profile, say)
+    if profile.ebs_volume_id:
+        from orthanc_config import ebs_volume
+
+        try:
+            ebs_volume.mount(profile, say)
+        except (ebs_volume.EbsError, aws_api.AwsError) as exc:
+            raise AwsHostError(str(exc)) from None

@@ -7,19 +7,30 @@ pacsguard local up                                                         (same
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import grp
+import importlib.resources
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import aws_host, host_secrets, packages, pki, pki_lifecycle
-from orthanc_config.cert_inventory import Inventory
+from orthanc_config import (
+    aws_api,
+    aws_host,
+    host_secrets,
+    packages,
+    pki,
+    pki_lifecycle,
+    service_user,
+    ssm_agent,
+    stack_ca,
+)
+from orthanc_config.cert_inventory import INVENTORY_FILE, Inventory
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile, ProfileError
@@ -27,9 +38,8 @@ from orthanc_config.render_dicom_edge import CONNECTION_LOG, DicomEdgePaths, Edg
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
-from orthanc_config.systemd_units import render_units
+from orthanc_config.systemd_units import LOG_SHIPPER, render_units
 
-PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin"
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
     "pacsguard_dicomlog.py",
@@ -65,6 +75,18 @@ def make_dir(path: Path, mode: int, owner: str = "root", group: str = "root") ->
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, _uid(owner), _gid(group))
     os.chmod(path, mode)
+
+
+def prepare_storage(layout: HostLayout) -> None:
+    if layout.profile.efs:
+        return  # the access point owns the root directory and enforces its user: never chown or chmod it
+    make_dir(layout.storage, 0o750, "orthanc", "orthanc")
+
+
+def issue_server_cert(layout: HostLayout, ca: pki.Issued, addresses: tuple[str, ...]) -> None:
+    p = layout.profile
+    pki.issue(ca, layout.pki, "server", p.server_names[0], days=p.cert_validity_days, server=True,
+              dns_names=p.server_names, addresses=addresses, key_gid=_gid("orthanc"))  # fmt: skip
 
 
 def ensure_pki(layout: HostLayout, say: Progress, *, database_tls: bool) -> Inventory:
@@ -163,6 +185,58 @@ def render_edge_nginx(
     )
 
 
+def _issued_by(cert: Path, ca_cert: Path) -> bool:
+    return pki.load_cert(cert).issuer == pki.load_cert(ca_cert).subject
+
+
+def ensure_stack_pki(layout: HostLayout, say: Progress) -> None:
+    """EC2: the stack's CA from Secrets Manager; this host's own server certificate issued from it."""
+    p = layout.profile
+    client = aws_api.Client(p.region)
+    doc = stack_ca.load_or_create(client, p.stack_ca_secret, f"PACSGuard CA {p.name}", say)
+    ca_cert, _ = layout.ca
+    if not ca_cert.exists() or ca_cert.read_text() != doc["ca_cert"]:
+        ca_cert.write_text(doc["ca_cert"])
+        os.chmod(ca_cert, 0o644)
+    server_cert, _ = layout.server
+    renew = (
+        not server_cert.exists()
+        or pki.expires_within(server_cert, RENEW_BEFORE_DAYS)
+        or not _issued_by(server_cert, ca_cert)
+    )
+    with stack_ca.CaKey(doc, ca_cert, layout.secrets_dir) as ca:
+        doc = stack_ca.issue_modalities(
+            client, p.stack_ca_secret, doc, ca, [m.aet for m in p.modalities], p.cert_validity_days, say
+        )
+        if renew:
+            say("PKI: issuing this host's server certificate from the stack CA")
+            issue_server_cert(layout, ca, (*p.server_addresses, aws_api.instance_address()))
+        # The DICOM edge's RSA server certificate and the PACS's outbound client certificate, and a CRL
+        # (revocation through the stack CA is not built yet: it lists nothing).
+        for name, cert, options in (
+            ("server-rsa", layout.server_rsa[0], dict(server=True, key_type="rsa", dns_names=p.server_names)),
+            ("pacs-client", layout.relay_client[0], dict(server=False)),
+        ):
+            if renew or not cert.exists() or not _issued_by(cert, ca_cert):
+                common = p.dicom_aet if name == "pacs-client" else p.server_names[0]
+                pki.issue(ca, layout.pki, name, common, days=p.cert_validity_days, **options)
+        pki.write_crl(ca, layout.crl, {})
+    # Hosts keep the modalities' certificates (public) only; their keys stay in Secrets Manager for the operator.
+    layout.modality_dir.mkdir(mode=0o755, exist_ok=True)
+    for aet, pair in doc["modalities"].items():
+        (layout.modality_dir / f"{aet}.crt").write_text(pair["cert"])
+
+
+def stack_edge_inventory(layout: HostLayout) -> Inventory:
+    """EC2: the modality certificates the stack CA issued (public parts on the host) admitted by the edge."""
+    inventory = Inventory(layout.pki / INVENTORY_FILE, [])
+    for m in layout.profile.modalities:
+        cert = layout.modality_dir / f"{m.aet}.crt"
+        if cert.exists():
+            inventory.add(pki.Issued(cert, cert.with_suffix(".key")), m.aet, "modality")
+    return inventory
+
+
 def ensure_jwt_keys(layout: HostLayout) -> None:
     """Local mode signs its own identity tokens, as the load balancer does on AWS."""
     from cryptography.hazmat.primitives import serialization
@@ -175,6 +249,13 @@ def ensure_jwt_keys(layout: HostLayout) -> None:
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     layout.jwt_public_key.write_bytes(public)
     os.chmod(layout.jwt_public_key, 0o644)
+
+
+def _as_app_user(profile: HostProfile) -> HostProfile:
+    """Orthanc connects as the application role when there is one, never as the master user."""
+    if not profile.database.app_user:
+        return profile
+    return dataclasses.replace(profile, database=dataclasses.replace(profile.database, user=profile.database.app_user))
 
 
 def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
@@ -214,9 +295,11 @@ def audit_sink_config(layout: HostLayout) -> RenderedFile:
 def install_plugin(layout: HostLayout) -> None:
     """Root-owned and read-only to Orthanc: a compromised orthanc user cannot rewrite its own guard."""
     make_dir(layout.plugin_dir, 0o755)
+    # Read through importlib.resources: on EC2 the package is inside host-bundle.zip, not a directory.
+    source = importlib.resources.files("orthanc_config") / "plugin"
     for name in PLUGIN_FILES:
         target = layout.plugin_dir / name
-        shutil.copyfile(PLUGIN_SOURCE / name, target)
+        target.write_bytes((source / name).read_bytes())
         os.chown(target, 0, 0)
         os.chmod(target, 0o644)
 
@@ -230,6 +313,7 @@ def configure(
 ) -> Configured:
     """Everything but starting services: packages, users, directories, secrets, PKI, rendered files."""
     layout = HostLayout(profile)
+    service_user.ensure(profile, say)  # before the package would create it with another uid
     if install_packages:
         say("Packages: checking the Debian packages of a PACS host")
         packages.install()
@@ -238,8 +322,11 @@ def configure(
     make_dir(layout.state, 0o755)
     make_dir(layout.secrets_dir, 0o700)
     make_dir(layout.config_dir, 0o750, "root", "orthanc")
+    if not local:
+        # /etc/pacsguard holds the PKI and the RDS CA bundle Orthanc reads: root-owned, traversable by orthanc only.
+        make_dir(layout.host_config_dir, 0o750, "root", "orthanc")
     make_dir(layout.pki, 0o750, "root", "orthanc")
-    make_dir(layout.storage, 0o750, "orthanc", "orthanc")
+    prepare_storage(layout)
     # The trail and every log are root's: the orthanc user may read them, never rename or rewrite one.
     make_dir(layout.log_dir, 0o750, "root", "orthanc")
     make_dir(layout.run_dir, 0o755)
@@ -254,15 +341,19 @@ def configure(
             profile, layout.credentials_file, Path(profile.database.password_source.removeprefix("file:"))
         )
     else:
-        secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password")
-    inventory = ensure_pki(layout, say, database_tls=local)
+        secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password", say)
+    if profile.stack_ca_secret:
+        ensure_stack_pki(layout, say)
+        inventory = stack_edge_inventory(layout)
+    else:
+        inventory = ensure_pki(layout, say, database_tls=local)
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
 
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server
     files = render_orthanc(
-        profile,
+        _as_app_user(profile),
         OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
@@ -287,7 +378,10 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
     for unit in render_units(configured.layout):
         unit.write()
     subprocess.run(["systemctl", "daemon-reload"], check=True)
-    for name in ("pacsguard-firewall", "pacsguard-audit", "pacsguard-orthanc", "pacsguard-nginx"):
+    names = ["pacsguard-firewall", "pacsguard-audit", "pacsguard-orthanc", "pacsguard-nginx"]
+    if configured.layout.profile.log_groups:
+        names.append(LOG_SHIPPER)
+    for name in names:
         say(f"Services: starting {name}")
         subprocess.run(["systemctl", "enable", "--now", name], check=True)
 
@@ -303,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     launch = sub.add_parser("run-orthanc", help="start Orthanc with its output connected to the audit sink")
     launch.add_argument("--config-dir", required=True)
     launch.add_argument("--output-socket", required=True)
+    ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
+    ship.add_argument("--profile", required=True, type=Path)
+    ship.add_argument("--once", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "audit-sink":
         from orthanc_config import audit_sink
@@ -312,14 +409,28 @@ def main(argv: list[str] | None = None) -> int:
         from orthanc_config import orthanc_launcher
 
         return orthanc_launcher.main(["--config-dir", args.config_dir, "--output-socket", args.output_socket])
+    if args.command == "ship-logs":
+        from orthanc_config import log_shipper
+
+        return log_shipper.main(["--profile", str(args.profile), *(["--once"] if args.once else [])])
     try:
         profile = HostProfile.load(args.profile)
         if profile.mode == "aws":
+            aws_host.remember_endpoint()
             aws_host.prepare(profile, print)
         configured = configure(profile, install_packages=not args.no_packages)
         if profile.mode == "aws":
             start_system_services(configured)
-    except (ProfileError, host_secrets.SecretsError, aws_host.AwsHostError, OSError) as exc:
+            ssm_agent.ensure(profile, print)
+    except (
+        ProfileError,
+        host_secrets.SecretsError,
+        aws_host.AwsHostError,
+        stack_ca.StackCaError,
+        ssm_agent.SsmAgentError,
+        aws_api.AwsError,
+        OSError,
+    ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def _write_private(path: Path, content: str) -> None:
     os.replace(tmp, path)
 
 
-def read_password_source(source: str) -> str:
+def read_password_source(source: str, region: str = "") -> str:
     kind, _, where = source.partition(":")
     if kind == "file":
         try:
@@ -62,25 +62,13 @@ def read_password_source(source: str) -> str:
         except OSError as exc:
             raise SecretsError(f"cannot read password file {where}: {exc.strerror}") from None
     if kind == "aws-secretsmanager":
-        res = subprocess.run(
-            [
-                "aws",
-                "secretsmanager",
-                "get-secret-value",
-                "--secret-id",
-                where,
-                "--query",
-                "SecretString",
-                "--output",
-                "text",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if res.returncode != 0:
-            raise SecretsError(f"cannot fetch {where}: {res.stderr.strip()}")
-        return json.loads(res.stdout)["password"]
+        from orthanc_config import aws_api
+
+        try:
+            value = aws_api.Client(region).call("secretsmanager", "GetSecretValue", {"SecretId": where})
+            return json.loads(value["SecretString"])["password"]
+        except (aws_api.AwsError, KeyError, ValueError) as exc:
+            raise SecretsError(f"cannot fetch {where}: {exc}") from None
     raise SecretsError(f"unknown password source {source!r}")
 
 
@@ -99,8 +87,16 @@ def ensure_local_secrets(profile: HostProfile, credentials_file: Path, db_passwo
     return HostSecrets(read_password_source(profile.database.password_source), gateway, users)
 
 
-def aws_secrets(profile: HostProfile, gateway_file: Path) -> HostSecrets:
+def aws_secrets(profile: HostProfile, gateway_file: Path, say: Callable[[str], None] = print) -> HostSecrets:
     """On EC2: the index password from the RDS-managed secret; only the gateway user exists (identity is the JWT)."""
     if not gateway_file.exists():
         _write_private(gateway_file, _new_password() + "\n")
-    return HostSecrets(read_password_source(profile.database.password_source), gateway_file.read_text().strip(), {})
+    password = read_password_source(profile.database.password_source, profile.region)
+    if profile.database.app_user:
+        from orthanc_config import db_app_user
+
+        try:
+            password = db_app_user.ensure(profile, password, say)
+        except db_app_user.DatabaseUserError as exc:
+            raise SecretsError(str(exc)) from None
+    return HostSecrets(password, gateway_file.read_text().strip(), {})

@@ -17,6 +17,11 @@ class HostLayout:
         return Path(self.profile.config_dir)
 
     @property
+    def host_config_dir(self) -> Path:
+        """The folder above the PKI (/etc/pacsguard on EC2): the profile, the RDS CA bundle, the JWT key."""
+        return self.pki.parent
+
+    @property
     def pki(self) -> Path:
         return Path(self.profile.pki_dir)
 

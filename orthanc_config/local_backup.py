@@ -42,6 +42,52 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def unpack(archive: Path, key: bytes, dest: Path) -> None:
+    """Decrypt and extract a sealed backup into `dest`; LocalStackError names the root cause if it cannot."""
+    read_fd, write_fd = os.pipe()
+    feeding: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            with archive.open("rb") as src, os.fdopen(write_fd, "wb") as pipe:
+                for block in sealed_stream.unseal(src, key):
+                    pipe.write(block)
+        except BaseException as exc:
+            feeding.append(exc)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    reading: list[BaseException] = []
+    try:
+        with os.fdopen(read_fd, "rb") as pipe, tarfile.open(fileobj=pipe, mode="r|") as tar:
+            extract_data(tar, dest)
+    except (tarfile.TarError, OSError) as exc:
+        reading.append(exc)
+    feeder.join()
+    # Decryption is the root cause when both sides failed: a wrong key ends the stream early and the archive
+    # reader then only sees an empty or truncated file. Both threads have finished, so the choice is stable.
+    cause = feeding or reading
+    if cause:
+        raise LocalStackError(f"cannot open the backup: {cause[0]}")  # nothing on the stack was touched yet
+
+
+def extract_data(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract regular files and folders only, inside `dest`: what tarfile's "data" filter enforces.
+
+    Debian 12's Python 3.11.2 predates the filter (3.11.4), so the same rules are applied by hand there.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar:
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or member.name.startswith("/") or not target.is_relative_to(root):
+            raise tarfile.TarError(f"refusing archive member {member.name!r}: not a plain file inside the backup")
+        member.mode &= 0o755
+        tar.extract(member, root, set_attrs=False)
+
+
 def _statistics(opts: LocalOptions) -> dict:
     import base64
     import ssl
@@ -132,27 +178,7 @@ def restore(opts: LocalOptions, archive: Path, key_file: Path, say: Progress = p
     with tempfile.TemporaryDirectory(dir=layout.state, prefix=".restore-") as tmp:
         os.chmod(tmp, 0o700)
         say(f"Opening {archive}")
-        read_fd, write_fd = os.pipe()
-        errors: list[BaseException] = []
-
-        def feed() -> None:
-            try:
-                with archive.open("rb") as src, os.fdopen(write_fd, "wb") as pipe:
-                    for block in sealed_stream.unseal(src, key):
-                        pipe.write(block)
-            except BaseException as exc:
-                errors.append(exc)
-
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
-        try:
-            with os.fdopen(read_fd, "rb") as pipe, tarfile.open(fileobj=pipe, mode="r|") as tar:
-                tar.extractall(tmp, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            errors.append(exc)
-        feeder.join()
-        if errors:
-            raise LocalStackError(f"cannot open the backup: {errors[0]}")  # nothing on the stack was touched yet
+        unpack(archive, key, Path(tmp))
         manifest = json.loads((Path(tmp) / "manifest.json").read_text())
         for rel, meta in manifest["files"].items():
             if _md5(Path(tmp) / "storage" / rel) != meta["md5"]:

@@ -76,12 +76,6 @@ def load_key(path: Path) -> PrivateKey:
     return key
 
 
-def not_after(cert: x509.Certificate) -> dt.datetime:
-    """The expiry as an aware datetime, on cryptography 38 (Debian 12) and later alike."""
-    value = getattr(cert, "not_valid_after_utc", None)
-    return value if value is not None else cert.not_valid_after.replace(tzinfo=dt.UTC)
-
-
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-1 of the DER, lower-case hex: what nginx puts in $ssl_client_fingerprint."""
     return cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 (an identifier nginx computes, not a signature)
@@ -165,6 +159,12 @@ def issue(
     write_key(issued.key, key, mode=0o640 if key_gid is not None else 0o600, gid=key_gid)
     write_cert(issued.cert, cert)
     return issued
+
+
+def not_after(cert: x509.Certificate) -> dt.datetime:
+    """The expiry as an aware UTC datetime, on Debian 12's cryptography 38 (no `not_valid_after_utc`) and later."""
+    aware = getattr(cert, "not_valid_after_utc", None)
+    return aware if aware is not None else cert.not_valid_after.replace(tzinfo=dt.UTC)
 
 
 def expires_within(path: Path, days: int) -> bool:

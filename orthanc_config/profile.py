@@ -52,11 +52,18 @@ class Database:
     # "aws-secretsmanager:<arn>" (the RDS-managed secret, fetched with the instance role).
     password_source: str = "file:/etc/pacsguard/secrets/db-password"  # noqa: S105 (a path)
     ca_file: str = ""
+    # Where the host fetches ca_file from at boot (https only): AWS's RDS trust store for the region.
+    ca_bundle_url: str = ""
+    # On AWS: Orthanc's own role (created by the bootstrap with the master secret) and its password's secret.
+    app_user: str = ""
+    app_password_secret: str = ""
     sslmode: Literal["verify-full", "verify-ca", "require"] = "verify-full"
 
     def __post_init__(self) -> None:
         if not re.match(r"^(file:/|aws-secretsmanager:arn:)", self.password_source):
             raise ProfileError("database.password_source: use file:/path or aws-secretsmanager:<secret arn>")
+        if self.ca_bundle_url and not self.ca_bundle_url.startswith("https://"):
+            raise ProfileError(f"database.ca_bundle_url: {self.ca_bundle_url!r} must be an https:// URL")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class HostProfile:
     server_addresses: tuple[str, ...] = ("127.0.0.1",)
     https_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
     modality_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
+    health_check_cidrs: tuple[str, ...] = ()  # on AWS: the subnets the DICOM load balancer checks targets from
     modalities: tuple[Modality, ...] = ()
     database: Database = field(default_factory=Database)
     identity: Literal["basic", "jwt", "basic+jwt"] = "basic+jwt"
@@ -94,16 +102,19 @@ class HostProfile:
     state_dir: str = "/var/lib/pacsguard"
     storage_dir: str = "/var/lib/orthanc/db-pacsguard"
     log_dir: str = "/var/log/pacsguard"
+    ebs_volume_id: str = ""  # storage.mode ebs: the stack's persistent image volume (orthanc_config/ebs_volume.py)
     efs: dict[str, str] = field(default_factory=dict)  # {"file_system_id", "access_point_id"} on AWS
     log_groups: dict[str, str] = field(default_factory=dict)  # host/audit/nginx -> CloudWatch group
     region: str = ""
     # RFC 5425: {"host", "port", "ca", optional "cert", "key", "server_name"}; empty keeps the trail local.
     audit_forward: dict[str, str] = field(default_factory=dict)
+    # On AWS: the Secrets Manager secret of the stack's one CA (see orthanc_config/stack_ca.py).
+    stack_ca_secret: str = ""
 
     def __post_init__(self) -> None:
         if not AET_RE.match(self.dicom_aet):
             raise ProfileError("dicom_aet: 1-16 of A-Z 0-9 _ - (upper case, no spaces)")
-        for key in ("https_cidrs", "modality_cidrs"):
+        for key in ("https_cidrs", "modality_cidrs", "health_check_cidrs"):
             for cidr in getattr(self, key):
                 try:
                     ipaddress.ip_network(cidr, strict=True)
@@ -174,7 +185,7 @@ class HostProfile:
             data["database"] = Database(**data.get("database", {}))
         except TypeError as exc:
             raise ProfileError(f"modalities/database: {exc}") from None
-        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs"):
+        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs", "health_check_cidrs"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

@@ -29,10 +29,13 @@ def _sets(cidrs: tuple[str, ...]) -> tuple[str, str]:
 def render_nftables(profile: HostProfile) -> str:
     https4, https6 = _sets(profile.https_cidrs)
     dicom4, dicom6 = _sets(profile.modality_cidrs)
+    health4, health6 = _sets(profile.health_check_cidrs)
     rules = []
     for port, v4, v6, what in (
         (profile.https_port, https4, https6, "https"),
         (profile.dicom_port, dicom4, dicom6, "dicom-tls"),
+        # The DICOM load balancer checks targets from its own addresses in the hosts' subnets.
+        (profile.dicom_port, health4, health6, "load-balancer-health-checks"),
     ):
         if v4:
             rules.append(f'    ip saddr {{ {v4} }} tcp dport {port} accept comment "{what}"')

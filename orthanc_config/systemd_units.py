@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
-from orthanc_config.userdata import BUNDLE_PATH
+from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
 
 UNIT_DIR = "/etc/systemd/system"
+LOG_SHIPPER = "pacsguard-log-shipper"
 
 
 def render_units(layout: HostLayout) -> list[RenderedFile]:
@@ -79,9 +80,32 @@ Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 """
-    return [
+    shipper = f"""[Unit]
+Description=PACSGuard log shipper (host, nginx and audit logs to CloudWatch Logs)
+After=network-online.target pacsguard-orthanc.service
+Wants=network-online.target
+
+[Service]
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} ship-logs --profile {PROFILE_PATH}
+Restart=always
+RestartSec=5
+# On stop (and so before an instance is terminated) it flushes what is left: give it time to.
+TimeoutStopSec=60
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths={layout.state}
+
+[Install]
+WantedBy=multi-user.target
+"""
+    units = [
         RenderedFile(f"{UNIT_DIR}/pacsguard-firewall.service", firewall),
         RenderedFile(f"{UNIT_DIR}/pacsguard-audit.service", audit),
         RenderedFile(f"{UNIT_DIR}/pacsguard-orthanc.service", orthanc),
         RenderedFile(f"{UNIT_DIR}/pacsguard-nginx.service", nginx),
     ]
+    if layout.profile.log_groups:
+        units.append(RenderedFile(f"{UNIT_DIR}/{LOG_SHIPPER}.service", shipper))
+    return units

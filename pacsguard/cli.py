@@ -11,6 +11,7 @@ from rich.console import Console
 
 from pacsguard.audit_cli import audit, emulator_app
 from pacsguard.audit_log_cli import audit_log
+from pacsguard.aws_cli import aws_app
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
 from pacsguard.output import emit, report_console, write_report
@@ -28,6 +29,7 @@ err = Console(stderr=True)
 app.add_typer(local_app, name="local")
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(pki_app, name="pki")
+app.add_typer(aws_app, name="aws")
 app.command("audit")(audit)
 app.command("audit-log")(audit_log)
 

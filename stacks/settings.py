@@ -91,6 +91,9 @@ class HostSettings(_Strict):
     count: int = Field(2, ge=1, le=16)
     instance_type: str = Field("m7i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     root_volume_gb: int = Field(30, ge=16, le=1024)
+    # "" = Debian 12 (Debian's own account); "ami-..." = that image; else a name filter on this account's images
+    # (e.g. an AMI baked with amazon-efs-utils and the Debian packages).
+    ami: str = Field("", pattern=r"^(ami-[0-9a-f]{8,17}|[A-Za-z0-9 ._()/*\[\]-]{1,128})?$")
 
 
 class DatabaseSettings(_Strict):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.host_bundle import host_bundle, write_zip
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile
 from orthanc_config.systemd_units import render_units
-from tests.unit.test_userdata_bundle import write_host_bundle
 
 
 def units() -> dict[str, str]:
@@ -33,7 +33,7 @@ def test_the_sink_starts_before_orthanc_and_orthanc_is_bound_to_it() -> None:
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    return write_host_bundle(tmp_path)
+    return write_zip(host_bundle(), tmp_path / "host-bundle.zip")
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs Debian's /usr/bin/python3")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-from infra.hosts import host_bundle
+from infra.host_bundle import host_bundle, write_zip
 from orthanc_config.profile import HostProfile
 from orthanc_config.userdata import render_user_data
 
@@ -28,9 +27,9 @@ def test_bundle_uri_must_be_s3() -> None:
 
 
 def test_host_bundle_is_runnable_orthanc_config() -> None:
-    bundle = host_bundle()
-    assets = bundle.assets
-    assert set(assets) == {"orthanc_config", "__main__.py"}
+    assets = host_bundle().assets
+    assert {"__main__.py", "orthanc_config/bootstrap.py", "orthanc_config/plugin/pacsguard_plugin.py"} <= set(assets)
+    assert not [name for name in assets if "__pycache__" in name or name.endswith(".pyc")]
     assert "orthanc_config.bootstrap import main" in assets["__main__.py"].text
 
 
@@ -41,7 +40,7 @@ def test_bundle_runs_under_the_hosts_system_python(tmp_path) -> None:
     """The bootstrap may use only the standard library and Debian python3-* packages: prove it."""
     import subprocess
 
-    bundle = write_host_bundle(tmp_path)
+    bundle = write_zip(host_bundle(), tmp_path / "host-bundle.zip")
     res = subprocess.run(["/usr/bin/python3", "-I", str(bundle), "install", "--help"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "--profile" in res.stdout
@@ -70,14 +69,8 @@ def test_without_efs_utils_the_host_refuses_to_mount_insecurely(monkeypatch: pyt
         aws_host.mount_image_store(profile, print)
 
 
-def write_host_bundle(directory: Path) -> Path:
-    """The host bundle as EC2 downloads it: orthanc_config and the bootstrap's __main__, zipped."""
-    import zipfile
+def user_data_of(synthesis) -> str:
+    import base64
 
-    src = Path(__file__).resolve().parents[2] / "orthanc_config"
-    bundle = Path(directory) / "host-bundle.zip"
-    with zipfile.ZipFile(bundle, "w") as zf:
-        for path in src.rglob("*.py"):
-            zf.write(path, f"orthanc_config/{path.relative_to(src)}")
-        zf.writestr("__main__.py", host_bundle().assets["__main__.py"].text)
-    return bundle
+    (template,) = synthesis.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    return base64.b64decode(template.inputs["userData"]).decode()

@@ -1,0 +1,97 @@
+"""Orthanc's own database role: least privilege, its own password, untouched by the master secret's rotation.
+
+RDS rotates the master user's secret every 7 days; a host that rendered the master password at boot fails at its
+next reconnect. So the bootstrap reads the master secret fresh, only to create or update the application role
+(login, no superuser, CONNECT/TEMPORARY on the stack's database, USAGE/CREATE on its public schema) with the
+password kept in the stack's application secret (created once, by the first host, idempotently), and Orthanc
+connects as that role. The master password is never written to the host's disk.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import subprocess
+from collections.abc import Callable
+
+from orthanc_config import aws_api
+from orthanc_config.profile import HostProfile
+
+PSQL = "/usr/bin/psql"
+FIRST_VERSION_TOKEN = "pacsguard-db-app-user-00000000001"  # noqa: S105 (an idempotency token, not a secret)
+ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+Say = Callable[[str], None]
+
+
+class DatabaseUserError(Exception):
+    """The application role could not be prepared; the message says which step."""
+
+
+def _secret(client: aws_api.Client, secret_id: str) -> dict | None:
+    try:
+        return json.loads(client.call("secretsmanager", "GetSecretValue", {"SecretId": secret_id})["SecretString"])
+    except aws_api.AwsError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return None
+        raise DatabaseUserError(f"cannot read {secret_id}: {exc}") from None
+
+
+def app_password(client: aws_api.Client, secret_id: str, user: str, say: Say) -> str:
+    doc = _secret(client, secret_id)
+    if doc is None:
+        say(f"Database: creating the password of application role {user} in Secrets Manager")
+        payload = {
+            "SecretId": secret_id,
+            "SecretString": json.dumps({"username": user, "password": secrets.token_urlsafe(32)}),
+            "ClientRequestToken": FIRST_VERSION_TOKEN,
+        }
+        try:
+            client.call("secretsmanager", "PutSecretValue", payload)
+        except aws_api.AwsError as exc:
+            if exc.code not in ("ResourceExistsException", "InvalidRequestException"):
+                raise DatabaseUserError(f"cannot store the application password in {secret_id}: {exc}") from None
+        doc = _secret(client, secret_id)
+    if not doc or "password" not in doc:
+        raise DatabaseUserError(f"{secret_id} holds no application password")
+    return doc["password"]
+
+
+def role_sql(user: str, database: str) -> str:
+    """Idempotent: run by every host at every boot. The password comes in as the psql variable :'pw'."""
+    for name, value in (("database.app_user", user), ("database.name", database)):
+        if not ROLE_RE.match(value):
+            raise DatabaseUserError(f"{name}: {value!r} is not a plain PostgreSQL identifier")
+    # Identifiers passed ROLE_RE above; the password is a psql variable, never spliced into the text.
+    lines = [
+        f"SELECT format('CREATE ROLE %I LOGIN', '{user}') WHERE NOT EXISTS "  # noqa: S608 (checked identifiers)
+        f"(SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec",
+        f"ALTER ROLE {user} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'pw';",
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {user};",
+        f"GRANT USAGE, CREATE ON SCHEMA public TO {user};",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ensure(profile: HostProfile, master_password: str, say: Say) -> str:
+    """Create or update the application role with the master credentials; return the role's password."""
+    db = profile.database
+    client = aws_api.Client(profile.region)
+    password = app_password(client, db.app_password_secret, db.app_user, say)
+    say(f"Database: preparing application role {db.app_user} (least privilege)")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PGPASSWORD": master_password,
+        "PGSSLMODE": db.sslmode,
+        "PGSSLROOTCERT": db.ca_file,
+        "PGCONNECT_TIMEOUT": "10",
+    }
+    res = subprocess.run(
+        [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"pw={password}", "-h", db.host, "-p", str(db.port),
+         "-U", db.user, "-d", db.name, "-f", "-"],
+        input=role_sql(db.app_user, db.name), capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    if res.returncode != 0:
+        raise DatabaseUserError(f"cannot prepare role {db.app_user} as {db.user}: {res.stderr.strip()[:300]}")
+    return password
