@@ -264,7 +264,10 @@ class Sink:
                     break
                 *lines, buffer = (buffer + chunk).split(b"\n")
                 for line in lines:
-                    self.orthanc_line(line.decode("utf-8", errors="replace"))
+                    try:
+                        self.orthanc_line(line.decode("utf-8", errors="replace"))
+                    except Exception as exc:
+                        print(f"pacsguard-audit-sink: Orthanc line not processed: {exc}", file=sys.stderr, flush=True)
 
 
 def _bind(path: str, kind: int, mode: int) -> socket.socket:

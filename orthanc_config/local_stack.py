@@ -140,6 +140,7 @@ def spawn_orthanc(prefix: list[str], config_dir: Path, output_socket: Path) -> i
         proc = subprocess.Popen(
             [*prefix, *orthanc_command(str(config_dir))],
             stdin=subprocess.DEVNULL, stdout=output.fileno(), stderr=output.fileno(), start_new_session=True,
+            restore_signals=False,  # keeps SIGPIPE ignored: a closed sink must not kill Orthanc
             # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
             env={"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
         )  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"pacsguard-run-orthanc: error: {exc}", file=sys.stderr)
         return 2
+    # Should the sink ever close its end, Orthanc gets EPIPE on a log write instead of dying of SIGPIPE.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     os.dup2(sock.fileno(), 1)
     os.dup2(sock.fileno(), 2)
     sock.close()

@@ -39,12 +39,15 @@ class StudyLookup:
         if not ORTHANC_ID.match(orthanc_id):
             return []
         if orthanc_id not in self.cache:
-            res = subprocess.run(
-                ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"id={orthanc_id}", "-f", "-",
-                 self.uri],
-                input=QUERY, capture_output=True, text=True, timeout=10, check=False,
-                env={"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
-            )  # fmt: skip
+            try:
+                res = subprocess.run(
+                    ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"id={orthanc_id}", "-f", "-",
+                     self.uri],
+                    input=QUERY, capture_output=True, text=True, timeout=10, check=False,
+                    env={"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
+                )  # fmt: skip
+            except (OSError, subprocess.TimeoutExpired):  # the index is restarting: the record names no study
+                return []
             if res.returncode != 0:
                 return []
             self.cache[orthanc_id] = [x for x in res.stdout.split() if x]
