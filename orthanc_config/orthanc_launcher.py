@@ -13,8 +13,10 @@ import os
 import signal
 import socket
 import sys
+import time
 
 ORTHANC_BIN = "/usr/sbin/Orthanc"
+SINK_WAIT_S = 15.0
 
 
 def orthanc_command(config_dir: str) -> list[str]:
@@ -24,15 +26,23 @@ def orthanc_command(config_dir: str) -> list[str]:
             "--no-new-privs", ORTHANC_BIN, "--verbose-dicom", config_dir]  # fmt: skip
 
 
-def connect_output(output_socket: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(output_socket)
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"the audit sink is not listening on {output_socket} ({exc.strerror}): start it first") from None
-    sock.shutdown(socket.SHUT_RD)
-    return sock
+def connect_output(output_socket: str, wait_s: float = SINK_WAIT_S) -> socket.socket:
+    """Connect to the sink, waiting a little for it (systemd starts the two units together)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(output_socket)
+        except OSError as exc:
+            sock.close()
+            if time.monotonic() >= deadline:
+                raise OSError(
+                    f"the audit sink is not listening on {output_socket} ({exc.strerror}): start it first"
+                ) from None
+            time.sleep(0.1)
+            continue
+        sock.shutdown(socket.SHUT_RD)
+        return sock
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,9 @@ ReadWritePaths={layout.log_dir} {layout.run_dir}
 [Install]
 WantedBy=multi-user.target
 """
+    launch = f"/usr/bin/python3 {BUNDLE_PATH} run-orthanc --config-dir {layout.config_dir} " + (
+        f"--output-socket {layout.orthanc_output_socket}"
+    )
     orthanc = f"""[Unit]
 Description=Orthanc PACS (PACSGuard)
 After=network-online.target pacsguard-firewall.service pacsguard-audit.service
@@ -52,8 +55,7 @@ BindsTo=pacsguard-audit.service
 
 [Service]
 # The launcher (root) connects Orthanc's output to the audit sink, then drops to the orthanc user.
-ExecStart=/usr/bin/python3 {BUNDLE_PATH} run-orthanc --config-dir {layout.config_dir} \\
-  --output-socket {layout.orthanc_output_socket}
+ExecStart={launch}
 Restart=on-failure
 NoNewPrivileges=yes
 ProtectSystem=strict

@@ -41,7 +41,7 @@ def test_sink_and_launcher_run_from_the_bundle_under_the_system_python(bundle: P
     res = subprocess.run(["/usr/bin/python3", "-I", str(bundle), "audit-sink", "--config", str(tmp_path / "none.json")],
                          capture_output=True, text=True)  # fmt: skip
     assert res.returncode == 2 and "pacsguard-audit-sink: error" in res.stderr
-    res = subprocess.run(
+    res = subprocess.run(  # waits 15 s for a sink that never comes
         ["/usr/bin/python3", "-I", str(bundle), "run-orthanc", "--config-dir", "/x",
          "--output-socket", str(tmp_path / "s")],
         capture_output=True, text=True,
