@@ -87,7 +87,9 @@ def test_running_the_bootstrap_again_succeeds(first: Instance) -> None:
 def test_the_hosts_keep_no_modality_key_and_no_ca_key(first: Instance) -> None:
     listing = first.run("find", "/etc/pacsguard", "/var/lib/pacsguard", "-name", "*.key", capture_output=True,
                         text=True).stdout.split()  # fmt: skip
-    assert listing == ["/etc/pacsguard/pki/server.key"]
+    # The host's own keys only (the DICOM edge adds its RSA server key and the PACS's outbound client key).
+    own = {f"/etc/pacsguard/pki/{name}.key" for name in ("server", "server-rsa", "pacs-client")}
+    assert set(listing) == own
 
 
 def test_the_ssm_agent_is_installed_from_aws_package_and_running(first: Instance) -> None:
