@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
+VIEWER_STAMP := $(VENV)/.viewer
 PYTHON ?= python3.11
 
 .PHONY: setup system-packages demo test lint format bench reliability rehearse clean
 
-setup: $(STAMP) $(SYSTEM_STAMP)
+setup: $(STAMP) $(SYSTEM_STAMP) $(VIEWER_STAMP)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,13 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 # bootstrap installs. Needs root; the distribution's own services are left stopped and disabled.
 $(SYSTEM_STAMP): orthanc_config/packages.py | $(VENV)/bin/python
 	python3 -m orthanc_config.packages install
+	python3 -m orthanc_config.packages install-test
+	touch $@
+
+# The pinned OHIF viewer build from the npm registry, checked against its integrity hash, into the cache
+# that `local up` installs it from (the EC2 bootstrap fetches and checks the same file).
+$(VIEWER_STAMP): orthanc_config/viewer.py | $(VENV)/bin/python
+	python3 -m orthanc_config.viewer fetch
 	touch $@
 
 system-packages: $(SYSTEM_STAMP)

@@ -30,7 +30,9 @@ from benchmarks.targets import bench_targets
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _populate(t: dict, studies: list[tuple[str, str, str]], per_study: int) -> list[tuple[str, str, str, str]]:
+def _populate(
+    t: dict, studies: list[tuple[str, str, str]], per_study: int, kind: str = "XS"
+) -> list[tuple[str, str, str, str]]:
     ae = AE(ae_title=t["aet"])
     ae.add_requested_context(CTImageStorage)
     kwargs: dict[str, Any] = {"ae_title": t["called"]}
@@ -41,7 +43,7 @@ def _populate(t: dict, studies: list[tuple[str, str, str]], per_study: int) -> l
     stored = []
     for patient, study, series in studies:
         for _ in range(per_study):
-            ds = instance("XS", study, series, patient_id=patient)
+            ds = instance(kind, study, series, patient_id=patient)
             assert assoc.send_c_store(ds).Status == 0
             stored.append((patient, study, series, ds.SOPInstanceUID))
     assoc.release()

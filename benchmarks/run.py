@@ -10,11 +10,12 @@ if __name__ == "__main__":
     plan_scaling.main()
     audit_timing.main()
     if os.geteuid() == 0:
-        from benchmarks import dicom_edge, ingest, query, rehearsal_boot
+        from benchmarks import dicom_edge, ingest, query, rehearsal_boot, viewer_load
 
         sys.argv = [sys.argv[0]]
         ingest.main()
         query.main()
+        viewer_load.main()
         dicom_edge.main()
         rehearsal_boot.main()
     else:

@@ -20,6 +20,7 @@ class AuditTrailArgs:
     logs_bucket: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     phi_bucket_arns: list[pulumi.Input[str]]
+    logs_bucket_policy: pulumi.Resource  # CreateTrail checks the bucket policy admits CloudTrail
 
 
 class AuditTrail(pulumi.ComponentResource):
@@ -36,7 +37,7 @@ class AuditTrail(pulumi.ComponentResource):
             tags=ctx.tags("none"),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        write = aws.iam.RolePolicy(
             f"{name}-to-logs-write",
             role=role.id,
             policy=document(
@@ -85,6 +86,7 @@ class AuditTrail(pulumi.ComponentResource):
                 ),
             ],
             tags=ctx.tags("logs"),
-            opts=ctx.opts(self, phi=True),
+            # CreateTrail validates the bucket policy and the role's right to write the log group at once.
+            opts=ctx.opts(self, phi=True, depends_on=[write, args.logs_bucket_policy]),
         )
         self.register_outputs({"trail": self.trail.arn})

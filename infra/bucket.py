@@ -19,10 +19,11 @@ class SecureBucketArgs:
     data_class: DataClass
     kms_key_arn: pulumi.Input[str] | None
     """None only for log-delivery targets that AWS requires on SSE-S3 (S3 server access logs, ALB logs)."""
-    access_log_bucket: pulumi.Input[str] | None
     access_log_prefix: str = ""
     object_lock_days: int | None = None
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    # Retention by lifecycle for a bucket that cannot carry object lock (a log delivery destination).
+    expire_after_days: int | None = None
     archive_transition_days: int | None = None
     noncurrent_expiration_days: int = 365
     receives_server_access_logs: bool = False
@@ -34,7 +35,15 @@ class SecureBucketArgs:
 
 
 class SecureBucket(pulumi.ComponentResource):
-    def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: SecureBucketArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        log_destination: SecureBucket | None = None,
+    ) -> None:
+        """`log_destination`: the bucket receiving this one's server access logs (AWS checks its policy first)."""
         super().__init__("pacsguard:storage:SecureBucket", name, None, opts)
         ctx = args.context
         child = pulumi.ResourceOptions(parent=self)
@@ -99,7 +108,7 @@ class SecureBucket(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
             )
         objects = pulumi.Output.concat(self.bucket.arn, "/*")
-        aws.s3.BucketPolicy(
+        self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=b,
             policy=document(
@@ -118,13 +127,14 @@ class SecureBucket(pulumi.ComponentResource):
             # The public access block must exist first, or a policy with a service principal races it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
         )
-        if args.access_log_bucket is not None:
+        if log_destination is not None:
+            # PutBucketLogging checks that the destination's policy admits logging.s3.amazonaws.com.
             aws.s3.BucketLogging(
                 f"{name}-access-logging",
                 bucket=b,
-                target_bucket=args.access_log_bucket,
+                target_bucket=log_destination.bucket.id,
                 target_prefix=args.access_log_prefix or f"s3/{name}/",
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[log_destination.policy]),
             )
         rules = [
             aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -144,6 +154,15 @@ class SecureBucket(pulumi.ComponentResource):
                 ),
             ),
         ]
+        if args.expire_after_days is not None:
+            rules.append(
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="retention",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expire_after_days),
+                )
+            )
         if args.archive_transition_days is not None:
             rules.append(
                 aws.s3.BucketLifecycleConfigurationRuleArgs(

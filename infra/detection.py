@@ -23,8 +23,9 @@ CONFIG_RULES = (
     "INCOMING_SSH_DISABLED", "CLOUD_TRAIL_ENABLED", "MULTI_REGION_CLOUD_TRAIL_ENABLED",
     "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED", "CLOUD_TRAIL_ENCRYPTION_ENABLED", "CMK_BACKING_KEY_ROTATION_ENABLED",
     "CLOUDWATCH_LOG_GROUP_ENCRYPTED", "GUARDDUTY_ENABLED_CENTRALIZED", "ALB_WAF_ENABLED",
-    "ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK", "ALB_HTTP_DROP_INVALID_HEADER_ENABLED", "ELB_TLS_HTTPS_LISTENERS_ONLY",
-    "IAM_ROOT_ACCESS_KEY_CHECK", "ROOT_ACCOUNT_MFA_ENABLED", "IAM_NO_INLINE_POLICY_CHECK",
+    "ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK", "ALB_HTTP_DROP_INVALID_HEADER_ENABLED", "ELBV2_ACM_CERTIFICATE_REQUIRED",
+    "ELB_DELETION_PROTECTION_ENABLED", "IAM_ROOT_ACCESS_KEY_CHECK", "ROOT_ACCOUNT_MFA_ENABLED",
+    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
     "BACKUP_RECOVERY_POINT_ENCRYPTED", "SECRETSMANAGER_USING_CMK",
 )  # fmt: skip
 
@@ -35,12 +36,41 @@ class DetectionArgs:
     logs_bucket: pulumi.Input[str]
     logs_bucket_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    logs_bucket_policy: pulumi.Resource  # admits Config's delivery: PutDeliveryChannel checks it
 
 
 class Detection(pulumi.ComponentResource):
     def __init__(self, name: str, args: DetectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:audit:Detection", name, None, opts)
         ctx, det = args.context, args.context.settings.detection
+        child = pulumi.ResourceOptions(parent=self)
+        acct = ctx.settings.account
+        # `existing`: the organisation's detector/recorder/hub runs already; a second create fails.
+        if acct.guardduty == "create":
+            self._guardduty(name, ctx)
+        recording = self._config(name, ctx, args) if acct.config == "create" else None
+        if det.config_rules and acct.config != "off":
+            # Rules also run on an organisation's recorder (account.config: existing).
+            for rule in CONFIG_RULES:
+                aws.cfg.Rule(
+                    f"{name}-rule-{rule.lower().replace('_', '-')}",
+                    name=f"{ctx.prefix}-{rule.lower().replace('_', '-')}"[:128],
+                    source=aws.cfg.RuleSourceArgs(owner="AWS", source_identifier=rule),
+                    tags=ctx.tags("none"),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[recording] if recording else None),
+                )
+        if acct.security_hub == "create":
+            hub = aws.securityhub.Account(
+                f"{name}-securityhub", enable_default_standards=False, auto_enable_controls=True, opts=child
+            )
+            aws.securityhub.StandardsSubscription(
+                f"{name}-securityhub-fsbp",
+                standards_arn=f"arn:{ctx.partition}:securityhub:{ctx.region}::standards/aws-foundational-security-best-practices/v/1.0.0",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[hub]),
+            )
+        self.register_outputs({})
+
+    def _guardduty(self, name: str, ctx: StackContext) -> None:
         child = pulumi.ResourceOptions(parent=self)
         self.detector = aws.guardduty.Detector(
             f"{name}-guardduty",
@@ -58,19 +88,21 @@ class Detection(pulumi.ComponentResource):
                 opts=child,
             )
 
+    def _config(self, name: str, ctx: StackContext, args: DetectionArgs) -> pulumi.Resource:
+        child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-config-role",
             assume_role_policy=assume_role_policy("config.amazonaws.com", ctx.account_id),
             tags=ctx.tags("none"),
             opts=child,
         )
-        aws.iam.RolePolicyAttachment(
+        managed = aws.iam.RolePolicyAttachment(
             f"{name}-config-managed",
             role=role.name,
             policy_arn=f"arn:{ctx.partition}:iam::aws:policy/service-role/AWS_ConfigRole",
             opts=child,
         )
-        aws.iam.RolePolicy(
+        delivery_policy = aws.iam.RolePolicy(
             f"{name}-config-delivery",
             role=role.id,
             policy=document(
@@ -101,7 +133,10 @@ class Detection(pulumi.ComponentResource):
             name=f"{ctx.prefix}-delivery",
             s3_bucket_name=args.logs_bucket,
             s3_kms_key_arn=args.logs_key_arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.recorder]),
+            # PutDeliveryChannel checks the bucket and the role's rights at once: both policies come first.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.recorder, managed, delivery_policy, args.logs_bucket_policy]
+            ),
         )
         status = aws.cfg.RecorderStatus(
             f"{name}-config-recording",
@@ -109,22 +144,4 @@ class Detection(pulumi.ComponentResource):
             is_enabled=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[channel]),
         )
-        if det.config_rules:
-            for rule in CONFIG_RULES:
-                aws.cfg.Rule(
-                    f"{name}-rule-{rule.lower().replace('_', '-')}",
-                    name=f"{ctx.prefix}-{rule.lower().replace('_', '-')}"[:128],
-                    source=aws.cfg.RuleSourceArgs(owner="AWS", source_identifier=rule),
-                    tags=ctx.tags("none"),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[status]),
-                )
-        if det.security_hub:
-            hub = aws.securityhub.Account(
-                f"{name}-securityhub", enable_default_standards=False, auto_enable_controls=True, opts=child
-            )
-            aws.securityhub.StandardsSubscription(
-                f"{name}-securityhub-fsbp",
-                standards_arn=f"arn:{ctx.partition}:securityhub:{ctx.region}::standards/aws-foundational-security-best-practices/v/1.0.0",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[hub]),
-            )
-        self.register_outputs({"detector": self.detector.id})
+        return status

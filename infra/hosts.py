@@ -14,6 +14,7 @@ from infra.host_bundle import host_bundle
 from infra.host_filled_secrets import host_filled_secrets, host_statements
 from infra.image_volume import attach_statements, image_volume
 from infra.ingress_rules import allow_networks
+from infra.lb_subnets import load_balancer_cidrs
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
 from infra.storage import ORTHANC_UID
@@ -80,7 +81,9 @@ class HostsSecurityGroup(pulumi.ComponentResource):
         *,
         to_group: pulumi.Input[str] | None = None,
         to_cidr: str | None = None,
+        to_prefix_list: pulumi.Input[str] | None = None,
         why: str,
+        purpose: str | None = None,
     ) -> None:
         aws.vpc.SecurityGroupEgressRule(
             name,
@@ -89,9 +92,10 @@ class HostsSecurityGroup(pulumi.ComponentResource):
             from_port=port,
             to_port=port,
             referenced_security_group_id=to_group,
-            cidr_ipv4=to_cidr,
+            prefix_list_id=to_prefix_list,
+            **({"cidr_ipv6": to_cidr} if to_cidr and ":" in to_cidr else {"cidr_ipv4": to_cidr}),
             description=why,
-            tags=ctx.tags("none"),
+            tags=ctx.tags("none", **({"pacsguard:purpose": purpose} if purpose else {})),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -120,6 +124,8 @@ class Hosts(pulumi.ComponentResource):
             key=BUNDLE_KEY,
             source=host_bundle(),
             server_side_encryption="aws:kms",
+            # The archive bucket has object lock: S3 refuses a PutObject there without an integrity checksum.
+            checksum_algorithm="SHA256",
             kms_key_id=args.images_key_arn,
             bucket_key_enabled=True,
             tags=ctx.tags("none"),
@@ -317,6 +323,7 @@ class Hosts(pulumi.ComponentResource):
             mode="aws",
             dicom_port=s.dicom.port,
             https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
+            lb_cidrs=load_balancer_cidrs(s),
             modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
             # NLB health checks come from its private addresses in the VPC (the SG admits only the NLB's group).
             health_check_cidrs=(str(s.vpc_cidr),),

@@ -85,7 +85,8 @@ class Identity(pulumi.ComponentResource):
             generate_secret=True,
             allowed_oauth_flows_user_pool_client=True,
             allowed_oauth_flows=["code"],
-            allowed_oauth_scopes=["openid", "email"],
+            # openid alone: userInfo then returns every readable attribute, custom:pacs_role included.
+            allowed_oauth_scopes=["openid"],
             supported_identity_providers=["COGNITO"],
             callback_urls=[pulumi.Output.concat("https://", args.callback_domain, "/oauth2/idpresponse")],
             prevent_user_existence_errors="ENABLED",

@@ -42,7 +42,8 @@ KEY_SERVICES: dict[str, tuple[str, ...]] = {
     "images": ("elasticfilesystem", "s3", "ec2", "autoscaling"),
     "database": ("rds",),
     "logs": ("s3", "sns", "cloudtrail"),
-    "backups": ("backup", "s3"),
+    # rds: AWS Backup copies RDS snapshots to the off-site vault through RDS, which uses the key on its behalf.
+    "backups": ("backup", "s3", "rds"),
     "secrets": ("secretsmanager", "rds"),
 }
 KEY_DATA_CLASS: dict[str, DataClass] = {
@@ -71,6 +72,13 @@ class Keys(pulumi.ComponentResource):
         for data_class in args.data_classes:
             services = KEY_SERVICES[data_class]
             policy = document(*_key_policy(ctx, data_class, services))
+            # A key policy naming a principal that does not exist yet fails CreateKey: the role comes first.
+            roles = self._service_linked_roles(name, ctx) if data_class == "images" else []
+            extra_tags = (
+                {"pacsguard:service-linked-role": "existing"}
+                if data_class == "images" and ctx.settings.account.autoscaling_service_role == "existing"
+                else {}
+            )
             key = aws.kms.Key(
                 f"{name}-{data_class}",
                 description=f"PACSGuard {ctx.stack}: {data_class}",
@@ -82,9 +90,10 @@ class Keys(pulumi.ComponentResource):
                 multi_region=False,
                 policy=policy,
                 tags=ctx.tags(
-                    KEY_DATA_CLASS[data_class], **{"pacsguard:key": data_class, "pacsguard:region": ctx.region}
+                    KEY_DATA_CLASS[data_class],
+                    **{"pacsguard:key": data_class, "pacsguard:region": ctx.region, **extra_tags},
                 ),
-                opts=ctx.opts(self, phi=True),
+                opts=ctx.opts(self, phi=True, depends_on=roles),
             )
             aws.kms.Alias(
                 f"{name}-{data_class}-alias",
@@ -94,6 +103,20 @@ class Keys(pulumi.ComponentResource):
             )
             self.keys[data_class] = key
         self.register_outputs({k: v.arn for k, v in self.keys.items()})
+
+    def _service_linked_roles(self, name: str, ctx: StackContext) -> list[pulumi.Resource]:
+        """The Auto Scaling service-linked role, unless the account has it (account.autoscaling_service_role)."""
+        if ctx.settings.account.autoscaling_service_role == "existing":
+            return []
+        role = aws.iam.ServiceLinkedRole(
+            f"{name}-autoscaling-service-role",
+            aws_service_name="autoscaling.amazonaws.com",
+            description="Auto Scaling launches the PACS hosts' encrypted volumes",
+            tags=ctx.tags("none"),
+            # Shared by every Auto Scaling group of the account: never deleted with the stack.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        return [role]
 
     def arn(self, data_class: str) -> pulumi.Output[str]:
         return self.keys[data_class].arn

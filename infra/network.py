@@ -9,10 +9,11 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
+from infra.endpoint_policies import endpoint_policy
+from infra.endpoint_services import EBS_ENDPOINTS, INTERFACE_ENDPOINTS, POLICY_SERVICES
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import assume_role_policy, document, statement
 
-INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "kms", "logs", "secretsmanager", "sts")
 TIERS = ("public", "private", "isolated")
 
 
@@ -43,7 +44,7 @@ class Network(pulumi.ComponentResource):
             f"{name}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[], tags=none_tags, opts=child
         )
 
-        cidrs = subnet_plan(s.vpc_cidr, len(args.zones))
+        cidrs = self.cidrs = subnet_plan(s.vpc_cidr, len(args.zones))
         self.subnets: dict[str, list[aws.ec2.Subnet]] = {t: [] for t in TIERS}
         for tier in TIERS:
             for i, zone in enumerate(args.zones):
@@ -98,6 +99,7 @@ class Network(pulumi.ComponentResource):
             )
             aws.ec2.RouteTableAssociation(f"{name}-private-rta-{i}", subnet_id=sn.id, route_table_id=rt.id, opts=child)
             self.private_route_tables.append(rt)
+        self._hospital_routes(name, ctx)
         # Isolated tier: a route table with only the local route, so the database has no way out.
         isolated_rt = aws.ec2.RouteTable(f"{name}-isolated-rt", vpc_id=self.vpc.id, tags=none_tags, opts=child)
         for i, sn in enumerate(self.subnets["isolated"]):
@@ -112,15 +114,57 @@ class Network(pulumi.ComponentResource):
     def subnet_ids(self, tier: str) -> list[pulumi.Output[str]]:
         return [sn.id for sn in self.subnets[tier]]
 
+    def subnet_cidrs(self, tier: str) -> list[str]:
+        return list(self.cidrs[tier])
+
+    def _hospital_routes(self, name: str, ctx: StackContext) -> None:
+        """Routes from the private tier to the hospital networks, through its transit gateway or VPN gateway.
+
+        Without them, replies to modalities and reading rooms (the NLB keeps client addresses) follow the
+        default route to the NAT and are lost.
+        """
+        conn, s = ctx.settings.connectivity, ctx.settings
+        if not conn.attached:
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        targets: dict[str, pulumi.Input[str]]
+        attached: pulumi.Resource
+        if conn.transit_gateway_id:
+            attached = aws.ec2transitgateway.VpcAttachment(
+                f"{name}-tgw-attachment",
+                transit_gateway_id=conn.transit_gateway_id,
+                vpc_id=self.vpc.id,
+                subnet_ids=self.subnet_ids("private"),
+                dns_support="enable",
+                tags=ctx.tags("none"),
+                opts=child,
+            )
+            targets = {"transit_gateway_id": conn.transit_gateway_id}
+        else:
+            attached = aws.ec2.VpnGatewayAttachment(
+                f"{name}-vgw-attachment", vpc_id=self.vpc.id, vpn_gateway_id=str(conn.vpn_gateway_id), opts=child
+            )
+            targets = {"gateway_id": str(conn.vpn_gateway_id)}
+        for i, rt in enumerate(self.private_route_tables):
+            for j, net in enumerate(n for n in s.client_networks if n.version == 4):
+                aws.ec2.Route(
+                    f"{name}-hospital-{i}-{j}",
+                    route_table_id=rt.id,
+                    destination_cidr_block=str(net),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[attached]),
+                    **targets,
+                )
+
     def _endpoints(self, name: str, ctx: StackContext, route_table_ids: list[pulumi.Input[str]]) -> None:
         child = pulumi.ResourceOptions(parent=self)
         tags = ctx.tags("none")
-        aws.ec2.VpcEndpoint(
+        self.s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=self.vpc.id,
             service_name=f"com.amazonaws.{ctx.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=route_table_ids,
+            policy=endpoint_policy(ctx, "s3"),
             tags=tags,
             opts=child,
         )
@@ -142,7 +186,7 @@ class Network(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for svc in INTERFACE_ENDPOINTS:
+        for svc in (*INTERFACE_ENDPOINTS, *(EBS_ENDPOINTS if ctx.settings.storage.mode == "ebs" else ())):
             aws.ec2.VpcEndpoint(
                 f"{name}-{svc}",
                 vpc_id=self.vpc.id,
@@ -151,6 +195,7 @@ class Network(pulumi.ComponentResource):
                 private_dns_enabled=True,
                 subnet_ids=self.subnet_ids("private"),
                 security_group_ids=[self.endpoint_sg.id],
+                policy=endpoint_policy(ctx, svc) if svc in POLICY_SERVICES else None,
                 tags=tags,
                 opts=child,
             )
@@ -166,7 +211,7 @@ class Network(pulumi.ComponentResource):
             tags=ctx.tags("none"),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        write = aws.iam.RolePolicy(
             f"{name}-flow-logs-write",
             role=role.id,
             policy=document(
@@ -187,7 +232,8 @@ class Network(pulumi.ComponentResource):
             iam_role_arn=role.arn,
             max_aggregation_interval=60,
             tags=ctx.tags("logs"),
-            opts=child,
+            # CreateFlowLogs checks the role can write the group: its policy comes first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[write]),
         )
 
 

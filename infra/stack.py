@@ -13,6 +13,7 @@ from infra.database import Database, DatabaseArgs
 from infra.detection import Detection, DetectionArgs
 from infra.dicom_ingress import DicomIngress, DicomIngressArgs
 from infra.host_ami import host_ami
+from infra.host_egress import allow_host_egress
 from infra.hosts import Hosts, HostsArgs, HostsSecurityGroup
 from infra.identity import Identity, IdentityArgs
 from infra.keys import Keys, KeysArgs
@@ -67,19 +68,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             logs_key_arn=keys.arn("logs"),
         ),
     )
-    # Host egress, port by port: AWS APIs and package mirrors on 443, the index, the image store.
-    hosts_sg.allow_egress(
-        "hosts-egress-https", ctx, 443, to_cidr="0.0.0.0/0", why="AWS endpoints and Debian mirrors (HTTPS)"
-    )
-    hosts_sg.allow_egress("hosts-egress-db", ctx, 5432, to_group=database.security_group.id, why="Orthanc index (TLS)")
-    if storage.efs_security_group is not None:
-        hosts_sg.allow_egress(
-            "hosts-egress-efs",
-            ctx,
-            2049,
-            to_group=storage.efs_security_group.id,
-            why="Image store (NFS over TLS)",
-        )
+    allow_host_egress(hosts_sg, ctx, network, database, storage)
 
     identity = Identity("identity", IdentityArgs(context=ctx, callback_domain=settings.web.domain_name))
     web = WebIngress(
@@ -91,6 +80,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             private_subnet_ids=network.subnet_ids("private"),
             hosts_security_group_id=hosts_sg.id,
             access_log_bucket=storage.access_logs.bucket.id,
+            access_log_policy=storage.access_logs.policy,
             identity=identity,
         ),
     )
@@ -140,8 +130,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             logs_bucket=storage.logs.bucket.id,
             logs_key_arn=keys.arn("logs"),
             phi_bucket_arns=[storage.archive.bucket.arn],
+            logs_bucket_policy=storage.logs.policy,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[storage.logs]),
     )
     Alarms(
         "alarms",
@@ -159,6 +149,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             logs_bucket=storage.logs.bucket.id,
             logs_bucket_arn=storage.logs.bucket.arn,
             logs_key_arn=keys.arn("logs"),
+            logs_bucket_policy=storage.logs.policy,
         ),
     )
     protected = [database.instance.arn]

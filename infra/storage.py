@@ -32,17 +32,17 @@ class Storage(pulumi.ComponentResource):
         super().__init__("pacsguard:storage:Storage", name, None, opts)
         ctx, s = args.context, args.context.settings
 
-        # AWS delivers S3 server access logs (and ALB logs) only to SSE-S3 buckets: this one is the
-        # terminal log sink, every other guard on. It holds request metadata, not images.
+        # AWS delivers S3 server access logs (and ALB logs) only to SSE-S3 buckets, and refuses a server access
+        # log destination with object lock: this one is the terminal log sink, versioned and TLS-only, its
+        # retention kept by lifecycle instead of a lock. It holds request metadata, not images.
         self.access_logs = SecureBucket(
             f"{name}-accesslogs",
             SecureBucketArgs(
                 context=ctx,
                 data_class="logs",
                 kms_key_arn=None,
-                access_log_bucket=None,
-                object_lock_days=s.storage.object_lock_days,
-                object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
+                expire_after_days=s.effective_log_retention,
+                noncurrent_expiration_days=s.effective_log_retention,
                 receives_server_access_logs=True,
                 log_sink="s3-server-access-and-alb-logs",
                 extra_policy_statements=lambda arn: alb_log_delivery(ctx, arn),
@@ -55,12 +55,12 @@ class Storage(pulumi.ComponentResource):
                 context=ctx,
                 data_class="logs",
                 kms_key_arn=args.logs_key_arn,
-                access_log_bucket=self.access_logs.bucket.id,
                 object_lock_days=s.storage.object_lock_days,
                 object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
                 extra_policy_statements=lambda arn: trail_and_config_delivery(ctx, arn, trail_arn(ctx)),
             ),
             opts=pulumi.ResourceOptions(parent=self),
+            log_destination=self.access_logs,
         )
         self.archive = SecureBucket(
             f"{name}-archive",
@@ -68,10 +68,11 @@ class Storage(pulumi.ComponentResource):
                 context=ctx,
                 data_class="phi",
                 kms_key_arn=args.images_key_arn,
-                access_log_bucket=self.access_logs.bucket.id,
                 archive_transition_days=s.storage.archive_transition_days,
+                **_archive_lock(s.storage.archive_object_lock, s.storage.object_lock_days),
             ),
             opts=pulumi.ResourceOptions(parent=self),
+            log_destination=self.access_logs,
         )
 
         self.file_system: aws.efs.FileSystem | None = None
@@ -152,3 +153,10 @@ class Storage(pulumi.ComponentResource):
                 security_groups=[self.efs_security_group.id],
                 opts=child,
             )
+
+
+def _archive_lock(mode: str, days: int) -> dict[str, object]:
+    """Object lock of the PHI archive (storage.archive_object_lock; see the settings for the erasure trade-off)."""
+    if mode == "none":
+        return {}
+    return {"object_lock_days": days, "object_lock_mode": mode.upper()}

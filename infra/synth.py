@@ -6,7 +6,6 @@ No CLI, no cloud, no credentials: this is what `pacsguard plan` and the tests in
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,50 +15,12 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.synth_model import CapturedResource, Synthesis
 from stacks.loader import PROJECT, STACKS_DIR, load_settings, pulumi_config_map, read_stack_config
-from stacks.settings import Settings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws.*")
 
 FAKE_ACCOUNT = "123456789012"
-
-
-@dataclass
-class CapturedResource:
-    type: str
-    name: str
-    urn: str
-    parent: str
-    inputs: dict[str, Any]
-    protect: bool
-    custom: bool
-    outputs: dict[str, Any] = field(default_factory=dict)
-    # input property -> URNs it depends on: how split resources are joined (ids are unknown in a real preview)
-    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
-    provider_region: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "name": self.name,
-            "urn": self.urn,
-            "parent": self.parent,
-            "inputs": self.inputs,
-            "protect": self.protect,
-        }
-
-
-@dataclass
-class Synthesis:
-    stack: str
-    settings: Settings
-    resources: list[CapturedResource]
-
-    def of_type(self, *types: str) -> list[CapturedResource]:
-        return [r for r in self.resources if r.type in types]
-
-    def by_urn(self, urn: str) -> CapturedResource | None:
-        return next((r for r in self.resources if r.urn == urn), None)
 
 
 class _StackMocks(pmocks.Mocks):
@@ -93,6 +54,20 @@ class _StackMocks(pmocks.Mocks):
             outputs["arn"] = f"arn:aws:logs:{self.region}:{FAKE_ACCOUNT}:log-group:{args.inputs.get('name')}"
         elif args.typ == "aws:ec2/vpc:Vpc":
             outputs.setdefault("cidrBlock", args.inputs.get("cidrBlock"))
+        elif args.typ == "aws:acm/certificate:Certificate":
+            domain = args.inputs.get("domainName")
+            outputs["domainValidationOptions"] = [
+                {
+                    "domainName": domain,
+                    "resourceRecordName": f"_0123456789abcdef.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": "_fedcba9876543210.acm-validations.aws.",
+                }
+            ]
+        elif args.typ == "aws:route53/record:Record":
+            outputs["fqdn"] = str(args.inputs.get("name", "")).rstrip(".")
+        elif args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and args.inputs.get("vpcEndpointType") == "Gateway":
+            outputs["prefixListId"] = "pl-6ea54007"
         return rid, outputs
 
     def call(self, args: pmocks.MockCallArgs) -> dict[str, Any]:
@@ -152,6 +127,7 @@ class _CapturingMonitor(pmocks.MockMonitor):
                     outputs=_plain(state.state) if state else {},
                     property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                     provider_region=self._provider_region(request.provider),
+                    dependencies=sorted(set(request.dependencies)),
                 )
             )
         return response

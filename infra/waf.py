@@ -1,7 +1,9 @@
 """WAFv2 in front of the web entry: AWS managed rules, a per-IP rate limit, and room for DICOMweb uploads.
 
-The common rule set blocks bodies over 8 KB, which would block every STOW-RS upload. Its size rule is
-set to count instead, and a later rule blocks what it labelled unless the request is a STOW-RS POST.
+A STOW-RS upload is binary DICOM: every rule that inspects the body (size, XSS, LFI/RFI, SSRF, SQLi, Java
+deserialisation, Log4J) can match pixel data and block a study. Those body rules are set to count, and a
+later rule blocks whatever they labelled unless the request is a STOW-RS POST of multipart/related DICOM.
+Header, URI and query rules keep blocking every request, uploads included.
 """
 
 from __future__ import annotations
@@ -21,8 +23,25 @@ MANAGED_GROUPS = (
     "AWSManagedRulesSQLiRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
 )
-BODY_SIZE_RULE = "SizeRestrictions_BODY"
-BODY_SIZE_LABEL = "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"
+# Body-inspecting rules of each managed group (AWS WAF developer guide, "AWS Managed Rules rule groups list");
+# each labels what it matched as awswaf:managed:aws:<namespace>:<Rule>_Body.
+BODY_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "AWSManagedRulesCommonRuleSet": (
+        "core-rule-set",
+        ("SizeRestrictions_BODY", "EC2MetaDataSSRF_BODY", "GenericLFI_BODY", "GenericRFI_BODY",
+         "CrossSiteScripting_BODY"),
+    ),
+    "AWSManagedRulesKnownBadInputsRuleSet": ("known-bad-inputs", ("JavaDeserializationRCE_BODY", "Log4JRCE_BODY")),
+    "AWSManagedRulesSQLiRuleSet": ("sql-database", ("SQLi_BODY", "SQLiExtendedPatterns_BODY")),
+}  # fmt: skip
+
+
+def body_labels() -> list[str]:
+    return [
+        f"awswaf:managed:aws:{namespace}:{rule.removesuffix('_BODY')}_Body"
+        for namespace, rules in BODY_RULES.values()
+        for rule in rules
+    ]
 
 
 @dataclass(frozen=True)
@@ -39,14 +58,13 @@ def _visibility(metric: str) -> W.WebAclRuleVisibilityConfigArgs:
 
 
 def _managed(priority: int, group: str) -> W.WebAclRuleArgs:
-    overrides = None
-    if group == "AWSManagedRulesCommonRuleSet":
-        overrides = [
-            W.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
-                name=BODY_SIZE_RULE,
-                action_to_use=W.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(count={}),
-            )
-        ]
+    overrides = [
+        W.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
+            name=rule,
+            action_to_use=W.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(count={}),
+        )
+        for rule in BODY_RULES.get(group, ("", ()))[1]
+    ] or None
     return W.WebAclRuleArgs(
         name=group,
         priority=priority,
@@ -60,50 +78,56 @@ def _managed(priority: int, group: str) -> W.WebAclRuleArgs:
     )
 
 
-def _oversized_body_except_stow(priority: int, stow_prefix: str) -> W.WebAclRuleArgs:
+def _match(field: W.WebAclRuleStatementByteMatchStatementFieldToMatchArgs, value: str, how: str,
+           transform: str = "NONE") -> W.WebAclRuleStatementArgs:  # fmt: skip
+    return W.WebAclRuleStatementArgs(
+        byte_match_statement=W.WebAclRuleStatementByteMatchStatementArgs(
+            positional_constraint=how,
+            search_string=value,
+            field_to_match=field,
+            text_transformations=[
+                W.WebAclRuleStatementByteMatchStatementTextTransformationArgs(priority=0, type=transform)
+            ],
+        )
+    )
+
+
+def _body_rules_except_stow(priority: int, stow_prefix: str) -> W.WebAclRuleArgs:
+    F = W.WebAclRuleStatementByteMatchStatementFieldToMatchArgs
+    content_type = F(single_header=W.WebAclRuleStatementByteMatchStatementFieldToMatchSingleHeaderArgs(
+        name="content-type"))  # fmt: skip
     is_stow = W.WebAclRuleStatementArgs(
         and_statement=W.WebAclRuleStatementAndStatementArgs(
             statements=[
+                _match(F(uri_path={}), stow_prefix, "STARTS_WITH"),
+                _match(F(method={}), "POST", "EXACTLY"),
+                _match(content_type, "multipart/related", "STARTS_WITH", "LOWERCASE"),
+            ]
+        )
+    )
+    labelled = W.WebAclRuleStatementArgs(
+        or_statement=W.WebAclRuleStatementOrStatementArgs(
+            statements=[
                 W.WebAclRuleStatementArgs(
-                    byte_match_statement=W.WebAclRuleStatementByteMatchStatementArgs(
-                        positional_constraint="STARTS_WITH",
-                        search_string=stow_prefix,
-                        field_to_match=W.WebAclRuleStatementByteMatchStatementFieldToMatchArgs(uri_path={}),
-                        text_transformations=[
-                            W.WebAclRuleStatementByteMatchStatementTextTransformationArgs(priority=0, type="NONE")
-                        ],
-                    )
-                ),
-                W.WebAclRuleStatementArgs(
-                    byte_match_statement=W.WebAclRuleStatementByteMatchStatementArgs(
-                        positional_constraint="EXACTLY",
-                        search_string="POST",
-                        field_to_match=W.WebAclRuleStatementByteMatchStatementFieldToMatchArgs(method={}),
-                        text_transformations=[
-                            W.WebAclRuleStatementByteMatchStatementTextTransformationArgs(priority=0, type="NONE")
-                        ],
-                    )
-                ),
+                    label_match_statement=W.WebAclRuleStatementLabelMatchStatementArgs(scope="LABEL", key=label)
+                )
+                for label in body_labels()
             ]
         )
     )
     return W.WebAclRuleArgs(
-        name="OversizedBodyExceptStow",
+        name="BodyRulesExceptStow",
         priority=priority,
         action=W.WebAclRuleActionArgs(block={}),
         statement=W.WebAclRuleStatementArgs(
             and_statement=W.WebAclRuleStatementAndStatementArgs(
                 statements=[
-                    W.WebAclRuleStatementArgs(
-                        label_match_statement=W.WebAclRuleStatementLabelMatchStatementArgs(
-                            scope="LABEL", key=BODY_SIZE_LABEL
-                        )
-                    ),
+                    labelled,
                     W.WebAclRuleStatementArgs(not_statement=W.WebAclRuleStatementNotStatementArgs(statement=is_stow)),
                 ]
             )
         ),
-        visibility_config=_visibility("OversizedBodyExceptStow"),
+        visibility_config=_visibility("BodyRulesExceptStow"),
     )
 
 
@@ -125,7 +149,7 @@ class Waf(pulumi.ComponentResource):
                 visibility_config=_visibility("RatePerClientIp"),
             ),
             *(_managed(i + 1, g) for i, g in enumerate(MANAGED_GROUPS)),
-            _oversized_body_except_stow(len(MANAGED_GROUPS) + 1, waf.stow_path_prefix),
+            _body_rules_except_stow(len(MANAGED_GROUPS) + 1, waf.stow_path_prefix),
         ]
         self.acl = W.WebAcl(
             f"{name}-acl",

@@ -16,6 +16,7 @@ TLS_POLICIES = {
     "tls13": "ELBSecurityPolicy-TLS13-1-2-2021-06",
     "fips": "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
 }
+COGNITO_SCOPE = "openid"
 HEALTH_PATH = "/healthz"  # served by nginx itself: no PHI, no credentials
 
 
@@ -27,6 +28,7 @@ class WebIngressArgs:
     private_subnet_ids: list[pulumi.Input[str]]
     hosts_security_group_id: pulumi.Input[str]
     access_log_bucket: pulumi.Input[str]
+    access_log_policy: pulumi.Resource  # the bucket policy that admits ALB log delivery
     identity: Identity
 
 
@@ -57,6 +59,19 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        # authenticate-cognito: the ALB itself calls the user pool's token and userInfo endpoints over HTTPS.
+        # Cognito publishes no address ranges of its own, so the destination is any address, on 443 only.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-to-idp",
+            security_group_id=self.security_group.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4="0.0.0.0/0",
+            description="Cognito token and userInfo endpoints (ALB authentication)",
+            tags=tags,
+            opts=child,
+        )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-hosts-from-alb",
             security_group_id=args.hosts_security_group_id,
@@ -69,20 +84,7 @@ class WebIngress(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.certificate_arn: pulumi.Input[str]
-        if web.certificate_arn:
-            self.certificate_arn = web.certificate_arn
-        else:
-            cert = aws.acm.Certificate(
-                f"{name}-certificate",
-                domain_name=web.domain_name,
-                validation_method="DNS",
-                key_algorithm="EC_prime256v1",
-                options=aws.acm.CertificateOptionsArgs(certificate_transparency_logging_preference="ENABLED"),
-                tags=tags,
-                opts=child,
-            )
-            self.certificate_arn = cert.arn
+        self.certificate_arn = web.certificate_arn or self._validated_certificate(name, ctx, tags)
 
         self.alb = aws.lb.LoadBalancer(
             f"{name}-alb",
@@ -97,7 +99,8 @@ class WebIngress(pulumi.ComponentResource):
             idle_timeout=300,
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=args.access_log_bucket, prefix="alb", enabled=True),
             tags=tags,
-            opts=child,
+            # Enabling access logs makes ELB write a test object: the bucket policy must admit it first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.access_log_policy]),
         )
         self.target_group = aws.lb.TargetGroup(
             f"{name}-hosts",
@@ -130,7 +133,9 @@ class WebIngress(pulumi.ComponentResource):
                         user_pool_domain=idn.domain.domain,
                         session_timeout=web.session_timeout_minutes * 60,
                         on_unauthenticated_request="authenticate",
-                        scope="openid email",
+                        # Only openid: with any other scope userInfo returns just those claims and
+                        # custom:pacs_role never reaches the host (Cognito userInfo documentation).
+                        scope=COGNITO_SCOPE,
                     ),
                 ),
                 aws.lb.ListenerDefaultActionArgs(type="forward", order=2, target_group_arn=self.target_group.arn),
@@ -156,6 +161,42 @@ class WebIngress(pulumi.ComponentResource):
         )
         self._name = name
         self.register_outputs({"alb_dns": self.alb.dns_name})
+
+    def _validated_certificate(self, name: str, ctx: StackContext, tags: dict[str, str]) -> pulumi.Output[str]:
+        """Request a certificate, publish its DNS validation record, and wait until ACM issues it.
+
+        The listener takes the validation's ARN, so it is created only once the certificate is ISSUED
+        (CreateListener refuses a pending certificate with UnsupportedCertificate).
+        """
+        web = ctx.settings.web
+        child = pulumi.ResourceOptions(parent=self)
+        cert = aws.acm.Certificate(
+            f"{name}-certificate",
+            domain_name=web.domain_name,
+            validation_method="DNS",
+            key_algorithm="EC_prime256v1",
+            options=aws.acm.CertificateOptionsArgs(certificate_transparency_logging_preference="ENABLED"),
+            tags=tags,
+            opts=child,
+        )
+        option = cert.domain_validation_options.apply(lambda opts: opts[0])
+        record = aws.route53.Record(
+            f"{name}-certificate-validation-record",
+            zone_id=web.route53_zone_id,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=300,
+            allow_overwrite=True,
+            opts=child,
+        )
+        validation = aws.acm.CertificateValidation(
+            f"{name}-certificate-validation",
+            certificate_arn=cert.arn,
+            validation_record_fqdns=[record.fqdn],
+            opts=child,
+        )
+        return validation.certificate_arn
 
     def attach(self, hosts_asg_name: pulumi.Input[str]) -> None:
         attach_hosts(self._name, self, hosts_asg_name, self.target_group.arn)

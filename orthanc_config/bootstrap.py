@@ -23,12 +23,14 @@ from orthanc_config import (
     aws_api,
     aws_host,
     host_secrets,
+    http_stack,
     packages,
     pki,
     pki_lifecycle,
     service_user,
     ssm_agent,
     stack_ca,
+    viewer,
 )
 from orthanc_config.cert_inventory import INVENTORY_FILE, Inventory
 from orthanc_config.files import RenderedFile
@@ -50,6 +52,7 @@ PLUGIN_FILES = (
     "pacsguard_identity.py",
     "pacsguard_audit.py",
     "pacsguard_syslog.py",
+    "pacsguard_lockout.py",
 )
 RENEW_BEFORE_DAYS = 30
 
@@ -178,6 +181,7 @@ def render_edge_nginx(
             str(layout.log_dir),
             str(layout.nginx_temp),
             str(layout.audit_socket),
+            str(layout.web_root) if layout.profile.viewer else "",
         ),
         gateway_password,
         listen,
@@ -350,11 +354,20 @@ def configure(
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
 
+    library_dir = http_stack.prepare(layout.library_dir)
+    if library_dir is None:
+        say("GDCM: left off (this civetweb build is not the one its stack fix was made for): no JPEG 2000 over HTTP")
     say("Rendering Orthanc, plugin, nginx and firewall configuration")
     server_cert, server_key = layout.server
     files = render_orthanc(
         _as_app_user(profile),
-        OrthancPaths(str(server_cert), str(server_key), str(layout.ca[0]), str(layout.plugin_dir / PLUGIN_FILES[0])),
+        OrthancPaths(
+            str(server_cert),
+            str(server_key),
+            str(layout.ca[0]),
+            str(layout.plugin_dir / PLUGIN_FILES[0]),
+            str(library_dir or ""),
+        ),
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
     files.append(plugin_config(layout, secrets.roles()))
@@ -364,6 +377,10 @@ def configure(
     for f in files:
         f.write()
     install_plugin(layout)
+    if profile.viewer:
+        say(f"Viewer: OHIF {viewer.OHIF_VERSION} (pinned, hash-checked) at {viewer.VIEWER_PATH}")
+        make_dir(layout.web_root, 0o755)
+        viewer.ensure(layout.viewer_dir)
     # nginx (root) would create its logs 0644: they name users and paths, so create them 0640 first.
     for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log", CONNECTION_LOG, "orthanc.log"):
         log_file = layout.log_dir / log_name
@@ -397,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     launch = sub.add_parser("run-orthanc", help="start Orthanc with its output connected to the audit sink")
     launch.add_argument("--config-dir", required=True)
     launch.add_argument("--output-socket", required=True)
+    launch.add_argument("--library-dir")
     ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
     ship.add_argument("--profile", required=True, type=Path)
     ship.add_argument("--once", action="store_true")
@@ -408,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run-orthanc":
         from orthanc_config import orthanc_launcher
 
-        return orthanc_launcher.main(["--config-dir", args.config_dir, "--output-socket", args.output_socket])
+        library = ["--library-dir", args.library_dir] if args.library_dir else []
+        return orthanc_launcher.main(["--config-dir", args.config_dir, "--output-socket", args.output_socket, *library])
     if args.command == "ship-logs":
         from orthanc_config import log_shipper
 
@@ -429,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         stack_ca.StackCaError,
         ssm_agent.SsmAgentError,
         aws_api.AwsError,
+        viewer.ViewerError,
         OSError,
     ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)

@@ -46,6 +46,20 @@ class HostLayout:
         return self.state / "nginx-temp"
 
     @property
+    def web_root(self) -> Path:
+        """nginx's document root: the viewer is its viewer/ folder, so the URL path and the folder agree."""
+        return self.state / "web"
+
+    @property
+    def viewer_dir(self) -> Path:
+        return self.web_root / "viewer"
+
+    @property
+    def library_dir(self) -> Path:
+        """Libraries only Orthanc loads (http_stack.py: civetweb with stacks deep enough for GDCM)."""
+        return self.state / "lib"
+
+    @property
     def log_dir(self) -> Path:
         return Path(self.profile.log_dir)
 

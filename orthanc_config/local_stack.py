@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import local_postgres, netns
+from orthanc_config import local_postgres, netns, viewer
 from orthanc_config.bootstrap import Configured, configure
 from orthanc_config.cert_inventory import INVENTORY_FILE
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
-from orthanc_config.orthanc_launcher import connect_output, orthanc_command
+from orthanc_config.orthanc_launcher import connect_output, orthanc_command, orthanc_environment
 from orthanc_config.pki_lifecycle import REVOCATION_PROBE
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
 from orthanc_config.render_dicom_edge import CONNECTION_LOG
@@ -133,16 +133,22 @@ def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5)
         return exc.code
 
 
-def spawn_orthanc(prefix: list[str], config_dir: Path, output_socket: Path) -> int:
-    """Start an Orthanc process as user orthanc, its stdout and stderr connected to the audit sink; its pid."""
+def spawn_orthanc(prefix: list[str], config_dir: Path, output_socket: Path, library_dir: Path | None = None) -> int:
+    """Start an Orthanc process as user orthanc, its stdout and stderr connected to the audit sink; its pid.
+
+    `library_dir` holds the deeper-stack civetweb (http_stack.py) that GDCM needs."""
+    # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
+    env = orthanc_environment(
+        {"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        str(library_dir) if library_dir is not None else None,
+    )
     output = connect_output(str(output_socket))
     try:
         proc = subprocess.Popen(
             [*prefix, *orthanc_command(str(config_dir))],
             stdin=subprocess.DEVNULL, stdout=output.fileno(), stderr=output.fileno(), start_new_session=True,
             restore_signals=False,  # keeps SIGPIPE ignored: a closed sink must not kill Orthanc
-            # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
-            env={"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+            env=env,
         )  # fmt: skip
     finally:
         output.close()
@@ -150,7 +156,7 @@ def spawn_orthanc(prefix: list[str], config_dir: Path, output_socket: Path) -> i
 
 
 def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
-    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_output_socket)
+    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_output_socket, layout.library_dir)
     (layout.state / "orthanc.pid").write_text(f"{pid}\n")
 
 
@@ -215,6 +221,7 @@ def up(opts: LocalOptions, say: Progress = print) -> dict:
         local_postgres.PostgresError,
         SecretsError,
         ProfileError,
+        viewer.ViewerError,
         subprocess.CalledProcessError,
         LocalStackError,
     ) as exc:
@@ -392,6 +399,7 @@ def status_document(opts: LocalOptions) -> dict:
     doc = {
         "name": opts.name,
         "https_url": f"https://{link.ns_address}/",
+        "viewer_url": f"https://{link.ns_address}{viewer.VIEWER_PATH}" if profile.viewer else None,
         "dicom": {"host": link.ns_address, "port": profile.dicom_port, "called_aet": profile.dicom_aet},
         "ca_cert": str(layout.ca[0]),
         "ca_key": str(layout.ca[1]),  # root only: lets verify issue an expired certificate to probe with

@@ -14,6 +14,9 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
+
+from orthanc_config import http_stack
 
 ORTHANC_BIN = "/usr/sbin/Orthanc"
 SINK_WAIT_S = 15.0
@@ -24,6 +27,14 @@ def orthanc_command(config_dir: str) -> list[str]:
     # DeidentifyLogs), which is how they become audit records; Orthanc 1.10 has no plugin hook for them.
     return ["setpriv", "--reuid=orthanc", "--regid=orthanc", "--init-groups", "--inh-caps=-all", "--bounding-set=-all",
             "--no-new-privs", ORTHANC_BIN, "--verbose-dicom", config_dir]  # fmt: skip
+
+
+def orthanc_environment(base: dict[str, str], library_dir: str | None) -> dict[str, str]:
+    """Orthanc's environment: `base`, plus the deeper-stack civetweb GDCM needs when the bootstrap made it."""
+    env = dict(base)
+    if library_dir and http_stack.is_prepared(Path(library_dir)):
+        env["LD_LIBRARY_PATH"] = library_dir
+    return env
 
 
 def connect_output(output_socket: str, wait_s: float = SINK_WAIT_S) -> socket.socket:
@@ -49,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pacsguard-run-orthanc", description=__doc__.splitlines()[0])
     parser.add_argument("--config-dir", required=True)
     parser.add_argument("--output-socket", required=True)
+    parser.add_argument("--library-dir", help="where http_stack.py put the deeper-stack civetweb")
     args = parser.parse_args(argv)
     try:
         sock = connect_output(args.output_socket)
@@ -61,5 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(sock.fileno(), 2)
     sock.close()
     command = orthanc_command(args.config_dir)
-    os.execvp(command[0], command)  # noqa: S606 (a fixed argument list, no shell)
+    env = orthanc_environment(dict(os.environ), args.library_dir)
+    os.execvpe(command[0], command, env)  # noqa: S606 (a fixed argument list, no shell)
     return 0  # not reached

@@ -16,6 +16,7 @@ PACKAGES = (
     "orthanc-python",
     "orthanc-postgresql",
     "orthanc-dicomweb",
+    "orthanc-gdcm",
     "nginx-light",
     "libnginx-mod-stream",  # the DICOM TLS edge (nginx-light lacks the stream module)
     "nftables",
@@ -28,6 +29,8 @@ PACKAGES = (
     "postgresql-15",
     "postgresql-client-15",
 )
+# Not for PACS hosts: what `make test` needs beyond them (the browser test drives Debian's Chromium).
+TEST_PACKAGES = ("chromium", "chromium-driver")
 DISTRO_SERVICES = ("orthanc", "nginx")
 
 
@@ -66,10 +69,13 @@ def main(argv: list[str]) -> int:
     if argv[1:] == ["install"]:
         install()
         return 0
+    if argv[1:] == ["install-test"]:
+        install(TEST_PACKAGES)
+        return 0
     if argv[1:] == ["missing"]:
         print(" ".join(missing()))
         return 0
-    print("usage: python3 -m orthanc_config.packages install|missing", file=sys.stderr)
+    print("usage: python3 -m orthanc_config.packages install|install-test|missing", file=sys.stderr)
     return 2
 
 

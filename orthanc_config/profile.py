@@ -86,6 +86,9 @@ class HostProfile:
     https_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
     modality_cidrs: tuple[str, ...] = ("127.0.0.1/32",)
     health_check_cidrs: tuple[str, ...] = ()  # on AWS: the subnets the DICOM load balancer checks targets from
+    # Subnets of the load balancers in front of the host: admitted on HTTPS and DICOM (health checks, ALB
+    # traffic) and trusted for X-Forwarded-For, so limits and audit lines see the real client.
+    lb_cidrs: tuple[str, ...] = ()
     modalities: tuple[Modality, ...] = ()
     database: Database = field(default_factory=Database)
     identity: Literal["basic", "jwt", "basic+jwt"] = "basic+jwt"
@@ -95,7 +98,10 @@ class HostProfile:
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512
-    rate_limit_per_second: int = 50  # a viewer loading a CT series issues hundreds of DICOMweb requests
+    # Per signed-in user: a viewer issues a request per image, so the burst holds a whole 1,000-image study.
+    rate_limit_per_second: int = 100
+    rate_limit_burst: int = 2000
+    viewer: bool = True  # the OHIF web viewer at /viewer/ (orthanc_config/viewer.py pins the build)
     # Paths: every file the host owns lives under these roots.
     config_dir: str = "/etc/orthanc-pacsguard"
     pki_dir: str = "/etc/pacsguard/pki"
@@ -114,7 +120,7 @@ class HostProfile:
     def __post_init__(self) -> None:
         if not AET_RE.match(self.dicom_aet):
             raise ProfileError("dicom_aet: 1-16 of A-Z 0-9 _ - (upper case, no spaces)")
-        for key in ("https_cidrs", "modality_cidrs", "health_check_cidrs"):
+        for key in ("https_cidrs", "modality_cidrs", "health_check_cidrs", "lb_cidrs"):
             for cidr in getattr(self, key):
                 try:
                     ipaddress.ip_network(cidr, strict=True)
@@ -185,7 +191,14 @@ class HostProfile:
             data["database"] = Database(**data.get("database", {}))
         except TypeError as exc:
             raise ProfileError(f"modalities/database: {exc}") from None
-        for key in ("server_names", "server_addresses", "https_cidrs", "modality_cidrs", "health_check_cidrs"):
+        for key in (
+            "server_names",
+            "server_addresses",
+            "https_cidrs",
+            "modality_cidrs",
+            "health_check_cidrs",
+            "lb_cidrs",
+        ):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

@@ -27,8 +27,9 @@ def _sets(cidrs: tuple[str, ...]) -> tuple[str, str]:
 
 
 def render_nftables(profile: HostProfile) -> str:
-    https4, https6 = _sets(profile.https_cidrs)
-    dicom4, dicom6 = _sets(profile.modality_cidrs)
+    # Load balancer subnets on both ports: ALB traffic and NLB health checks come from there.
+    https4, https6 = _sets((*profile.https_cidrs, *profile.lb_cidrs))
+    dicom4, dicom6 = _sets((*profile.modality_cidrs, *profile.lb_cidrs))
     health4, health6 = _sets(profile.health_check_cidrs)
     rules = []
     for port, v4, v6, what in (

@@ -22,6 +22,11 @@ from orthanc_config.profile import HostProfile
 
 PLUGIN_DIR = "/usr/share/orthanc/plugins"
 PLUGINS = ("libOrthancPython.so", "libOrthancPostgreSQLIndex.so", "libOrthancDicomWeb.so")
+# GDCM decodes and transcodes what DCMTK inside Orthanc cannot (JPEG 2000): WADO-RS, rendered, frames and C-GET.
+# Loaded only when Orthanc runs with the deeper-stack civetweb (http_stack.py), or it would crash Orthanc.
+GDCM_PLUGIN = "libOrthancGdcm.so"
+# At most this many GDCM decodes at once: a study of large JPEG 2000 images must not take every core and all memory.
+GDCM_THROTTLING = 4
 # Orthanc 1.11.2 adds "reject when full".
 STORAGE_REJECT_SINCE = "1.11.2"
 
@@ -32,6 +37,7 @@ class OrthancPaths:
     server_key: str
     trusted_ca: str
     plugin_script: str
+    library_dir: str = ""  # set when http_stack.prepare() succeeded: GDCM is safe to load
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
         # Never evict: 1.10.1 deletes the OLDEST patients when a limit is hit (a C-STORE flood could erase data).
         "MaximumStorageSize": 0,
         "MaximumPatientCount": 0,
-        "Plugins": [f"{PLUGIN_DIR}/{p}" for p in PLUGINS],
+        "Plugins": [f"{PLUGIN_DIR}/{p}" for p in PLUGINS + ((GDCM_PLUGIN,) if paths.library_dir else ())],
         "LuaScripts": [],
         "ExecuteLuaEnabled": False,
         "HttpServerEnabled": True,
@@ -117,6 +123,7 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
         "PythonScript": paths.plugin_script,
         "PythonVerbose": False,
         "HttpsCACertificates": "/etc/ssl/certs/ca-certificates.crt",
+        "Gdcm": {"Enable": bool(paths.library_dir), "Throttling": GDCM_THROTTLING},
         "DicomWeb": {
             "Enable": True,
             "Root": "/dicom-web/",

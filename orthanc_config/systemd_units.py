@@ -6,12 +6,22 @@ orthanc user before Orthanc starts. Both run from the host bundle under Debian's
 
 from __future__ import annotations
 
+from orthanc_config import http_stack
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
 
 UNIT_DIR = "/etc/systemd/system"
 LOG_SHIPPER = "pacsguard-log-shipper"
+
+
+def library_argument(layout: HostLayout) -> str:
+    """Orthanc loads the deeper-stack civetweb that GDCM needs (http_stack.py), when the bootstrap made it.
+
+    The launcher puts it on Orthanc's LD_LIBRARY_PATH (not the unit's: that would reach the launcher too)."""
+    if not http_stack.is_prepared(layout.library_dir):
+        return ""
+    return f" --library-dir {layout.library_dir}"
 
 
 def render_units(layout: HostLayout) -> list[RenderedFile]:
@@ -45,7 +55,7 @@ ReadWritePaths={layout.log_dir} {layout.run_dir}
 WantedBy=multi-user.target
 """
     launch = f"/usr/bin/python3 {BUNDLE_PATH} run-orthanc --config-dir {layout.config_dir} " + (
-        f"--output-socket {layout.orthanc_output_socket}"
+        f"--output-socket {layout.orthanc_output_socket}{library_argument(layout)}"
     )
     orthanc = f"""[Unit]
 Description=Orthanc PACS (PACSGuard)
@@ -54,7 +64,8 @@ Requires=pacsguard-firewall.service
 BindsTo=pacsguard-audit.service
 
 [Service]
-# The launcher (root) connects Orthanc's output to the audit sink, then drops to the orthanc user.
+# The launcher (root) connects Orthanc's output to the audit sink, then drops to the orthanc user; it puts
+# the deeper-stack civetweb GDCM needs (http_stack.py) on LD_LIBRARY_PATH when the bootstrap made it.
 ExecStart={launch}
 Restart=on-failure
 NoNewPrivileges=yes

@@ -57,14 +57,14 @@ def plan(
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="Report format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
     stacks_dir: Path = typer.Option(STACKS_DIR, "--stacks-dir", help="Folder of the Pulumi.<stack>.yaml files."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse the synthesis of an unchanged tree."),
 ) -> None:
     """Synthesise a stack offline (no Pulumi CLI, cloud or credentials) and check every control on it.
 
     Exit code 0 when no critical or high control fails, 1 when one does, 2 on bad input.
     """
-    from infra.synth import synthesize
+    from infra.synth_cache import plan_synthesis
     from pacsguard.inventory import plan_document
-    from pacsguard.locations import resource_locations
     from pacsguard.reports import ReportContext
     from policies.catalog import controls
     from policies.evaluate import evaluate, exit_code
@@ -74,7 +74,7 @@ def plan(
     with user_errors(SettingsError):
         load_settings(stack, stacks_dir)  # fail fast, before the SDK is imported
     with err.status(f"Synthesising stack {stack} offline..."):
-        synth = synthesize(stack, stacks_dir)
+        synth, locations = plan_synthesis(stack, stacks_dir, use_cache=cache)
     findings = evaluate(PlanGraph.from_synthesis(synth))
     ctx = ReportContext(
         layer="plan",
@@ -84,7 +84,7 @@ def plan(
         if stack_file(stack, stacks_dir).is_relative_to(Path.cwd())
         else str(stack_file(stack, stacks_dir)),
         resource_urns={r.name: r.urn for r in synth.resources},
-        resource_files=resource_locations(synth),
+        resource_files=locations,
     )
     if fmt is ReportFormat.json:
         write_report(json.dumps(plan_document(synth, [f.as_dict() for f in findings]), indent=2), output)

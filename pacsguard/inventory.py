@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.synth import Synthesis
+from infra.synth_model import Synthesis
 
 
 def plan_document(synth: Synthesis, findings: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from policies.families import audit, backup, encryption, host, identity, integrity, network, pacs
+from policies.families import audit, backup, deployability, encryption, host, identity, integrity, network, pacs
 from policies.model import Control
 
-FAMILIES = (encryption, network, identity, audit, integrity, backup, pacs, host)
+FAMILIES = (encryption, network, identity, audit, integrity, backup, pacs, host, deployability)
 
 
 @cache

@@ -30,6 +30,7 @@ def render_markdown(controls: tuple[Control, ...]) -> str:
                 f"- Why: {c.rationale}",
                 f"- Fix: {c.remediation}",
                 f"- Equivalents: {eq}",
+                *([f"- AWS documentation: {', '.join(c.citations.aws)}"] if c.citations.aws else []),
             ]
     return "\n".join(lines) + "\n"
 

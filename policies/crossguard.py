@@ -30,6 +30,15 @@ from policies.model import BLOCKING, Control, ResourceCheck, StackCheck
 RESIDENCY_CONFIG = PolicyConfigSchema(
     properties={"allowedRegions": {"type": "array", "items": {"type": "string"}}}, required=[]
 )
+# account.<service>: existing in the stack settings: the organisation runs it, the stack declares nothing.
+EXISTING_CONFIG = PolicyConfigSchema(
+    properties={"existingAccountServices": {"type": "array", "items": {"type": "string"}}}, required=[]
+)
+CONFIG_SCHEMAS = {
+    "PACS-DATA-RESIDENCY": RESIDENCY_CONFIG,
+    "AUD-GUARDDUTY": EXISTING_CONFIG,
+    "AUD-CONFIG": EXISTING_CONFIG,
+}
 
 
 def policy_name(control_id: str) -> str:
@@ -53,13 +62,17 @@ def graph_from_policy_resources(resources: list[Any], config: dict[str, Any] | N
             protect=bool(getattr(r.opts, "protect", False)),
             property_dependencies={k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()},
             provider_region=region_of(r),
+            dependencies=tuple(d.urn for d in (getattr(r, "dependencies", None) or [])),
         )
         for r in resources
     ]
     regions = Counter(r.provider_region for r in res if r.provider_region)
     allowed = (config or {}).get("allowedRegions")
     return PlanGraph(
-        res, region=regions.most_common(1)[0][0] if regions else "", allowed_regions=list(allowed) if allowed else None
+        res,
+        region=regions.most_common(1)[0][0] if regions else "",
+        allowed_regions=list(allowed) if allowed else None,
+        existing_services=frozenset((config or {}).get("existingAccountServices") or ()),
     )
 
 
@@ -94,7 +107,7 @@ def _stack_policy(ctl: Control, check: StackCheck) -> StackValidationPolicy:
         description=ctl.title,
         validate=validate,
         enforcement_level=enforcement(ctl),
-        config_schema=RESIDENCY_CONFIG if ctl.id == "PACS-DATA-RESIDENCY" else None,
+        config_schema=CONFIG_SCHEMAS.get(ctl.id),
     )
 
 

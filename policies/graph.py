@@ -31,6 +31,7 @@ class Res:
     protect: bool = False
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider_region: str | None = None
+    dependencies: tuple[str, ...] = ()  # every URN the engine creates first (depends_on and input references)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -45,25 +46,43 @@ class Res:
 
 class PlanGraph:
     def __init__(
-        self, resources: Iterable[Res], *, stack: str = "", region: str = "", allowed_regions: list[str] | None = None
+        self,
+        resources: Iterable[Res],
+        *,
+        stack: str = "",
+        region: str = "",
+        allowed_regions: list[str] | None = None,
+        existing_services: frozenset[str] = frozenset(),
     ):
         self.resources = [r for r in resources]
         self.stack = stack
         self.region = region
         self.allowed_regions = allowed_regions
+        # Account services an organisation already runs (account.<service>: existing): not in the graph by design.
+        self.existing_services = existing_services
 
     @classmethod
     def from_synthesis(cls, synth: Any) -> PlanGraph:
         s = synth.settings
         return cls(
             (
-                Res(normalize(r.type), r.name, r.urn, r.inputs, r.protect, r.property_dependencies, r.provider_region)
+                Res(
+                    normalize(r.type),
+                    r.name,
+                    r.urn,
+                    r.inputs,
+                    r.protect,
+                    r.property_dependencies,
+                    r.provider_region,
+                    tuple(r.dependencies),
+                )
                 for r in synth.resources
                 if r.custom
             ),
             stack=synth.stack,
             region=s.region,
             allowed_regions=list(s.allowed_regions or [s.region]),
+            existing_services=frozenset(k for k, v in s.account.model_dump().items() if v == "existing"),
         )
 
     def of(self, *types: str) -> list[Res]:
@@ -71,7 +90,25 @@ class PlanGraph:
         return [r for r in self.resources if r.type in wanted]
 
     def by_urn(self, urn: str) -> Res | None:
-        return next((r for r in self.resources if r.urn == urn), None)
+        if not hasattr(self, "_urns"):
+            self._urns = {r.urn: r for r in self.resources}
+        return self._urns.get(urn)
+
+    def created_after(self, res: Res, other: Res) -> bool:
+        """Whether the engine creates `other` before `res` (a direct or transitive dependency)."""
+        seen: set[str] = set()
+        todo = list(res.dependencies) + [u for us in res.property_dependencies.values() for u in us]
+        while todo:
+            urn = todo.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            dep = self.by_urn(urn)
+            if dep is not None:
+                todo += list(dep.dependencies) + [u for us in dep.property_dependencies.values() for u in us]
+        return False
 
     def parts(self, owner: Res, part_type: str, prop: str) -> list[Res]:
         """Resources of `part_type` whose `prop` input refers to `owner` (a bucket's versioning, ...)."""
@@ -89,7 +126,7 @@ class PlanGraph:
 
     def without(self, *names: str) -> PlanGraph:
         return PlanGraph((r for r in self.resources if r.name not in names), stack=self.stack, region=self.region,
-                         allowed_regions=self.allowed_regions)  # fmt: skip
+                         allowed_regions=self.allowed_regions, existing_services=self.existing_services)  # fmt: skip
 
 
 def policy_doc(value: Any) -> dict[str, Any]:

@@ -22,9 +22,16 @@ class Citations:
     gdpr: tuple[str, ...] = ()
     dicom: tuple[str, ...] = ()
     ihe: tuple[str, ...] = ()
+    aws: tuple[str, ...] = ()  # AWS documentation pages: the source of a deployability rule's constraint
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {"hipaa": list(self.hipaa), "gdpr": list(self.gdpr), "dicom": list(self.dicom), "ihe": list(self.ihe)}
+        return {
+            "hipaa": list(self.hipaa),
+            "gdpr": list(self.gdpr),
+            "dicom": list(self.dicom),
+            "ihe": list(self.ihe),
+            "aws": list(self.aws),
+        }
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,16 @@ LOG_RETENTION_DAYS = (
 PROD_MIN_DB_BACKUP_DAYS = 35
 PROD_DEFAULT_LOG_RETENTION = 2192  # six years: HIPAA 164.316(b)(2) documentation retention
 WORLD = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+PROD_MIN_MODALITY_PREFIX = 16
+# Networks a hospital can own privately: RFC 1918, RFC 6598 shared space (carrier/SD-WAN) and IPv6 unique local.
+# Python's is_private also counts documentation and benchmark ranges, which no modality lives in.
+HOSPITAL_PRIVATE = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+# RDS for PostgreSQL majors that can be created, with the end of RDS standard support (AWS documentation,
+# "Supported PostgreSQL major versions on Amazon RDS"). Data, not code: refresh it with its date.
+RDS_VERSIONS_CHECKED = "2026-12-01"
+RDS_POSTGRES_MAJORS = {"14": "2027-02-28", "15": "2028-02-29", "16": "2029-02-28", "17": "2030-02-28"}
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -89,6 +99,9 @@ class HttpsSettings(_Strict):
 
 class HostSettings(_Strict):
     count: int = Field(2, ge=1, le=16)
+    # Hosts reach AWS through VPC endpoints and S3 through its prefix list. The Debian mirrors need the NAT at
+    # every boot (replacements too): "closed" only with an ami that carries the packages (README, first deploy).
+    package_egress: Literal["open", "closed"] = "open"
     instance_type: str = Field("m7i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     root_volume_gb: int = Field(30, ge=16, le=1024)
     # "" = Debian 12 (Debian's own account); "ami-..." = that image; else a name filter on this account's images
@@ -98,10 +111,28 @@ class HostSettings(_Strict):
 
 class DatabaseSettings(_Strict):
     instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$")
-    engine_version: str = Field("16.4", pattern=r"^1[4-9](\.\d+)?$")
+    # A major version only: RDS creates the current minor and auto_minor_version_upgrade keeps it patched.
+    # A pinned minor ages out (RDS stops creating 16.1-16.8) and fights the automatic upgrades.
+    engine_version: str = Field("16", pattern=r"^\d{2}$", description="PostgreSQL major version, e.g. 16")
     multi_az: bool = True
     allocated_storage_gb: int = Field(50, ge=20, le=65536)
     backup_retention_days: int = Field(35, ge=1, le=35)
+
+    @field_validator("engine_version", mode="before")
+    @classmethod
+    def _supported_major(cls, v: object) -> object:
+        text = str(v)
+        if re.fullmatch(r"\d{2}\.\d+", text):
+            raise ValueError(
+                f"{text} pins a minor version: give the major only ({text.split('.')[0]}); RDS creates the "
+                "current minor and auto_minor_version_upgrade keeps it patched"
+            )
+        if text not in RDS_POSTGRES_MAJORS:
+            raise ValueError(
+                f"PostgreSQL {text} is not a major RDS supports as of {RDS_VERSIONS_CHECKED}; "
+                f"use one of {sorted(RDS_POSTGRES_MAJORS)}"
+            )
+        return text
 
 
 class StorageSettings(_Strict):
@@ -109,6 +140,10 @@ class StorageSettings(_Strict):
     ebs_size_gb: int = Field(500, ge=10, le=16384)
     archive_transition_days: int = Field(90, ge=30)
     object_lock_days: int = Field(365, ge=1, le=36500)
+    # The PHI archive: GOVERNANCE by default. COMPLIANCE would make a GDPR Art. 17 erasure (or removing a study
+    # filed under the wrong patient) impossible until the retention ends; GOVERNANCE blocks every deletion except
+    # one made by a principal holding s3:BypassGovernanceRetention, so erasure is a deliberate, audited act.
+    archive_object_lock: Literal["governance", "compliance", "none"] = "governance"
 
 
 class WebSettings(_Strict):
@@ -118,9 +153,14 @@ class WebSettings(_Strict):
     certificate_arn: str | None = Field(
         None,
         pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$",
-        description="an imported ACM certificate; without it one is requested for domain_name (DNS validation)",
+        description="an imported or already issued ACM certificate for domain_name",
     )
-    internal: bool = False
+    route53_zone_id: str | None = Field(
+        None,
+        pattern=r"^Z[A-Z0-9]{1,31}$",
+        description="the public hosted zone of domain_name: the stack requests a certificate and validates it by DNS",
+    )
+    internal: bool = Field(True, description="an internal ALB reached over the hospital network (see connectivity)")
     tls_policy: Literal["tls13", "fips"] = "tls13"
     session_timeout_minutes: int = Field(15, ge=5, le=720, description="HIPAA automatic logoff")
     allow_world: bool = Field(False, description="admit 0.0.0.0/0 on HTTPS: needs WAF and MFA")
@@ -138,9 +178,42 @@ class WafSettings(_Strict):
     stow_path_prefix: str = Field("/dicom-web/studies", pattern=r"^/[A-Za-z0-9/_-]+$")
 
 
+AccountService = Literal["create", "existing", "off"]
+
+
+class AccountSettings(_Strict):
+    """Account-wide singletons an organisation baseline may already run: create them, use the existing one, or off.
+
+    `existing` declares nothing (a second detector or recorder fails to create); plan and audit still judge them.
+    """
+
+    guardduty: AccountService = "create"
+    config: AccountService = "create"
+    security_hub: AccountService = "off"
+    # The Auto Scaling service-linked role the images key policy names: absent in an account that never used
+    # Auto Scaling, and a key policy naming a missing principal fails CreateKey.
+    autoscaling_service_role: Literal["create", "existing"] = "create"
+
+
+class ConnectivitySettings(_Strict):
+    """How the hospital networks reach the VPC; private https/modality networks need one of these."""
+
+    transit_gateway_id: str | None = Field(None, pattern=r"^tgw-[0-9a-f]{8,17}$")
+    vpn_gateway_id: str | None = Field(None, pattern=r"^vgw-[0-9a-f]{8,17}$")
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if self.transit_gateway_id and self.vpn_gateway_id:
+            raise _keyed("connectivity", "choose transit_gateway_id or vpn_gateway_id, not both")
+        return self
+
+    @property
+    def attached(self) -> bool:
+        return bool(self.transit_gateway_id or self.vpn_gateway_id)
+
+
 class DetectionSettings(_Strict):
     config_rules: bool = True
-    security_hub: bool = False
     alarm_emails: list[str] = Field([], description="subscribed to the alarm topic (confirmation needed)")
     auth_failure_threshold: int = Field(10, ge=1, description="PACS authentication failures per 5 minutes")
 
@@ -186,6 +259,8 @@ class Settings(_Strict):
     identity: IdentitySettings = IdentitySettings()
     waf: WafSettings = WafSettings()
     detection: DetectionSettings = DetectionSettings()
+    account: AccountSettings = AccountSettings()
+    connectivity: ConnectivitySettings = ConnectivitySettings()
     backup: BackupSettings = BackupSettings()
     allowed_regions: list[str] | None = Field(
         None,
@@ -228,14 +303,54 @@ class Settings(_Strict):
             raise _keyed("https.cidrs", f"{world_https[0]} opens the web entry to the world: set web.allow_world: true")
         if self.web.allow_world and not (self.waf.enabled and self.identity.mfa):
             raise _keyed("web.allow_world", "a world-open web entry needs waf.enabled and identity.mfa")
+        if not (self.web.certificate_arn or self.web.route53_zone_id):
+            raise _keyed(
+                "web",
+                "set web.certificate_arn (an issued ACM certificate) or web.route53_zone_id (the stack validates "
+                "one by DNS): an unvalidated certificate stops the HTTPS listener from being created",
+            )
+        self._reachable()
         if self.environment == "prod":
             self._refuse_weak_prod()
         return self
 
+    def _reachable(self) -> None:
+        """Private client networks need a way into the VPC; a public ALB cannot serve them."""
+        https_private = [n for n in self.https.cidrs if is_hospital_private(n)]
+        if not self.web.internal and https_private and len(https_private) == len(self.https.cidrs):
+            raise _keyed(
+                "web.internal",
+                f"an internet-facing ALB cannot be reached from private networks only ({https_private[0]}): "
+                "set web.internal: true and connectivity, or list the public addresses in https.cidrs",
+            )
+        public = [n for n in self.https.cidrs if not is_hospital_private(n)]
+        if self.web.internal and public:
+            raise _keyed(
+                "web.internal",
+                f"{public[0]} cannot reach an internal ALB: set web.internal: false for users on public addresses",
+            )
+        outside = self.client_networks
+        if outside and not self.connectivity.attached:
+            raise _keyed(
+                "connectivity",
+                f"{outside[0]} is a private hospital network with no route into the VPC: set "
+                "connectivity.transit_gateway_id or connectivity.vpn_gateway_id",
+            )
+
     def _refuse_weak_prod(self) -> None:
         for net in self.dicom.modality_cidrs:
-            if net in WORLD:
-                raise _keyed("dicom.modality_cidrs", f"prod refuses DICOM open to {net}: list the modality networks")
+            if not is_hospital_private(net):
+                raise _keyed(
+                    "dicom.modality_cidrs", f"prod refuses DICOM open to {net}: list the private modality networks"
+                )
+            if net.prefixlen < PROD_MIN_MODALITY_PREFIX:
+                raise _keyed(
+                    "dicom.modality_cidrs",
+                    f"prod refuses {net}: a modality network is /{PROD_MIN_MODALITY_PREFIX} or narrower",
+                )
+        for service in ("guardduty", "config", "security_hub"):
+            if getattr(self.account, service) == "off":
+                raise _keyed(f"account.{service}", "prod refuses off: use create, or existing for an organisation's")
         if not self.deletion_protection:
             raise _keyed("deletion_protection", "prod refuses false: PHI stores must not be deletable by one call")
         if self.database.backup_retention_days < PROD_MIN_DB_BACKUP_DAYS:
@@ -271,6 +386,12 @@ class Settings(_Strict):
         return PROD_DEFAULT_LOG_RETENTION if self.is_prod else 365
 
     @property
+    def client_networks(self) -> list[Network]:
+        """Private hospital networks outside the VPC that talk to the stack: HTTPS users and modalities."""
+        nets = [*self.https.cidrs, *self.dicom.modality_cidrs]
+        return [n for n in dict.fromkeys(nets) if is_hospital_private(n) and not _overlaps(n, self.vpc_cidr)]
+
+    @property
     def effective_nat_per_az(self) -> bool:
         return self.is_prod if self.nat_per_az is None else self.nat_per_az
 
@@ -286,6 +407,14 @@ class SettingsKeyError(ValueError):
 
 def _keyed(key: str, message: str) -> SettingsKeyError:
     return SettingsKeyError(key, message)
+
+
+def is_hospital_private(net: Network) -> bool:
+    return any(net.version == p.version and net.subnet_of(p) for p in HOSPITAL_PRIVATE)  # type: ignore[arg-type]
+
+
+def _overlaps(net: Network, vpc: ipaddress.IPv4Network) -> bool:
+    return net.version == 4 and net.overlaps(vpc)
 
 
 def _parse_networks(v: object) -> object:

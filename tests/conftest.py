@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from infra.synth import Synthesis, synthesize
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plan_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`pacsguard plan` caches syntheses; tests keep theirs in a temporary folder, never in the user's home."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PACSGUARD_CACHE_DIR", str(tmp_path_factory.mktemp("plan-cache")))
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="session")

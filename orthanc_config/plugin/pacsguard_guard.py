@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 import pacsguard_audit as audit
 import pacsguard_csrf as csrf
 import pacsguard_identity as identity
+import pacsguard_lockout as lockout
 import pacsguard_rbac as rbac
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -25,6 +26,9 @@ class GuardSettings:
     jwt_signer: str = ""
     jwt_key_url: str = ""  # on AWS: the ALB's regional key endpoint, https://.../{kid}
     audit_socket: str = ""  # the audit sink's datagram socket; without it the guard refuses to start
+    max_auth_failures: int = lockout.DEFAULT_MAX_FAILURES
+    max_auth_failures_per_address: int = lockout.DEFAULT_MAX_FAILURES_PER_ADDRESS
+    auth_failure_window: float = lockout.DEFAULT_WINDOW_SECONDS
 
     @classmethod
     def from_orthanc_configuration(cls, configuration: str) -> GuardSettings:
@@ -41,6 +45,11 @@ class GuardSettings:
             jwt_signer=section.get("JwtSigner", ""),
             jwt_key_url=section.get("JwtKeyUrl", ""),
             audit_socket=section.get("AuditSocket", ""),
+            max_auth_failures=int(section.get("MaxAuthFailures", lockout.DEFAULT_MAX_FAILURES)),
+            max_auth_failures_per_address=int(
+                section.get("MaxAuthFailuresPerAddress", lockout.DEFAULT_MAX_FAILURES_PER_ADDRESS)
+            ),
+            auth_failure_window=float(section.get("AuthFailureWindowSeconds", lockout.DEFAULT_WINDOW_SECONDS)),
         )
 
 
@@ -55,6 +64,10 @@ class Guard:
         self.log = audit.AuditLog(settings.audit_log, settings.audit_socket)
         self.jwt_key = identity.load_public_key(settings.jwt_public_key_pem) if settings.jwt_public_key_pem else None
         self.alb_keys = identity.AlbKeys(settings.jwt_key_url) if settings.jwt_key_url else None
+        self.failures = lockout.FailureLimit(settings.max_auth_failures, settings.auth_failure_window)
+        self.address_failures = lockout.FailureLimit(
+            settings.max_auth_failures_per_address, settings.auth_failure_window
+        )
         if self.alb_keys and not settings.jwt_signer:
             raise identity.IdentityError(
                 "JwtKeyUrl needs JwtSigner: every load balancer of the region shares those keys"
@@ -79,23 +92,14 @@ class Guard:
 
     def http(self, method: str, uri: str, ip: str, headers: dict[str, str]) -> bool:
         """True to let Orthanc serve the request. Any failure, including the audit write, refuses it."""
-        source_ip = headers.get("x-real-ip", ip) if ip in LOOPBACK else ip
+        source_ip = self.source_ip(ip, headers)
+        if self.locked_out(source_ip, headers):
+            self._authentication_failure(headers, source_ip, method, uri, "locked out after failed sign-ins")
+            return False
         try:
             who = self.identify(headers)
         except identity.IdentityError as exc:
-            event_id, name, action = rbac.EVENTS["authentication"]
-            self._record(
-                event_id=event_id,
-                event_name=name,
-                action=action,
-                outcome=rbac.OUTCOME_MINOR_FAILURE,
-                user=identity.basic_user(headers),
-                role=None,
-                source_ip=source_ip,
-                method=method,
-                path=uri,
-                reason=str(exc),
-            )
+            self._authentication_failure(headers, source_ip, method, uri, str(exc))
             return False
         decision = rbac.decide(who.role, method, uri)
         forged = csrf.cross_site_refusal(method, headers)
@@ -117,6 +121,40 @@ class Guard:
             reason=decision.reason,
         )
         return decision.allowed and recorded
+
+    @staticmethod
+    def source_ip(ip: str, headers: dict[str, str]) -> str:
+        """The client's address: nginx's X-Real-IP when the request came through it on loopback."""
+        return headers.get("x-real-ip", ip) if ip in LOOPBACK else ip
+
+    def locked_out(self, address: str, headers: dict[str, str]) -> bool:
+        # nginx's failure report names the user who failed; any other request names its own Basic user.
+        user = headers.get("x-pacsguard-failed-user") or identity.basic_user(headers)
+        return self.address_failures.locked(address) or bool(user and self.failures.locked(f"{address} {user}"))
+
+    def sign_in_failed(self, headers: dict[str, str]) -> None:
+        """nginx saw a 401: a request that named a user counts towards that user's and that address's lockout.
+
+        Only the gateway (nginx, on loopback) may report, so its X-Real-IP is the client's address."""
+        address, user = headers.get("x-real-ip", ""), headers.get("x-pacsguard-failed-user", "")
+        if address and user:
+            self.failures.record(f"{address} {user}")
+            self.address_failures.record(address)
+
+    def _authentication_failure(self, headers: dict[str, str], source_ip: str, method: str, uri: str, why: str) -> None:
+        event_id, name, action = rbac.EVENTS["authentication"]
+        self._record(
+            event_id=event_id,
+            event_name=name,
+            action=action,
+            outcome=rbac.OUTCOME_MINOR_FAILURE,
+            user=identity.basic_user(headers),
+            role=None,
+            source_ip=source_ip,
+            method=method,
+            path=uri,
+            reason=why,
+        )
 
     def dicom_store(self, remote_aet: str, tags: dict) -> int:
         """Status for a received instance: 0 stores it, non-zero refuses it (no record, no store)."""

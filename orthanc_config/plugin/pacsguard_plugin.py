@@ -53,8 +53,7 @@ def http_filter(uri, **request):
     if GUARD is None:
         return False
     try:
-        headers = {str(k).lower(): str(v) for k, v in (request.get("headers") or {}).items()}
-        return bool(GUARD.http(_method(request.get("method")), uri, request.get("ip") or "", headers))
+        return bool(GUARD.http(_method(request.get("method")), uri, request.get("ip") or "", _headers(request)))
     except Exception as exc:
         orthanc.LogError(f"PACSGuard: request refused after an error: {exc}")
         return False
@@ -78,7 +77,25 @@ def audit_endpoint(output, uri, **request):
     output.AnswerBuffer(GUARD.audit_lines() if GUARD else "", "application/x-ndjson")
 
 
+def _headers(request):
+    return {str(k).lower(): str(v) for k, v in (request.get("headers") or {}).items()}
+
+
+def viewer_access(output, uri, **request):
+    # Reached only when the filter allowed it: the caller's role may open the viewer.
+    output.AnswerBuffer("ok", "text/plain")
+
+
+def auth_failure(output, uri, **request):
+    # nginx's report of a 401 (the filter let only its gateway through): count it, answer the 401 the client gets.
+    if GUARD is not None:
+        GUARD.sign_in_failed(_headers(request))  # REST callbacks get no client address: nginx's header has it
+    output.SendUnauthorized("PACSGuard")
+
+
 orthanc.RegisterIncomingHttpRequestFilter(http_filter)
 orthanc.RegisterIncomingCStoreInstanceFilter(cstore_filter)
 orthanc.RegisterRestCallback("/pacsguard/audit", audit_endpoint)
+orthanc.RegisterRestCallback("/pacsguard/viewer-access", viewer_access)
+orthanc.RegisterRestCallback("/pacsguard/auth-failure", auth_failure)
 orthanc.LogWarning("PACSGuard: RBAC and audit plugin active")

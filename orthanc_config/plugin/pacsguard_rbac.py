@@ -37,6 +37,10 @@ ATTACHMENT = re.compile(r"^(/instances/[^/]+/attachments/)([^/]+)(/.*)?$")
 # (permission, methods, path pattern); first match wins, so the narrower routes come first.
 ROUTES: list[tuple[str, frozenset[str], re.Pattern[str]]] = [
     ("audit", frozenset({"GET"}), re.compile(r"^/pacsguard/audit/?$")),
+    # nginx asks before it serves the web viewer's files (auth_request); the answer follows this table.
+    ("view", frozenset({"GET"}), re.compile(r"^/pacsguard/viewer-access/?$")),
+    # nginx reports a failed sign-in here (as the gateway) so the plugin can lock the address out.
+    ("report-auth-failure", frozenset({"GET"}), re.compile(r"^/pacsguard/auth-failure/?$")),
     ("status", frozenset({"GET"}), re.compile(r"^/(system|statistics)/?$")),
     ("upload", frozenset({"POST"}), re.compile(r"^/instances/?$")),
     ("upload", frozenset({"POST"}), re.compile(rf"^/dicom-web/studies(/{ID})?/?$")),
@@ -55,18 +59,21 @@ ROUTES: list[tuple[str, frozenset[str], re.Pattern[str]]] = [
     (
         "download",
         frozenset({"GET"}),
-        re.compile(rf"^/dicom-web/studies/{ID}(/series/{ID}(/instances/{ID}(/frames/.*)?)?)?/?$"),
+        # Frames and the BulkDataURIs of WADO-RS metadata are pixel data: the same right as the instance itself.
+        re.compile(rf"^/dicom-web/studies/{ID}(/series/{ID}(/instances/{ID}(/frames/.*|/bulk/.*)?)?)?/?$"),
     ),
     ("read", frozenset({"GET"}), re.compile(rf"^/{RESOURCE}(/.*)?$")),
 ]
 
+# The viewer needs a study list (query), metadata (read) and frames (download): "view" goes with those three.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"read", "query", "download", "upload", "audit", "status", "manage"}),
-    "radiologist": frozenset({"read", "query", "download"}),
+    "admin": frozenset({"read", "query", "download", "view", "upload", "audit", "status", "manage"}),
+    "radiologist": frozenset({"read", "query", "download", "view"}),
     "technologist": frozenset({"upload", "read"}),
     "auditor": frozenset({"audit"}),
     "service": frozenset({"upload", "status"}),
-    "gateway": frozenset(),  # the load balancer's channel: needs a verified token to be anyone
+    # nginx's channel: a verified token makes it someone; on its own it may only report failed sign-ins.
+    "gateway": frozenset({"report-auth-failure"}),
 }
 ROLES = tuple(r for r in ROLE_PERMISSIONS if r != "gateway")
 
@@ -78,6 +85,8 @@ EVENTS = {
     "query": ("110112", "Query", "E"),
     "audit": ("110101", "Audit Log Used", "R"),
     "status": ("110100", "Application Activity", "E"),
+    "view": ("110100", "Application Activity", "E"),
+    "report-auth-failure": ("110114", "User Authentication", "E"),
     "manage": ("110100", "Application Activity", "E"),
     "delete": ("110105", "DICOM Study Deleted", "D"),
     "forbidden": ("110113", "Security Alert", "E"),

@@ -19,10 +19,17 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     rules, index = [], {}
     for ctl in ctx.controls:
         index[ctl.id] = len(rules)
-        cites = [*ctl.citations.hipaa, *ctl.citations.gdpr, *ctl.citations.dicom, *ctl.citations.ihe]
+        cites = [
+            *ctl.citations.hipaa,
+            *ctl.citations.gdpr,
+            *ctl.citations.dicom,
+            *ctl.citations.ihe,
+            *ctl.citations.aws,
+        ]
         rules.append(
             {
                 "id": ctl.id,
+                **({"helpUri": ctl.citations.aws[0]} if ctl.citations.aws else {}),
                 "name": ctl.id.title().replace("-", ""),
                 "shortDescription": {"text": ctl.title},
                 "fullDescription": {"text": ctl.rationale},

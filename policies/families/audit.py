@@ -105,8 +105,21 @@ def _alarms(g: PlanGraph) -> list[Outcome]:
     return out
 
 
+def _organisation_runs(g: PlanGraph, service: str) -> list[Outcome]:
+    """account.<service>: existing declares nothing: the plan cannot see it, the cloud audit judges it."""
+    return [
+        Outcome(
+            "account",
+            "skipped",
+            f"account.{service}: existing (run by the organisation); `pacsguard audit` judges the live one",
+        )
+    ]
+
+
 def _guardduty(g: PlanGraph) -> list[Outcome]:
     detectors = [d for d in g.of("aws:guardduty/detector:Detector") if d.inputs.get("enable", True)]
+    if not detectors and "guardduty" in g.existing_services:
+        return _organisation_runs(g, "guardduty")
     if not detectors:
         return [Outcome("account", "fail", "GuardDuty is not enabled")]
     features = {
@@ -126,6 +139,8 @@ def _guardduty(g: PlanGraph) -> list[Outcome]:
 
 def _config(g: PlanGraph) -> list[Outcome]:
     recorders = g.of("aws:cfg/recorder:Recorder")
+    if not recorders and "config" in g.existing_services:
+        return _organisation_runs(g, "config")
     if not recorders:
         return [Outcome("account", "fail", "AWS Config is not recording")]
     rec = recorders[0]

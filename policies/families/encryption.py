@@ -626,7 +626,9 @@ CONTROLS = [
         title="Backup vaults use a stack key",
         family="encryption",
         severity="high",
-        rationale="Backups are a full copy of the PHI.",
+        rationale="Backups are a full copy of the PHI. The vault key covers EFS recovery points and the off-site "
+        "copies; RDS recovery points in the local vault stay on the database key (AWS Backup inherits the source "
+        "key for RDS), which is a stack key too.",
         remediation="Set kms_key_arn on every backup vault.",
         citations=AT_REST,
         equivalents={

@@ -15,6 +15,7 @@ RESOURCE_WILDCARD_ONLY = {
     "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
     "ssmmessages:OpenDataChannel", "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage",
     "ec2messages:FailMessage", "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+    "ec2:DescribeVolumes",  # EC2 Describe* actions take no resource (storage.mode ebs: the host watches its volume)
 }  # fmt: skip
 
 

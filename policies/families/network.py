@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from infra.endpoint_services import POLICY_SERVICES
 from policies import citations as c
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
@@ -168,11 +170,55 @@ def _endpoints(g: PlanGraph) -> list[Outcome]:
     missing = [s for s in REQUIRED_ENDPOINTS if s not in names]
     vpcs = g.of("aws:ec2/vpc:Vpc")
     where = vpcs[0].name if vpcs else "stack"
-    return [
-        Outcome(where, "fail", f"no VPC endpoint for {', '.join(missing)}")
-        if missing
-        else Outcome(where, "pass", "AWS APIs reached through VPC endpoints")
+    open_ = [
+        e.name
+        for e in g.of("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if str(e.inputs.get("serviceName", "")).rsplit(".", 1)[-1] in POLICY_SERVICES
+        and not _account_only(e.inputs.get("policy"))
     ]
+    if missing:
+        return [Outcome(where, "fail", f"no VPC endpoint for {', '.join(missing)}")]
+    if open_:
+        # Without a policy an endpoint passes requests to any account's resources (exfiltration to a foreign bucket).
+        return [Outcome(name, "fail", "endpoint without a policy limited to this account") for name in open_]
+    return [Outcome(where, "pass", "AWS APIs reached through VPC endpoints with account-scoped policies")]
+
+
+def _account_only(policy: Any) -> bool:
+    sts = statements(policy_doc(policy))
+    return bool(sts) and all(
+        st.get("Effect") == "Deny"
+        or (st.get("Condition") or {}).get("StringEquals", {}).get("aws:PrincipalAccount")
+        or (
+            all(str(r).startswith("arn:aws:s3:::") for r in as_list(st.get("Resource")))
+            and as_list(st.get("Action")) == ["s3:GetObject"]
+        )
+        for st in sts
+    )
+
+
+def _host_egress(g: PlanGraph) -> list[Outcome]:
+    """Hosts talk to named destinations: groups, prefix lists, single addresses; the package window is the exception."""
+    out = []
+    for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
+        for sg in g.referenced(lt, "networkInterfaces"):
+            if sg.type != "aws:ec2/securityGroup:SecurityGroup":
+                continue
+            for rule in g.parts(sg, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "securityGroupId"):
+                i = rule.inputs
+                cidr = i.get("cidrIpv4") or i.get("cidrIpv6")
+                window = rule.tags.get("pacsguard:purpose") == "package-window" and i.get("fromPort") == 443 == i.get(
+                    "toPort"
+                )
+                if i.get("ipProtocol") == "-1":
+                    failure = "all protocols and ports"
+                elif cidr and not window and ipaddress.ip_network(cidr).num_addresses > 1:
+                    failure = f"egress to the network {cidr}: name the destination (group, prefix list, address)"
+                else:
+                    failure = None
+                ok = "package window (hosts.package_egress: open)" if window else "named destination"
+                out.append(resource_outcome(rule, failure, ok))
+    return out or [Outcome("stack", "skipped", "not applicable: no host launch template")]
 
 
 def _alb_headers(i: dict[str, Any]) -> str | None:
@@ -569,6 +615,19 @@ CONTROLS = [
         citations=EXPOSURE,
         equivalents={},
         plan=StackCheck(_endpoints),
+    ),
+    Control(
+        id="NET-HOST-EGRESS",
+        title="Hosts send only to named destinations",
+        family="network",
+        severity="medium",
+        rationale="A host that may reach any address on 443 can send PHI anywhere; endpoints, the S3 prefix list, "
+        "the stack's groups and each C-MOVE destination are all it needs outside a package window.",
+        remediation="Egress to security groups, prefix lists or single addresses; set hosts.package_egress: closed "
+        "outside patch windows.",
+        citations=EXPOSURE,
+        equivalents={},
+        plan=StackCheck(_host_egress),
     ),
     Control(
         id="NET-ALB-HEADERS",

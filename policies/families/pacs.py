@@ -4,6 +4,7 @@ profile renders (the same renderer the hosts run)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from policies import citations as c
 from policies.graph import PlanGraph
 from policies.host_profile import ProfileUnavailable, host_templates, rendered_orthanc, user_data_text
 from policies.model import Citations, Control, Outcome, StackCheck
+from stacks.settings import PROD_MIN_MODALITY_PREFIX, is_hospital_private
 
 DICOM = Citations(
     hipaa=(c.TRANSMISSION, c.TRANSMISSION_ENC, c.AUTHENTICATION),
@@ -51,6 +53,21 @@ def _per_host(check: HostCheck, ok: str) -> Callable[[PlanGraph], list[Outcome]]
     return run
 
 
+MIN_MODALITY_PREFIX = PROD_MIN_MODALITY_PREFIX  # the bound prod settings enforce
+
+
+def _dicom_source_failure(cidr: str) -> str | None:
+    """A modality network is private and no wider than a /16; anything else exposes DICOM beyond the hospital."""
+    if cidr in WORLD:
+        return "DICOM port open to the internet"
+    net = ipaddress.ip_network(cidr, strict=False)
+    if not is_hospital_private(net):
+        return f"DICOM port open to the non-private network {cidr}"
+    if net.prefixlen < MIN_MODALITY_PREFIX:
+        return f"DICOM port open to {cidr}, wider than a /{MIN_MODALITY_PREFIX} modality network"
+    return None
+
+
 def _dicom_exposure(g: PlanGraph) -> list[Outcome]:
     ports = set()
     for t in host_templates(g):
@@ -65,14 +82,9 @@ def _dicom_exposure(g: PlanGraph) -> list[Outcome]:
             i["fromPort"] <= p <= (i.get("toPort") or i["fromPort"]) for p in ports
         ):
             continue
-        world = i.get("cidrIpv4") in WORLD or i.get("cidrIpv6") in WORLD
-        out.append(
-            Outcome(
-                rule.name,
-                "fail" if world else "pass",
-                "DICOM port open to the internet" if world else "modality networks only",
-            )
-        )
+        source = i.get("cidrIpv4") or i.get("cidrIpv6")
+        failure = _dicom_source_failure(source) if source else None
+        out.append(Outcome(rule.name, "fail" if failure else "pass", failure or "modality networks only"))
     return out or [Outcome("stack", "skipped", "not applicable: no DICOM ingress rules")]
 
 

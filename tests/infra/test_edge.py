@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.synth import Synthesis
-from infra.waf import BODY_SIZE_LABEL, BODY_SIZE_RULE, MANAGED_GROUPS
+from infra.waf import BODY_RULES, MANAGED_GROUPS, body_labels
 from tests.infra.graph import INGRESS, named, subnet_ids
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
@@ -14,10 +14,11 @@ def _alb(s: Synthesis):
     return named(s, LB, "web-alb")
 
 
-def test_alb_in_public_subnets_drops_invalid_headers_and_logs(stack: Synthesis) -> None:
+def test_alb_is_internal_for_hospital_networks_drops_invalid_headers_and_logs(stack: Synthesis) -> None:
     alb = _alb(stack).inputs
-    assert alb["loadBalancerType"] == "application" and alb["internal"] is False
-    assert set(alb["subnets"]) == subnet_ids(stack, "public")
+    # The shipped stacks' users are on private hospital networks: an internet-facing ALB could not serve them.
+    assert alb["loadBalancerType"] == "application" and alb["internal"] is True
+    assert set(alb["subnets"]) == subnet_ids(stack, "private")
     assert alb["dropInvalidHeaderFields"] is True
     assert alb["accessLogs"]["enabled"] is True
     sink = named(stack, "aws:s3/bucket:Bucket", "storage-accesslogs").outputs["bucket"]
@@ -45,6 +46,30 @@ def test_https_listener_uses_tls13_policy_and_authenticates_before_forwarding(st
     cognito = actions[0]["authenticateCognito"]
     assert cognito["onUnauthenticatedRequest"] == "authenticate"
     assert cognito["sessionTimeout"] == stack.settings.web.session_timeout_minutes * 60
+    # Any scope besides openid limits userInfo to those claims: custom:pacs_role would never arrive.
+    assert cognito["scope"] == "openid"
+    (client,) = stack.of_type("aws:cognito/userPoolClient:UserPoolClient")
+    assert client.inputs["allowedOauthScopes"] == ["openid"]
+    assert "custom:pacs_role" in client.inputs["readAttributes"]
+
+
+def test_listener_waits_for_an_issued_certificate(stack: Synthesis) -> None:
+    https = named(stack, LISTENER, "web-https")
+    validation = named(stack, "aws:acm/certificateValidation:CertificateValidation", "web-certificate-validation")
+    record = named(stack, "aws:route53/record:Record", "web-certificate-validation-record")
+    assert record.inputs["zoneId"] == stack.settings.web.route53_zone_id
+    assert record.inputs["type"] == "CNAME"
+    assert validation.urn in https.property_dependencies["certificateArn"]
+
+
+def test_alb_may_reach_cognito_on_443_only(stack: Synthesis) -> None:
+    egress = [
+        r.inputs
+        for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r.inputs["securityGroupId"] == "web-sg-id"
+    ]
+    to_idp = [e for e in egress if e.get("cidrIpv4") == "0.0.0.0/0"]
+    assert [(e["ipProtocol"], e["fromPort"], e["toPort"]) for e in to_idp] == [("tcp", 443, 443)]
 
 
 def test_http_listener_only_redirects(stack: Synthesis) -> None:
@@ -78,16 +103,26 @@ def test_waf_has_managed_groups_rate_limit_and_stow_exception(stack: Synthesis) 
         assert rules[group]["statement"]["managedRuleGroupStatement"]["name"] == group
     rate = rules["RatePerClientIp"]["statement"]["rateBasedStatement"]
     assert rate["aggregateKeyType"] == "IP" and rate["limit"] == stack.settings.waf.rate_limit
-    overrides = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
-    assert [o["name"] for o in overrides] == [BODY_SIZE_RULE]
-    size = rules["OversizedBodyExceptStow"]
-    assert "block" in size["action"]
-    first, second = size["statement"]["andStatement"]["statements"]
-    assert first["labelMatchStatement"]["key"] == BODY_SIZE_LABEL
-    stow = second["notStatement"]["statement"]["andStatement"]["statements"]
-    assert stow[0]["byteMatchStatement"]["searchString"] == stack.settings.waf.stow_path_prefix
-    assert stow[1]["byteMatchStatement"]["searchString"] == "POST"
-    assert size["priority"] > rules["AWSManagedRulesCommonRuleSet"]["priority"]  # the label exists by then
+    for group, (_namespace, body_rules) in BODY_RULES.items():
+        overrides = rules[group]["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
+        assert {o["name"] for o in overrides} == set(body_rules)
+        assert all(o["actionToUse"] == {"count": {}} for o in overrides)
+    body = rules["BodyRulesExceptStow"]
+    assert "block" in body["action"]
+    labelled, unless = body["statement"]["andStatement"]["statements"]
+    keys = {s["labelMatchStatement"]["key"] for s in labelled["orStatement"]["statements"]}
+    assert keys == set(body_labels()) and len(keys) == 9
+    assert "awswaf:managed:aws:core-rule-set:CrossSiteScripting_Body" in keys
+    stow = unless["notStatement"]["statement"]["andStatement"]["statements"]
+    matches = [
+        (m["byteMatchStatement"]["searchString"], next(iter(m["byteMatchStatement"]["fieldToMatch"]))) for m in stow
+    ]
+    assert matches == [
+        (stack.settings.waf.stow_path_prefix, "uriPath"),
+        ("POST", "method"),
+        ("multipart/related", "singleHeader"),
+    ]
+    assert body["priority"] > max(rules[g]["priority"] for g in BODY_RULES)  # the labels exist by then
 
 
 def test_waf_is_on_the_alb_and_logs_to_an_encrypted_group(stack: Synthesis) -> None:

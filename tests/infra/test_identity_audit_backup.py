@@ -83,8 +83,11 @@ def test_config_records_everything_and_runs_the_mirroring_rules(stack: Synthesis
     assert rec.inputs["recordingGroup"]["allSupported"] is True
     rules = {r.inputs["source"]["sourceIdentifier"] for r in stack.of_type("aws:cfg/rule:Rule")}
     assert {"S3_BUCKET_SSL_REQUESTS_ONLY", "RDS_STORAGE_ENCRYPTED", "EC2_IMDSV2_CHECK", "CLOUD_TRAIL_ENABLED"} <= rules
+    # Rules that check nothing here are gone: Classic ELB only, and one that flags the stack's own inline policies.
+    assert not {"IAM_NO_INLINE_POLICY_CHECK", "ELB_TLS_HTTPS_LISTENERS_ONLY"} & rules
+    assert {"ELBV2_ACM_CERTIFICATE_REQUIRED", "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS"} <= rules
     hubs = stack.of_type("aws:securityhub/account:Account")
-    assert bool(hubs) is stack.settings.detection.security_hub
+    assert bool(hubs) is (stack.settings.account.security_hub == "create")
 
 
 def test_backup_vault_is_encrypted_and_locked(stack: Synthesis) -> None:

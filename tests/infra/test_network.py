@@ -86,12 +86,28 @@ def test_host_egress_is_limited_to_needed_ports(stack: Synthesis) -> None:
         for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
         if r.inputs["securityGroupId"] == "hosts-sg-id"
     ]
+    movers = [m for m in stack.settings.dicom.modalities if "move" in m.rights]
     ports = sorted(r.inputs["fromPort"] for r in egress)
-    assert ports == [443, 2049, 5432]
+    assert ports == sorted([443, 443, 443, 2049, 5432, *(m.port for m in movers)])
+    world = []
     for r in egress:
         assert r.inputs["fromPort"] == r.inputs["toPort"] and r.inputs["ipProtocol"] == "tcp"
-        if r.inputs["fromPort"] != 443:
-            assert r.inputs.get("referencedSecurityGroupId") and not r.inputs.get("cidrIpv4")
+        i = r.inputs
+        if i.get("cidrIpv4") == "0.0.0.0/0":
+            world.append(r.name)
+        elif i.get("cidrIpv4"):  # C-MOVE: one modality's address and port
+            assert (i["cidrIpv4"], i["fromPort"]) in {(f"{m.host}/32", m.port) for m in movers}
+        else:
+            assert i.get("referencedSecurityGroupId") or i.get("prefixListId")
+    # 443 to anywhere only as the package window (hosts.package_egress), never for AWS APIs.
+    assert world == (["hosts-egress-packages"] if stack.settings.hosts.package_egress == "open" else [])
+    apis = named(stack, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "hosts-egress-endpoints")
+    assert apis.inputs["referencedSecurityGroupId"] == "network-endpoints-sg-id"
+    s3 = named(stack, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "hosts-egress-s3")
+    assert (
+        s3.inputs["prefixListId"]
+        == named(stack, "aws:ec2/vpcEndpoint:VpcEndpoint", "network-s3").outputs["prefixListId"]
+    )
 
 
 def test_flow_logs_capture_all_traffic_into_an_encrypted_group(stack: Synthesis) -> None:

@@ -32,7 +32,13 @@ DELETE = object()
 
 
 def _rebuild(g: PlanGraph, resources: list[Res], **overrides: Any) -> PlanGraph:
-    attrs = {"stack": g.stack, "region": g.region, "allowed_regions": g.allowed_regions, **overrides}
+    attrs = {
+        "stack": g.stack,
+        "region": g.region,
+        "allowed_regions": g.allowed_regions,
+        "existing_services": g.existing_services,
+        **overrides,
+    }
     return PlanGraph(resources, **attrs)
 
 
@@ -137,5 +143,30 @@ def chain(*mutations: Mutation) -> Mutation:
         for m in mutations:
             g = m(g)
         return g
+
+    return apply
+
+
+def without_order(name: str, target: str) -> Mutation:
+    """Forget that resource `name` waits for `target` (an explicit depends_on removed, as a refactor might)."""
+
+    def apply(g: PlanGraph) -> PlanGraph:
+        gone = urn_of(g, target)
+        res = next(r for r in g.resources if r.name == name)
+        assert gone in res.dependencies, f"{name} does not depend on {target}"
+        deps = tuple(u for u in res.dependencies if u != gone)
+        props = {k: [u for u in v if u != gone] for k, v in res.property_dependencies.items()}
+        return transform(name, lambda _i: None, dependencies=deps, property_dependencies=props)(g)
+
+    return apply
+
+
+def retarget(name: str, prop: str, target: str) -> Mutation:
+    """Make input `prop` of `name` refer to resource `target` instead of what it referred to."""
+
+    def apply(g: PlanGraph) -> PlanGraph:
+        res = next(r for r in g.resources if r.name == name)
+        props = {**res.property_dependencies, prop: [urn_of(g, target)]}
+        return transform(name, lambda _i: None, property_dependencies=props)(g)
 
     return apply

@@ -20,10 +20,12 @@ from tests.policies.mutations import (
     edit,
     policy_statements,
     profile,
+    retarget,
     transform,
     urn_of,
     with_regions,
     without_dependency,
+    without_order,
 )
 
 LT = "hosts-lt"
@@ -112,6 +114,7 @@ MUTATIONS = {
     "NET-DB-ISOLATED": (_route_out_of_isolated, "database-subnets"),
     "NET-WAF": (drop("waf-alb"), "web-alb"),
     "NET-VPC-ENDPOINTS": (drop("network-kms"), "network-vpc"),
+    "NET-HOST-EGRESS": (edit("hosts-egress-endpoints", cidrIpv4="0.0.0.0/0"), "hosts-egress-endpoints"),
     "NET-ALB-HEADERS": (edit("web-alb", dropInvalidHeaderFields=False), "web-alb"),
     "IAM-NO-WILDCARD-ACTIONS": (
         policy_statements(
@@ -179,6 +182,7 @@ MUTATIONS = {
         edit("storage-logs-object-lock", **{"rule.defaultRetention.mode": "GOVERNANCE"}),
         "storage-logs",
     ),
+    "INT-PHI-OBJECT-LOCK": (drop("storage-archive-object-lock"), "storage-archive"),
     "INT-DB-DELETION-PROTECTION": (edit("database-index", deletionProtection=False), "database-index"),
     "INT-PROD-DELETION-PROTECTION": (edit("dicom-nlb", enableDeletionProtection=False), "dicom-nlb"),
     "INT-PROTECT": (transform("storage-images", lambda _i: None, protect=False), "storage-images"),
@@ -199,9 +203,69 @@ MUTATIONS = {
     "PACS-DANGEROUS-FEATURES": ({"WebDavEnabled": True}, LT),
     "PACS-ATNA-AUDIT": (drop("hosts-log-orthanc-audit"), LT),
     "PACS-DATA-RESIDENCY": (with_regions(["eu-central-1"]), "eu-west-1"),
+    # Deployability: each mutation is a change AWS rejects (or that deploys a PACS nobody can use).
+    "DEP-CERT-ISSUED": (retarget("web-https", "certificateArn", "web-certificate"), "web-https"),
+    "DEP-RDS-VERSION": (edit("database-index", engineVersion="16.4"), "database-index"),
+    "DEP-SLR-BEFORE-KEY": (drop("keys-autoscaling-service-role"), "keys-images"),
+    "DEP-S3-LOG-DESTINATION": (edit("storage-accesslogs", objectLockEnabled=True), "storage-accesslogs"),
+    "DEP-ALB-LOG-DESTINATION": (retarget("web-alb", "accessLogs", "storage-logs"), "storage-logs"),
+    "DEP-ORDER-S3-LOGGING": (
+        without_order("storage-archive-access-logging", "storage-accesslogs-policy"),
+        "storage-archive-access-logging",
+    ),
+    "DEP-ORDER-ALB-LOGS": (without_order("web-alb", "storage-accesslogs-policy"), "web-alb"),
+    "DEP-ORDER-TRAIL": (without_order("trail-trail", "trail-to-logs-write"), "trail-to-logs-write"),
+    "DEP-ORDER-FLOW-LOGS": (without_order("network-flow-log", "network-flow-logs-write"), "network-flow-logs-write"),
+    "DEP-ORDER-CONFIG": (
+        without_order("detection-config-delivery-channel", "storage-logs-policy"),
+        "detection-config-delivery-channel",
+    ),
+    "DEP-COGNITO-SCOPES": (
+        edit("web-https", **{"defaultActions.0.authenticateCognito.scope": "openid email"}),
+        "web-https",
+    ),
+    "DEP-ALB-IDP-EGRESS": (drop("web-to-idp"), "web-alb"),
+    "DEP-HEALTH-CHECK-SOURCES": (profile(LT, lb_cidrs=[]), "dicom-nlb"),
+    "DEP-HOSPITAL-ROUTES": (drop("network-hospital-0-0"), "network-private-rt-0"),
+    "DEP-CMOVE-EGRESS": (drop("hosts-egress-move-0"), "READING_WS1"),
+    "DEP-BACKUP-COPY-KEY": (
+        policy_statements(
+            "keys-backups",
+            lambda sts: [
+                {
+                    **st,
+                    "Condition": {
+                        **st.get("Condition", {}),
+                        "StringEquals": {
+                            **st.get("Condition", {}).get("StringEquals", {}),
+                            "kms:ViaService": ["backup.eu-central-1.amazonaws.com"],
+                        },
+                    },
+                }
+                if "kms:ViaService" in st.get("Condition", {}).get("StringEquals", {})
+                else st
+                for st in sts
+            ],
+        ),
+        "keys-backups",
+    ),
+    "DEP-OBJECT-LOCK-CHECKSUM": (edit("hosts-bundle", checksumAlgorithm=DELETE), "hosts-bundle"),
+    "DEP-CONFIG-RULES-APPLY": (
+        add(
+            "aws:cfg/rule:Rule",
+            "inline-check",
+            {"source": {"owner": "AWS", "sourceIdentifier": "IAM_NO_INLINE_POLICY_CHECK"}},
+        ),
+        "inline-check",
+    ),
+    "DEP-API-ENUMS": (edit("web-certificate", keyAlgorithm="EC_prime256"), "web-certificate"),
 }
 # Where one mistake is, by nature, two findings (a world-open DICOM rule is also a world-open rule).
-ALSO_FAILS = {"PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"}}
+ALSO_FAILS = {
+    "PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"},
+    # Logging the ALB to another bucket also skips waiting for that bucket's policy.
+    "DEP-ALB-LOG-DESTINATION": {"DEP-ORDER-ALB-LOGS"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +280,12 @@ def test_every_control_with_a_plan_check_has_a_breaking_test() -> None:
 def test_catalog_is_large_enough_and_well_formed() -> None:
     assert len(controls()) >= 40
     for c in controls():
-        assert c.citations.hipaa or c.citations.gdpr, c.id
+        if c.family == "deployability":  # AWS's own constraints: each cites the AWS page it comes from
+            assert c.citations.aws and all(u.startswith("https://docs.aws.amazon.com/") for u in c.citations.aws), c.id
+        else:
+            assert c.citations.hipaa or c.citations.gdpr, c.id
         assert c.rationale and c.remediation and c.layers, c.id
+    assert len([c for c in controls() if c.family == "deployability"]) >= 12
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
@@ -245,3 +313,26 @@ def test_breaking_the_property_fails_exactly_that_control(
     mine = [f for f in findings if f.control == control_id and f.status == "fail"]
     assert any(resource in (f.resource + " " + f.message) for f in mine), mine
     assert mine[0].severity == by_id(control_id).severity
+
+
+@pytest.mark.parametrize(
+    ("resource", "path", "value"),
+    [
+        ("detection-guardduty", "findingPublishingFrequency", "EVERY_MINUTE"),
+        ("web-https", "protocol", "HTTPS2"),
+        ("alarms-RootAccountUse-alarm", "comparisonOperator", "GreaterOrEqual"),
+        (LT, "blockDeviceMappings.0.ebs.volumeType", "gp4"),
+        (
+            "waf-acl",
+            "rules.5.statement.andStatement.statements.1.notStatement.statement.andStatement.statements.0"
+            ".byteMatchStatement.positionalConstraint",
+            "BEGINS_WITH",
+        ),
+    ],
+)
+def test_values_outside_the_botocore_models_fail_dep_api_enums(
+    prod_graph: PlanGraph, resource: str, path: str, value: str
+) -> None:
+    graph = edit(resource, **{path: value})(prod_graph)
+    failing = [f for f in evaluate(graph) if f.control == "DEP-API-ENUMS" and f.status == "fail"]
+    assert failing and failing[0].resource == resource and value in failing[0].message

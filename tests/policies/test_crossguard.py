@@ -27,7 +27,7 @@ def _opts(protect: bool) -> PolicyResourceOptions:
 
 
 def policy_resources(graph: PlanGraph) -> list[PolicyResource]:
-    """The graph as CrossGuard hands it to stack policies, property dependencies included."""
+    """The graph as CrossGuard hands it to stack policies, dependencies and property dependencies included."""
     made: dict[str, PolicyResource] = {}
     for r in graph.resources:
         region = r.provider_region or graph.region
@@ -37,6 +37,7 @@ def policy_resources(graph: PlanGraph) -> list[PolicyResource]:
         made[r.urn].property_dependencies = {
             k: [made[u] for u in v if u in made] for k, v in r.property_dependencies.items()
         }
+        made[r.urn].dependencies = [made[u] for u in r.dependencies if u in made]
     return list(made.values())
 
 

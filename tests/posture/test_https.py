@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from tests.posture.clients import assert_old_tls_refused, https, tls_context
-from tests.posture.conftest import user_with_role
+from tests.posture.conftest import need, user_with_role
 
 control = pytest.mark.control
 
@@ -126,3 +126,47 @@ def test_gzip_bomb_is_refused_and_the_server_stays_up(stack: dict) -> None:
     code = https(stack, "POST", "/instances", admin, body=bomb, headers={"Content-Encoding": "gzip"})[0]
     assert code in (400, 413, 415), f"a gzip body was accepted ({code})"
     assert https(stack, "GET", "/system", admin)[0] == 200
+
+
+# Who may open the web viewer: the roles that can list studies, read metadata and retrieve pixels.
+VIEWER_ROLES = {"admin", "radiologist"}
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def _viewer_path(stack: dict) -> str:
+    url = need(stack, "viewer_url")
+    if not url:
+        pytest.skip("the target serves no viewer (viewer_url is null)")
+    return "/" + url.split("//", 1)[1].split("/", 1)[1]
+
+
+@control("PACS-RBAC")
+@pytest.mark.parametrize("role", sorted(ROLE_ROUTES))
+def test_the_viewer_opens_for_exactly_the_roles_that_read(stack: dict, role: str) -> None:
+    path = _viewer_path(stack)
+    user = user_with_role(stack["_users"], role)
+    assert https(stack, "GET", path, user)[0] == (200 if role in VIEWER_ROLES else 403), f"{role} ({user})"
+
+
+@control("PACS-HTTP-AUTH")
+def test_the_viewer_asks_for_the_same_sign_in(stack: dict) -> None:
+    path = _viewer_path(stack)
+    code, body, headers = https(stack, "GET", path)
+    assert code == 401 and "Basic" in headers.get("WWW-Authenticate", "")
+    assert b"<script" not in body  # nothing of the application before sign-in
+
+
+@control("PACS-HTTP-HARDENING")
+def test_the_viewer_has_its_own_csp_and_the_api_keeps_none(stack: dict) -> None:
+    path = _viewer_path(stack)
+    admin = user_with_role(stack["_users"], "admin")
+    _, page, viewer_headers = https(stack, "GET", path, admin)
+    csp = viewer_headers.get("Content-Security-Policy", "")
+    directives = dict([*d.strip().split(" ", 1), ""][:2] for d in csp.split(";") if d.strip())
+    assert directives.get("default-src") == "'none'", csp
+    assert "'unsafe-eval'" not in csp and "'unsafe-inline'" not in directives.get("script-src", ""), csp
+    assert not re.search(r"https?:|\*|data:", directives.get("script-src", "") + directives.get("connect-src", ""))
+    assert directives.get("frame-ancestors") == "'none'"
+    assert b"<script>" not in page  # no inline script, so script-src needs no 'unsafe-inline' or hash
+    _, _, api_headers = https(stack, "GET", "/system", admin)
+    assert api_headers.get("Content-Security-Policy") == API_CSP

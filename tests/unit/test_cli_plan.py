@@ -21,7 +21,7 @@ def test_plan_prod_json_has_the_contract_shape() -> None:
     assert doc["stack"] == "prod"
     assert set(doc) == {"stack", "resources", "findings", "summary"}
     r = doc["resources"][0]
-    assert set(r) == {"type", "name", "urn", "parent", "inputs", "protect"}
+    assert set(r) == {"type", "name", "urn", "parent", "inputs", "protect", "depends_on"}
     types = {r["type"] for r in doc["resources"]}
     assert {"aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem", "aws:kms/key:Key"} <= types
     assert doc["summary"]["protected"] > 0

@@ -18,6 +18,7 @@ ENDPOINT_KEY = {
     "lb": "elbv2",
     "alb": "elbv2",
     "cognito": "cognitoidp",
+    "ec2transitgateway": "ec2",
 }
 
 

@@ -14,6 +14,9 @@ ROUTES = {
     ("GET", "/dicom-web/studies/1.2.3"): "download",
     ("GET", "/dicom-web/studies/1.2.3/series/4.5/instances/6.7/frames/1"): "download",
     ("GET", "/dicom-web/studies/1.2.3/metadata"): "read",
+    ("GET", "/dicom-web/studies/1.2.3/series/4.5/instances/6.7/bulk/7fe00010"): "download",
+    ("GET", "/pacsguard/viewer-access"): "view",
+    ("GET", "/pacsguard/auth-failure"): "report-auth-failure",
     ("GET", "/dicom-web/studies?PatientName=DOE*"): "query",
     ("GET", "/dicom-web/studies/1.2.3/series"): "query",
     ("POST", "/tools/find"): "query",
@@ -32,12 +35,12 @@ ROUTES = {
 }
 
 EXPECTED = {
-    "admin": {"read", "query", "download", "upload", "audit", "status", "manage"},
-    "radiologist": {"read", "query", "download"},
+    "admin": {"read", "query", "download", "view", "upload", "audit", "status", "manage"},
+    "radiologist": {"read", "query", "download", "view"},
     "technologist": {"upload", "read"},
     "auditor": {"audit"},
     "service": {"upload", "status"},
-    "gateway": set(),
+    "gateway": {"report-auth-failure"},
     None: set(),
     "root": set(),
 }
@@ -123,3 +126,16 @@ def test_every_spelling_of_the_dicom_file_needs_download(path: str) -> None:
 def test_archives_named_in_the_body_are_refused(path: str) -> None:
     """The filter never sees a body, so such an export could not name its studies: refused for every role."""
     assert rbac.classify("POST", path) == "forbidden"
+
+
+def test_every_role_that_may_read_pixels_gets_bulk_data_and_only_those() -> None:
+    bulk = "/dicom-web/studies/1/series/2/instances/3/bulk/7fe00010"
+    frames = "/dicom-web/studies/1/series/2/instances/3/frames/1"
+    for role in rbac.ROLES:
+        assert rbac.decide(role, "GET", bulk).allowed == rbac.decide(role, "GET", frames).allowed, role
+
+
+def test_the_viewer_opens_for_roles_that_can_list_read_and_retrieve() -> None:
+    for role, granted in rbac.ROLE_PERMISSIONS.items():
+        can_read_studies = {"query", "read", "download"} <= granted
+        assert rbac.decide(role, "GET", "/pacsguard/viewer-access").allowed == can_read_studies, role

@@ -50,7 +50,7 @@ def test_https_only_and_proxy_to_loopback(tmp_path: Path) -> None:
     listens = re.findall(r"listen (\S+);", conf) + re.findall(r"listen (\S+) ssl;", conf)
     assert all(":443" in entry for entry in listens)
     assert re.findall(r"listen \S+;", conf) == []  # every listen is TLS
-    assert "proxy_pass http://127.0.0.1:8042;" in conf
+    assert "server 127.0.0.1:8042;" in conf and "proxy_pass http://pacsguard_orthanc;" in conf
 
 
 def test_body_size_admits_dicomweb_uploads_and_gzip_bodies_refused(tmp_path: Path) -> None:
@@ -60,8 +60,8 @@ def test_body_size_admits_dicomweb_uploads_and_gzip_bodies_refused(tmp_path: Pat
 
 
 def test_rate_limits_and_health_path(tmp_path: Path) -> None:
-    conf = nginx_conf(tmp_path, dataclasses.replace(PROFILE, rate_limit_per_second=7))
-    assert "rate=7r/s" in conf and "limit_req zone=pacsguard burst=28 nodelay;" in conf
+    conf = nginx_conf(tmp_path, dataclasses.replace(PROFILE, rate_limit_per_second=7, rate_limit_burst=900))
+    assert "zone=pacsguard_user:10m rate=7r/s" in conf and "limit_req zone=pacsguard_user burst=900 nodelay;" in conf
     assert f"location = {HEALTH_PATH}" in conf
 
 
@@ -75,8 +75,9 @@ def test_access_logs_never_record_query_strings(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None or os.geteuid() != 0, reason="needs root and nginx (make setup)")
-def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
-    nginx_conf(tmp_path)
+@pytest.mark.parametrize("lb_cidrs", [(), ("10.40.16.0/20",)], ids=["direct", "behind-load-balancer"])
+def test_nginx_accepts_the_rendered_configuration(tmp_path: Path, lb_cidrs: tuple[str, ...]) -> None:
+    nginx_conf(tmp_path, dataclasses.replace(PROFILE, lb_cidrs=lb_cidrs))
     res = subprocess.run(["nginx", "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
@@ -133,3 +134,21 @@ def test_egress_is_limited_to_the_configured_destinations() -> None:
     assert 'meta skuid "www-data" ip daddr 198.18.0.9 tcp dport 11112 accept' in output
     assert output.index("198.18.0.9") < output.index('meta skuid "www-data" counter reject')
     assert "tcp dport 443" not in output and "dport 5432" not in output  # local: no load balancer keys, no RDS
+
+
+def test_behind_load_balancers_the_client_address_comes_from_x_forwarded_for(tmp_path: Path) -> None:
+    # Rate limits and audit lines key on $remote_addr: behind the ALB it must be the client, not the ALB node.
+    behind = dataclasses.replace(PROFILE, lb_cidrs=("10.40.16.0/20", "10.40.32.0/20"))
+    conf = nginx_conf(tmp_path, behind)
+    trusted = re.findall(r"set_real_ip_from (\S+);", conf)
+    assert trusted == ["10.40.16.0/20", "10.40.32.0/20"]
+    assert "real_ip_header X-Forwarded-For;" in conf and "real_ip_recursive on;" in conf
+    assert conf.index("set_real_ip_from") < conf.index("limit_req_zone")
+    nft = render_nftables(behind)
+    for port in (behind.https_port, behind.dicom_port):
+        (line,) = [ln for ln in nft.splitlines() if f"tcp dport {port} accept" in ln and "ip saddr" in ln]
+        assert "10.40.16.0/20" in line and "10.40.32.0/20" in line
+
+
+def test_without_load_balancers_nothing_is_trusted_for_forwarded_addresses(tmp_path: Path) -> None:
+    assert "set_real_ip_from" not in nginx_conf(tmp_path)

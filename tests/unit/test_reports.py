@@ -26,6 +26,7 @@ def insecure_stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = read_stack_config("dev")
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
     cfg["pacsguard:web"]["allow_world"] = True
+    cfg["pacsguard:web"]["internal"] = False  # the world reaches only an internet-facing ALB
     (d / "Pulumi.open.yaml").write_text(yaml.safe_dump({"config": cfg}))
     return d
 
@@ -42,7 +43,9 @@ def test_controls_json_lists_citations_and_layers() -> None:
     doc = json.loads(res.stdout)
     assert len(doc) >= 40
     assert set(doc[0]) >= {"id", "title", "severity", "citations", "layers"}
-    assert set(doc[0]["citations"]) == {"hipaa", "gdpr", "dicom", "ihe"}
+    assert set(doc[0]["citations"]) == {"hipaa", "gdpr", "dicom", "ihe", "aws"}
+    deploy = [c for c in doc if c["family"] == "deployability"]
+    assert len(deploy) >= 12 and all(c["citations"]["aws"] and c["layers"] == ["plan"] for c in deploy)
 
 
 def test_plan_json_findings_all_pass_for_prod() -> None:
@@ -52,6 +55,9 @@ def test_plan_json_findings_all_pass_for_prod() -> None:
     statuses = {f["status"] for f in doc["findings"]}
     assert statuses <= {"pass", "skipped"} and "pass" in statuses
     assert set(doc["findings"][0]) == {"control", "status", "severity", "resource", "message"}
+    # Deployability rules report with the security controls; each resource lists what it waits for.
+    assert {f["control"] for f in doc["findings"] if f["control"].startswith("DEP-") and f["status"] == "pass"}
+    assert all(isinstance(r["depends_on"], list) for r in doc["resources"])
 
 
 def test_world_open_web_entry_fails_the_plan_with_exit_1(insecure_stacks: Path) -> None:
@@ -75,6 +81,8 @@ def test_sarif_is_what_github_code_scanning_accepts(insecure_stacks: Path, tmp_p
     for rule in rules:
         assert rule["shortDescription"]["text"] and rule["help"]["text"] and rule["help"]["markdown"]
         assert 0 < float(rule["properties"]["security-severity"]) <= 10
+        if rule["id"].startswith("DEP-"):  # a deployability rule links to the AWS page its constraint comes from
+            assert rule["helpUri"].startswith("https://docs.aws.amazon.com/")
     assert run["results"], "a failing control must produce a result"
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"] == "NET-SG-WORLD"

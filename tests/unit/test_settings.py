@@ -194,6 +194,8 @@ def test_world_open_web_entry_needs_an_explicit_setting() -> None:
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
     _reject(cfg, "https.cidrs", "web.allow_world")
     cfg["pacsguard:web"]["allow_world"] = True
+    _reject(cfg, "web.internal", "cannot reach an internal ALB")
+    cfg["pacsguard:web"]["internal"] = False
     assert settings_from_config(cfg, "x").web.allow_world  # explicit, with WAF and MFA on: accepted
 
 
@@ -202,6 +204,7 @@ def test_world_open_web_entry_refused_without_waf_or_mfa(section: str, key: str)
     cfg = _dev()
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]
     cfg["pacsguard:web"]["allow_world"] = True
+    cfg["pacsguard:web"]["internal"] = False
     cfg[section] = {key: False}
     _reject(cfg, "web.allow_world", "waf.enabled and identity.mfa")
 
@@ -249,3 +252,68 @@ def test_session_timeout_is_bounded() -> None:
     cfg = _dev()
     cfg["pacsguard:web"]["session_timeout_minutes"] = 24 * 60
     _reject(cfg, "web.session_timeout_minutes")
+
+
+# --- first deploy: what AWS would refuse, or what would deploy a PACS nobody can reach -------------------
+
+
+def test_a_stack_without_certificate_or_zone_is_refused() -> None:
+    cfg = _prod()
+    del cfg["pacsguard:web"]["route53_zone_id"]
+    _reject(cfg, "web", "web.certificate_arn", "web.route53_zone_id")
+    cfg["pacsguard:web"]["certificate_arn"] = "arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d-4e5f"
+    assert settings_from_config(cfg, "x").web.certificate_arn
+
+
+@pytest.mark.parametrize("version", ["16.4", "16.1", "13", "12"])
+def test_database_version_is_a_supported_major(version: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:database"]["engine_version"] = version
+    message = _reject(cfg, "database.engine_version")
+    assert ("pins a minor" in message) if "." in version else ("not a major RDS supports" in message)
+
+
+def test_default_database_version_is_a_major() -> None:
+    assert load_settings("prod").database.engine_version == "16"
+
+
+@pytest.mark.parametrize("network", ["0.0.0.0/1", "8.8.8.0/24", "10.0.0.0/8", "192.0.0.0/2", "198.51.100.0/24"])
+def test_prod_refuses_public_or_wide_modality_networks(network: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:dicom"]["modality_cidrs"].append(network)
+    _reject(cfg, "dicom.modality_cidrs", "prod refuses")
+
+
+def test_prod_accepts_a_private_slash_16_modality_network() -> None:
+    cfg = _prod()
+    cfg["pacsguard:dicom"]["modality_cidrs"].append("172.20.0.0/16")
+    assert settings_from_config(cfg, "x")
+
+
+def test_internet_facing_alb_for_private_networks_only_is_refused() -> None:
+    cfg = _prod()
+    cfg["pacsguard:web"]["internal"] = False
+    _reject(cfg, "web.internal", "internet-facing")
+
+
+def test_private_hospital_networks_need_a_way_into_the_vpc() -> None:
+    cfg = _prod()
+    del cfg["pacsguard:connectivity"]
+    _reject(cfg, "connectivity", "10.70.20.0/23", "no route into the VPC", "transit_gateway_id")
+    cfg["pacsguard:connectivity"] = {"transit_gateway_id": "tgw-0a1b2c3d4e5f60718", "vpn_gateway_id": "vgw-0a1b2c3d"}
+    _reject(cfg, "connectivity", "not both")
+
+
+@pytest.mark.parametrize("service", ["guardduty", "config", "security_hub"])
+def test_prod_refuses_account_services_off_but_accepts_existing(service: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:account"][service] = "off"
+    _reject(cfg, f"account.{service}", "prod refuses off")
+    cfg["pacsguard:account"][service] = "existing"
+    assert getattr(settings_from_config(cfg, "x").account, service) == "existing"
+
+
+def test_public_users_cannot_reach_an_internal_alb() -> None:
+    cfg = _prod()
+    cfg["pacsguard:https"]["cidrs"].append("203.0.113.0/24")
+    _reject(cfg, "web.internal", "203.0.113.0/24")
