@@ -39,11 +39,41 @@ TRAIL_FILTERS = {
         "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) || "
         "($.eventName = ModifySecurityGroupRules) }"
     ),
+    "NaclChanges": (
+        "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || "
+        "($.eventName = DeleteNetworkAcl) || ($.eventName = DeleteNetworkAclEntry) || "
+        "($.eventName = ReplaceNetworkAclEntry) || ($.eventName = ReplaceNetworkAclAssociation) }"
+    ),
+    "NetworkGatewayChanges": (
+        "{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
+        "($.eventName = AttachInternetGateway) || ($.eventName = CreateInternetGateway) || "
+        "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }"
+    ),
+    "RouteTableChanges": (
+        "{ ($.eventSource = ec2.amazonaws.com) && (($.eventName = CreateRoute) || ($.eventName = CreateRouteTable) || "
+        "($.eventName = ReplaceRoute) || ($.eventName = ReplaceRouteTableAssociation) || "
+        "($.eventName = DeleteRouteTable) || ($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable)) }"
+    ),
+    "VpcChanges": (
+        "{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) || "
+        "($.eventName = AcceptVpcPeeringConnection) || ($.eventName = CreateVpcPeeringConnection) || "
+        "($.eventName = DeleteVpcPeeringConnection) || ($.eventName = RejectVpcPeeringConnection) || "
+        "($.eventName = AttachClassicLinkVpc) || ($.eventName = DetachClassicLinkVpc) || "
+        "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }"
+    ),
+    # Break-glass: unsealing the emergency credential pages someone (infra/identity.py's break-glass secret).
+    # Opening or closing a window is tagging that secret: alarmed the same way.
+    "BreakGlassCredentialRead": (
+        "{ (($.eventName = GetSecretValue) || ($.eventName = TagResource) || ($.eventName = UntagResource)) && "
+        '($.requestParameters.secretId = "*break-glass*") }'
+    ),
 }
 # The host plugin's ATNA lines: 110114 user authentication, 110113 security alert (refused everywhere).
 AUDIT_FILTERS = {
     "PacsAuthenticationFailures": '{ ($.event_id = "110114") && ($.outcome != "0") }',
     "PacsSecurityAlerts": '{ $.event_id = "110113" }',
+    # Every request made under emergency access (the plugin marks those audit lines), not just the first.
+    "EmergencyAccessUsed": "{ $.emergency IS TRUE }",
 }
 
 

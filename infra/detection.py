@@ -33,10 +33,10 @@ CONFIG_RULES = (
 @dataclass(frozen=True)
 class DetectionArgs:
     context: StackContext
-    logs_bucket: pulumi.Input[str]
-    logs_bucket_arn: pulumi.Input[str]
+    config_bucket: pulumi.Input[str]  # without object lock: Config refuses a locked destination
+    config_bucket_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
-    logs_bucket_policy: pulumi.Resource  # admits Config's delivery: PutDeliveryChannel checks it
+    config_bucket_policy: pulumi.Resource  # admits Config's delivery: PutDeliveryChannel checks it
 
 
 class Detection(pulumi.ComponentResource):
@@ -107,11 +107,11 @@ class Detection(pulumi.ComponentResource):
             role=role.id,
             policy=document(
                 statement(
-                    "DeliverToLogsBucket",
+                    "DeliverToConfigBucket",
                     ["s3:PutObject"],
-                    [pulumi.Output.concat(args.logs_bucket_arn, "/AWSLogs/", ctx.account_id, "/Config/*")],
+                    [pulumi.Output.concat(args.config_bucket_arn, "/AWSLogs/", ctx.account_id, "/Config/*")],
                 ),
-                statement("CheckLogsBucketAcl", ["s3:GetBucketAcl"], [args.logs_bucket_arn]),
+                statement("CheckConfigBucketAcl", ["s3:GetBucketAcl"], [args.config_bucket_arn]),
                 statement(
                     "EncryptWithLogsKey",
                     ["kms:Decrypt", "kms:GenerateDataKey"],
@@ -131,11 +131,11 @@ class Detection(pulumi.ComponentResource):
         channel = aws.cfg.DeliveryChannel(
             f"{name}-config-delivery-channel",
             name=f"{ctx.prefix}-delivery",
-            s3_bucket_name=args.logs_bucket,
+            s3_bucket_name=args.config_bucket,
             s3_kms_key_arn=args.logs_key_arn,
             # PutDeliveryChannel checks the bucket and the role's rights at once: both policies come first.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.recorder, managed, delivery_policy, args.logs_bucket_policy]
+                parent=self, depends_on=[self.recorder, managed, delivery_policy, args.config_bucket_policy]
             ),
         )
         status = aws.cfg.RecorderStatus(

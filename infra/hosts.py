@@ -47,6 +47,8 @@ class HostsArgs:
     ami_id: str
     zones: list[str]
     alb_arn: pulumi.Input[str]
+    machine: pulumi.Input[list[str]] | None = None  # [issuer, JWKS URL, *machine client ids]
+    break_glass_secret_arn: pulumi.Input[str] | None = None  # hosts follow its window tags (never its value)
 
 
 class HostsSecurityGroup(pulumi.ComponentResource):
@@ -165,6 +167,8 @@ class Hosts(pulumi.ComponentResource):
             self.host_filled["stack-ca"].arn,
             self.host_filled["db-app"].arn,
             self.image_volume.id if self.image_volume else "",
+            args.machine or [],
+            args.break_glass_secret_arn or "",
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, *v))
 
@@ -292,6 +296,11 @@ class Hosts(pulumi.ComponentResource):
         sts += host_statements(ctx, [s.arn for s in self.host_filled.values()], args.secrets_key_arn)
         if self.image_volume is not None:
             sts += attach_statements(ctx, self.image_volume.arn)
+        if args.break_glass_secret_arn is not None:
+            # The window is in the sealed secret's tags: DescribeSecret only, the value stays sealed.
+            sts.append(
+                statement("FollowBreakGlassWindow", ["secretsmanager:DescribeSecret"], [args.break_glass_secret_arn])
+            )
         if args.file_system_arn is not None:
             sts.append(
                 statement(
@@ -315,6 +324,8 @@ class Hosts(pulumi.ComponentResource):
         stack_ca_arn: str,
         db_app_arn: str,
         image_volume_id: str,
+        machine: list[str],
+        break_glass_secret: str,
         *log_groups: str,
     ) -> str:
         s = ctx.settings
@@ -344,6 +355,13 @@ class Hosts(pulumi.ComponentResource):
             # The ALB signs with regional keys it shares with every ALB of the region: pin our own.
             jwt_signer=alb_arn,
             jwt_key_url=f"https://public-keys.auth.elb.{ctx.region}.amazonaws.com/{{kid}}",
+            # Machine clients: the plugin verifies their Cognito access tokens again (RS256, the pool's JWKS).
+            machine_issuer=machine[0] if len(machine) > 2 else "",
+            machine_jwks=machine[1] if len(machine) > 2 else "",
+            machine_clients=tuple(machine[2:]),
+            session_timeout_minutes=s.web.session_timeout_minutes,
+            emergency_access_minutes=s.identity.emergency_access_minutes,
+            break_glass_secret=break_glass_secret,
             efs={"file_system_id": fs_id, "access_point_id": ap_id, "uid": str(ORTHANC_UID), "gid": str(ORTHANC_UID)}
             if fs_id
             else {},

@@ -1,4 +1,5 @@
-"""Who may sign in: a Cognito user pool with TOTP MFA required, no self sign-up, and one group per PACS role."""
+"""Who may sign in: a Cognito user pool with TOTP MFA required, passkeys, no self sign-up, one group per PACS role;
+machine clients (client credentials, one PACS scope each) and the emergency (break-glass) group."""
 
 from __future__ import annotations
 
@@ -8,15 +9,30 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
+from infra.login_domain import login_domain_prefix
 
 PACS_GROUPS = ("admin", "radiologist", "technologist", "auditor")
 ROLE_ATTRIBUTE = "pacs_role"  # read by the host plugin as custom:pacs_role
+RESOURCE_SERVER = "pacs"  # scopes pacs/read and pacs/store; the host plugin maps each to one role
+MACHINE_SCOPES = {"read": "query and retrieve DICOMweb", "store": "store instances (STOW-RS)"}
+EMERGENCY_GROUP = "emergency"
+# Cognito's minimum refresh-token lifetime: the ALB session timeout, not this, ends the session.
+REFRESH_TOKEN_MINUTES = 60
+AUTH_SESSION_MINUTES = 3  # the sign-in flow itself (password, TOTP or passkey challenge)
+FIRST_FACTORS = {"off": ["PASSWORD"], "allowed": ["PASSWORD", "WEB_AUTHN"], "required": ["WEB_AUTHN"]}
+# With passkeys required the ALB's client offers no password (SRP) flow: password+TOTP is not a first factor.
+AUTH_FLOWS = {
+    "off": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "allowed": ["ALLOW_USER_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "required": ["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+}
 
 
 @dataclass(frozen=True)
 class IdentityArgs:
     context: StackContext
     callback_domain: pulumi.Input[str]
+    secrets_key_arn: pulumi.Input[str] | None = None  # seals the break-glass credential
 
 
 class Identity(pulumi.ComponentResource):
@@ -58,10 +74,23 @@ class Identity(pulumi.ComponentResource):
                     ),
                 )
             ],
-            user_pool_tier="PLUS",
+            # Passkeys: the relying party is the stack's own domain and the authenticator must verify the user
+            # (biometric or PIN), so a passkey is two factors in one and cannot be phished to another site.
+            web_authn_configuration=(
+                aws.cognito.UserPoolWebAuthnConfigurationArgs(
+                    relying_party_id=ctx.settings.web.domain_name, user_verification="required"
+                )
+                if s.identity.passkeys != "off"
+                else None
+            ),
+            sign_in_policy=aws.cognito.UserPoolSignInPolicyArgs(
+                allowed_first_auth_factors=FIRST_FACTORS[s.identity.passkeys]
+            ),
+            user_pool_tier="PLUS",  # passkeys and choice-based sign-in need ESSENTIALS or PLUS
             user_pool_add_ons=aws.cognito.UserPoolUserPoolAddOnsArgs(advanced_security_mode="ENFORCED"),
             deletion_protection="ACTIVE" if s.is_prod else "INACTIVE",
-            tags=ctx.tags("phi"),
+            # The configured passkey mode, so plan and audit can judge "enforced as configured".
+            tags=ctx.tags("phi", **{"pacsguard:passkeys": s.identity.passkeys}),
             opts=ctx.opts(self, phi=True),
         )
         for group in PACS_GROUPS:
@@ -74,8 +103,10 @@ class Identity(pulumi.ComponentResource):
             )
         self.domain = aws.cognito.UserPoolDomain(
             f"{name}-domain",
-            domain=s.identity.domain_prefix or f"{ctx.prefix}-login",
+            domain=login_domain_prefix(ctx),
             user_pool_id=self.pool.id,
+            # Passkeys exist only in managed login (version 2); the classic hosted UI cannot offer them.
+            managed_login_version=2 if s.identity.passkeys != "off" else 1,
             opts=child,
         )
         self.client = aws.cognito.UserPoolClient(
@@ -93,14 +124,91 @@ class Identity(pulumi.ComponentResource):
             enable_token_revocation=True,
             read_attributes=["email", f"custom:{ROLE_ATTRIBUTE}"],
             write_attributes=["email"],
-            access_token_validity=60,
-            id_token_validity=60,
-            refresh_token_validity=12,
+            explicit_auth_flows=AUTH_FLOWS[s.identity.passkeys],
+            # Automatic logoff: tokens live no longer than the web session; refresh tokens are single-use
+            # (rotated, no grace period) and live Cognito's minimum.
+            access_token_validity=s.web.session_timeout_minutes,
+            id_token_validity=s.web.session_timeout_minutes,
+            refresh_token_validity=REFRESH_TOKEN_MINUTES,
+            auth_session_validity=AUTH_SESSION_MINUTES,
+            refresh_token_rotation=aws.cognito.UserPoolClientRefreshTokenRotationArgs(
+                feature="ENABLED", retry_grace_period_seconds=0
+            ),
             token_validity_units=aws.cognito.UserPoolClientTokenValidityUnitsArgs(  # units, not secrets
                 access_token="minutes",  # noqa: S106
                 id_token="minutes",  # noqa: S106
-                refresh_token="hours",  # noqa: S106
+                refresh_token="minutes",  # noqa: S106
             ),
             opts=child,
         )
+        if s.identity.passkeys != "off":
+            # Managed login shows its pages to a client only once the client has a branding style.
+            aws.cognito.ManagedLoginBranding(
+                f"{name}-login-branding",
+                user_pool_id=self.pool.id,
+                client_id=self.client.id,
+                use_cognito_provided_values=True,
+                opts=child,
+            )
+        self.issuer = pulumi.Output.concat("https://cognito-idp.", ctx.region, ".amazonaws.com/", self.pool.id)
+        self.jwks_url = pulumi.Output.concat(self.issuer, "/.well-known/jwks.json")
+        self.machine_clients = self._machine_clients(name, ctx, child)
+        aws.cognito.UserGroup(
+            f"{name}-group-{EMERGENCY_GROUP}",
+            name=EMERGENCY_GROUP,
+            user_pool_id=self.pool.id,
+            description=(
+                "Break-glass read access, custom:pacs_role emergency, assigned by a second administrator; works only "
+                f"while the sealed secret's window tags are open (at most {s.identity.emergency_access_minutes} min)"
+            ),
+            opts=child,
+        )
+        # The sealed break-glass credential: its value (the emergency user's sign-in) is put there by a second
+        # administrator; every read of it is a CloudTrail event the alarms turn into a page (infra/alarms.py).
+        self.break_glass_secret = aws.secretsmanager.Secret(
+            f"{name}-break-glass",
+            name=f"{ctx.prefix}-break-glass",
+            description="Sealed emergency-access credential: reading it raises an alarm; rotate it after every use",
+            kms_key_id=args.secrets_key_arn,
+            recovery_window_in_days=30 if s.is_prod else 7,
+            tags=ctx.tags("none", **{"pacsguard:purpose": "break-glass"}),
+            opts=child,
+        )
         self.register_outputs({"user_pool": self.pool.id})
+
+    def _machine_clients(
+        self, name: str, ctx: StackContext, child: pulumi.ResourceOptions
+    ) -> list[aws.cognito.UserPoolClient]:
+        """Client-credentials app clients: a secret, one PACS scope, short access tokens and nothing else."""
+        s = ctx.settings.identity
+        if not s.machine_clients:
+            return []
+        server = aws.cognito.ResourceServer(
+            f"{name}-pacs-api",
+            identifier=RESOURCE_SERVER,
+            name="PACS DICOMweb",
+            user_pool_id=self.pool.id,
+            scopes=[
+                aws.cognito.ResourceServerScopeArgs(scope_name=k, scope_description=v)
+                for k, v in MACHINE_SCOPES.items()
+            ],
+            opts=child,
+        )
+        return [
+            aws.cognito.UserPoolClient(
+                f"{name}-machine-{c.name}",
+                name=f"{ctx.prefix}-machine-{c.name}",
+                user_pool_id=self.pool.id,
+                generate_secret=True,
+                allowed_oauth_flows_user_pool_client=True,
+                allowed_oauth_flows=["client_credentials"],
+                allowed_oauth_scopes=[f"{RESOURCE_SERVER}/{c.scope}"],
+                supported_identity_providers=["COGNITO"],
+                prevent_user_existence_errors="ENABLED",
+                enable_token_revocation=True,
+                access_token_validity=s.machine_token_minutes,
+                token_validity_units=aws.cognito.UserPoolClientTokenValidityUnitsArgs(access_token="minutes"),  # noqa: S106
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[server]),
+            )
+            for c in s.machine_clients
+        ]

@@ -69,6 +69,7 @@ class Keys(pulumi.ComponentResource):
         super().__init__("pacsguard:security:Keys", name, None, opts)
         ctx = args.context
         self.keys: dict[str, aws.kms.Key] = {}
+        self._asg_role_exists = _autoscaling_role_exists(ctx)
         for data_class in args.data_classes:
             services = KEY_SERVICES[data_class]
             policy = document(*_key_policy(ctx, data_class, services))
@@ -76,7 +77,7 @@ class Keys(pulumi.ComponentResource):
             roles = self._service_linked_roles(name, ctx) if data_class == "images" else []
             extra_tags = (
                 {"pacsguard:service-linked-role": "existing"}
-                if data_class == "images" and ctx.settings.account.autoscaling_service_role == "existing"
+                if data_class == "images" and self._asg_role_exists
                 else {}
             )
             key = aws.kms.Key(
@@ -106,7 +107,7 @@ class Keys(pulumi.ComponentResource):
 
     def _service_linked_roles(self, name: str, ctx: StackContext) -> list[pulumi.Resource]:
         """The Auto Scaling service-linked role, unless the account has it (account.autoscaling_service_role)."""
-        if ctx.settings.account.autoscaling_service_role == "existing":
+        if self._asg_role_exists:
             return []
         role = aws.iam.ServiceLinkedRole(
             f"{name}-autoscaling-service-role",
@@ -120,6 +121,17 @@ class Keys(pulumi.ComponentResource):
 
     def arn(self, data_class: str) -> pulumi.Output[str]:
         return self.keys[data_class].arn
+
+
+def _autoscaling_role_exists(ctx: StackContext) -> bool:
+    """account.autoscaling_service_role; `auto` asks IAM, since creating a role the account has fails ("taken")."""
+    mode = ctx.settings.account.autoscaling_service_role
+    if mode != "auto":
+        return mode == "existing"
+    found = aws.iam.get_roles(
+        name_regex="^AWSServiceRoleForAutoScaling$", path_prefix="/aws-service-role/autoscaling.amazonaws.com/"
+    )
+    return bool(found.names)
 
 
 def _key_policy(ctx: StackContext, data_class: str, services: tuple[str, ...]) -> list[Statement]:

@@ -33,9 +33,7 @@ def alb_log_delivery(ctx: StackContext, bucket_arn: pulumi.Output[str], prefix: 
     return [statement("AlbAccessLogDelivery", ["s3:PutObject"], [objects], principal=principal)]
 
 
-def trail_and_config_delivery(
-    ctx: StackContext, bucket_arn: pulumi.Output[str], trail_arn: pulumi.Input[str]
-) -> list[Statement]:
+def trail_delivery(ctx: StackContext, bucket_arn: pulumi.Output[str], trail_arn: pulumi.Input[str]) -> list[Statement]:
     own_logs = pulumi.Output.concat(bucket_arn, "/AWSLogs/", ctx.account_id, "/*")
     return [
         statement(
@@ -52,6 +50,13 @@ def trail_and_config_delivery(
             principal={"Service": "cloudtrail.amazonaws.com"},
             condition={"StringEquals": {"aws:SourceArn": trail_arn, "s3:x-amz-acl": "bucket-owner-full-control"}},
         ),
+    ]
+
+
+def config_delivery(ctx: StackContext, bucket_arn: pulumi.Output[str]) -> list[Statement]:
+    """AWS Config's snapshots and history: to a bucket of their own, because Config refuses an object-lock bucket."""
+    own_logs = pulumi.Output.concat(bucket_arn, "/AWSLogs/", ctx.account_id, "/Config/*")
+    return [
         statement(
             "ConfigAclCheck",
             ["s3:GetBucketAcl", "s3:ListBucket"],

@@ -70,7 +70,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     )
     allow_host_egress(hosts_sg, ctx, network, database, storage)
 
-    identity = Identity("identity", IdentityArgs(context=ctx, callback_domain=settings.web.domain_name))
+    identity = Identity(
+        "identity",
+        IdentityArgs(context=ctx, callback_domain=settings.web.domain_name, secrets_key_arn=keys.arn("secrets")),
+    )
     web = WebIngress(
         "web",
         WebIngressArgs(
@@ -116,6 +119,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             ami_id=ami,
             zones=zones,
             alb_arn=web.alb.arn,
+            machine=pulumi.Output.all(identity.issuer, identity.jwks_url, *(c.id for c in identity.machine_clients)),
+            break_glass_secret_arn=identity.break_glass_secret.arn,
         ),
         hosts_sg,
     )
@@ -146,10 +151,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         "detection",
         DetectionArgs(
             context=ctx,
-            logs_bucket=storage.logs.bucket.id,
-            logs_bucket_arn=storage.logs.bucket.arn,
+            config_bucket=storage.config_delivery.bucket.id,
+            config_bucket_arn=storage.config_delivery.bucket.arn,
             logs_key_arn=keys.arn("logs"),
-            logs_bucket_policy=storage.logs.policy,
+            config_bucket_policy=storage.config_delivery.policy,
         ),
     )
     protected = [database.instance.arn]

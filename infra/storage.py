@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -9,8 +10,8 @@ import pulumi_aws as aws
 
 from infra.bucket import SecureBucket, SecureBucketArgs
 from infra.context import StackContext
-from infra.log_delivery import alb_log_delivery, trail_and_config_delivery
-from infra.policy_doc import deny_insecure_transport, document
+from infra.log_delivery import alb_log_delivery, config_delivery, trail_delivery
+from infra.policy_doc import Statement, deny_insecure_transport, document
 from infra.trail_name import trail_arn
 
 ORTHANC_UID = 64042  # fixed so the EFS access point and the host's orthanc user agree
@@ -37,15 +38,12 @@ class Storage(pulumi.ComponentResource):
         # retention kept by lifecycle instead of a lock. It holds request metadata, not images.
         self.access_logs = SecureBucket(
             f"{name}-accesslogs",
-            SecureBucketArgs(
-                context=ctx,
-                data_class="logs",
-                kms_key_arn=None,
-                expire_after_days=s.effective_log_retention,
-                noncurrent_expiration_days=s.effective_log_retention,
+            _unlocked_log_bucket(
+                ctx,
+                "s3-server-access-and-alb-logs",
+                None,
+                lambda arn: alb_log_delivery(ctx, arn),
                 receives_server_access_logs=True,
-                log_sink="s3-server-access-and-alb-logs",
-                extra_policy_statements=lambda arn: alb_log_delivery(ctx, arn),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -57,8 +55,16 @@ class Storage(pulumi.ComponentResource):
                 kms_key_arn=args.logs_key_arn,
                 object_lock_days=s.storage.object_lock_days,
                 object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
-                extra_policy_statements=lambda arn: trail_and_config_delivery(ctx, arn, trail_arn(ctx)),
+                extra_policy_statements=lambda arn: trail_delivery(ctx, arn, trail_arn(ctx)),
             ),
+            opts=pulumi.ResourceOptions(parent=self),
+            log_destination=self.access_logs,
+        )
+        # AWS Config refuses a delivery channel to a bucket with object lock: its history gets a bucket of its own,
+        # on the logs key, versioned and TLS-only, kept by lifecycle for the audit-log retention.
+        self.config_delivery = SecureBucket(
+            f"{name}-config",
+            _unlocked_log_bucket(ctx, "aws-config-delivery", args.logs_key_arn, lambda arn: config_delivery(ctx, arn)),
             opts=pulumi.ResourceOptions(parent=self),
             log_destination=self.access_logs,
         )
@@ -153,6 +159,28 @@ class Storage(pulumi.ComponentResource):
                 security_groups=[self.efs_security_group.id],
                 opts=child,
             )
+
+
+def _unlocked_log_bucket(
+    ctx: StackContext,
+    sink: str,
+    kms_key_arn: pulumi.Input[str] | None,
+    statements: Callable[[pulumi.Output[str]], list[Statement]],
+    *,
+    receives_server_access_logs: bool = False,
+) -> SecureBucketArgs:
+    """A log delivery destination AWS refuses to see locked: tagged as such, retention kept by lifecycle."""
+    days = ctx.settings.effective_log_retention
+    return SecureBucketArgs(
+        context=ctx,
+        data_class="logs",
+        kms_key_arn=kms_key_arn,
+        expire_after_days=days,
+        noncurrent_expiration_days=days,
+        receives_server_access_logs=receives_server_access_logs,
+        log_sink=sink,
+        extra_policy_statements=statements,
+    )
 
 
 def _archive_lock(mode: str, days: int) -> dict[str, object]:

@@ -64,6 +64,9 @@ class _StackMocks(pmocks.Mocks):
                     "resourceRecordValue": "_fedcba9876543210.acm-validations.aws.",
                 }
             ]
+        elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            outputs["dnsName"] = f"internal-{args.name}-1.{self.region}.elb.amazonaws.com"
+            outputs["zoneId"] = "ZMOCKELBZONE"  # AWS's per-region canonical hosted zone of load balancers
         elif args.typ == "aws:route53/record:Record":
             outputs["fqdn"] = str(args.inputs.get("name", "")).rstrip(".")
         elif args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and args.inputs.get("vpcEndpointType") == "Gateway":
@@ -89,6 +92,8 @@ class _StackMocks(pmocks.Mocks):
                 "zoneIds": [f"z{i}" for i in range(3)],
                 "id": self.region,
             },
+            # A fresh account: no Auto Scaling service-linked role yet, so the plan shows the stack creating it.
+            "aws:iam/getRoles:getRoles": {"arns": [], "names": [], "id": "roles"},
             "aws:ec2/getAmi:getAmi": {
                 "id": "ami-0debian12offline",
                 "name": "debian-12-amd64-20261101-0",

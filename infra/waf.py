@@ -31,7 +31,10 @@ BODY_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("SizeRestrictions_BODY", "EC2MetaDataSSRF_BODY", "GenericLFI_BODY", "GenericRFI_BODY",
          "CrossSiteScripting_BODY"),
     ),
-    "AWSManagedRulesKnownBadInputsRuleSet": ("known-bad-inputs", ("JavaDeserializationRCE_BODY", "Log4JRCE_BODY")),
+    "AWSManagedRulesKnownBadInputsRuleSet": (
+        "known-bad-inputs",
+        ("JavaDeserializationRCE_BODY", "Log4JRCE_BODY", "ReactJSRCE_BODY"),
+    ),
     "AWSManagedRulesSQLiRuleSet": ("sql-database", ("SQLi_BODY", "SQLiExtendedPatterns_BODY")),
 }  # fmt: skip
 

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
-from infra.identity import Identity
+from infra.identity import MACHINE_SCOPES, RESOURCE_SERVER, Identity
 from infra.ingress_rules import allow_networks
 from infra.lb_targets import attach_hosts
 
@@ -17,6 +17,11 @@ TLS_POLICIES = {
     "fips": "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
 }
 COGNITO_SCOPE = "openid"
+# Cognito's managed-login session cookie outlives the ALB session: without prompt=login an expired ALB session
+# would be silently renewed by Cognito, skipping the password, TOTP and passkey prompts (automatic logoff).
+REAUTHENTICATE = {"prompt": "login"}
+MACHINE_RULE_PRIORITY = 10
+MACHINE_PATHS = ["/dicom-web/*"]  # machines speak DICOMweb only; the host plugin refuses them anything else
 HEALTH_PATH = "/healthz"  # served by nginx itself: no PHI, no credentials
 
 
@@ -136,6 +141,7 @@ class WebIngress(pulumi.ComponentResource):
                         # Only openid: with any other scope userInfo returns just those claims and
                         # custom:pacs_role never reaches the host (Cognito userInfo documentation).
                         scope=COGNITO_SCOPE,
+                        authentication_request_extra_params=REAUTHENTICATE,
                     ),
                 ),
                 aws.lb.ListenerDefaultActionArgs(type="forward", order=2, target_group_arn=self.target_group.arn),
@@ -143,6 +149,8 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        if idn.machine_clients:
+            self._machine_rule(name, idn, tags)
         aws.lb.Listener(
             f"{name}-http-redirect",
             load_balancer_arn=self.alb.arn,
@@ -159,8 +167,25 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        if ctx.settings.web.route53_zone_id:
+            self._alias_record(name, ctx)
         self._name = name
         self.register_outputs({"alb_dns": self.alb.dns_name})
+
+    def _alias_record(self, name: str, ctx: StackContext) -> None:
+        """web.domain_name -> the ALB: Cognito redirects browsers to https://<domain>/oauth2/idpresponse."""
+        aws.route53.Record(
+            f"{name}-alias",
+            zone_id=ctx.settings.web.route53_zone_id,
+            name=ctx.settings.web.domain_name,
+            type="A",
+            aliases=[
+                aws.route53.RecordAliasArgs(
+                    name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _validated_certificate(self, name: str, ctx: StackContext, tags: dict[str, str]) -> pulumi.Output[str]:
         """Request a certificate, publish its DNS validation record, and wait until ACM issues it.
@@ -197,6 +222,51 @@ class WebIngress(pulumi.ComponentResource):
             opts=child,
         )
         return validation.certificate_arn
+
+    def _machine_rule(self, name: str, idn: Identity, tags: dict[str, str]) -> None:
+        """Bearer-token DICOMweb for machine clients: the ALB verifies the RS256 token before forwarding.
+
+        JWT validation checks the signature against the pool's JWKS, the issuer and the expiry, and here the token
+        use and the PACS scopes; the host plugin checks all of it again, then maps the one scope to a role.
+        """
+        aws.lb.ListenerRule(
+            f"{name}-machine-clients",
+            listener_arn=self.https_listener.arn,
+            priority=MACHINE_RULE_PRIORITY,
+            conditions=[
+                aws.lb.ListenerRuleConditionArgs(
+                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=MACHINE_PATHS)
+                ),
+                aws.lb.ListenerRuleConditionArgs(
+                    http_header=aws.lb.ListenerRuleConditionHttpHeaderArgs(
+                        http_header_name="Authorization", values=["Bearer *"]
+                    )
+                ),
+            ],
+            actions=[
+                aws.lb.ListenerRuleActionArgs(
+                    type="jwt-validation",
+                    order=1,
+                    jwt_validation=aws.lb.ListenerRuleActionJwtValidationArgs(
+                        issuer=idn.issuer,
+                        jwks_endpoint=idn.jwks_url,
+                        additional_claims=[
+                            aws.lb.ListenerRuleActionJwtValidationAdditionalClaimArgs(
+                                name="token_use", format="single-string", values=["access"]
+                            ),
+                            aws.lb.ListenerRuleActionJwtValidationAdditionalClaimArgs(
+                                name="scope",
+                                format="space-separated-values",
+                                values=[f"{RESOURCE_SERVER}/{k}" for k in MACHINE_SCOPES],
+                            ),
+                        ],
+                    ),
+                ),
+                aws.lb.ListenerRuleActionArgs(type="forward", order=2, target_group_arn=self.target_group.arn),
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def attach(self, hosts_asg_name: pulumi.Input[str]) -> None:
         attach_hosts(self._name, self, hosts_asg_name, self.target_group.arn)

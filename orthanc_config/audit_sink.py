@@ -36,9 +36,11 @@ from orthanc_config.audit_forward import Forwarder
 from orthanc_config.dicom_operations import DicomOperations
 from orthanc_config.plugin import pacsguard_dicomedge as dicomedge
 from orthanc_config.plugin import pacsguard_dicomlog as dicomlog
+from orthanc_config.plugin import pacsguard_emergency as emergency
 from orthanc_config.plugin import pacsguard_syslog as rfc5424
 from orthanc_config.study_lookup import StudyLookup
 
+ROOT_LAYERS = ("break-glass",)  # the only records root's host commands send (orthanc_config/break_glass.py)
 NGINX_TAGS = {"pacsguard_http": "http", "pacsguard_dicom": "dicom"}
 _RFC3164 = re.compile(rb"^<(\d{1,3})>(?:\w{3} [ \d]\d \d\d:\d\d:\d\d )(?:(\S+) )?(\w+): (.*)$", re.S)
 _UCRED = struct.Struct("3i")
@@ -60,6 +62,7 @@ class SinkConfig:
     forward: dict = field(default_factory=dict)  # {"host", "port", "ca", "cert", "key"}: RFC 5425
     orthanc_credentials: str = ""  # Orthanc's credentials.json: the index the sink asks for a resource's study
     netns: str = ""  # unused by the sink itself; documents where local mode runs it
+    alarm_log: str = ""  # emergency access: every record marked "emergency" also becomes an alarm line here
 
     @classmethod
     def load(cls, path: Path) -> SinkConfig:
@@ -113,6 +116,9 @@ class Sink:
     def record(self, record: dict, sender: str, pid: int | None) -> dict:
         record = {k: v for k, v in record.items() if v not in (None, "")}
         record.setdefault("time", _now())
+        if record.get("emergency") is True and self.config.alarm_log:
+            # Before the trail: an OSError here means no acknowledgement, so the plugin refuses the request.
+            emergency.raise_alarm(self.config.alarm_log, record)
         entry = {**record, "sender": sender, "received": _now()}
         if pid is not None:
             entry["sender_pid"] = pid
@@ -152,11 +158,28 @@ class Sink:
             self.record(record, sender, pid)
         elif sender == "nginx":
             self._nginx(data, pid)
+        elif uid == 0:
+            self._root(data, pid)
         else:
             who = _user_name(uid)
             self._alert(
                 f"audit message from local user {who} (pid {pid}) refused: only Orthanc and nginx write", who, pid
             )
+
+    def _root(self, data: bytes, pid: int) -> None:
+        """Root's own host commands (break-glass open/close) record through the sink too: one writer per trail."""
+        try:
+            _header, record = rfc5424.parse_record(data)
+        except rfc5424.SyslogError as exc:
+            self._alert(f"unparsable audit message from root (pid {pid}): {exc}", "root", pid)
+            return
+        if record.get("layer") not in ROOT_LAYERS:
+            who = _user_name(0)
+            self._alert(
+                f"audit message from local user {who} (pid {pid}) refused: only Orthanc and nginx write", who, pid
+            )
+            return
+        self.record(record, "root", pid)
 
     def _nginx(self, data: bytes, pid: int) -> None:
         m = _RFC3164.match(data.strip())

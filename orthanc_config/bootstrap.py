@@ -22,6 +22,7 @@ from pathlib import Path
 from orthanc_config import (
     aws_api,
     aws_host,
+    break_glass,
     host_secrets,
     http_stack,
     packages,
@@ -35,12 +36,13 @@ from orthanc_config import (
 from orthanc_config.cert_inventory import INVENTORY_FILE, Inventory
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
+from orthanc_config.machine_issuer import IssuerError, LocalIssuer, cache_jwks
 from orthanc_config.profile import HostProfile, ProfileError
 from orthanc_config.render_dicom_edge import CONNECTION_LOG, DicomEdgePaths, EdgeCertificate, render_dicom_stream
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
-from orthanc_config.systemd_units import LOG_SHIPPER, render_units
+from orthanc_config.systemd_units import BREAK_GLASS_TIMER, LOG_SHIPPER, render_units
 
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
@@ -52,6 +54,8 @@ PLUGIN_FILES = (
     "pacsguard_identity.py",
     "pacsguard_audit.py",
     "pacsguard_syslog.py",
+    "pacsguard_machine.py",
+    "pacsguard_emergency.py",
     "pacsguard_lockout.py",
 )
 RENEW_BEFORE_DAYS = 30
@@ -274,6 +278,19 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "JwtSigner": p.jwt_signer,
             "JwtKeyUrl": p.jwt_key_url,
             "AuditSocket": str(layout.audit_socket),
+            "OrthancLog": str(layout.orthanc_log),
+            "SessionTimeoutMinutes": p.session_timeout_minutes,
+            # No AlarmLog for the plugin: the audit sink (root) writes the alarm for each emergency record.
+            "Emergency": {"WindowFile": str(layout.break_glass_window)},
+            "Machine": {
+                "Issuer": p.machine_issuer,
+                # AWS: the copy fetched at boot (cache_jwks); local: the local issuer's file.
+                "Jwks": str(layout.machine_jwks_file) if p.machine_clients else "",
+                "ResourceServer": p.machine_resource_server,
+                "Clients": list(p.machine_clients),
+            },
+            "DicomEdgeLog": str(layout.log_dir / CONNECTION_LOG),
+            "DicomRelayPort": p.dicom_relay_port,
         }
     }
     return RenderedFile(
@@ -292,6 +309,7 @@ def audit_sink_config(layout: HostLayout) -> RenderedFile:
         "relay_port": str(p.dicom_relay_port),
         "forward": dict(p.audit_forward),
         "orthanc_credentials": str(layout.config_dir / "credentials.json"),
+        "alarm_log": str(layout.alarm_log),
     }
     return RenderedFile(str(layout.audit_sink_config), json.dumps(config, indent=2), 0o600, "root", "root")
 
@@ -346,6 +364,10 @@ def configure(
         )
     else:
         secrets = host_secrets.aws_secrets(profile, layout.secrets_dir / "gateway-password", say)
+    if local:
+        # The sealed break-glass user exists in Orthanc; the plugin admits it only inside an open window.
+        sealed = {"password": break_glass.ensure_sealed(layout), "role": "emergency"}
+        secrets = dataclasses.replace(secrets, users={**secrets.users, break_glass.BREAK_GLASS_USER: sealed})
     if profile.stack_ca_secret:
         ensure_stack_pki(layout, say)
         inventory = stack_edge_inventory(layout)
@@ -353,6 +375,13 @@ def configure(
         inventory = ensure_pki(layout, say, database_tls=local)
     if "jwt" in profile.identity and local:
         ensure_jwt_keys(layout)
+    if local and profile.machine_clients:
+        LocalIssuer(profile.machine_issuer, layout.machine_issuer_key, layout.machine_jwks_file).ensure()
+    elif profile.machine_clients:
+        try:
+            cache_jwks(profile.machine_jwks, layout.machine_jwks_file)
+        except IssuerError as exc:
+            say(f"Machine clients: {exc}")  # the PACS still comes up; bearer tokens are refused until a copy exists
 
     library_dir = http_stack.prepare(layout.library_dir)
     if library_dir is None:
@@ -387,6 +416,10 @@ def configure(
         log_file.touch(exist_ok=True)
         os.chown(log_file, 0, _gid("orthanc"))
         os.chmod(log_file, 0o640)
+    # Root alone appends alarms (the audit sink for emergency requests, the break-glass commands): Orthanc reads.
+    layout.alarm_log.touch(exist_ok=True)
+    os.chown(layout.alarm_log, 0, _gid("orthanc"))
+    os.chmod(layout.alarm_log, 0o640)
     return Configured(layout, secrets, files)
 
 
@@ -396,6 +429,8 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
         unit.write()
     subprocess.run(["systemctl", "daemon-reload"], check=True)
     names = ["pacsguard-firewall", "pacsguard-audit", "pacsguard-orthanc", "pacsguard-nginx"]
+    if configured.layout.profile.break_glass_secret:
+        names.append(BREAK_GLASS_TIMER)
     if configured.layout.profile.log_groups:
         names.append(LOG_SHIPPER)
     for name in names:
@@ -415,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     launch.add_argument("--config-dir", required=True)
     launch.add_argument("--output-socket", required=True)
     launch.add_argument("--library-dir")
+    sync = sub.add_parser("break-glass-sync", help="follow the sealed secret's emergency window tags (timer)")
+    sync.add_argument("--profile", required=True, type=Path)
     ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
     ship.add_argument("--profile", required=True, type=Path)
     ship.add_argument("--once", action="store_true")
@@ -434,6 +471,12 @@ def main(argv: list[str] | None = None) -> int:
         return log_shipper.main(["--profile", str(args.profile), *(["--once"] if args.once else [])])
     try:
         profile = HostProfile.load(args.profile)
+        if args.command == "break-glass-sync":
+            is_open = break_glass.sync_window(
+                HostLayout(profile), break_glass.secret_tags(profile.break_glass_secret, profile.region)
+            )
+            print(f"pacsguard-host: emergency window {'open' if is_open else 'closed'}")
+            return 0
         if profile.mode == "aws":
             aws_host.remember_endpoint()
             aws_host.prepare(profile, print)
@@ -445,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         ProfileError,
         host_secrets.SecretsError,
         aws_host.AwsHostError,
+        break_glass.BreakGlassError,
         stack_ca.StackCaError,
         ssm_agent.SsmAgentError,
         aws_api.AwsError,

@@ -124,6 +124,30 @@ class HostLayout:
         return Path(self.profile.jwt_public_key_file)
 
     @property
+    def machine_issuer_key(self) -> Path:
+        """Local mode only: the RS256 key that signs machine clients' tokens (Cognito's role on AWS)."""
+        return self.secrets_dir / "machine-issuer.key"
+
+    @property
+    def machine_jwks_file(self) -> Path:
+        return self.state / "machine-jwks.json"
+
+    @property
+    def break_glass_window(self) -> Path:
+        """Present only while an emergency access window is open (written by root, read by the plugin)."""
+        return self.state / "break-glass-window.json"
+
+    @property
+    def break_glass_credential(self) -> Path:
+        """The sealed emergency credential: root only, apart from the everyday credentials file."""
+        return self.secrets_dir / "break-glass.json"
+
+    @property
+    def alarm_log(self) -> Path:
+        """Local stand-in for the stack's alarm topic: emergency access and its opening and closing."""
+        return self.log_dir / "alarms.jsonl"
+
+    @property
     def credentials_file(self) -> Path:
         """The operator's credentials: every user's password and role. Root only."""
         return self.secrets_dir / "credentials.json"

@@ -22,6 +22,7 @@ from orthanc_config.bootstrap import Configured, configure
 from orthanc_config.cert_inventory import INVENTORY_FILE
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
+from orthanc_config.machine_issuer import LOCAL_CLIENTS
 from orthanc_config.orthanc_launcher import connect_output, orthanc_command, orthanc_environment
 from orthanc_config.pki_lifecycle import REVOCATION_PROBE
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
@@ -87,6 +88,9 @@ def local_profile(opts: LocalOptions) -> HostProfile:
         ),
         identity="basic+jwt",
         jwt_public_key_file=f"{state}/jwt-public.pem",
+        machine_issuer=f"https://{link.ns_address}/pacsguard-issuer",
+        machine_jwks=f"{state}/machine-jwks.json",
+        machine_clients=tuple(LOCAL_CLIENTS),
         config_dir=f"{state}/orthanc",
         pki_dir=f"{state}/pki",
         state_dir=str(state),
@@ -419,6 +423,19 @@ def status_document(opts: LocalOptions) -> dict:
         "audit_socket": str(layout.audit_socket),
         "auth_failure_log": str(layout.log_dir / "auth-failures.jsonl"),
         "jwt_signing_key": str(layout.jwt_private_key),
+        "session_timeout_minutes": profile.session_timeout_minutes,
+        "break_glass": {  # root only: the posture probes open a window, use it, let it expire and close it
+            "user": "break-glass",
+            "sealed_credential": str(layout.break_glass_credential),
+            "window_file": str(layout.break_glass_window),
+            "alarm_log": str(layout.alarm_log),
+        },
+        "machine_issuer": {
+            "issuer": profile.machine_issuer,
+            "signing_key": str(layout.machine_issuer_key),  # root only: the posture probes mint tokens with it
+            "resource_server": profile.machine_resource_server,
+            "clients": dict(LOCAL_CLIENTS),
+        },
         "source_addresses": {"bound": link.host_addresses[0], "unbound": link.host_addresses[1]},
         "orthanc_http_port": profile.orthanc_http_port,
         # The DICOM edge: Orthanc's own DICOM port and the relays live on the namespace's loopback only.

@@ -95,6 +95,14 @@ class HostProfile:
     jwt_public_key_file: str = "/etc/pacsguard/jwt-public.pem"
     jwt_signer: str = ""  # on AWS: the ARN of the stack's own load balancer
     jwt_key_url: str = ""  # on AWS: https://public-keys.auth.elb.<region>.amazonaws.com/{kid}
+    # Machine clients (bearer tokens, RS256): the issuer, its JWKS (https URL or file) and the admitted client ids.
+    machine_issuer: str = ""
+    machine_jwks: str = ""
+    machine_clients: tuple[str, ...] = ()
+    machine_resource_server: str = "pacs"
+    session_timeout_minutes: int = 15  # automatic logoff: a signed-in session older than this is refused
+    emergency_access_minutes: int = 60  # the longest break-glass window (at most 240)
+    break_glass_secret: str = ""  # on AWS: the sealed secret whose window tags every host follows
     cert_validity_days: int = 365
     find_limit: int = 500
     max_body_mb: int = 512
@@ -133,6 +141,10 @@ class HostProfile:
             raise ProfileError(f"modalities: {self.dicom_aet} is the server's own AE title")
         if not re.fullmatch(r"\d+\.\d+\.\d+", self.orthanc_version):
             raise ProfileError(f"orthanc_version: {self.orthanc_version!r} is not a version such as 1.10.1")
+        if not 1 <= self.emergency_access_minutes <= 240:
+            raise ProfileError("emergency_access_minutes: 1 to 240 (four hours at most)")
+        if self.machine_clients and not (self.machine_issuer.startswith("https://") and self.machine_jwks):
+            raise ProfileError("machine_clients need machine_issuer (https://...) and machine_jwks")
         ports = ("dicom_port", "https_port", "orthanc_http_port", "orthanc_dicom_port", "dicom_relay_port")
         for port_key in ports:
             if not 1 <= getattr(self, port_key) <= 65535:
@@ -198,6 +210,7 @@ class HostProfile:
             "modality_cidrs",
             "health_check_cidrs",
             "lb_cidrs",
+            "machine_clients",
         ):
             if key in data:
                 data[key] = tuple(data[key])

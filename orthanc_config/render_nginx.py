@@ -120,6 +120,7 @@ def _viewer_locations(profile: HostProfile, paths: NginxPaths) -> str:
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header Authorization $pacsguard_authorization;
+      proxy_set_header X-PACSGuard-Bearer $pacsguard_bearer;
       proxy_set_header X-Real-IP $remote_addr;
       proxy_set_header Connection "";
       proxy_http_version 1.1;
@@ -190,7 +191,13 @@ http {{
 
   # A request that carries the load balancer's signed identity goes to Orthanc as the gateway user;
   # the plugin then verifies the signature and takes the role from the token.
-  map $http_x_amzn_oidc_data $pacsguard_authorization {{
+  # A machine client's `Authorization: Bearer <RS256 token>` goes the same way: the token travels in a header
+  # only nginx sets (a client's own copy is replaced), and the plugin verifies it against the issuer's keys.
+  map $http_authorization $pacsguard_bearer {{
+    "~^[Bb]earer +([A-Za-z0-9._-]+)$" $1;
+    default "";
+  }}
+  map "$http_x_amzn_oidc_data$pacsguard_bearer" $pacsguard_authorization {{
     "" $http_authorization;
     default "Basic {gateway}";
   }}
@@ -248,6 +255,7 @@ http {{
       proxy_set_header X-Real-IP $remote_addr;
       proxy_set_header X-PACSGuard-Failed-User $remote_user;
       proxy_set_header x-amzn-oidc-data "";
+      proxy_set_header X-PACSGuard-Bearer "";  # only the main location hands a bearer token on
       proxy_hide_header WWW-Authenticate;  # the client already has Orthanc's challenge
       proxy_set_header Connection "";
       proxy_http_version 1.1;
@@ -264,6 +272,7 @@ http {{
       proxy_busy_buffers_size 256k;
       proxy_set_header Host $host;
       proxy_set_header Authorization $pacsguard_authorization;
+      proxy_set_header X-PACSGuard-Bearer $pacsguard_bearer;
       proxy_set_header X-Real-IP $remote_addr;
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Proto https;

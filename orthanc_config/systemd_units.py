@@ -121,4 +121,39 @@ WantedBy=multi-user.target
     ]
     if layout.profile.log_groups:
         units.append(RenderedFile(f"{UNIT_DIR}/{LOG_SHIPPER}.service", shipper))
-    return units
+    return units + break_glass_units(layout)
+
+
+BREAK_GLASS_TIMER = "pacsguard-break-glass.timer"
+
+
+def break_glass_units(layout: HostLayout) -> list[RenderedFile]:
+    """Follow the sealed secret's window tags every 30 s: how an emergency window opens and closes on every host."""
+    if not layout.profile.break_glass_secret:
+        return []
+    service = f"""[Unit]
+Description=PACSGuard break-glass window (from the sealed secret's tags)
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} break-glass-sync --profile {PROFILE_PATH}
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths={layout.state}
+"""
+    timer = """[Unit]
+Description=Follow the PACSGuard break-glass window
+
+[Timer]
+OnBootSec=30s
+OnUnitActiveSec=30s
+
+[Install]
+WantedBy=timers.target
+"""
+    return [
+        RenderedFile(f"{UNIT_DIR}/pacsguard-break-glass.service", service),
+        RenderedFile(f"{UNIT_DIR}/{BREAK_GLASS_TIMER}", timer),
+    ]

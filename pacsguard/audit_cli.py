@@ -29,27 +29,37 @@ def audit(
     policy: bool = typer.Option(
         False, "--print-iam-policy", help="Print the auditor's least-privilege IAM policy and exit."
     ),
+    allow_skipped: bool = typer.Option(
+        False,
+        "--allow-skipped",
+        help="Do not fail on critical/high controls skipped because the endpoint lacks an API (emulators). "
+        "The report says so.",
+    ),
 ) -> None:
     """Check what the AWS account actually runs against every control with a cloud check.
 
-    Exit code 0 when no critical or high control fails, 1 when one does, 2 on bad input or an unreachable endpoint.
+    Exit code 0 when no critical or high control fails, errs or lacks evidence (skipped for want of an API,
+    permissions or tagged resources), 1 when one does, 2 on bad input or an unreachable endpoint.
     """
-    from pacsguard.reports import ReportContext
+    from pacsguard.reports import ReportContext, allowed_skips_note
     from policies.catalog import controls
     from policies.cloud.api import AwsApi, EndpointError
     from policies.cloud.audit import NoStackResources, run_audit
-    from policies.cloud.context import CloudContext
+    from policies.cloud.context import CloudContext, not_applicable_by_design
     from policies.evaluate import exit_code
     from stacks.loader import SettingsError, load_settings, stack_file
 
     if policy:
-        typer.echo((Path(__file__).resolve().parent.parent / "policies" / "cloud" / "auditor-policy.json").read_text())
+        from importlib.resources import files
+
+        typer.echo(files("policies.cloud").joinpath("auditor-policy.json").read_text(), nl=False)
         raise typer.Exit(0)
-    environment, allowed = "prod", None
+    environment, allowed, by_design = "prod", None, {}
     if stack_file(stack).exists():
         with user_errors(SettingsError):
             settings = load_settings(stack)
         environment, allowed = settings.environment, settings.allowed_regions
+        by_design = not_applicable_by_design(settings)
         region = region or settings.region
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     api = AwsApi(region=region, profile=profile, endpoint_url=endpoint_url)
@@ -58,16 +68,26 @@ def audit(
             api.account_id = api.call("sts", "GetCallerIdentity")["Account"]
         except Exception as exc:
             fail(f"cannot identify the account at {endpoint_url or 'AWS'}: {exc}")
-        cx = CloudContext(api=api, stack=stack, environment=environment, allowed_regions=allowed)
+        cx = CloudContext(
+            api=api, stack=stack, environment=environment, allowed_regions=allowed, not_applicable=by_design
+        )
         with err.status("Auditing...") as status:
             findings = run_audit(cx, progress=lambda cid: status.update(f"Auditing {cid}..."))
-    ctx = ReportContext(layer="cloud", target=f"{stack} ({api.account_id}, {region})", controls=controls())
+    notes = allowed_skips_note(findings) if allow_skipped else ()
+    ctx = ReportContext(layer="cloud", target=f"{stack} ({api.account_id}, {region})", controls=controls(), notes=notes)
     if fmt is ReportFormat.json:
-        doc = {"stack": stack, "account": api.account_id, "region": region, "findings": [f.as_dict() for f in findings]}
+        doc = {
+            "stack": stack,
+            "account": api.account_id,
+            "region": region,
+            "allow_skipped": allow_skipped,
+            "notes": list(notes),
+            "findings": [f.as_dict() for f in findings],
+        }
         write_report(json.dumps(doc, indent=2), output)
     else:
         emit(fmt, findings, ctx, output)
-    raise typer.Exit(exit_code(findings))
+    raise typer.Exit(exit_code(findings, allow_skipped))
 
 
 PORT = typer.Option(4566, "--port", help="Port on 127.0.0.1.")

@@ -100,16 +100,23 @@ def verify(
     ),
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="Report format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    allow_skipped: bool = typer.Option(
+        False,
+        "--allow-skipped",
+        help="Do not fail on critical/high controls whose every probe was skipped (the target does not describe "
+        "what they need). The report says so.",
+    ),
 ) -> None:
     """Attack a running PACS as a modality, a user and an intruder would (testinfra, pynetdicom, HTTPS probes).
 
-    Exit code 0 when no critical or high control fails, 1 when one does, 2 when the target is missing or unreachable.
+    Exit code 0 when every critical or high control was proven, 1 when one fails, errs or had every probe skipped,
+    2 when the target is missing or unreachable.
     """
     import tempfile
 
     from orthanc_config.local_stack import LocalOptions, LocalStackError
     from orthanc_config.local_stack import status as local_status
-    from pacsguard.reports import ReportContext
+    from pacsguard.reports import ReportContext, allowed_skips_note
     from pacsguard.verify import TargetError, attack_cases, run
     from policies.catalog import controls
     from policies.evaluate import exit_code
@@ -125,13 +132,15 @@ def verify(
     cases = attack_cases(findings)
     err.print(f"Attack cases: {cases['ran']} ran, {cases['held']} held, {cases['skipped']} skipped", highlight=False)
     summary = {f"attack_cases_{k}": v for k, v in cases.items()}
-    ctx = ReportContext(layer="wire", target=str(target), controls=controls(), summary=summary)
+    notes = allowed_skips_note(findings, "every probe was skipped") if allow_skipped else ()
+    ctx = ReportContext(layer="wire", target=str(target), controls=controls(), summary=summary, notes=notes)
     if fmt is ReportFormat.json:
-        doc = {"target": str(target), "attack_cases": cases, "findings": [f.as_dict() for f in findings]}
+        doc = {"target": str(target), "attack_cases": cases, "allow_skipped": allow_skipped, "notes": list(notes),
+               "findings": [f.as_dict() for f in findings]}  # fmt: skip
         write_report(json.dumps(doc, indent=2), output)
     else:
         emit(fmt, findings, ctx, output)
-    raise typer.Exit(exit_code(findings))
+    raise typer.Exit(exit_code(findings, allow_skipped))
 
 
 @app.command("controls")

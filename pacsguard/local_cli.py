@@ -16,9 +16,13 @@ from orthanc_config.local_stack import (
     LocalOptions,
     LocalStackError,
 )
+from pacsguard.break_glass_cli import break_glass_app
 from pacsguard.errors import user_errors
+from pacsguard.machine_token_cli import machine_token
 
 local_app = typer.Typer(help="Run the hardened PACS locally, in its own network namespace.", no_args_is_help=True)
+local_app.add_typer(break_glass_app, name="break-glass")
+local_app.command("machine-token")(machine_token)
 err = Console(stderr=True)
 
 NAME = typer.Option(DEFAULT_NAME, "--name", help="Stack name: also the network namespace's name.")

@@ -1,4 +1,5 @@
-"""`pacsguard verify`: run the posture suite (tests/posture, pytest underneath) against a target description."""
+"""`pacsguard verify`: run the posture suite (pacsguard/posture, shipped in the package; pytest underneath) against a
+target description."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from policies.catalog import by_id
-from policies.model import Finding
+from policies.model import ENDPOINT, FAILED_CALL, Finding
 
-ROOT = Path(__file__).resolve().parent.parent
-SUITE = ROOT / "tests" / "posture"
+SUITE = Path(__file__).resolve().parent / "posture"  # package data of the wheel, not a test folder
 REQUIRED = ("https_url", "dicom", "ca_cert", "modalities", "credentials_file", "audit_log")
 
 
@@ -55,10 +55,10 @@ def run(target_file: Path, echo: Callable[[str], None] = lambda _l: None) -> lis
         results = Path(tmp) / "results.jsonl"
         cmd = [
             sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "pacsguard.verify_plugin", "-p", "no:cacheprovider",
-            "-o", "addopts=", "-W", "ignore::DeprecationWarning", "--rootdir", str(ROOT),
+            "-o", "addopts=", "-W", "ignore::DeprecationWarning", "--rootdir", str(SUITE),
             "--target", str(target_file), "--verify-results", str(results),
         ]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        proc = subprocess.Popen(cmd, cwd=SUITE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -67,7 +67,23 @@ def run(target_file: Path, echo: Callable[[str], None] = lambda _l: None) -> lis
         rows = [json.loads(x) for x in results.read_text().splitlines()] if results.exists() else []
     if not rows:
         raise TargetError("the posture suite produced no result (see its output above)")
-    return [Finding(r["control"], r["status"], by_id(r["control"]).severity, r["probe"], r["message"]) for r in rows]
+    return wire_findings(rows)
+
+
+def wire_findings(rows: list[dict]) -> list[Finding]:
+    """One finding per probe. A control whose every probe was skipped has no evidence: its skips carry the
+    "endpoint" cause (a critical/high one exits 1 unless --allow-skipped); a skipped probe beside probes that ran
+    is reported but proves nothing either way."""
+    proven = {r["control"] for r in rows if r["status"] in ("pass", "fail")}
+    out = []
+    for r in rows:
+        cause = ""
+        if r["status"] == "skipped" and r["control"] not in proven:
+            cause = ENDPOINT
+        elif r["status"] == "error":
+            cause = FAILED_CALL
+        out.append(Finding(r["control"], r["status"], by_id(r["control"]).severity, r["probe"], r["message"], cause))
+    return out
 
 
 def attack_cases(findings: list[Finding]) -> dict[str, int]:

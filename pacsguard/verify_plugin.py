@@ -11,6 +11,11 @@ import pytest
 RESULTS_OPTION = "--verify-results"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here, not only in pyproject.toml: a wheel install runs the suite without the checkout's config.
+    config.addinivalue_line("markers", "control(id): the catalog control a posture test checks")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(RESULTS_OPTION, action="store", default=None, help="write one JSON line per posture test here")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 ACCESS = "164.312(a)(1) Access control"
 UNIQUE_ID = "164.312(a)(2)(i) Unique user identification"
 AUTO_LOGOFF = "164.312(a)(2)(iii) Automatic logoff"
+EMERGENCY_ACCESS = "164.312(a)(2)(ii) Emergency access procedure"
 ENC_AT_REST = "164.312(a)(2)(iv) Encryption and decryption"
 AUDIT = "164.312(b) Audit controls"
 INTEGRITY = "164.312(c)(1) Integrity"

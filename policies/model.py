@@ -15,6 +15,14 @@ Layer = Literal["plan", "cloud", "wire"]
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 BLOCKING = ("critical", "high")  # a failure of these makes the exit code 1
 
+# Why a result is `skipped` or `error`. Only NOT_APPLICABLE (the stack has no such resource by design) is evidence
+# of nothing to check; the others mean evidence is missing, which fails a critical or high control (DESIGN.md).
+NOT_APPLICABLE = ""
+ENDPOINT = "endpoint"  # the endpoint (an emulator) or the target cannot answer: waived by --allow-skipped
+PERMISSIONS = "permissions"  # the auditor was denied
+SCOPE = "scope"  # nothing carrying the stack's tag was found where the stack should have it
+FAILED_CALL = "failed-call"  # throttled after retries, a 5xx, or an error nobody classified
+
 
 @dataclass(frozen=True)
 class Citations:
@@ -41,6 +49,7 @@ class Outcome:
     resource: str
     status: Status
     message: str
+    cause: str = NOT_APPLICABLE  # for skipped/error: see the causes above
 
 
 @dataclass(frozen=True)
@@ -111,15 +120,24 @@ class Finding:
     severity: Severity
     resource: str
     message: str
+    cause: str = NOT_APPLICABLE
 
     def as_dict(self) -> dict[str, str]:
-        return {
+        doc = {
             "control": self.control,
             "status": self.status,
             "severity": self.severity,
             "resource": self.resource,
             "message": self.message,
         }
+        if self.cause:
+            doc["cause"] = self.cause
+        return doc
+
+    @property
+    def missing_evidence(self) -> bool:
+        """Skipped or errored for a reason other than "the stack has no such resource by design"."""
+        return self.status == "error" or (self.status == "skipped" and self.cause != NOT_APPLICABLE)
 
 
 def resource_outcome(res: Res, failure: str | None, ok: str = "compliant") -> Outcome:

@@ -49,7 +49,11 @@ HOSPITAL_PRIVATE = tuple(
 # RDS for PostgreSQL majors that can be created, with the end of RDS standard support (AWS documentation,
 # "Supported PostgreSQL major versions on Amazon RDS"). Data, not code: refresh it with its date.
 RDS_VERSIONS_CHECKED = "2026-12-01"
-RDS_POSTGRES_MAJORS = {"14": "2027-02-28", "15": "2028-02-29", "16": "2029-02-28", "17": "2030-02-28"}
+# Major -> RDS end of standard support (RDS for PostgreSQL release calendar). RDS offers 18 (18.1 is listed in the
+# extension-versions page); its date follows RDS's pattern (end of February, five years after the major).
+RDS_POSTGRES_MAJORS = {
+    "14": "2027-02-28", "15": "2028-02-29", "16": "2029-02-28", "17": "2030-02-28", "18": "2031-02-28",
+}  # fmt: skip
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -166,9 +170,43 @@ class WebSettings(_Strict):
     allow_world: bool = Field(False, description="admit 0.0.0.0/0 on HTTPS: needs WAF and MFA")
 
 
+class MachineClientSettings(_Strict):
+    """A non-browser DICOMweb client (AI pipeline, router, script): client-credentials grant, one PACS scope."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    scope: Literal["read", "store"] = Field(description="read: query and retrieve (radiologist); store: STOW (service)")
+
+
 class IdentitySettings(_Strict):
     mfa: bool = True
     domain_prefix: str | None = Field(None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+    # Phishing-resistant sign-in (WebAuthn, user verification required). required: password+TOTP is no longer a
+    # first factor. Prod refuses off.
+    passkeys: Literal["off", "allowed", "required"] = "allowed"
+    machine_clients: list[MachineClientSettings] = Field([], description="DICOMweb clients without a browser")
+    machine_token_minutes: int = Field(15, ge=5, le=60, description="lifetime of a machine client's access token")
+    # Break-glass: how long one emergency access window stays open before the host refuses it (HIPAA 164.312(a)(2)(ii)).
+    emergency_access_minutes: int = Field(60, ge=15, le=240, description="at most 4 hours")
+
+    @field_validator("passkeys")
+    @classmethod
+    def _deployable_passkeys(cls, v: str) -> str:
+        if v == "required":
+            raise ValueError(
+                "required cannot be deployed safely yet: an MFA-required pool offers passkey sign-in only when its "
+                "passkey factor is MULTI_FACTOR_WITH_USER_VERIFICATION, which pulumi-aws 7.51 cannot declare, and a "
+                "pool whose only first factor is a passkey leaves new users no way to sign in and register one; "
+                "use allowed"
+            )
+        return v
+
+    @field_validator("machine_clients")
+    @classmethod
+    def _unique_clients(cls, v: list[MachineClientSettings]) -> list[MachineClientSettings]:
+        names = [c.name for c in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"machine client names must be unique: {names}")
+        return v
 
 
 class WafSettings(_Strict):
@@ -191,8 +229,9 @@ class AccountSettings(_Strict):
     config: AccountService = "create"
     security_hub: AccountService = "off"
     # The Auto Scaling service-linked role the images key policy names: absent in an account that never used
-    # Auto Scaling, and a key policy naming a missing principal fails CreateKey.
-    autoscaling_service_role: Literal["create", "existing"] = "create"
+    # Auto Scaling, and a key policy naming a missing principal fails CreateKey; present in most accounts, where
+    # creating it again fails ("has been taken"). `auto` looks it up at deploy time and creates it only if absent.
+    autoscaling_service_role: Literal["auto", "create", "existing"] = "auto"
 
 
 class ConnectivitySettings(_Strict):
@@ -364,6 +403,8 @@ class Settings(_Strict):
             raise _keyed("waf.enabled", "prod refuses a web entry without WAF")
         if not self.identity.mfa:
             raise _keyed("identity.mfa", "prod refuses sign-in without MFA")
+        if self.identity.passkeys == "off":
+            raise _keyed("identity.passkeys", "prod refuses off: offer passkeys (allowed) or require them (required)")
         if self.backup.daily_retention_days < PROD_MIN_DB_BACKUP_DAYS:
             raise _keyed(
                 "backup.daily_retention_days", f"prod keeps daily backups at least {PROD_MIN_DB_BACKUP_DAYS} days"

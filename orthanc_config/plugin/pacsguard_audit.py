@@ -14,7 +14,10 @@ import re
 import socket
 import threading
 
-import pacsguard_syslog as syslog
+try:
+    import pacsguard_syslog as syslog
+except ImportError:  # root's host tools (break_glass) import this module from the orthanc_config package
+    from orthanc_config.plugin import pacsguard_syslog as syslog
 
 AUDIT_SOURCE = socket.gethostname()
 DICOMWEB_UIDS = re.compile(r"^/dicom-web/studies/([0-9.]+)(?:/series/([0-9.]+)(?:/instances/([0-9.]+))?)?")
@@ -86,6 +89,7 @@ def event(
     series_uid: str | None = None,
     instance_uid: str | None = None,
     reason: str | None = None,
+    emergency: bool | None = None,
     **details: str | list[str] | None,
 ) -> dict:
     """An ATNA-style record. The path is kept without its query string (queries carry patient names).
@@ -111,6 +115,7 @@ def event(
         "series_uid": series_uid,
         "instance_uid": instance_uid,
         "reason": reason,
+        "emergency": True if emergency else None,  # break-glass: alarmed on every line (infra/alarms.py)
         "layer": layer,
         "audit_source": AUDIT_SOURCE,
         **{k: v for k, v in details.items() if k not in ("time", "layer", "audit_source")},

@@ -9,8 +9,10 @@ from urllib.parse import parse_qs
 
 import pacsguard_audit as audit
 import pacsguard_csrf as csrf
+import pacsguard_emergency as emergency
 import pacsguard_identity as identity
 import pacsguard_lockout as lockout
+import pacsguard_machine as machine
 import pacsguard_rbac as rbac
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -26,6 +28,10 @@ class GuardSettings:
     jwt_signer: str = ""
     jwt_key_url: str = ""  # on AWS: the ALB's regional key endpoint, https://.../{kid}
     audit_socket: str = ""  # the audit sink's datagram socket; without it the guard refuses to start
+    orthanc_log: str = ""
+    machine: dict | None = None  # the "Machine" section: issuer, JWKS, resource server, client ids
+    session_timeout_minutes: int = 15
+    emergency_window: str = ""  # the break-glass window file; absent file = no emergency access
     max_auth_failures: int = lockout.DEFAULT_MAX_FAILURES
     max_auth_failures_per_address: int = lockout.DEFAULT_MAX_FAILURES_PER_ADDRESS
     auth_failure_window: float = lockout.DEFAULT_WINDOW_SECONDS
@@ -45,6 +51,10 @@ class GuardSettings:
             jwt_signer=section.get("JwtSigner", ""),
             jwt_key_url=section.get("JwtKeyUrl", ""),
             audit_socket=section.get("AuditSocket", ""),
+            orthanc_log=section.get("OrthancLog", ""),
+            machine=section.get("Machine"),
+            session_timeout_minutes=int(section.get("SessionTimeoutMinutes", 15)),
+            emergency_window=section.get("Emergency", {}).get("WindowFile", ""),
             max_auth_failures=int(section.get("MaxAuthFailures", lockout.DEFAULT_MAX_FAILURES)),
             max_auth_failures_per_address=int(
                 section.get("MaxAuthFailuresPerAddress", lockout.DEFAULT_MAX_FAILURES_PER_ADDRESS)
@@ -72,16 +82,31 @@ class Guard:
             raise identity.IdentityError(
                 "JwtKeyUrl needs JwtSigner: every load balancer of the region shares those keys"
             )
+        self.machine = machine.verifier_from_section(settings.machine or {})
 
-    def identify(self, headers: dict[str, str]) -> identity.Identity:
+    def identify(self, headers: dict[str, str], path: str = "") -> identity.Identity:
+        bearer = headers.get(machine.BEARER_HEADER)
+        if bearer:
+            if self.machine is None:
+                raise identity.IdentityError("bearer token present but this host admits no machine client")
+            if self.settings.roles.get(identity.basic_user(headers) or "") != "gateway":
+                raise identity.IdentityError("bearer header not set by the gateway (nginx): refused")
+            try:
+                m = self.machine.verify(bearer, path.split("?", 1)[0])
+            except machine.MachineTokenError as exc:
+                raise identity.IdentityError(f"machine token: {exc}") from None
+            return identity.Identity(f"machine:{m.client_id}", m.role, "machine")
         token = headers.get(identity.JWT_HEADER)
         if token:
             if "jwt" not in self.settings.identity_mode or (self.jwt_key is None and self.alb_keys is None):
                 raise identity.IdentityError("signed identity header present but JWT identity is not enabled")
             key = self.alb_keys.key_for(token) if self.alb_keys else self.jwt_key
             claims = identity.verify_jwt(token, key, signer=self.settings.jwt_signer)
+            identity.check_session_age(claims, self.settings.session_timeout_minutes)
             return identity.Identity(
-                identity.user_from_claims(claims), identity.role_from_claims(claims, rbac.ROLES), "jwt"
+                identity.user_from_claims(claims),
+                identity.role_from_claims(claims, (*rbac.ROLES, emergency.ROLE)),
+                "jwt",
             )
         user = identity.basic_user(headers)
         if user is None:
@@ -97,10 +122,12 @@ class Guard:
             self._authentication_failure(headers, source_ip, method, uri, "locked out after failed sign-ins")
             return False
         try:
-            who = self.identify(headers)
+            who = self.identify(headers, uri)
         except identity.IdentityError as exc:
             self._authentication_failure(headers, source_ip, method, uri, str(exc))
             return False
+        if who.role == emergency.ROLE:
+            return self._emergency(who, method, uri, source_ip)
         decision = rbac.decide(who.role, method, uri)
         forged = csrf.cross_site_refusal(method, headers)
         if forged and decision.allowed:
@@ -121,6 +148,37 @@ class Guard:
             reason=decision.reason,
         )
         return decision.allowed and recorded
+
+    def _emergency(self, who: identity.Identity, method: str, uri: str, source_ip: str) -> bool:
+        """Break-glass: read-only, only inside an open window, every request recorded as emergency (and alarmed)."""
+        try:
+            window = emergency.open_window(self.settings.emergency_window) if self.settings.emergency_window else None
+            if window is None:
+                raise emergency.EmergencyError("this host has no emergency access window")
+            decision = rbac.decide(emergency.EFFECTIVE_ROLE, method, uri)
+            event_id, name, action, outcome = decision.event_id, decision.event, decision.action, decision.outcome
+            reason = f"emergency access ({window.reason}; opened by {window.opened_by}): {decision.reason}"
+            allowed = decision.allowed
+        except emergency.EmergencyError as exc:
+            event_id, name, action = rbac.EVENTS["forbidden"]
+            outcome, reason, allowed = rbac.OUTCOME_SERIOUS_FAILURE, f"emergency access refused: {exc}", False
+        fields = dict(
+            event_id=event_id,
+            event_name=name,
+            action=action,
+            outcome=outcome,
+            user=who.user,
+            role=emergency.ROLE,
+            source_ip=source_ip,
+            method=method,
+            path=uri,
+            reason=reason,
+            emergency=True,
+        )
+        # The sink writes an alarm line for every record marked emergency and acknowledges only once both are
+        # stored: an emergency request nobody is told about is not allowed.
+        recorded = self._record(**fields)
+        return allowed and recorded
 
     @staticmethod
     def source_ip(ip: str, headers: dict[str, str]) -> str:

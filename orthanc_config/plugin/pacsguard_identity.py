@@ -171,6 +171,23 @@ def check_lifetime(exp: object, iat: object, now: float | None = None) -> None:
         raise IdentityError(f"token lifetime exceeds {MAX_LIFETIME_SECONDS} s")
 
 
+def check_session_age(claims: dict, timeout_minutes: int, now: float | None = None) -> None:
+    """Automatic logoff as far as this host can see: a sign-in older than the timeout is not a session any more.
+
+    Tokens that say when the user authenticated (auth_time: Cognito's, the local signer's) are refused once
+    that is longer ago than the timeout, so a refreshed token cannot stretch a session past it. The ALB's
+    userInfo-based header carries no auth_time: there the ALB session timeout and prompt=login hold the line.
+    """
+    auth_time = claims.get("auth_time")
+    if auth_time is None:
+        return
+    if not isinstance(auth_time, int | float):
+        raise IdentityError("token auth_time is not a time")
+    current = time.time() if now is None else now
+    if current - auth_time > timeout_minutes * 60 + LEEWAY_SECONDS:
+        raise IdentityError(f"signed in more than {timeout_minutes} minutes ago (automatic logoff): sign in again")
+
+
 def role_from_claims(claims: dict, known_roles: tuple[str, ...]) -> str | None:
     for claim in ROLE_CLAIMS:
         if claims.get(claim) in known_roles:

@@ -15,6 +15,8 @@ FACILITY_LOG_AUDIT = 13
 SEVERITY_NOTICE, SEVERITY_WARNING = 5, 4
 APP_NAME = "pacsguard"
 NILVALUE = "-"
+# Fields that are JSON booleans in the trail (CloudWatch's `{ $.emergency IS TRUE }` needs a real true).
+BOOLEAN_FIELDS = frozenset({"emergency"})
 _PARAM_NAME = re.compile(r"^[!#-<>-\\^-~]{1,32}$")  # PRINTUSASCII except '=', ' ', ']', '"'
 _HEADER = re.compile(
     r"^<(?P<pri>\d{1,3})>1 (?P<time>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<rest>.*)$",
@@ -41,7 +43,8 @@ def format_record(record: dict, *, hostname: str, procid: str = NILVALUE, time: 
         if not _PARAM_NAME.match(name):
             raise SyslogError(f"field name {name!r} cannot be an SD-PARAM name")
         for item in value if isinstance(value, list | tuple) else [value]:
-            params.append(f'{name}="{_escape(str(item))}"')
+            text = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            params.append(f'{name}="{_escape(text)}"')
     msgid = str(record.get("event_id") or NILVALUE)
     host = hostname[:255] or NILVALUE
     header = f"<{FACILITY_LOG_AUDIT * 8 + severity}>1 {when} {host} {APP_NAME} {procid} {msgid}"
@@ -81,6 +84,10 @@ def parse_record(message: bytes) -> tuple[dict, dict]:
             record[name] = value
         if i < len(rest) and rest[i] == " ":
             i += 1
+    for name in BOOLEAN_FIELDS & record.keys():
+        if record[name] not in ("true", "false"):
+            raise SyslogError(f"{name} must be true or false")
+        record[name] = record[name] == "true"
     header = {k: m[k] for k in ("pri", "time", "host", "app", "procid", "msgid")}
     return header, record
 

@@ -27,6 +27,7 @@ class ReportContext:
     resource_urns: dict[str, str] = field(default_factory=dict)  # resource name -> URN
     resource_files: dict[str, tuple[str, int]] = field(default_factory=dict)  # resource name -> (component file, line)
     summary: dict[str, int] = field(default_factory=dict)  # figures a report carries whole (verify's attack cases)
+    notes: tuple[str, ...] = ()  # what the run waived (e.g. --allow-skipped), printed in every format
 
     def control(self, control_id: str) -> Control:
         return next(c for c in self.controls if c.id == control_id)
@@ -37,3 +38,15 @@ def sort_key(f: Finding) -> tuple:
 
     order = {"fail": 0, "error": 1, "skipped": 2, "pass": 3}
     return (order[f.status], SEVERITY_ORDER[f.severity], f.control, f.resource)
+
+
+def allowed_skips_note(findings: list[Finding], what: str = "the endpoint lacks an API") -> tuple[str, ...]:
+    """What --allow-skipped let through, said in every report format so a green run shows what it did not prove."""
+    from policies.model import BLOCKING, ENDPOINT
+
+    waived = sorted({f.control for f in findings if f.status == "skipped" and f.cause == ENDPOINT
+                     and f.severity in BLOCKING})  # fmt: skip
+    return (
+        f"--allow-skipped: critical/high controls skipped because {what} do not fail this run"
+        + (f" (not proven: {', '.join(waived)})" if waived else " (none was skipped)"),
+    )

@@ -37,6 +37,7 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
         f"<p><small>{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}</small></p><p>",
         *(f"<span class='badge {s}'>{s}: {totals.get(s, 0)}</span>" for s in ("fail", "error", "skipped", "pass")),
         "</p>",
+        *(f"<p class=note><b>Note:</b> {escape(n)}</p>" for n in ctx.notes),
     ]
     for section in sorted(sections):
         ids = sections[section]

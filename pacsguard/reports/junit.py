@@ -21,6 +21,10 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     totals = defaultdict(int)
     for family, items in sorted(by_family.items()):
         suite = ET.SubElement(root, "testsuite", name=f"{ctx.layer}.{family}")
+        if ctx.notes:  # JUnit readers show suite properties; a waiver must not go unseen
+            props = ET.SubElement(suite, "properties")
+            for note in ctx.notes:
+                ET.SubElement(props, "property", name="pacsguard.note", value=note)
         counts = defaultdict(int)
         for f in items:
             ctl = ctx.control(f.control)

@@ -83,6 +83,12 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
                     }
                 },
                 "automationDetails": {"id": f"pacsguard/{ctx.layer}/{ctx.target}/"},
+                "invocations": [
+                    {
+                        "executionSuccessful": True,
+                        "toolExecutionNotifications": [{"level": "warning", "message": {"text": n}} for n in ctx.notes],
+                    }
+                ],
                 "results": results,
             }
         ],

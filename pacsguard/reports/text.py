@@ -44,3 +44,5 @@ def print_findings(findings: list[Finding], ctx: ReportContext, console: Console
         + ", ".join(f"[{STYLE[s]}]{n} {s}[/]" for s, n in counts.items())
         + (f". Failing: {', '.join(failing)}" if failing else ". No control fails.")
     )
+    for note in ctx.notes:
+        console.print(f"[yellow]Note:[/] {note}", markup=True, highlight=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from policies.catalog import controls
-from policies.cloud.api import AccessDenied, ApiUnavailable, EndpointError
+from policies.cloud.api import AccessDenied, ApiUnavailable, CallFailed, EndpointError
 from policies.cloud.context import CloudContext
-from policies.model import Finding
+from policies.model import ENDPOINT, FAILED_CALL, NOT_APPLICABLE, PERMISSIONS, SCOPE, Finding, Outcome
 
 
 class NoStackResources(Exception):
@@ -15,18 +15,28 @@ class NoStackResources(Exception):
 
 
 def preflight(cx: CloudContext) -> None:
-    """Fail fast on an unreachable endpoint or a stack that does not exist there."""
+    """Fail fast on an unreachable endpoint or a stack that does not exist in this region.
+
+    S3 lists every bucket of the account whatever the region, so a bucket counts only where it lives."""
     from policies.cloud.collect import kms, s3
 
     try:
-        found = kms.keys(cx.api, cx.stack) or s3.buckets(cx.api, cx.stack)
-    except (ApiUnavailable, AccessDenied):
+        found = kms.keys(cx.api, cx.stack) or [b for b in s3.buckets(cx.api, cx.stack) if b["region"] == cx.region]
+    except (ApiUnavailable, AccessDenied, CallFailed):
         return  # the checks will report exactly what is missing
     if not found:
         raise NoStackResources(
             f"no KMS key or bucket is tagged pacsguard:stack={cx.stack} in {cx.region}: "
             "check --stack, --region and the account"
         )
+
+
+def _by_design(cx: CloudContext, control_id: str, o: Outcome) -> Outcome:
+    """An empty scope is missing evidence unless the stack's settings say it has no such resource."""
+    reason = cx.not_applicable.get(control_id)
+    if o.status == "skipped" and o.cause == SCOPE and reason:
+        return Outcome(o.resource, "skipped", f"not applicable: {reason}", NOT_APPLICABLE)
+    return o
 
 
 def run_audit(cx: CloudContext, progress: Callable[[str], None] = lambda _m: None) -> list[Finding]:
@@ -39,17 +49,17 @@ def run_audit(cx: CloudContext, progress: Callable[[str], None] = lambda _m: Non
         try:
             outcomes = ctl.cloud.check(cx)
         except ApiUnavailable as exc:
-            findings.append(Finding(ctl.id, "skipped", ctl.severity, "account", str(exc)))
+            findings.append(Finding(ctl.id, "skipped", ctl.severity, "account", str(exc), ENDPOINT))
             continue
         except AccessDenied as exc:
-            findings.append(Finding(ctl.id, "error", ctl.severity, "account", str(exc)))
+            findings.append(Finding(ctl.id, "error", ctl.severity, "account", str(exc), PERMISSIONS))
             continue
         except EndpointError:
             raise
-        except Exception as exc:  # a broken check is an error finding, never a pass
-            findings.append(
-                Finding(ctl.id, "error", ctl.severity, "account", f"check failed: {exc.__class__.__name__}: {exc}")
-            )
+        except Exception as exc:  # a failed call or a broken check is an error finding, never a pass
+            message = str(exc) if isinstance(exc, CallFailed) else f"check failed: {exc.__class__.__name__}: {exc}"
+            findings.append(Finding(ctl.id, "error", ctl.severity, "account", message, FAILED_CALL))
             continue
-        findings += [Finding(ctl.id, o.status, ctl.severity, o.resource, o.message) for o in outcomes]
+        for o in (_by_design(cx, ctl.id, o) for o in outcomes):
+            findings.append(Finding(ctl.id, o.status, ctl.severity, o.resource, o.message, o.cause))
     return findings

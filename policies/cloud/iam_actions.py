@@ -13,6 +13,7 @@ EXCEPTIONS = {
     ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
     ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
     ("s3", "GetObjectLockConfiguration"): "s3:GetBucketObjectLockConfiguration",
+    ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
     ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
     ("logs", "DescribeLogGroups"): "logs:DescribeLogGroups",
     ("logs", "ListTagsForResource"): "logs:ListTagsForResource",

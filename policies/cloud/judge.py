@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from policies.graph import as_list, statements
-from policies.model import Outcome
+from policies.model import SCOPE, Outcome
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -29,4 +29,6 @@ def denies_insecure_transport(doc: dict[str, Any], actions: tuple[str, ...]) -> 
 
 
 def none_found(what: str, stack: str) -> list[Outcome]:
-    return [Outcome("stack", "skipped", f"no {what} tagged pacsguard:stack={stack} in this account and region")]
+    """Nothing of this kind carries the stack's tag: missing evidence (scope), unless the stack's settings say it
+    has none by design (the audit turns that into "not applicable")."""
+    return [Outcome("stack", "skipped", f"no {what} tagged pacsguard:stack={stack} in this account and region", SCOPE)]

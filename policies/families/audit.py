@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
+from policies.cloud.checks import monitoring
 from policies.graph import PlanGraph
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -180,6 +181,7 @@ def _c_trail(cx: Any) -> list[Outcome]:
 
 def _c_data_events(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import audit_services, s3
+    from policies.cloud.judge import none_found
 
     phi = [b for b in s3.buckets(cx.api, cx.stack) if b["tags"].get("pacsguard:data-class") == "phi"]
     watched: set[str] = set()
@@ -205,7 +207,7 @@ def _c_data_events(cx: Any) -> list[Outcome]:
             w in ("arn:aws:s3", "arn:aws:s3:::", own, own + "/") or w.startswith(own + "/") for w in watched
         )
         out.append(outcome(b["name"], None if covered else "object reads and writes are not recorded"))
-    return out or [Outcome("stack", "skipped", f"no PHI bucket tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("PHI bucket", cx.stack)
 
 
 def _c_access_logs(cx: Any) -> list[Outcome]:
@@ -223,6 +225,7 @@ def _c_access_logs(cx: Any) -> list[Outcome]:
 
 def _c_alb_logs(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
+    from policies.cloud.judge import none_found
 
     return [
         outcome(
@@ -231,7 +234,7 @@ def _c_alb_logs(cx: Any) -> list[Outcome]:
         )
         for lb in edge.load_balancers(cx.api, cx.stack)
         if lb.get("Type") == "application"
-    ] or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+    ] or none_found("application load balancer", cx.stack)
 
 
 def _c_retention(cx: Any) -> list[Outcome]:
@@ -284,7 +287,7 @@ CONTROLS = [
         citations=AUDIT,
         equivalents={
             "aws_config": "MULTI_REGION_CLOUD_TRAIL_ENABLED",
-            "prowler": "cloudtrail_multi_region_enabled",
+            "prowler": "cloudtrail_multi_region_enabled, cloudtrail_log_file_validation_enabled, cloudtrail_cloudwatch_logging_enabled",
             "checkov": "CKV_AWS_67",
         },
         plan=StackCheck(_trail),
@@ -354,8 +357,14 @@ CONTROLS = [
         remediation="Metric filters and alarms for unauthorized calls, root use, console login without MFA, IAM and SG changes, "
         "KMS disable/deletion and PACS authentication failures, notifying an SNS topic.",
         citations=DETECTION,
-        equivalents={"prowler": "cloudwatch_log_metric_filter_unauthorized_api_calls"},
+        equivalents={
+            "prowler": "cloudwatch_log_metric_filter_unauthorized_api_calls, cloudwatch_log_metric_filter_security_group_changes, "
+            "cloudwatch_changes_to_network_acls_alarm_configured, cloudwatch_changes_to_network_gateways_alarm_configured, "
+            "cloudwatch_changes_to_network_route_tables_alarm_configured, cloudwatch_changes_to_vpcs_alarm_configured, "
+            "cloudwatch_log_metric_filter_policy_changes, cloudwatch_log_metric_filter_disable_or_scheduled_deletion_of_kms_cmk"
+        },
         plan=StackCheck(_alarms),
+        cloud=CloudCheck(monitoring.cis_alarms),
     ),
     Control(
         id="AUD-GUARDDUTY",
@@ -380,5 +389,16 @@ CONTROLS = [
         equivalents={"prowler": "config_recorder_all_regions_enabled"},
         plan=StackCheck(_config),
         cloud=CloudCheck(_c_config),
+    ),
+    Control(
+        id="AUD-RDS-LOGS",
+        title="The index database exports its logs to CloudWatch",
+        family="audit",
+        severity="medium",
+        rationale="PostgreSQL's connection and error logs show who reached the index and failed logins; on the instance alone they rotate away within days.",
+        remediation="Set enabled_cloudwatch_logs_exports=['postgresql', 'upgrade'] on the instance (the stack's Database component does).",
+        citations=Citations(hipaa=(c.AUDIT, c.LOGIN_MONITORING), gdpr=(c.GDPR_CIA,)),
+        equivalents={"aws_config": "RDS_LOGGING_ENABLED", "prowler": "rds_instance_integration_cloudwatch_logs"},
+        cloud=CloudCheck(monitoring.db_log_exports),
     ),
 ]

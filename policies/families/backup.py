@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
+from policies.cloud.checks import backups
 from policies.graph import PlanGraph
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -130,23 +131,24 @@ def _c_pitr(cx: Any) -> list[Outcome]:
 
 
 def _c_offsite(cx: Any) -> list[Outcome]:
+    """Every plan of the stack copies off-site: one plan's copy does not protect what another plan backs up."""
     from policies.cloud.collect import backup
 
     plans = backup.plans(cx.api, cx.stack)
     if not plans:
         return [Outcome("stack", "fail", f"no backup plan tagged pacsguard:stack={cx.stack}")]
-    copies = [
-        c["DestinationBackupVaultArn"]
-        for p in plans
-        for r in (p.get("BackupPlan") or {}).get("Rules", [])
-        for c in r.get("CopyActions", []) or []
-    ]
-    remote = [a for a in copies if a.split(":")[3] != cx.region]
-    name = (plans[0].get("BackupPlan") or {}).get("BackupPlanName") or plans[0].get("BackupPlanId", "plan")
-    if not remote and cx.environment != "prod":
-        return [Outcome(name, "skipped", "dev stacks keep backups in-region")]
-    failure = None if remote else "no copy to a vault in another region"
-    return [outcome(name, failure, f"copied to {remote[0].split(':')[3]}" if remote else "")]
+    out = []
+    for p in plans:
+        copies = [c["DestinationBackupVaultArn"] for r in (p.get("BackupPlan") or {}).get("Rules", [])
+                  for c in r.get("CopyActions", []) or []]  # fmt: skip
+        remote = sorted({a.split(":")[3] for a in copies if a.split(":")[3] != cx.region})
+        name = (p.get("BackupPlan") or {}).get("BackupPlanName") or p.get("BackupPlanId", "plan")
+        if not remote and cx.environment != "prod":
+            out.append(Outcome(name, "skipped", "not applicable: dev stacks keep backups in-region"))
+        else:
+            out.append(outcome(name, None if remote else "no copy to a vault in another region",
+                               f"copied to {', '.join(remote)}"))  # fmt: skip
+    return out
 
 
 def _c_vault_lock(cx: Any) -> list[Outcome]:
@@ -167,13 +169,14 @@ def _c_vault_lock(cx: Any) -> list[Outcome]:
 
 def _c_multi_az(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import data
+    from policies.cloud.judge import none_found
 
     if cx.environment != "prod":
         return [Outcome("stack", "skipped", "not applicable: applies to prod stacks only")]
     return [
         outcome(db["DBInstanceIdentifier"], _rds_multi_az({"multiAz": db.get("MultiAZ")}))
         for db in data.db_instances(cx.api, cx.stack)
-    ] or [Outcome("stack", "skipped", f"no database tagged pacsguard:stack={cx.stack}")]
+    ] or none_found("database", cx.stack)
 
 
 CONTROLS = [
@@ -185,8 +188,9 @@ CONTROLS = [
         rationale="Images without their index, or an index without images, cannot be restored to a working PACS.",
         remediation="Select the EFS file system and the RDS instance in an AWS Backup plan.",
         citations=CONTINGENCY,
-        equivalents={"prowler": "backup_plans_exist"},
+        equivalents={"prowler": "backup_plans_exist", "aws_config": "RESOURCES_PROTECTED_BY_BACKUP_PLAN"},
         plan=StackCheck(_coverage),
+        cloud=CloudCheck(backups.coverage),
     ),
     Control(
         id="BAK-PITR",
@@ -224,7 +228,9 @@ CONTROLS = [
         rationale="Ransomware deletes backups first; a compliance-mode lock makes that impossible, even for root.",
         remediation="Add VaultLockConfiguration; set changeable_for_days in prod.",
         citations=CONTINGENCY,
-        equivalents={"prowler": "backup_vaults_lock_enabled"},
+        equivalents={
+            "aws_config": "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED"
+        },  # Prowler 5 has no vault-lock check
         plan=StackCheck(_vault_lock),
         cloud=CloudCheck(_c_vault_lock),
     ),

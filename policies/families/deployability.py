@@ -28,10 +28,10 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SLR_IN_ARN = re.compile(r":role/aws-service-role/([a-z0-9.-]+\.amazonaws\.com)/")
 # Config managed rules that evaluate only Classic Load Balancers (AWS Config managed rules list).
+# ELB_LOGGING_ENABLED is not one: it evaluates Application Load Balancers too.
 CLASSIC_ELB_RULES = (
     "ELB_TLS_HTTPS_LISTENERS_ONLY",
     "ELB_ACM_CERTIFICATE_REQUIRED",
-    "ELB_LOGGING_ENABLED",
     "ELB_CUSTOM_SECURITY_POLICY_SSL_CHECK",
     "ELB_PREDEFINED_SECURITY_POLICY_SSL_CHECK",
 )
@@ -180,6 +180,18 @@ def _alb_log_destination(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no load balancer access logs")]
 
 
+def _config_destination(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for channel in g.of("aws:cfg/deliveryChannel:DeliveryChannel"):
+        for bucket in _refs(g, channel, "s3BucketName", BUCKET):
+            locked = bucket.inputs.get("objectLockEnabled") or g.parts(
+                bucket, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "bucket"
+            )
+            failure = f"bucket {bucket.name} has object lock: Config refuses it as a delivery destination"
+            out.append(resource_outcome(channel, failure if locked else None, f"{bucket.name}: no object lock"))
+    return out or [Outcome("stack", "skipped", "not applicable: no Config delivery channel")]
+
+
 def _order_s3_logging(g: PlanGraph) -> list[Outcome]:
     return [
         _after_policy(g, logging, target, "logging.s3.amazonaws.com")
@@ -238,6 +250,11 @@ def _auth_actions(lst: Res) -> list[dict[str, Any]]:
     ]
 
 
+# Scopes with which Cognito's userInfo still returns custom attributes (userinfo-endpoint page: openid
+# alone returns every attribute the client may read; profile returns the custom ones too).
+CUSTOM_ATTRIBUTE_SCOPES = frozenset({"openid", "profile"})
+
+
 def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
     out = []
     for lst in g.of(LISTENER):
@@ -249,14 +266,37 @@ def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
             clients = _refs(g, lst, "defaultActions", "aws:cognito/userPoolClient:UserPoolClient")
             custom = any(str(a).startswith("custom:") for c in clients for a in c.inputs.get("readAttributes") or [])
             allowed = {s for c in clients for s in c.inputs.get("allowedOauthScopes") or []}
-            if custom and scopes != ["openid"]:
-                failure = f"scope {' '.join(scopes)!r}: userInfo then omits custom attributes; use 'openid' only"
+            if custom and not ("openid" in scopes and set(scopes) <= CUSTOM_ATTRIBUTE_SCOPES):
+                failure = (
+                    f"scope {' '.join(scopes)!r}: userInfo then omits custom attributes; use 'openid' "
+                    "(or 'openid profile')"
+                )
             elif clients and not set(scopes) <= allowed:
                 failure = f"scopes {sorted(set(scopes) - allowed)} are not allowed by the app client"
             else:
                 failure = None
             out.append(resource_outcome(lst, failure, "scope openid: userInfo carries the custom attributes"))
     return out or [Outcome("stack", "skipped", "not applicable: no Cognito authentication")]
+
+
+# The default prefix before account-derived suffixes: predictable from the stack name alone.
+BARE_LOGIN_PREFIX = re.compile(r"^pacsguard-[a-z0-9-]*-login$")
+
+
+def _cognito_domain(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for domain in g.of("aws:cognito/userPoolDomain:UserPoolDomain"):
+        if domain.inputs.get("certificateArn"):
+            continue  # a custom domain the adopter owns
+        prefix = str(domain.inputs.get("domain") or "")
+        failure = (
+            f"prefix {prefix!r} comes from the stack name alone: prefix domains are unique across all accounts "
+            "in a region, so another adopter's stack of that name already holds it"
+            if BARE_LOGIN_PREFIX.match(prefix)
+            else None
+        )
+        out.append(resource_outcome(domain, failure, f"prefix {prefix!r} is specific to this account"))
+    return out or [Outcome("stack", "skipped", "not applicable: no Cognito prefix domain")]
 
 
 def _egress_443_world(g: PlanGraph, sg: Res) -> bool:
@@ -555,6 +595,7 @@ CONTROLS = [
         "Give database.engine_version as a supported major; keep auto_minor_version_upgrade on.",
         (
             "AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-versions.html",
+            "AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-release-calendar.html",
             "AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.Upgrading.html",
         ),
         _rds_version,
@@ -592,6 +633,18 @@ CONTROLS = [
         "Point access_logs at the SSE-S3 log sink.",
         ("elasticloadbalancing/latest/application/enable-access-logging.html",),
         _alb_log_destination,
+    ),
+    _rule(
+        "DEP-CONFIG-DESTINATION",
+        "The Config delivery channel writes to a bucket without object lock",
+        "critical",
+        "AWS Config does not support a delivery channel to an S3 bucket where object lock is enabled.",
+        "Deliver Config to its own versioned, TLS-only SSE-KMS bucket whose retention is a lifecycle rule.",
+        (
+            "AWSCloudFormation/latest/UserGuide/aws-resource-config-deliverychannel.html",
+            "config/latest/developerguide/s3-bucket-policy.html",
+        ),
+        _config_destination,
     ),
     _rule(
         "DEP-ORDER-S3-LOGGING",
@@ -637,7 +690,7 @@ CONTROLS = [
         "The Config delivery channel is created after its bucket and role policies",
         "high",
         "PutDeliveryChannel fails (InsufficientDeliveryPolicyException) before the policies exist.",
-        "depends_on the logs bucket's policy and the recorder role's policy.",
+        "depends_on the Config bucket's policy and the recorder role's policy.",
         ("config/latest/developerguide/s3-bucket-policy.html", "config/latest/developerguide/iamrole-permissions.html"),
         _order_config,
     ),
@@ -645,13 +698,24 @@ CONTROLS = [
         "DEP-COGNITO-SCOPES",
         "ALB sign-in asks Cognito for scopes that carry the role attribute",
         "high",
-        "With any scope besides openid, userInfo returns only those claims: custom:pacs_role never arrives.",
-        "Use scope 'openid' on the listener and allowed_oauth_scopes ['openid'] on the app client.",
+        "With a scope besides openid and profile (email, phone), userInfo returns only those claims: custom:pacs_role "
+        "never arrives.",
+        "Use scope 'openid' (or 'openid profile') on the listener, and allow those scopes on the app client.",
         (
             "cognito/latest/developerguide/userinfo-endpoint.html",
             "elasticloadbalancing/latest/application/listener-authenticate-users.html",
         ),
         _cognito_scopes,
+    ),
+    _rule(
+        "DEP-COGNITO-DOMAIN",
+        "The Cognito prefix domain is not the bare stack-derived default",
+        "high",
+        "Prefix domains are unique across all AWS accounts in a region: a name derived from the stack alone is "
+        "taken by the first adopter, and CreateUserPoolDomain fails for the next.",
+        "Leave identity.domain_prefix unset (the stack adds a hash of account and stack) or give a unique one.",
+        ("cognito/latest/developerguide/cognito-user-pools-assign-domain-prefix.html",),
+        _cognito_domain,
     ),
     _rule(
         "DEP-ALB-IDP-EGRESS",
@@ -725,7 +789,11 @@ CONTROLS = [
         "high",
         "A value outside the API's enumeration fails at create time; mocks accept it.",
         "Use a value from the botocore service model named in the finding.",
-        ("general/latest/gr/aws-apis.html",),
+        (
+            "acm/latest/APIReference/API_RequestCertificate.html",
+            "elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html",
+            "waf/latest/APIReference/API_CreateWebACL.html",
+        ),
         _enums,
     ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
+from policies.cloud.checks import keys, snapshots
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -203,10 +204,11 @@ def _c_s3_kms(cx: Any) -> list[Outcome]:
         rule = s3.encryption(cx.api, b["name"])
         default = (rule or {}).get("ApplyServerSideEncryptionByDefault") or {}
         algorithm = default.get("SSEAlgorithm")
+        ok = "SSE-KMS with a customer-managed key"
         if rule is None:
             failure = "no default encryption"
         elif algorithm == "AES256" and b["tags"].get(LOG_SINK_TAG):
-            failure = None
+            failure, ok = None, "SSE-S3: the log sink AWS log delivery requires (exempt by its pacsguard:log-sink tag)"
         elif algorithm not in ("aws:kms", "aws:kms:dsse"):
             failure = f"default encryption is {algorithm}, not SSE-KMS"
         elif not customer_key(default.get("KMSMasterKeyID")):
@@ -215,7 +217,7 @@ def _c_s3_kms(cx: Any) -> list[Outcome]:
             failure = "S3 bucket keys are off"
         else:
             failure = None
-        out.append(outcome(b["name"], failure, "SSE-KMS with a customer-managed key"))
+        out.append(outcome(b["name"], failure, ok))
     return out or none_found("bucket", cx.stack)
 
 
@@ -541,6 +543,7 @@ CONTROLS = [
         citations=AT_REST,
         equivalents={"aws_config": "ENCRYPTED_VOLUMES", "prowler": "ec2_ebs_volume_encryption"},
         plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _launch_template_volumes),
+        cloud=CloudCheck(snapshots.volumes),
     ),
     Control(
         id="ENC-LOGS-KMS",
@@ -654,5 +657,33 @@ CONTROLS = [
         },
         plan=ResourceCheck(("aws:cloudtrail/trail:Trail",), _trail_key),
         cloud=CloudCheck(_c_trail_kms),
+    ),
+    Control(
+        id="ENC-KMS-KEY-STATE",
+        title="Stack keys are enabled and not scheduled for deletion",
+        family="encryption",
+        severity="critical",
+        rationale="A disabled key makes every image, index row and backup it encrypts unreadable at once; a key pending deletion does so for good in 7-30 days, and nothing else warns.",
+        remediation="Cancel the deletion (kms:CancelKeyDeletion) and enable the key; alarm on DisableKey/ScheduleKeyDeletion (AUD-ALARMS).",
+        citations=Citations(hipaa=(c.ENC_AT_REST, c.DISASTER_RECOVERY), gdpr=(c.GDPR_ENCRYPTION, c.GDPR_RESTORE)),
+        equivalents={
+            "aws_config": "KMS_CMK_NOT_SCHEDULED_FOR_DELETION",
+            "prowler": "kms_cmk_not_deleted_unintentionally",
+        },
+        cloud=CloudCheck(keys.key_state),
+    ),
+    Control(
+        id="ENC-SNAPSHOTS",
+        title="Snapshots of the stack's volumes and database are encrypted with a stack key and never public",
+        family="encryption",
+        severity="critical",
+        rationale="A snapshot is a full copy of the images or the index: one shared with everyone, or encrypted with a key the hospital does not control, leaks all of it.",
+        remediation="Remove createVolumePermission/restore 'all'; copy unencrypted snapshots with a stack key and delete the originals.",
+        citations=Citations(hipaa=(c.ENC_AT_REST, c.ACCESS), gdpr=(c.GDPR_ENCRYPTION, c.GDPR_CIA)),
+        equivalents={
+            "aws_config": "EBS_SNAPSHOT_PUBLIC_RESTORABLE_CHECK",
+            "prowler": "ec2_ebs_public_snapshot, ec2_ebs_snapshots_encrypted, rds_snapshots_public_access, rds_snapshots_encrypted",
+        },
+        cloud=CloudCheck(snapshots.snapshots),
     ),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
+from policies.cloud.checks import monitoring, principals
+from policies.families.identity_beyond_passwords import CONTROLS as BEYOND_PASSWORDS
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -143,16 +145,7 @@ def _c_passwords(cx: Any) -> list[Outcome]:
 
 
 def _c_static_keys(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import identity
-
-    summary = identity.account_summary(cx.api)
-    return [
-        outcome(
-            "account",
-            "the root user has access keys" if summary.get("AccountAccessKeysPresent") else None,
-            "no root access keys",
-        )
-    ]
+    return principals.static_keys(cx)  # root keys and every IAM user's active keys
 
 
 def _c_account_passwords(cx: Any) -> list[Outcome]:
@@ -226,7 +219,10 @@ CONTROLS = [
         rationale="Static keys leak through laptops and CI logs; roles with short sessions do not.",
         remediation="Use roles: the instance profile for hosts, SSO for people.",
         citations=IDENTITY,
-        equivalents={"aws_config": "IAM_ROOT_ACCESS_KEY_CHECK", "prowler": "iam_no_root_access_key"},
+        equivalents={
+            "aws_config": "ACCESS_KEYS_ROTATED",
+            "prowler": "iam_no_root_access_key, iam_rotate_access_key_90_days, iam_user_accesskey_unused",
+        },
         plan=StackCheck(_no_static_keys),
         cloud=CloudCheck(_c_static_keys),
     ),
@@ -298,4 +294,51 @@ CONTROLS = [
         equivalents={"aws_config": "ROOT_ACCOUNT_MFA_ENABLED", "prowler": "iam_root_mfa_enabled"},
         cloud=CloudCheck(_c_root_mfa),
     ),
+    Control(
+        id="IAM-NO-ADMIN",
+        title="No IAM user, group or role holds administrative or wildcard rights",
+        family="identity",
+        severity="critical",
+        rationale="An access key or role with *:* (inline, customer-managed or AdministratorAccess) can read every image, disable every control and delete the backups; svc:* on every resource grants actions nobody reviewed.",
+        remediation="Replace administrator policies with least-privilege ones; use short-lived SSO sessions with MFA for administration, outside the PHI account where possible.",
+        citations=IDENTITY,
+        equivalents={
+            "prowler": "iam_inline_policy_no_administrative_privileges, iam_customer_attached_policy_no_administrative_privileges, "
+            "iam_aws_attached_policy_no_administrative_privileges, iam_role_administratoraccess_policy, "
+            "iam_user_administrator_access_policy, iam_group_administrator_access_policy",
+            "aws_config": "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
+        },
+        cloud=CloudCheck(principals.admin_principals),
+    ),
+    Control(
+        id="IAM-CONSOLE-MFA",
+        title="IAM users who can sign in to the console have MFA",
+        family="identity",
+        severity="high",
+        rationale="A console password alone opens the account that holds the images to anyone who phishes or guesses it.",
+        remediation="Enable an MFA device for every IAM user with a login profile, or remove the login profile (prefer SSO).",
+        citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
+        equivalents={
+            "aws_config": "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS",
+            "prowler": "iam_user_mfa_enabled_console_access",
+        },
+        cloud=CloudCheck(principals.console_mfa),
+    ),
+    Control(
+        id="IAM-SECRET-ROTATION",
+        title="The database master password is managed by RDS and rotates automatically",
+        family="identity",
+        severity="medium",
+        rationale="A database password that never changes stays valid after it leaks through a backup, a log or a departed administrator.",
+        remediation="Let RDS manage the master password (manage_master_user_password, rotated every 7 days) or attach a rotation Lambda.",
+        citations=Citations(hipaa=(c.ACCESS, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,)),
+        equivalents={
+            "aws_config": "SECRETSMANAGER_ROTATION_ENABLED_CHECK",
+            "prowler": "secretsmanager_automatic_rotation_enabled",
+        },
+        cloud=CloudCheck(monitoring.secret_rotation),
+    ),
 ]
+
+# Issue 16: machine clients, automatic logoff that holds, break-glass and passkeys (kept in their own module).
+CONTROLS += BEYOND_PASSWORDS

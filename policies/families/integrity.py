@@ -121,6 +121,12 @@ def _c_object_lock(cx: Any) -> list[Outcome]:
     for b in s3.buckets(cx.api, cx.stack):
         if b["tags"].get("pacsguard:data-class") != "logs":
             continue
+        if b["tags"].get("pacsguard:log-sink"):
+            # As in the plan check: AWS refuses a locked log delivery destination, so retention is by lifecycle.
+            days = s3.lifecycle_expiration_days(cx.api, b["name"])
+            failure = None if days else "log delivery destination without a lifecycle retention rule"
+            out.append(outcome(b["name"], failure, f"log delivery destination, retention by lifecycle ({days} days)"))
+            continue
         lock = s3.object_lock(cx.api, b["name"]) or {}
         mode = ((lock.get("Rule") or {}).get("DefaultRetention") or {}).get("Mode")
         if lock.get("ObjectLockEnabled") != "Enabled":

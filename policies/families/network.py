@@ -298,18 +298,12 @@ def _c_s3_account_pab(cx: Any) -> list[Outcome]:
     ]
 
 
-def _stack_group_ids(cx: Any) -> set[str]:
-    from policies.cloud.collect import ec2
-
-    vpc_ids = {v["VpcId"] for v in ec2.vpcs(cx.api, cx.stack)}
-    return {g["GroupId"] for g in ec2.security_groups(cx.api) if g.get("VpcId") in vpc_ids}
-
-
 def _c_sg_world(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
     from policies.cloud.judge import none_found
+    from policies.cloud.scope import stack_security_group_ids
 
-    mine = _stack_group_ids(cx)
+    mine = stack_security_group_ids(cx)
     out = []
     for g in ec2.security_groups(cx.api):
         if g["GroupId"] not in mine:
@@ -325,14 +319,15 @@ def _c_sg_world(cx: Any) -> list[Outcome]:
                 g["GroupId"], f"admits the internet on port {', '.join(world)}" if world else None, "sources restricted"
             )
         )
-    return out or none_found("VPC", cx.stack)
+    return out or none_found("security group", cx.stack)
 
 
 def _c_default_sg(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
     from policies.cloud.judge import none_found
+    from policies.cloud.scope import stack_vpc_ids
 
-    vpc_ids = {v["VpcId"] for v in ec2.vpcs(cx.api, cx.stack)}
+    vpc_ids = stack_vpc_ids(cx)
     out = []
     for g in ec2.security_groups(cx.api):
         if g.get("GroupName") == "default" and g.get("VpcId") in vpc_ids:
@@ -343,6 +338,7 @@ def _c_default_sg(cx: Any) -> list[Outcome]:
 
 def _c_no_public_ip(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
+    from policies.cloud.judge import none_found
 
     out = [
         outcome(i["InstanceId"], f"public IP {i['PublicIpAddress']}" if i.get("PublicIpAddress") else None)
@@ -356,11 +352,12 @@ def _c_no_public_ip(cx: Any) -> list[Outcome]:
                 "launch template gives a public IP" if any(n.get("AssociatePublicIpAddress") for n in nis) else None,
             )
         )
-    return out or [Outcome("stack", "skipped", f"no instance or launch template tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("instance or launch template", cx.stack)
 
 
 def _c_imdsv2(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
+    from policies.cloud.judge import none_found
 
     out = []
     for i in ec2.instances(cx.api, cx.stack):
@@ -377,23 +374,24 @@ def _c_imdsv2(cx: Any) -> list[Outcome]:
             }
         )
         out.append(outcome(lt["LaunchTemplateName"], failure))
-    return out or [Outcome("stack", "skipped", f"no instance or launch template tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("instance or launch template", cx.stack)
 
 
 def _c_flow_logs(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
     from policies.cloud.judge import none_found
+    from policies.cloud.scope import stack_vpc_ids
 
     logs = ec2.flow_logs(cx.api)
     out = []
-    for v in ec2.vpcs(cx.api, cx.stack):
-        mine = [f for f in logs if f.get("ResourceId") == v["VpcId"]]
+    for vpc_id in sorted(stack_vpc_ids(cx)):
+        mine = [f for f in logs if f.get("ResourceId") == vpc_id]
         failure = (
             "no flow log"
             if not mine
             else (None if any(f.get("TrafficType") == "ALL" for f in mine) else "flow logs do not capture ALL traffic")
         )
-        out.append(outcome(v["VpcId"], failure))
+        out.append(outcome(vpc_id, failure))
     return out or none_found("VPC", cx.stack)
 
 
@@ -425,6 +423,7 @@ def _c_db_private(cx: Any) -> list[Outcome]:
 
 def _c_waf(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
+    from policies.cloud.judge import none_found
 
     out = []
     for lb in edge.load_balancers(cx.api, cx.stack):
@@ -444,11 +443,12 @@ def _c_waf(cx: Any) -> list[Outcome]:
             f"web ACL lacks {', '.join(missing)}" if missing else (None if rate else "web ACL has no rate-based rule")
         )
         out.append(outcome(lb["LoadBalancerName"], failure, "WAF with managed rules and a rate limit"))
-    return out or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+    return out or none_found("application load balancer", cx.stack)
 
 
 def _c_alb_headers(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
+    from policies.cloud.judge import none_found
 
     return [
         outcome(
@@ -459,7 +459,7 @@ def _c_alb_headers(cx: Any) -> list[Outcome]:
         )
         for lb in edge.load_balancers(cx.api, cx.stack)
         if lb.get("Type") == "application"
-    ] or [Outcome("stack", "skipped", f"no application load balancer tagged pacsguard:stack={cx.stack}")]
+    ] or none_found("application load balancer", cx.stack)
 
 
 CONTROLS = [

@@ -30,6 +30,18 @@ def deny_insecure(resource: list[str], action: str) -> str:
                        "Action": action, "Resource": resource, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})  # fmt: skip
 
 
+def cis_alarms(c: Any, log_group: str, topic: str) -> None:
+    """The stack's trail metric filters (infra/alarms.py), each with an alarm that notifies the topic."""
+    from infra.alarms import TRAIL_FILTERS
+
+    logs, cloudwatch = c("logs"), c("cloudwatch")
+    for name, pattern in TRAIL_FILTERS.items():
+        logs.put_metric_filter(logGroupName=log_group, filterName=name, filterPattern=pattern,
+                               metricTransformations=[{"metricName": name, "metricNamespace": "PACSGuard", "metricValue": "1"}])  # fmt: skip
+        cloudwatch.put_metric_alarm(AlarmName=f"pacsguard-{STACK}-{name}", MetricName=name, Namespace="PACSGuard", Statistic="Sum", Period=300,
+                                    EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[topic])  # fmt: skip
+
+
 def build(c: Any) -> dict[str, Any]:
     """Create everything; return the names and ids tests break."""
     ids: dict[str, Any] = {}
@@ -44,14 +56,21 @@ def build(c: Any) -> dict[str, Any]:
         ids[f"key_{name}_id"] = key["KeyMetadata"]["KeyId"]
 
     s3 = c("s3")
-    buckets = {"archive": ("phi", False), "logs": ("logs", True), "accesslogs": ("logs", True)}
+    # As deployed: AWS refuses object lock on the access-log sink and on Config's destination.
+    buckets = {
+        "archive": ("phi", False),
+        "logs": ("logs", True),
+        "accesslogs": ("logs", False),
+        "config": ("logs", False),
+    }
+    sinks = {"accesslogs": "s3-server-access-and-alb-logs", "config": "aws-config-delivery"}
     for short, (data_class, locked) in buckets.items():
         name = f"pacsguard-{STACK}-{short}"
         ids[f"bucket_{short}"] = name
         s3.create_bucket(
             Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}, ObjectLockEnabledForBucket=locked
         )
-        extra = {"pacsguard:log-sink": "s3-server-access-and-alb-logs"} if short == "accesslogs" else {}
+        extra = {"pacsguard:log-sink": sinks[short]} if short in sinks else {}
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags(data_class, **extra)})
         default = (
             {"SSEAlgorithm": "AES256"}
@@ -76,6 +95,15 @@ def build(c: Any) -> dict[str, Any]:
                                         "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*"})  # fmt: skip
         s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if short in sinks:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {"ID": "retention", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 2192}}
+                    ]
+                },
+            )
         if locked:
             s3.put_object_lock_configuration(
                 Bucket=name,
@@ -84,7 +112,7 @@ def build(c: Any) -> dict[str, Any]:
                     "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2192}},
                 },
             )
-    for short in ("archive", "logs"):
+    for short in ("archive", "logs", "config"):
         s3.put_bucket_logging(
             Bucket=ids[f"bucket_{short}"],
             BucketLoggingStatus={
@@ -168,9 +196,9 @@ def build(c: Any) -> dict[str, Any]:
     ids["db"] = f"pacsguard-{STACK}-index"
     rds.create_db_instance(
         DBInstanceIdentifier=ids["db"], Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.r7g.large", AllocatedStorage=200,
-        MasterUsername="orthanc_admin", MasterUserPassword="not-used-in-tests-1", StorageEncrypted=True, KmsKeyId=ids["key_database"],
+        MasterUsername="orthanc_admin", ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=ids["key_secrets"], StorageEncrypted=True, KmsKeyId=ids["key_database"],
         DBParameterGroupName="pacsguard-index", DeletionProtection=True, BackupRetentionPeriod=35, MultiAZ=True,
-        PubliclyAccessible=False, VpcSecurityGroupIds=[db_sg], Tags=tags("phi"),
+        PubliclyAccessible=False, VpcSecurityGroupIds=[db_sg], Tags=tags("phi"), EnableCloudwatchLogsExports=["postgresql", "upgrade"],
     )  # fmt: skip
 
     efs = c("efs")
@@ -190,6 +218,15 @@ def build(c: Any) -> dict[str, Any]:
         Name=f"pacsguard-{STACK}-db", KmsKeyId=ids["key_secrets"], SecretString="x", Tags=tags("phi")
     )
     ids["secret"] = f"pacsguard-{STACK}-db"
+    # AWS turns 7-day rotation on for an RDS-managed master secret; moto does not, so the fixture does what AWS does.
+    master = rds.describe_db_instances(DBInstanceIdentifier=ids["db"])["DBInstances"][0]["MasterUserSecret"][
+        "SecretArn"
+    ]
+    c("secretsmanager").rotate_secret(
+        SecretId=master, RotationRules={"AutomaticallyAfterDays": 7}, RotateImmediately=False
+    )
+    ids["data_volume"] = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100, VolumeType="gp3", Encrypted=True, KmsKeyId=ids["key_images"],
+                                           TagSpecifications=[{"ResourceType": "volume", "Tags": tags("phi")}])["VolumeId"]  # fmt: skip
 
     trail = c("cloudtrail")
     ids["trail"] = f"pacsguard-{STACK}-trail"
@@ -197,6 +234,7 @@ def build(c: Any) -> dict[str, Any]:
                        KmsKeyId=ids["key_logs"], CloudWatchLogsLogGroupArn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/pacsguard/{STACK}/cloudtrail:*",
                        CloudWatchLogsRoleArn=f"arn:aws:iam::{ACCOUNT}:role/trail")  # fmt: skip
     trail.start_logging(Name=ids["trail"])
+    cis_alarms(c, f"/pacsguard/{STACK}/cloudtrail", ids["topic"])
     trail.put_event_selectors(TrailName=ids["trail"], AdvancedEventSelectors=[
         {"Name": "Management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
         {"Name": "PHI data", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
@@ -212,7 +250,7 @@ def build(c: Any) -> dict[str, Any]:
     config = c("config")
     config.put_configuration_recorder(ConfigurationRecorder={"name": "pacsguard", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config",
                                                              "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})  # fmt: skip
-    config.put_delivery_channel(DeliveryChannel={"name": "pacsguard", "s3BucketName": ids["bucket_logs"]})
+    config.put_delivery_channel(DeliveryChannel={"name": "pacsguard", "s3BucketName": ids["bucket_config"]})
     config.start_configuration_recorder(ConfigurationRecorderName="pacsguard")
 
     backup = c("backup")
@@ -286,14 +324,39 @@ def build(c: Any) -> dict[str, Any]:
     ids["web_acl"] = acl
 
     idp = c("cognito-idp")
-    pool = idp.create_user_pool(PoolName=f"pacsguard-{STACK}-users", Policies={"PasswordPolicy": {"MinimumLength": 14, "RequireUppercase": True, "RequireLowercase": True, "RequireNumbers": True, "RequireSymbols": True}},
-                                AdminCreateUserConfig={"AllowAdminCreateUserOnly": True}, UserPoolTags={t["Key"]: t["Value"] for t in tags("phi")})["UserPool"]  # fmt: skip
+    pool = idp.create_user_pool(PoolName=f"pacsguard-{STACK}-users", Policies={"PasswordPolicy": {"MinimumLength": 14, "RequireUppercase": True, "RequireLowercase": True, "RequireNumbers": True, "RequireSymbols": True},
+                                "SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"]}}, UserPoolTier="PLUS",
+                                AdminCreateUserConfig={"AllowAdminCreateUserOnly": True}, UserPoolTags={t["Key"]: t["Value"] for t in tags("phi", **{"pacsguard:passkeys": "allowed"})})["UserPool"]  # fmt: skip
     idp.set_user_pool_mfa_config(
         UserPoolId=pool["Id"], SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="ON"
     )
     ids["pool"] = pool["Id"]
+    identity_beyond_passwords(c, ids)
 
     c("iam").update_account_password_policy(
         MinimumPasswordLength=14, PasswordReusePrevention=24, RequireSymbols=True, RequireNumbers=True
     )
     return ids
+
+
+def identity_beyond_passwords(c: Any, ids: dict[str, Any]) -> None:
+    """Issue 16: the ALB's client (logoff), a machine client, the break-glass group, sealed secret and alarms."""
+    idp, pool = c("cognito-idp"), ids["pool"]
+    ids["alb_client"] = f"pacsguard-{STACK}-alb"
+    idp.create_user_pool_client(UserPoolId=pool, ClientName=ids["alb_client"], GenerateSecret=True, AllowedOAuthFlows=["code"],
+                                AllowedOAuthScopes=["openid"], AllowedOAuthFlowsUserPoolClient=True, AccessTokenValidity=15,
+                                IdTokenValidity=15, RefreshTokenValidity=60, TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "minutes"},
+                                RefreshTokenRotation={"Feature": "ENABLED", "RetryGracePeriodSeconds": 0})  # fmt: skip
+    idp.create_user_pool_client(UserPoolId=pool, ClientName=f"pacsguard-{STACK}-machine-router", GenerateSecret=True,
+                                AllowedOAuthFlows=["client_credentials"], AllowedOAuthScopes=["pacs/store"], AllowedOAuthFlowsUserPoolClient=True,
+                                AccessTokenValidity=15, TokenValidityUnits={"AccessToken": "minutes"})  # fmt: skip
+    idp.create_group(GroupName="emergency", UserPoolId=pool)
+    c("secretsmanager").create_secret(
+        Name=f"pacsguard-{STACK}-break-glass",
+        KmsKeyId=ids["key_secrets"],
+        Tags=tags("none", **{"pacsguard:purpose": "break-glass"}),
+    )
+    for metric in ("EmergencyAccessUsed", "BreakGlassCredentialRead"):
+        c("cloudwatch").put_metric_alarm(AlarmName=f"pacsguard-{STACK}-{metric}", MetricName=metric, Namespace=f"PACSGuard/{STACK}",
+                                         Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
+                                         ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[ids["topic"]])  # fmt: skip

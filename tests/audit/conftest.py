@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,9 @@ import boto3
 import pytest
 
 REGION = "eu-central-1"
+# AWS-managed policies (AdministratorAccess) exist only when moto loads them, which it decides when an account's IAM
+# backend is first created: set at collection, before any test (other suites' in-process mocks included) touches IAM.
+os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import pytest
 
 from orthanc_config.local_backup import backup, restore
 from orthanc_config.local_stack import LocalOptions, LocalStackError, down, up
+from pacsguard.posture.clients import https
+from pacsguard.posture.dicom_files import unique_ct
 from tests.host.conftest import service_reachable_dir, slot_name, slot_subnet
-from tests.posture.clients import https
-from tests.posture.dicom_files import unique_ct
 
 pytestmark = pytest.mark.host
 

@@ -9,7 +9,7 @@ import pytest
 from pynetdicom.sop_class import Verification
 
 from orthanc_config import pki
-from tests.posture.clients import (
+from pacsguard.posture.clients import (
     FIND,
     associate,
     audit_lines,
@@ -19,7 +19,7 @@ from tests.posture.clients import (
     modality_ctx,
     tls_context,
 )
-from tests.posture.dicom_files import md5, unique_ct
+from pacsguard.posture.dicom_files import md5, unique_ct
 
 pytestmark = pytest.mark.host
 
@@ -53,7 +53,7 @@ def test_pynetdicom_echo_and_store_over_mutual_tls(stack: dict, tmp_path: Path) 
 
 
 def test_stored_instance_is_retrievable_with_matching_md5(stack: dict, tmp_path: Path) -> None:
-    from tests.posture.clients import https
+    from pacsguard.posture.clients import https
 
     path, ds = unique_ct(tmp_path)
     assert dcmtk(stack, "storescu", "MODALITY_CT", path).returncode == 0

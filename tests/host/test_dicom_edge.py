@@ -22,9 +22,9 @@ from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformati
 from orthanc_config import local_pki, pki
 from orthanc_config.cert_inventory import Inventory
 from orthanc_config.local_stack import reload_nginx
-from tests.posture.clients import associate, audit_lines, echo_status, modality, modality_ctx, tls_context
-from tests.posture.dicom_files import unique_ct
-from tests.posture.tls_probes import dcmtk_echo
+from pacsguard.posture.clients import associate, audit_lines, echo_status, modality, modality_ctx, tls_context
+from pacsguard.posture.dicom_files import unique_ct
+from pacsguard.posture.tls_probes import dcmtk_echo
 
 pytestmark = pytest.mark.host
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,13 +179,13 @@ def target_file(stack: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def posture_failures(target_file: Path, *tests: str) -> set[str]:
-    nodes = [f"tests/posture/test_dicom.py::{t}" for t in tests]
+    nodes = [f"pacsguard/posture/test_dicom.py::{t}" for t in tests]
     res = subprocess.run(
         [sys.executable, "-m", "pytest", *nodes, "-q", "-p", "no:cacheprovider", "-o", "addopts=",
          "-p", "pacsguard.verify_plugin", "--target", str(target_file), "-rf"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    return {m.split("[")[0] for m in re.findall(r"FAILED tests/posture/test_dicom.py::(\S+)", res.stdout)}
+    return {m.split("[")[0] for m in re.findall(r"FAILED pacsguard/posture/test_dicom.py::(\S+)", res.stdout)}
 
 
 @contextmanager

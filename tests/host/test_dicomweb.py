@@ -13,8 +13,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformationModelGet
 
+from pacsguard.posture.clients import modality_ctx
 from tests.host.reading import ReadingStudy, dicomweb, own_ca_bundle, reading_study, session_for
-from tests.posture.clients import modality_ctx
 
 pytestmark = pytest.mark.host
 

@@ -18,9 +18,9 @@ import pytest
 from benchmarks.instances import instance
 from orthanc_config.layout import HostLayout
 from orthanc_config.local_stack import LocalOptions, down, local_profile, spawn_orthanc, up
+from pacsguard.posture.clients import reachable
 from tests.host.conftest import service_reachable_dir, slot_name, slot_subnet
 from tests.host.test_reliability import _pixel_md5, _send, _stored_pixel_md5
-from tests.posture.clients import reachable
 
 pytestmark = pytest.mark.host
 

@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from orthanc_config.plugin.pacsguard_identity import sign_jwt
-from tests.posture.clients import audit_lines, https
-from tests.posture.dicom_files import md5, unique_ct
-from tests.posture.test_https import ROLE_ROUTES, ROUTES
+from pacsguard.posture.clients import audit_lines, https
+from pacsguard.posture.dicom_files import md5, unique_ct
+from pacsguard.posture.test_https import ROLE_ROUTES, ROUTES
 
 pytestmark = pytest.mark.host
 
@@ -95,7 +95,7 @@ def test_requests_are_refused_while_the_audit_sink_cannot_be_reached(stack: dict
     """Fail closed: close the sink's socket to the orthanc user, then restore it."""
     import os
 
-    from tests.posture.clients import associate, modality_ctx
+    from pacsguard.posture.clients import associate, modality_ctx
 
     sink = Path(stack["audit_socket"])
     mode = sink.stat().st_mode & 0o777

@@ -78,8 +78,8 @@ def test_up_twice_then_down_leaves_nothing(cycle_options: LocalOptions) -> None:
 
 
 def test_restart_keeps_stored_data_and_passwords(cycle_options: LocalOptions, tmp_path: Path) -> None:
-    from tests.posture.clients import https
-    from tests.posture.dicom_files import unique_ct
+    from pacsguard.posture.clients import https
+    from pacsguard.posture.dicom_files import unique_ct
 
     opts = cycle_options
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.posture.clients import reachable
+from pacsguard.posture.clients import reachable
 
 pytestmark = pytest.mark.host
 

@@ -21,7 +21,7 @@ from pynetdicom.sop_class import CTImageStorage
 
 from benchmarks.instances import instance
 from orthanc_config.local_stack import restart_orthanc
-from tests.posture.clients import associate, https, modality_ctx
+from pacsguard.posture.clients import associate, https, modality_ctx
 
 pytestmark = pytest.mark.host
 

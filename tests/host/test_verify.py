@@ -15,9 +15,9 @@ import pytest
 
 from orthanc_config.local_stack import restart_orthanc
 from orthanc_config.render_nginx import VIEWER_CSP
+from pacsguard.posture.clients import https
 from pacsguard.verify import TargetError, load_target, run
 from policies.catalog import controls
-from tests.posture.clients import https
 
 pytestmark = pytest.mark.host
 

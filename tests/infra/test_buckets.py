@@ -12,9 +12,10 @@ def _sse(s: Synthesis, bucket):
     return rule["applyServerSideEncryptionByDefault"], rule.get("bucketKeyEnabled")
 
 
-def test_three_buckets_with_roles(stack: Synthesis) -> None:
+def test_four_buckets_with_roles(stack: Synthesis) -> None:
+    # AWS Config needs a destination without object lock: a bucket of its own beside the locked logs bucket.
     names = sorted(b.name for b in stack.of_type(BUCKET))
-    assert names == ["storage-accesslogs", "storage-archive", "storage-logs"]
+    assert names == ["storage-accesslogs", "storage-archive", "storage-config", "storage-logs"]
 
 
 def test_phi_and_log_buckets_use_a_stack_kms_key_with_bucket_keys(stack: Synthesis) -> None:

@@ -48,7 +48,7 @@ def test_https_listener_uses_tls13_policy_and_authenticates_before_forwarding(st
     assert cognito["sessionTimeout"] == stack.settings.web.session_timeout_minutes * 60
     # Any scope besides openid limits userInfo to those claims: custom:pacs_role would never arrive.
     assert cognito["scope"] == "openid"
-    (client,) = stack.of_type("aws:cognito/userPoolClient:UserPoolClient")
+    client = named(stack, "aws:cognito/userPoolClient:UserPoolClient", "identity-alb-client")
     assert client.inputs["allowedOauthScopes"] == ["openid"]
     assert "custom:pacs_role" in client.inputs["readAttributes"]
 
@@ -111,8 +111,10 @@ def test_waf_has_managed_groups_rate_limit_and_stow_exception(stack: Synthesis) 
     assert "block" in body["action"]
     labelled, unless = body["statement"]["andStatement"]["statements"]
     keys = {s["labelMatchStatement"]["key"] for s in labelled["orStatement"]["statements"]}
-    assert keys == set(body_labels()) and len(keys) == 9
+    assert keys == set(body_labels()) and len(keys) == 10
     assert "awswaf:managed:aws:core-rule-set:CrossSiteScripting_Body" in keys
+    # A STOW upload must not be blocked by the React RCE body rule either, nor may that rule go unenforced elsewhere.
+    assert "awswaf:managed:aws:known-bad-inputs:ReactJSRCE_Body" in keys
     stow = unless["notStatement"]["statement"]["andStatement"]["statements"]
     matches = [
         (m["byteMatchStatement"]["searchString"], next(iter(m["byteMatchStatement"]["fieldToMatch"]))) for m in stow

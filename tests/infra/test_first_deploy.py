@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import json
 from pathlib import Path
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra import synth as synth_module
 from infra.lb_subnets import load_balancer_cidrs
-from infra.synth import CapturedResource, Synthesis, synthesize
+from infra.synth import FAKE_ACCOUNT, CapturedResource, Synthesis, synthesize
 from orthanc_config.profile import HostProfile
 from orthanc_config.render_nftables import render_nftables
 from pacsguard.inventory import plan_document
@@ -106,7 +108,33 @@ def test_access_log_sink_has_no_object_lock_but_keeps_retention_by_lifecycle(sta
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
 
 
-@pytest.mark.parametrize("source", ["storage-archive", "storage-logs"])
+# AWS Config refuses a delivery channel to a bucket with object lock (AWS::Config::DeliveryChannel)
+def test_config_delivers_to_its_own_bucket_without_object_lock(prod: Synthesis) -> None:
+    channel = named(prod, "aws:cfg/deliveryChannel:DeliveryChannel", "detection-config-delivery-channel")
+    bucket = named(prod, BUCKET, "storage-config")
+    assert channel.inputs["s3BucketName"] == bucket.outputs["bucket"]
+    assert not bucket.inputs.get("objectLockEnabled")
+    assert not [
+        r
+        for r in prod.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+        if r.name.startswith("storage-config")
+    ]
+    enc = named(prod, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                "storage-config-encryption").inputs["rules"][0]["applyServerSideEncryptionByDefault"]  # fmt: skip
+    assert enc["sseAlgorithm"] == "aws:kms" and channel.inputs["s3KmsKeyArn"] == enc["kmsMasterKeyId"]
+    rules = named(
+        prod, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "storage-config-lifecycle"
+    ).inputs["rules"]
+    assert {"days": prod.settings.effective_log_retention} in [r.get("expiration") for r in rules]
+
+    def sids(name: str) -> set[str]:
+        return {st.get("Sid") for st in statements(policy(named(prod, "aws:s3/bucketPolicy:BucketPolicy", name)))}
+
+    assert {"ConfigAclCheck", "ConfigWrite", "DenyInsecureTransport"} <= sids("storage-config-policy")
+    assert not {"ConfigAclCheck", "ConfigWrite"} & sids("storage-logs-policy")
+
+
+@pytest.mark.parametrize("source", ["storage-archive", "storage-logs", "storage-config"])
 def test_bucket_logging_waits_for_the_destination_policy(stack: Synthesis, source: str) -> None:
     logging = named(stack, "aws:s3/bucketLogging:BucketLogging", f"{source}-access-logging")
     assert named(stack, "aws:s3/bucketPolicy:BucketPolicy", "storage-accesslogs-policy").urn in logging.dependencies
@@ -120,7 +148,7 @@ def test_bucket_logging_waits_for_the_destination_policy(stack: Synthesis, sourc
         ("trail-trail", "storage-logs-policy"),
         ("trail-trail", "trail-to-logs-write"),
         ("network-flow-log", "network-flow-logs-write"),
-        ("detection-config-delivery-channel", "storage-logs-policy"),
+        ("detection-config-delivery-channel", "storage-config-policy"),
         ("detection-config-delivery-channel", "detection-config-delivery"),
         ("detection-config-delivery-channel", "detection-config-managed"),
     ],
@@ -315,3 +343,47 @@ def test_an_endpoint_without_a_policy_fails_the_plan(prod: Synthesis) -> None:
     graph = edit("network-kms", policy=DELETE)(PlanGraph.from_synthesis(prod))
     failing = [(f.control, f.resource) for f in evaluate(graph) if f.status == "fail"]
     assert failing == [("NET-VPC-ENDPOINTS", "network-kms")]
+
+
+# Cognito prefix domains are unique across all accounts in a region: the default must not be the stack name alone
+def test_default_login_domain_is_specific_to_the_account(stack: Synthesis) -> None:
+    prefix = named(stack, "aws:cognito/userPoolDomain:UserPoolDomain", "identity-domain").inputs["domain"]
+    bare = f"pacsguard-{stack.stack}"[:24] + "-login"
+    suffix = hashlib.sha256(f"{FAKE_ACCOUNT}/{stack.stack}".encode()).hexdigest()[:8]
+    assert prefix == f"{bare}-{suffix}" and len(prefix) <= 63
+
+
+# The Cognito callback https://<domain>/oauth2/idpresponse needs web.domain_name to resolve to the ALB
+def test_domain_name_resolves_to_the_load_balancer(prod: Synthesis) -> None:
+    record = named(prod, "aws:route53/record:Record", "web-alias")
+    alb = named(prod, "aws:lb/loadBalancer:LoadBalancer", "web-alb")
+    assert record.inputs["name"] == prod.settings.web.domain_name and record.inputs["type"] == "A"
+    assert record.inputs["zoneId"] == prod.settings.web.route53_zone_id
+    (alias,) = record.inputs["aliases"]
+    assert (alias["name"], alias["zoneId"]) == (alb.outputs["dnsName"], alb.outputs["zoneId"])
+
+
+# Most accounts already have AWSServiceRoleForAutoScaling: creating it again fails ("has been taken")
+@pytest.mark.parametrize("present", [True, False])
+def test_autoscaling_service_role_is_created_only_where_the_account_lacks_it(
+    monkeypatch: pytest.MonkeyPatch, present: bool
+) -> None:
+    answer_of = synth_module._StackMocks.call
+    asked: list[dict] = []
+
+    def call(self: synth_module._StackMocks, args) -> dict:
+        if args.token == "aws:iam/getRoles:getRoles":
+            asked.append(dict(args.args))
+            names = ["AWSServiceRoleForAutoScaling"] if present else []
+            return {"arns": [], "names": names, "id": "roles"}
+        return answer_of(self, args)
+
+    monkeypatch.setattr(synth_module._StackMocks, "call", call)
+    s = synthesize("prod")
+    assert s.settings.account.autoscaling_service_role == "auto"
+    assert asked and asked[0]["nameRegex"] == "^AWSServiceRoleForAutoScaling$"
+    assert asked[0]["pathPrefix"] == "/aws-service-role/autoscaling.amazonaws.com/"
+    created = s.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert bool(created) is not present
+    key = named(s, KEY, "keys-images")
+    assert (key.inputs["tags"].get("pacsguard:service-linked-role") == "existing") is present

@@ -6,7 +6,7 @@ import json
 
 from infra.alarms import AUDIT_FILTERS, TRAIL_FILTERS
 from infra.detection import GUARDDUTY_FEATURES
-from infra.identity import PACS_GROUPS
+from infra.identity import EMERGENCY_GROUP, PACS_GROUPS
 from infra.synth import Synthesis
 from tests.infra.graph import as_list, named, stack_key_arns, statements
 
@@ -18,11 +18,11 @@ def test_user_pool_requires_totp_mfa_and_admin_created_users(stack: Synthesis) -
     assert p["adminCreateUserConfig"]["allowAdminCreateUserOnly"] is True
     assert p["passwordPolicy"]["minimumLength"] >= 14
     groups = {g.inputs["name"] for g in stack.of_type("aws:cognito/userGroup:UserGroup")}
-    assert groups == set(PACS_GROUPS)
+    assert groups == {*PACS_GROUPS, EMERGENCY_GROUP}
 
 
 def test_app_client_cannot_write_the_role_attribute(stack: Synthesis) -> None:
-    (client,) = stack.of_type("aws:cognito/userPoolClient:UserPoolClient")
+    client = named(stack, "aws:cognito/userPoolClient:UserPoolClient", "identity-alb-client")
     c = client.inputs
     assert "custom:pacs_role" in c["readAttributes"] and "custom:pacs_role" not in c["writeAttributes"]
     assert c["generateSecret"] is True and c["allowedOauthFlows"] == ["code"]

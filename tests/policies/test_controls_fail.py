@@ -209,6 +209,7 @@ MUTATIONS = {
     "DEP-SLR-BEFORE-KEY": (drop("keys-autoscaling-service-role"), "keys-images"),
     "DEP-S3-LOG-DESTINATION": (edit("storage-accesslogs", objectLockEnabled=True), "storage-accesslogs"),
     "DEP-ALB-LOG-DESTINATION": (retarget("web-alb", "accessLogs", "storage-logs"), "storage-logs"),
+    "DEP-CONFIG-DESTINATION": (edit("storage-config", objectLockEnabled=True), "detection-config-delivery-channel"),
     "DEP-ORDER-S3-LOGGING": (
         without_order("storage-archive-access-logging", "storage-accesslogs-policy"),
         "storage-archive-access-logging",
@@ -217,13 +218,14 @@ MUTATIONS = {
     "DEP-ORDER-TRAIL": (without_order("trail-trail", "trail-to-logs-write"), "trail-to-logs-write"),
     "DEP-ORDER-FLOW-LOGS": (without_order("network-flow-log", "network-flow-logs-write"), "network-flow-logs-write"),
     "DEP-ORDER-CONFIG": (
-        without_order("detection-config-delivery-channel", "storage-logs-policy"),
+        without_order("detection-config-delivery-channel", "storage-config-policy"),
         "detection-config-delivery-channel",
     ),
     "DEP-COGNITO-SCOPES": (
         edit("web-https", **{"defaultActions.0.authenticateCognito.scope": "openid email"}),
         "web-https",
     ),
+    "DEP-COGNITO-DOMAIN": (edit("identity-domain", domain="pacsguard-prod-login"), "identity-domain"),
     "DEP-ALB-IDP-EGRESS": (drop("web-to-idp"), "web-alb"),
     "DEP-HEALTH-CHECK-SOURCES": (profile(LT, lb_cidrs=[]), "dicom-nlb"),
     "DEP-HOSPITAL-ROUTES": (drop("network-hospital-0-0"), "network-private-rt-0"),
@@ -259,6 +261,20 @@ MUTATIONS = {
         "inline-check",
     ),
     "DEP-API-ENUMS": (edit("web-certificate", keyAlgorithm="EC_prime256"), "web-certificate"),
+    "IAM-MACHINE-TOKENS": (
+        add(
+            "aws:cognito/userPoolClient:UserPoolClient",
+            "leaky-machine",
+            {"allowedOauthFlows": ["client_credentials"], "allowedOauthScopes": ["pacs/read", "pacs/store"]},
+        ),
+        "leaky-machine",
+    ),
+    "IAM-AUTO-LOGOFF": (edit("identity-alb-client", refreshTokenRotation=DELETE), "identity-alb-client"),
+    "IAM-EMERGENCY-ACCESS": (drop("alarms-EmergencyAccessUsed-alarm"), "EmergencyAccessUsed"),
+    "IAM-PASSKEYS": (
+        edit("identity-users", **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD"]}),
+        "identity-users",
+    ),
 }
 # Where one mistake is, by nature, two findings (a world-open DICOM rule is also a world-open rule).
 ALSO_FAILS = {
@@ -336,3 +352,22 @@ def test_values_outside_the_botocore_models_fail_dep_api_enums(
     graph = edit(resource, **{path: value})(prod_graph)
     failing = [f for f in evaluate(graph) if f.control == "DEP-API-ENUMS" and f.status == "fail"]
     assert failing and failing[0].resource == resource and value in failing[0].message
+
+
+def _statuses(graph: PlanGraph, control_id: str) -> set[str]:
+    return {f.status for f in evaluate(graph) if f.control == control_id}
+
+
+def test_openid_profile_keeps_custom_attributes_so_the_scope_rule_accepts_it(prod_graph: PlanGraph) -> None:
+    graph = chain(
+        edit("web-https", **{"defaultActions.0.authenticateCognito.scope": "openid profile"}),
+        edit("identity-alb-client", allowedOauthScopes=["openid", "profile"]),
+    )(prod_graph)
+    assert _statuses(graph, "DEP-COGNITO-SCOPES") == {"pass"}
+
+
+def test_elb_logging_rule_evaluates_albs_so_the_config_rules_rule_accepts_it(prod_graph: PlanGraph) -> None:
+    graph = add(
+        "aws:cfg/rule:Rule", "alb-logging", {"source": {"owner": "AWS", "sourceIdentifier": "ELB_LOGGING_ENABLED"}}
+    )(prod_graph)
+    assert "fail" not in _statuses(graph, "DEP-CONFIG-RULES-APPLY")

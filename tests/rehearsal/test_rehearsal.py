@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
-from tests.posture.dicom_files import unique_ct
+from pacsguard.posture.dicom_files import unique_ct
 from tests.rehearsal.balancer import VIP, Balancer
 from tests.rehearsal.conftest import Fleet
 from tests.rehearsal.instance import Instance

@@ -215,3 +215,34 @@ def test_records_are_forwarded_over_tls_as_rfc5425(tmp_path: Path) -> None:
     assert int(length) == len(message)  # octet counting, RFC 5425 section 4.3
     _header, record = rfc5424.parse_record(message)
     assert record["user"] == "radiologist1" and record["sender"] == "orthanc" and record["seq"] == "1"
+
+
+def test_an_emergency_record_is_also_an_alarm(tmp_path: Path) -> None:
+    sink = Sink(config(tmp_path, alarm_log=str(tmp_path / "alarms.jsonl")))
+    sink.datagram(rfc5424.format_record({**PLAIN, "emergency": True}, hostname="pacs"), ORTHANC, 5)
+    sink.datagram(plugin_message(), ORTHANC, 5)  # an ordinary record: no alarm
+    (alarm,) = [json.loads(x) for x in (tmp_path / "alarms.jsonl").read_text().splitlines()]
+    assert alarm["alarm"] == "EmergencyAccessUsed" and alarm["user"] == "break-glass" and alarm["emergency"] is True
+    assert trail(tmp_path)[0]["emergency"] is True  # a JSON true: CloudWatch's { $.emergency IS TRUE }
+
+
+def test_an_emergency_record_whose_alarm_cannot_be_written_is_not_stored(tmp_path: Path) -> None:
+    """No alarm, no acknowledgement: the plugin then refuses the request (serve() acks only after datagram())."""
+    sink = Sink(config(tmp_path, alarm_log=str(tmp_path / "missing-dir" / "alarms.jsonl")))
+    with pytest.raises(OSError):
+        sink.datagram(rfc5424.format_record({**PLAIN, "emergency": True}, hostname="pacs"), ORTHANC, 5)
+    assert not (tmp_path / "audit.jsonl").exists() or not trail(tmp_path)
+
+
+def test_root_may_record_break_glass_only(tmp_path: Path) -> None:
+    sink = Sink(config(tmp_path))
+    record = {**PLAIN, "layer": "break-glass", "event": "User Authentication: emergency access opened"}
+    sink.datagram(rfc5424.format_record(record, hostname="pacs"), 0, 9)
+    sink.datagram(plugin_message(), 0, 9)  # root speaking for the plugin: an alert, as for any other user
+    opened, alert = trail(tmp_path)
+    assert (opened["sender"], opened["layer"]) == ("root", "break-glass")
+    assert alert["event_id"] == "110113" and alert.get("user") is None
+
+
+PLAIN = {"event_id": "110113", "event": "Security Alert", "outcome": "8", "user": "break-glass",
+         "role": "emergency", "layer": "orthanc-http", "path": "/studies"}  # fmt: skip

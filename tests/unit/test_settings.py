@@ -273,6 +273,13 @@ def test_database_version_is_a_supported_major(version: str) -> None:
     assert ("pins a minor" in message) if "." in version else ("not a major RDS supports" in message)
 
 
+@pytest.mark.parametrize("version", ["17", "18"])
+def test_current_rds_majors_are_accepted(version: str) -> None:
+    cfg = _prod()
+    cfg["pacsguard:database"]["engine_version"] = version
+    assert settings_from_config(cfg, "x").database.engine_version == version
+
+
 def test_default_database_version_is_a_major() -> None:
     assert load_settings("prod").database.engine_version == "16"
 

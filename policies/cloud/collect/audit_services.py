@@ -19,13 +19,29 @@ def log_groups(api: AwsApi, stack: str) -> list[dict[str, Any]]:
 
 
 def trails(api: AwsApi) -> list[dict[str, Any]]:
-    """Trails are account-wide: every one counts, whatever its tags."""
-    out = []
-    for t in api.call("cloudtrail", "DescribeTrails", includeShadowTrails=False).get("trailList", []):
-        status = api.call("cloudtrail", "GetTrailStatus", Name=t["TrailARN"])
-        selectors = api.call("cloudtrail", "GetEventSelectors", TrailName=t["TrailARN"])
+    """Trails are account-wide: every one counts, whatever its tags. A multi-region trail created in another region
+    appears here as a shadow trail; its status and selectors are asked of its home region."""
+    out, seen = [], set()
+    for t in api.call("cloudtrail", "DescribeTrails", includeShadowTrails=True).get("trailList", []):
+        if t["TrailARN"] in seen:
+            continue
+        seen.add(t["TrailARN"])
+        home = t.get("HomeRegion") or api.region
+        region = None if home == api.region else home
+        status = api.call("cloudtrail", "GetTrailStatus", Name=t["TrailARN"], region=region)
+        selectors = api.call("cloudtrail", "GetEventSelectors", TrailName=t["TrailARN"], region=region)
         out.append({**t, "IsLogging": status.get("IsLogging"), "selectors": selectors})
     return out
+
+
+def metric_filters(api: AwsApi, log_group: str, region: str | None = None) -> list[dict[str, Any]]:
+    return api.call("logs", "DescribeMetricFilters", logGroupName=log_group, region=region).get("metricFilters", [])
+
+
+def alarms(api: AwsApi, region: str | None = None) -> list[dict[str, Any]]:
+    if region is None:
+        return api.pages("cloudwatch", "DescribeAlarms", "MetricAlarms")
+    return api.call("cloudwatch", "DescribeAlarms", region=region).get("MetricAlarms", [])
 
 
 def guardduty_detectors(api: AwsApi) -> list[dict[str, Any]]:

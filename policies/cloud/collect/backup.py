@@ -24,3 +24,12 @@ def plans(api: AwsApi, stack: str) -> list[dict[str, Any]]:
         if in_stack(tags, stack):
             out.append(api.call("backup", "GetBackupPlan", BackupPlanId=p["BackupPlanId"]))
     return out
+
+
+def selections(api: AwsApi, plan_id: str) -> list[dict[str, Any]]:
+    """A plan's backup selections with their resources, exclusions and tag conditions."""
+    listed = api.pages("backup", "ListBackupSelections", "BackupSelectionsList", BackupPlanId=plan_id)
+    return [
+        api.call("backup", "GetBackupSelection", BackupPlanId=plan_id, SelectionId=s["SelectionId"])["BackupSelection"]
+        for s in listed
+    ]

@@ -25,3 +25,13 @@ def file_systems(api: AwsApi, stack: str) -> list[dict[str, Any]]:
 def file_system_policy(api: AwsApi, fs_id: str) -> dict[str, Any]:
     r = api.call("efs", "DescribeFileSystemPolicy", FileSystemId=fs_id, missing=("PolicyNotFound",))
     return json.loads(r["Policy"]) if r and r.get("Policy") else {}
+
+
+def db_snapshots(api: AwsApi) -> list[dict[str, Any]]:
+    return api.pages("rds", "DescribeDBSnapshots", "DBSnapshots")
+
+
+def db_snapshot_is_public(api: AwsApi, snapshot_id: str) -> bool:
+    result = api.call("rds", "DescribeDBSnapshotAttributes", DBSnapshotIdentifier=snapshot_id)
+    attrs = (result.get("DBSnapshotAttributesResult") or {}).get("DBSnapshotAttributes", [])
+    return any(a.get("AttributeName") == "restore" and "all" in (a.get("AttributeValues") or []) for a in attrs)

@@ -9,16 +9,26 @@ from policies.cloud.api import AwsApi
 from policies.cloud.collect import in_stack, tag_dict
 
 
-def keys(api: AwsApi, stack: str) -> list[dict[str, Any]]:
+def all_keys(api: AwsApi, stack: str) -> list[dict[str, Any]]:
+    """Every customer-managed key tagged with the stack, whatever its state (disabled, pending deletion...)."""
     out = []
     for k in api.pages("kms", "ListKeys", "Keys"):
         meta = api.call("kms", "DescribeKey", KeyId=k["KeyId"])["KeyMetadata"]
-        if meta.get("KeyManager") != "CUSTOMER" or meta.get("KeyState") == "PendingDeletion":
+        if meta.get("KeyManager") != "CUSTOMER":
             continue
         tags = tag_dict(api.call("kms", "ListResourceTags", KeyId=k["KeyId"]).get("Tags"))
         if in_stack(tags, stack):
             out.append({"id": k["KeyId"], "arn": meta["Arn"], "tags": tags, "meta": meta})
     return out
+
+
+def keys(api: AwsApi, stack: str) -> list[dict[str, Any]]:
+    """The stack's keys that are not on their way out (ENC-KMS-KEY-STATE judges those)."""
+    return [k for k in all_keys(api, stack) if k["meta"].get("KeyState") != "PendingDeletion"]
+
+
+def stack_key_arns(api: AwsApi, stack: str) -> set[str]:
+    return {k["arn"] for k in all_keys(api, stack)}
 
 
 def rotation_enabled(api: AwsApi, key_id: str) -> bool:

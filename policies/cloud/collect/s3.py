@@ -17,7 +17,10 @@ def buckets(api: AwsApi, stack: str) -> list[dict[str, Any]]:
         tags = tag_dict((tagging or {}).get("TagSet"))
         if not in_stack(tags, stack):
             continue
-        out.append({"name": name, "arn": f"arn:aws:s3:::{name}", "tags": tags})
+        location = api.call("s3", "GetBucketLocation", Bucket=name).get("LocationConstraint")
+        region = location or "us-east-1"  # AWS answers None for us-east-1 (and "EU" for the oldest eu-west-1)
+        region = "eu-west-1" if region == "EU" else region
+        out.append({"name": name, "arn": f"arn:aws:s3:::{name}", "tags": tags, "region": region})
     return out
 
 
@@ -50,6 +53,17 @@ def logging(api: AwsApi, bucket: str) -> dict[str, Any] | None:
 def object_lock(api: AwsApi, bucket: str) -> dict[str, Any] | None:
     r = api.call("s3", "GetObjectLockConfiguration", Bucket=bucket, missing=("ObjectLockConfigurationNotFoundError",))
     return (r or {}).get("ObjectLockConfiguration")
+
+
+def lifecycle_expiration_days(api: AwsApi, bucket: str) -> int | None:
+    """The shortest enabled expiration rule: how a bucket that cannot carry object lock keeps its retention."""
+    r = api.call("s3", "GetBucketLifecycleConfiguration", Bucket=bucket, missing=("NoSuchLifecycleConfiguration",))
+    days = [
+        rule["Expiration"]["Days"]
+        for rule in (r or {}).get("Rules") or []
+        if rule.get("Status") == "Enabled" and (rule.get("Expiration") or {}).get("Days")
+    ]
+    return min(days) if days else None
 
 
 def account_public_access_block(api: AwsApi) -> dict[str, bool] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.posture.clients import reachable
+from pacsguard.posture.clients import reachable
 
 control = pytest.mark.control
 PROBED = (22, 80, 104, 4242, 5432, 8042, 11112)

@@ -13,7 +13,7 @@ import pytest
 from pynetdicom.sop_class import CTImageStorage, Verification
 
 from orthanc_config import pki
-from tests.posture.clients import (
+from pacsguard.posture.clients import (
     FIND,
     assert_old_tls_refused,
     associate,
@@ -22,8 +22,8 @@ from tests.posture.clients import (
     modality_ctx,
     tls_context,
 )
-from tests.posture.dicom_files import unique_ct
-from tests.posture.tls_probes import (
+from pacsguard.posture.dicom_files import unique_ct
+from pacsguard.posture.tls_probes import (
     ALLOWED_TLS12,
     BCP195_PROFILES,
     dcmtk_echo,
@@ -164,7 +164,7 @@ def test_malformed_and_oversized_pdus_leave_dicom_answering(stack: dict) -> None
 
 
 def _audit_mark(stack: dict) -> int:
-    from tests.posture.clients import audit_lines
+    from pacsguard.posture.clients import audit_lines
 
     return len(audit_lines(stack))
 
@@ -174,7 +174,7 @@ def _audit_record_for(stack: dict, fingerprint: str, after: int, timeout: float 
     writes it within a poll or two)."""
     import time
 
-    from tests.posture.clients import audit_lines
+    from pacsguard.posture.clients import audit_lines
 
     # The sink holds a connection's line a moment to join Orthanc's refusal to it: prefer the refusal, since an
     # earlier accepted connection with the same certificate may be the latest record until it arrives.

@@ -14,9 +14,9 @@ from pydicom.dataset import Dataset
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from orthanc_config.audit_chain import head_path, verify_text
-from tests.posture.clients import SENT, associate, https, modality_ctx
-from tests.posture.conftest import in_netns, need, user_with_role
-from tests.posture.dicom_files import unique_ct
+from pacsguard.posture.clients import SENT, associate, https, modality_ctx
+from pacsguard.posture.conftest import in_netns, need, user_with_role
+from pacsguard.posture.dicom_files import unique_ct
 
 control = pytest.mark.control
 # Answers nginx gives itself: such a request never reaches Orthanc, so only nginx records it.

@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from tests.posture.clients import assert_old_tls_refused, https, tls_context
-from tests.posture.conftest import need, user_with_role
+from pacsguard.posture.clients import assert_old_tls_refused, https, tls_context
+from pacsguard.posture.conftest import need, user_with_role
 
 control = pytest.mark.control
 

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from tests.posture.conftest import in_netns, need
+from pacsguard.posture.conftest import in_netns, need
 
 control = pytest.mark.control
 DEFAULT_PASSWORDS = {"orthanc", "admin", "password", "changeme", "my_password", "secret", ""}

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.posture.clients import https, tls_context
-from tests.posture.conftest import in_netns, need, user_with_role
-from tests.posture.dicom_files import unique_ct
+from pacsguard.posture.clients import https, tls_context
+from pacsguard.posture.conftest import in_netns, need, user_with_role
+from pacsguard.posture.dicom_files import unique_ct
 
 control = pytest.mark.control
 

@@ -1,0 +1,119 @@
+"""Issue 16 on the synthesised stack: machine clients, automatic logoff that holds, break-glass, passkeys."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from infra.alarms import AUDIT_FILTERS, TRAIL_FILTERS
+from infra.synth import Synthesis
+from tests.infra.graph import named
+from tests.infra.test_hosts import user_data
+
+CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+RULE = "aws:lb/listenerRule:ListenerRule"
+
+
+def _machine_clients(s: Synthesis) -> list:
+    return [c for c in s.of_type(CLIENT) if "client_credentials" in (c.inputs.get("allowedOauthFlows") or [])]
+
+
+def test_machine_clients_have_a_secret_one_scope_and_short_tokens(dev: Synthesis) -> None:
+    (server,) = dev.of_type("aws:cognito/resourceServer:ResourceServer")
+    assert server.inputs["identifier"] == "pacs"
+    assert {sc["scopeName"] for sc in server.inputs["scopes"]} == {"read", "store"}
+    clients = {c.name: c.inputs for c in _machine_clients(dev)}
+    assert set(clients) == {"identity-machine-ai-pipeline", "identity-machine-router"}
+    for c in clients.values():
+        assert c["allowedOauthFlows"] == ["client_credentials"] and c["generateSecret"] is True
+        assert len(c["allowedOauthScopes"]) == 1 and c["allowedOauthScopes"][0] in ("pacs/read", "pacs/store")
+        assert c["accessTokenValidity"] <= 60 and c["tokenValidityUnits"]["accessToken"] == "minutes"
+
+
+def test_alb_verifies_machine_tokens_before_forwarding_dicomweb(dev: Synthesis) -> None:
+    rule = named(dev, RULE, "web-machine-clients").inputs
+    conditions = {k: v for cond in rule["conditions"] for k, v in cond.items() if v}
+    assert conditions["pathPattern"]["values"] == ["/dicom-web/*"]
+    assert conditions["httpHeader"] == {"httpHeaderName": "Authorization", "values": ["Bearer *"]}
+    first, second = sorted(rule["actions"], key=lambda a: a["order"])
+    assert (first["type"], second["type"]) == ("jwt-validation", "forward")
+    jwt = first["jwtValidation"]
+    assert re.fullmatch(r"https://cognito-idp\.eu-west-1\.amazonaws\.com/\S+", jwt["issuer"])
+    assert jwt["jwksEndpoint"] == jwt["issuer"] + "/.well-known/jwks.json"
+    claims = {c["name"]: c for c in jwt["additionalClaims"]}
+    assert claims["token_use"]["values"] == ["access"]
+    assert set(claims["scope"]["values"]) == {"pacs/read", "pacs/store"}
+
+
+def test_no_machine_rule_without_machine_clients(prod: Synthesis) -> None:
+    assert not _machine_clients(prod) and not prod.of_type(RULE)
+
+
+def test_hosts_verify_machine_tokens_against_the_same_issuer(dev: Synthesis) -> None:
+    body = re.search(r"<<'PACSGUARD_PROFILE'\n(.*)\nPACSGUARD_PROFILE", user_data(dev), re.S).group(1)
+    profile = json.loads(body)
+    rule = named(dev, RULE, "web-machine-clients").inputs
+    jwt = next(a for a in rule["actions"] if a["type"] == "jwt-validation")["jwtValidation"]
+    assert profile["machine_issuer"] == jwt["issuer"] and profile["machine_jwks"] == jwt["jwksEndpoint"]
+    ids = {f"{c.name}-id" for c in _machine_clients(dev)}  # the mocks id every resource "<name>-id"
+    assert set(profile["machine_clients"]) == ids and len(ids) == 2
+    assert profile["session_timeout_minutes"] == dev.settings.web.session_timeout_minutes
+
+
+def test_logoff_tokens_and_sessions_end_with_the_web_session(stack: Synthesis) -> None:
+    timeout = stack.settings.web.session_timeout_minutes
+    client = named(stack, CLIENT, "identity-alb-client").inputs
+    assert client["accessTokenValidity"] == client["idTokenValidity"] == timeout
+    assert client["tokenValidityUnits"] == {"accessToken": "minutes", "idToken": "minutes", "refreshToken": "minutes"}
+    assert client["refreshTokenValidity"] == 60
+    assert client["refreshTokenRotation"] == {"feature": "ENABLED", "retryGracePeriodSeconds": 0}
+    assert client["authSessionValidity"] == 3
+    https = named(stack, "aws:lb/listener:Listener", "web-https").inputs
+    cognito = next(a for a in https["defaultActions"] if a["type"] == "authenticate-cognito")["authenticateCognito"]
+    assert cognito["sessionTimeout"] == timeout * 60
+    # Cognito's own session cookie must not sign the user back in silently after the ALB session ends.
+    assert cognito["authenticationRequestExtraParams"] == {"prompt": "login"}
+
+
+def test_break_glass_is_sealed_grouped_and_alarmed(stack: Synthesis) -> None:
+    secret = named(stack, "aws:secretsmanager/secret:Secret", "identity-break-glass").inputs
+    assert secret["kmsKeyId"] and secret["tags"]["pacsguard:purpose"] == "break-glass"
+    groups = {g.inputs["name"] for g in stack.of_type("aws:cognito/userGroup:UserGroup")}
+    assert "emergency" in groups
+    assert "break-glass" in TRAIL_FILTERS["BreakGlassCredentialRead"]
+    assert AUDIT_FILTERS["EmergencyAccessUsed"] == "{ $.emergency IS TRUE }"
+    alarms = {a.inputs["metricName"]: a.inputs for a in stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for metric in ("BreakGlassCredentialRead", "EmergencyAccessUsed"):
+        assert alarms[metric]["threshold"] == 1 and alarms[metric]["alarmActions"]
+
+
+def test_passkeys_relying_party_is_the_stack_domain_with_user_verification(stack: Synthesis) -> None:
+    (pool,) = stack.of_type("aws:cognito/userPool:UserPool")
+    p = pool.inputs
+    assert p["webAuthnConfiguration"] == {
+        "relyingPartyId": stack.settings.web.domain_name,
+        "userVerification": "required",
+    }
+    assert "WEB_AUTHN" in p["signInPolicy"]["allowedFirstAuthFactors"]
+    assert p["userPoolTier"] in ("ESSENTIALS", "PLUS")
+    assert p["tags"]["pacsguard:passkeys"] == stack.settings.identity.passkeys
+
+
+def test_hosts_follow_the_break_glass_window_without_unsealing(stack: Synthesis) -> None:
+    secret = named(stack, "aws:secretsmanager/secret:Secret", "identity-break-glass")
+    body = re.search(r"<<'PACSGUARD_PROFILE'\n(.*)\nPACSGUARD_PROFILE", user_data(stack), re.S).group(1)
+    assert json.loads(body)["break_glass_secret"] == secret.outputs["arn"]
+    policy = json.loads(named(stack, "aws:iam/rolePolicy:RolePolicy", "hosts-least-privilege").inputs["policy"])
+    st = next(s for s in policy["Statement"] if s.get("Sid") == "FollowBreakGlassWindow")
+    assert st["Action"] == "secretsmanager:DescribeSecret" or st["Action"] == ["secretsmanager:DescribeSecret"]
+    assert st["Resource"] in (secret.outputs["arn"], [secret.outputs["arn"]])
+    assert "TagResource" in TRAIL_FILTERS["BreakGlassCredentialRead"]
+
+
+def test_passkeys_are_served_by_managed_login(stack: Synthesis) -> None:
+    domain = named(stack, "aws:cognito/userPoolDomain:UserPoolDomain", "identity-domain").inputs
+    assert domain["managedLoginVersion"] == 2  # the classic hosted UI offers no passkeys
+    (branding,) = stack.of_type("aws:cognito/managedLoginBranding:ManagedLoginBranding")
+    assert branding.inputs["useCognitoProvidedValues"] is True and branding.inputs["clientId"]
+    client = named(stack, CLIENT, "identity-alb-client").inputs
+    assert "ALLOW_USER_AUTH" in client["explicitAuthFlows"]  # choice-based sign-in (passkey or password)

@@ -1,0 +1,74 @@
+"""The issue-16 plan checks on the dev stack (the one with machine clients), broken one property at a time."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.synth import Synthesis
+from policies.catalog import by_id
+from policies.graph import PlanGraph
+from tests.policies.mutations import DELETE, edit, transform
+
+
+@pytest.fixture(scope="module")
+def dev_graph(dev: Synthesis) -> PlanGraph:
+    return PlanGraph.from_synthesis(dev)
+
+
+def failures(control_id: str, graph: PlanGraph) -> list[str]:
+    return [o.message for o in by_id(control_id).evaluate(graph) if o.status == "fail"]
+
+
+def test_dev_stack_with_machine_clients_passes(dev_graph: PlanGraph) -> None:
+    for cid in ("IAM-MACHINE-TOKENS", "IAM-AUTO-LOGOFF", "IAM-EMERGENCY-ACCESS", "IAM-PASSKEYS"):
+        assert failures(cid, dev_graph) == [], cid
+
+
+def test_machine_rule_that_forwards_unverified_fails(dev_graph: PlanGraph) -> None:
+    strip = transform(
+        "web-machine-clients", lambda i: i.update(actions=[a for a in i["actions"] if a["type"] == "forward"])
+    )
+    msgs = failures("IAM-MACHINE-TOKENS", strip(dev_graph))
+    assert "forwards without verifying a token first" in msgs
+    assert any("no listener rule verifies" in m for m in msgs)
+
+
+def test_day_long_machine_tokens_fail(dev_graph: PlanGraph) -> None:
+    long = edit("identity-machine-router", accessTokenValidity=1440)
+    assert any("at most 60" in m for m in failures("IAM-MACHINE-TOKENS", long(dev_graph)))
+
+
+def test_silent_cognito_reauthentication_fails(dev_graph: PlanGraph) -> None:
+    silent = edit("web-https", **{"defaultActions.0.authenticateCognito.authenticationRequestExtraParams": DELETE})
+    assert any("prompt=login" in m for m in failures("IAM-AUTO-LOGOFF", silent(dev_graph)))
+
+
+def test_tokens_outliving_the_session_fail(dev_graph: PlanGraph) -> None:
+    long = edit("identity-alb-client", idTokenValidity=120)
+    assert any("beyond the 15-minute session" in m for m in failures("IAM-AUTO-LOGOFF", long(dev_graph)))
+
+
+def test_required_passkeys_with_a_password_factor_fail(dev_graph: PlanGraph) -> None:
+    lax = edit("identity-users", **{"tags.pacsguard:passkeys": "required"})
+    assert any("password is still a first factor" in m for m in failures("IAM-PASSKEYS", lax(dev_graph)))
+
+
+def test_passkeys_without_user_verification_fail(dev_graph: PlanGraph) -> None:
+    weak = edit("identity-users", **{"webAuthnConfiguration.userVerification": "preferred"})
+    assert any("user verification" in m for m in failures("IAM-PASSKEYS", weak(dev_graph)))
+
+
+def test_unsealed_break_glass_secret_fails(dev_graph: PlanGraph) -> None:
+    plain = edit("identity-break-glass", kmsKeyId=DELETE)
+    assert "not sealed with the stack's key" in failures("IAM-EMERGENCY-ACCESS", plain(dev_graph))
+
+
+def test_passkeys_under_required_mfa_need_the_multi_factor_setting() -> None:
+    """What the audit reads from GetUserPoolMfaConfig: with MFA on, single-factor passkeys sign nobody in."""
+    from policies.families.identity_beyond_passwords import PASSKEY_AS_MFA, judge_passkeys
+
+    base = {"relying_party": "pacs.example.org", "user_verification": "required", "mfa_required": True}
+    factors = ["PASSWORD", "WEB_AUTHN"]
+    assert "offers no passkey sign-in" in judge_passkeys("allowed", {**base, "factor": None}, factors, "PLUS")
+    assert judge_passkeys("allowed", {**base, "factor": PASSKEY_AS_MFA}, factors, "PLUS") is None
+    assert judge_passkeys("allowed", None, factors, "PLUS") is None  # the endpoint did not say (reported skipped)

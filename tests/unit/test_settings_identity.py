@@ -1,0 +1,47 @@
+"""Identity settings of issue 16: passkeys, machine clients and the break-glass window are validated up front."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from stacks.loader import SettingsError, read_stack_config, settings_from_config
+
+
+def _with_identity(stack: str, **identity: Any) -> dict[str, Any]:
+    cfg = copy.deepcopy(read_stack_config(stack))
+    cfg["pacsguard:identity"] = {**cfg.get("pacsguard:identity", {}), **identity}
+    return cfg
+
+
+def _reject(cfg: dict[str, Any], *fragments: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        settings_from_config(cfg, "Pulumi.test.yaml")
+    assert "\n" not in str(exc.value)
+    for f in fragments:
+        assert f in str(exc.value), str(exc.value)
+
+
+def test_prod_refuses_passkeys_off_and_dev_states_it() -> None:
+    _reject(_with_identity("prod", passkeys="off"), "identity.passkeys", "prod refuses off")
+    assert settings_from_config(_with_identity("dev", passkeys="off"), "x").identity.passkeys == "off"
+
+
+def test_passkeys_default_to_allowed_and_required_is_refused_with_the_reason() -> None:
+    """required would lock every user out today (see the message): refused rather than deployed."""
+    assert settings_from_config(read_stack_config("prod"), "x").identity.passkeys == "allowed"
+    _reject(_with_identity("prod", passkeys="required"), "identity.passkeys", "MULTI_FACTOR_WITH_USER_VERIFICATION")
+
+
+@pytest.mark.parametrize("minutes", [241, 600, 10])
+def test_emergency_window_is_15_minutes_to_four_hours(minutes: int) -> None:
+    _reject(_with_identity("prod", emergency_access_minutes=minutes), "emergency_access_minutes")
+
+
+def test_machine_clients_have_one_known_scope_and_unique_names() -> None:
+    _reject(_with_identity("dev", machine_clients=[{"name": "x", "scope": "admin"}]), "machine_clients")
+    twice = [{"name": "x", "scope": "read"}, {"name": "x", "scope": "store"}]
+    _reject(_with_identity("dev", machine_clients=twice), "unique")
+    _reject(_with_identity("dev", machine_token_minutes=1440), "machine_token_minutes")
