@@ -74,10 +74,18 @@ def _notify(layout: HostLayout, event: str, outcome: str, user: str, reason: str
     )
     # Through the audit sink like every other record; the sink also writes the alarm line (the record is
     # marked emergency). No sink, no acknowledgement: the command fails and says so.
+    reply = layout.audit_socket.parent / f".break-glass-{os.getpid()}.sock"
+    reply.unlink(missing_ok=True)
+    log = audit.AuditLog(str(layout.audit_log), str(layout.audit_socket), str(reply))
     try:
-        audit.AuditLog(str(layout.audit_log), str(layout.audit_socket)).write(record)
-    except audit.AuditError as exc:
+        log.write(record)
+    except (audit.AuditError, OSError) as exc:
         raise BreakGlassError(f"{exc}: start the host's audit sink (pacsguard-audit), then retry") from None
+    finally:
+        sock = getattr(log.local, "sock", None)
+        if sock is not None:
+            sock.close()
+        reply.unlink(missing_ok=True)
 
 
 def open_window(

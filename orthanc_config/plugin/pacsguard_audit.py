@@ -35,18 +35,21 @@ class AuditLog:
     """Hands records to the sink and waits until the sink says it stored them (one socket per thread:
     Orthanc serves requests on many threads, and each waits for its own acknowledgement)."""
 
-    def __init__(self, trail: str, sink_socket: str) -> None:
+    def __init__(self, trail: str, sink_socket: str, reply_path: str = "") -> None:
         if not sink_socket:
             raise AuditError("no audit sink socket configured (PACSGuard.AuditSocket): refusing to run unaudited")
         self.path = trail
         self.sink_socket = sink_socket
+        # Abstract addresses belong to a network namespace: a sender outside the sink's (root's break-glass
+        # command beside a local stack) needs a filesystem address for the acknowledgement.
+        self.reply_path = reply_path
         self.local = threading.local()
 
     def _socket(self) -> socket.socket:
         sock = getattr(self.local, "sock", None)
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            sock.bind("")  # an abstract address of its own, so the sink can answer
+            sock.bind(self.reply_path)  # "": an abstract address of its own, so the sink can answer
             sock.settimeout(ACK_TIMEOUT_S)
             self.local.sock = sock
         return sock
