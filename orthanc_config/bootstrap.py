@@ -49,9 +49,11 @@ PLUGIN_FILES = (
     "pacsguard_dicomlog.py",
     "pacsguard_dicomedge.py",
     "pacsguard_guard.py",
+    "pacsguard_csrf.py",
     "pacsguard_rbac.py",
     "pacsguard_identity.py",
     "pacsguard_audit.py",
+    "pacsguard_syslog.py",
     "pacsguard_machine.py",
     "pacsguard_emergency.py",
     "pacsguard_lockout.py",
@@ -168,6 +170,7 @@ def render_edge_nginx(
             str(layout.relay_client[0]),
             str(layout.relay_client[1]),
             str(layout.log_dir),
+            str(layout.audit_socket),
         ),
         edge_certificates(inventory),
         listen,
@@ -181,6 +184,7 @@ def render_edge_nginx(
             str(layout.nginx_dir / "nginx.pid"),
             str(layout.log_dir),
             str(layout.nginx_temp),
+            str(layout.audit_socket),
             str(layout.web_root) if layout.profile.viewer else "",
         ),
         gateway_password,
@@ -273,9 +277,11 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "JwtPublicKeyFile": str(layout.jwt_public_key) if "jwt" in p.identity and not p.jwt_key_url else "",
             "JwtSigner": p.jwt_signer,
             "JwtKeyUrl": p.jwt_key_url,
+            "AuditSocket": str(layout.audit_socket),
             "OrthancLog": str(layout.orthanc_log),
             "SessionTimeoutMinutes": p.session_timeout_minutes,
-            "Emergency": {"WindowFile": str(layout.break_glass_window), "AlarmLog": str(layout.alarm_log)},
+            # No AlarmLog for the plugin: the audit sink (root) writes the alarm for each emergency record.
+            "Emergency": {"WindowFile": str(layout.break_glass_window)},
             "Machine": {
                 "Issuer": p.machine_issuer,
                 # AWS: the copy fetched at boot (cache_jwks); local: the local issuer's file.
@@ -290,6 +296,22 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
     return RenderedFile(
         str(layout.config_dir / "pacsguard.json"), json.dumps(section, indent=2), 0o640, "root", "orthanc"
     )
+
+
+def audit_sink_config(layout: HostLayout) -> RenderedFile:
+    """What the audit sink (root) reads at start: where the trail and Orthanc's output go, and forwarding."""
+    p = layout.profile
+    config = {
+        "trail": str(layout.audit_log),
+        "audit_socket": str(layout.audit_socket),
+        "orthanc_socket": str(layout.orthanc_output_socket),
+        "orthanc_log": str(layout.orthanc_log),
+        "relay_port": str(p.dicom_relay_port),
+        "forward": dict(p.audit_forward),
+        "orthanc_credentials": str(layout.config_dir / "credentials.json"),
+        "alarm_log": str(layout.alarm_log),
+    }
+    return RenderedFile(str(layout.audit_sink_config), json.dumps(config, indent=2), 0o600, "root", "root")
 
 
 def install_plugin(layout: HostLayout) -> None:
@@ -327,7 +349,9 @@ def configure(
         make_dir(layout.host_config_dir, 0o750, "root", "orthanc")
     make_dir(layout.pki, 0o750, "root", "orthanc")
     prepare_storage(layout)
-    make_dir(layout.log_dir, 0o750, "orthanc", "orthanc")
+    # The trail and every log are root's: the orthanc user may read them, never rename or rewrite one.
+    make_dir(layout.log_dir, 0o750, "root", "orthanc")
+    make_dir(layout.run_dir, 0o755)
     make_dir(layout.nginx_dir, 0o700)
     # nginx workers (www-data) buffer large responses here: it must not sit inside the root-only nginx dir.
     make_dir(layout.nginx_temp, 0o700, "www-data", "root")
@@ -376,6 +400,7 @@ def configure(
         OrthancSecrets(secrets.db_password, secrets.http_users()),
     )
     files.append(plugin_config(layout, secrets.roles()))
+    files.append(audit_sink_config(layout))
     files += render_edge_nginx(layout, inventory, secrets.gateway_password, listen)
     files.append(RenderedFile(str(layout.nft_file), render_nftables(profile), 0o600))
     for f in files:
@@ -386,14 +411,14 @@ def configure(
         make_dir(layout.web_root, 0o755)
         viewer.ensure(layout.viewer_dir)
     # nginx (root) would create its logs 0644: they name users and paths, so create them 0640 first.
-    for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log", CONNECTION_LOG):
+    for log_name in ("nginx-access.jsonl", "auth-failures.jsonl", "nginx-error.log", CONNECTION_LOG, "orthanc.log"):
         log_file = layout.log_dir / log_name
         log_file.touch(exist_ok=True)
         os.chown(log_file, 0, _gid("orthanc"))
         os.chmod(log_file, 0o640)
-    # The plugin (user orthanc) appends emergency alarms; root's break-glass commands append too.
+    # Root alone appends alarms (the audit sink for emergency requests, the break-glass commands): Orthanc reads.
     layout.alarm_log.touch(exist_ok=True)
-    os.chown(layout.alarm_log, _uid("orthanc"), _gid("orthanc"))
+    os.chown(layout.alarm_log, 0, _gid("orthanc"))
     os.chmod(layout.alarm_log, 0o640)
     return Configured(layout, secrets, files)
 
@@ -403,7 +428,7 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
     for unit in render_units(configured.layout):
         unit.write()
     subprocess.run(["systemctl", "daemon-reload"], check=True)
-    names = ["pacsguard-firewall", "pacsguard-orthanc", "pacsguard-nginx"]
+    names = ["pacsguard-firewall", "pacsguard-audit", "pacsguard-orthanc", "pacsguard-nginx"]
     if configured.layout.profile.break_glass_secret:
         names.append(BREAK_GLASS_TIMER)
     if configured.layout.profile.log_groups:
@@ -419,12 +444,27 @@ def main(argv: list[str] | None = None) -> int:
     inst = sub.add_parser("install", help="configure this host from a profile and start its services")
     inst.add_argument("--profile", required=True, type=Path)
     inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
+    sink = sub.add_parser("audit-sink", help="run the audit sink (systemd starts it)")
+    sink.add_argument("--config", required=True)
+    launch = sub.add_parser("run-orthanc", help="start Orthanc with its output connected to the audit sink")
+    launch.add_argument("--config-dir", required=True)
+    launch.add_argument("--output-socket", required=True)
+    launch.add_argument("--library-dir")
     sync = sub.add_parser("break-glass-sync", help="follow the sealed secret's emergency window tags (timer)")
     sync.add_argument("--profile", required=True, type=Path)
     ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
     ship.add_argument("--profile", required=True, type=Path)
     ship.add_argument("--once", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "audit-sink":
+        from orthanc_config import audit_sink
+
+        return audit_sink.main(["--config", args.config])
+    if args.command == "run-orthanc":
+        from orthanc_config import orthanc_launcher
+
+        library = ["--library-dir", args.library_dir] if args.library_dir else []
+        return orthanc_launcher.main(["--config-dir", args.config_dir, "--output-socket", args.output_socket, *library])
     if args.command == "ship-logs":
         from orthanc_config import log_shipper
 

@@ -72,8 +72,20 @@ def _notify(layout: HostLayout, event: str, outcome: str, user: str, reason: str
         reason=reason,
         emergency=True,
     )
-    audit.AuditLog(str(layout.audit_log)).write(record)
-    emergency.raise_alarm(str(layout.alarm_log), record)
+    # Through the audit sink like every other record; the sink also writes the alarm line (the record is
+    # marked emergency). No sink, no acknowledgement: the command fails and says so.
+    reply = layout.audit_socket.parent / f".break-glass-{os.getpid()}.sock"
+    reply.unlink(missing_ok=True)
+    log = audit.AuditLog(str(layout.audit_log), str(layout.audit_socket), str(reply))
+    try:
+        log.write(record)
+    except (audit.AuditError, OSError) as exc:
+        raise BreakGlassError(f"{exc}: start the host's audit sink (pacsguard-audit), then retry") from None
+    finally:
+        sock = getattr(log.local, "sock", None)
+        if sock is not None:
+            sock.close()
+        reply.unlink(missing_ok=True)
 
 
 def open_window(
@@ -95,8 +107,9 @@ def open_window(
     }
     import grp
 
-    _write(layout.break_glass_window, json.dumps(doc) + "\n", 0o640, grp.getgrnam("orthanc").gr_gid)
+    # Recorded (and alarmed) before it opens: a window nobody was told about must not exist.
     _notify(layout, "emergency access opened", "0", opened_by, f"{reason} (until {doc['expires_at']})")
+    _write(layout.break_glass_window, json.dumps(doc) + "\n", 0o640, grp.getgrnam("orthanc").gr_gid)
     return {"user": BREAK_GLASS_USER, "password": ensure_sealed(layout), "expires_at": doc["expires_at"]}
 
 

@@ -154,9 +154,29 @@ class HostLayout:
 
     @property
     def orthanc_log(self) -> Path:
-        """Orthanc's own log (stderr redirected here, also on systemd): DICOM refusals are read from it."""
+        """Orthanc's own output, as the audit sink received it from the Orthanc process (root-owned)."""
         return self.log_dir / "orthanc.log"
 
     @property
     def audit_log(self) -> Path:
+        """The hash-chained audit trail; only the audit sink (root) writes it."""
         return Path(self.profile.audit_log)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def audit_socket(self) -> Path:
+        """The sink's datagram socket: the plugin and nginx send their records here."""
+        return self.run_dir / "audit.sock"
+
+    @property
+    def orthanc_output_socket(self) -> Path:
+        """Root only: the launcher connects Orthanc's stdout and stderr here before Orthanc starts."""
+        return self.run_dir / "orthanc-output.sock"
+
+    @property
+    def audit_sink_config(self) -> Path:
+        """Not in the config dir: Orthanc merges every *.json there."""
+        return self.state / "audit-sink.json"

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthanc_config import http_stack, local_postgres, netns, viewer
+from orthanc_config import local_postgres, netns, viewer
 from orthanc_config.bootstrap import Configured, configure
 from orthanc_config.cert_inventory import INVENTORY_FILE
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
 from orthanc_config.machine_issuer import LOCAL_CLIENTS
+from orthanc_config.orthanc_launcher import connect_output, orthanc_command, orthanc_environment
 from orthanc_config.pki_lifecycle import REVOCATION_PROBE
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
 from orthanc_config.render_dicom_edge import CONNECTION_LOG
@@ -30,7 +31,7 @@ from orthanc_config.render_dicom_edge import CONNECTION_LOG
 DEFAULT_NAME = "pacsguard"
 DEFAULT_STATE = Path("/var/lib/pacsguard/local")
 DEFAULT_SUBNET = "198.18.0.0"
-ORTHANC_BIN = "/usr/sbin/Orthanc"
+SYSTEM_PYTHON = "/usr/bin/python3"  # host code runs under the host's Debian Python, never the venv
 NGINX_BIN = "/usr/sbin/nginx"
 STATUS_FILE = "status.json"
 ADDED_MODALITIES_FILE = "modalities.json"
@@ -136,30 +137,52 @@ def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5)
         return exc.code
 
 
-def spawn_orthanc(prefix: list[str], config_dir: Path, log_path: Path, library_dir: Path | None = None) -> int:
-    """Start an Orthanc process as user orthanc, its stderr and stdout appended to `log_path`; return its pid.
+def spawn_orthanc(prefix: list[str], config_dir: Path, output_socket: Path, library_dir: Path | None = None) -> int:
+    """Start an Orthanc process as user orthanc, its stdout and stderr connected to the audit sink; its pid.
 
     `library_dir` holds the deeper-stack civetweb (http_stack.py) that GDCM needs."""
-    env = {"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-    if library_dir is not None and http_stack.is_prepared(library_dir):
-        env["LD_LIBRARY_PATH"] = str(library_dir)
-    log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon)
-    os.chown(log_path, *_ids("orthanc"))
-    os.chmod(log_path, 0o640)
-    proc = subprocess.Popen(
-        [*prefix, "setpriv", "--reuid=orthanc", "--regid=orthanc", "--init-groups", "--inh-caps=-all",
-         "--no-new-privs", ORTHANC_BIN, str(config_dir)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
-        env=env,
-    )  # fmt: skip
-    log.close()
+    # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
+    env = orthanc_environment(
+        {"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        str(library_dir) if library_dir is not None else None,
+    )
+    output = connect_output(str(output_socket))
+    try:
+        proc = subprocess.Popen(
+            [*prefix, *orthanc_command(str(config_dir))],
+            stdin=subprocess.DEVNULL, stdout=output.fileno(), stderr=output.fileno(), start_new_session=True,
+            restore_signals=False,  # keeps SIGPIPE ignored: a closed sink must not kill Orthanc
+            env=env,
+        )  # fmt: skip
+    finally:
+        output.close()
     return proc.pid
 
 
 def _start_orthanc(layout: HostLayout, prefix: list[str]) -> None:
-    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_log, layout.library_dir)
+    pid = spawn_orthanc(prefix, layout.config_dir, layout.orthanc_output_socket, layout.library_dir)
     (layout.state / "orthanc.pid").write_text(f"{pid}\n")
+
+
+def _start_audit_sink(layout: HostLayout, prefix: list[str]) -> None:
+    """The audit sink under the host's Debian Python, as on EC2; Orthanc and nginx need its sockets."""
+    import orthanc_config
+
+    source = str(Path(orthanc_config.__file__).resolve().parent.parent)
+    layout.audit_socket.unlink(missing_ok=True)
+    with open(layout.log_dir / "audit-sink.log", "ab") as log:
+        proc = subprocess.Popen(
+            [*prefix, SYSTEM_PYTHON, "-m", "orthanc_config.audit_sink", "--config", str(layout.audit_sink_config)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd="/",
+            env={"PYTHONPATH": source, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+                 "PYTHONDONTWRITEBYTECODE": "1"},
+        )  # fmt: skip
+    (layout.state / "audit-sink.pid").write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 10
+    while not (layout.audit_socket.exists() and layout.orthanc_output_socket.exists()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise LocalStackError(f"the audit sink did not start; see {layout.log_dir}/audit-sink.log")
+        time.sleep(0.05)
 
 
 def _ids(user: str) -> tuple[int, int]:
@@ -174,6 +197,7 @@ def is_up(opts: LocalOptions) -> bool:
     return (
         netns.exists(opts.name)
         and _pid_alive(layout.state / "orthanc.pid")
+        and _pid_alive(layout.state / "audit-sink.pid")
         and _pid_alive(layout.nginx_dir / "nginx.pid")
         and (layout.database_data / "postmaster.pid").exists()
     )
@@ -246,6 +270,8 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     local_postgres.configure(layout)
     local_postgres.start(layout, prefix)
     local_postgres.ensure_database(layout, prefix, read_password_source(profile.database.password_source))
+    say("Audit sink: the hash-chained trail, written by root only")
+    _start_audit_sink(layout, prefix)
     say("Orthanc: starting as user orthanc with DICOM TLS and the RBAC/audit plugin")
     _start_orthanc(layout, prefix)
     say(f"nginx: HTTPS on {profile.https_port}, DICOM TLS on {profile.dicom_port}")
@@ -394,6 +420,7 @@ def status_document(opts: LocalOptions) -> dict:
         "credentials_file": str(layout.credentials_file),
         "netns": opts.name,
         "audit_log": str(layout.audit_log),
+        "audit_socket": str(layout.audit_socket),
         "auth_failure_log": str(layout.log_dir / "auth-failures.jsonl"),
         "jwt_signing_key": str(layout.jwt_private_key),
         "session_timeout_minutes": profile.session_timeout_minutes,
@@ -454,7 +481,7 @@ def _stop_processes(opts: LocalOptions) -> None:
         )
         local_postgres.stop(layout, prefix)
         netns.kill_all(opts.name)
-    for pid_file in (layout.state / "orthanc.pid", layout.nginx_dir / "nginx.pid"):
+    for pid_file in (layout.state / "orthanc.pid", layout.nginx_dir / "nginx.pid", layout.state / "audit-sink.pid"):
         pid_file.unlink(missing_ok=True)
 
 

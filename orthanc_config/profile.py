@@ -120,6 +120,8 @@ class HostProfile:
     efs: dict[str, str] = field(default_factory=dict)  # {"file_system_id", "access_point_id"} on AWS
     log_groups: dict[str, str] = field(default_factory=dict)  # host/audit/nginx -> CloudWatch group
     region: str = ""
+    # RFC 5425: {"host", "port", "ca", optional "cert", "key", "server_name"}; empty keeps the trail local.
+    audit_forward: dict[str, str] = field(default_factory=dict)
     # On AWS: the Secrets Manager secret of the stack's one CA (see orthanc_config/stack_ca.py).
     stack_ca_secret: str = ""
 
@@ -149,6 +151,14 @@ class HostProfile:
                 raise ProfileError(f"{port_key}: not a TCP port")
         if len({getattr(self, k) for k in ports}) != len(ports):
             raise ProfileError(f"{', '.join(ports)}: each needs its own port")
+        if self.audit_forward:
+            missing = [k for k in ("host", "port", "ca") if not self.audit_forward.get(k)]
+            unknown = set(self.audit_forward) - {"host", "port", "ca", "cert", "key", "server_name"}
+            if missing or unknown:
+                raise ProfileError(
+                    f"audit_forward: needs host, port and ca (RFC 5425 over TLS); missing {missing}, unknown "
+                    f"{sorted(unknown)}"
+                )
         if not 1 <= self.cert_validity_days <= MAX_CERT_VALIDITY_DAYS:
             raise ProfileError(f"cert_validity_days: 1-{MAX_CERT_VALIDITY_DAYS} (CA/Browser Forum limit)")
         for key in ("dicom_handshake_timeout_s", "dicom_first_pdu_timeout_s", "dicom_idle_timeout_s"):

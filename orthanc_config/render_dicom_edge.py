@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orthanc_config.profile import HostProfile
-from orthanc_config.render_nginx import CIPHERS, NGINX_STREAM_MODULE
+from orthanc_config.render_nginx import CIPHERS, NGINX_STREAM_MODULE, syslog_target
 
 __all__ = ["NGINX_STREAM_MODULE", "DicomEdgePaths", "EdgeCertificate", "render_dicom_stream"]
 
@@ -54,6 +54,7 @@ class DicomEdgePaths:
     relay_cert: str  # the PACS's client certificate towards TLS peers
     relay_key: str
     log_dir: str
+    audit_socket: str = ""  # the audit sink: every connection's line goes there too
 
 
 def _hostport(host: str, port: int) -> str:
@@ -73,6 +74,7 @@ def render_dicom_stream(
 stream {{
   log_format pacsguard_dicom escape=json '{CONNECTION_FORMAT}';
   access_log {paths.log_dir}/{CONNECTION_LOG} pacsguard_dicom;
+{f"  access_log {syslog_target(paths.audit_socket, 'pacsguard_dicom')} pacsguard_dicom;" if paths.audit_socket else ""}
   limit_conn_zone $binary_remote_addr zone=pacsguard_dicom:1m;
   map_hash_bucket_size 128;  # keys are a 40-character fingerprint and an address
 

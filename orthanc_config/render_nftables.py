@@ -1,5 +1,10 @@
 """The host firewall: HTTPS from the HTTPS networks, DICOM TLS from the modality networks, nothing else.
-Orthanc's own DICOM port (plain, behind nginx's TLS edge) admits only nginx's workers, even on loopback.
+Orthanc's own DICOM and HTTP ports (plain, behind nginx's TLS edge) admit only nginx's workers, even on
+loopback: no other local process reaches Orthanc, so none can choose the X-Real-IP the audit records.
+
+Egress: export destinations are configuration as code. Orthanc (the orthanc user) reaches nothing but
+loopback and its database; nginx's workers reach only the configured modalities (the DICOM relays). Any
+other new connection from either user is refused and counted.
 
 Applied only inside the host's own network namespace (never the machine's root namespace).
 """
@@ -12,6 +17,7 @@ from orthanc_config.profile import HostProfile
 
 TABLE = "pacsguard"
 NGINX_WORKER_USER = "www-data"
+ORTHANC_USER = "orthanc"
 
 
 def _sets(cidrs: tuple[str, ...]) -> tuple[str, str]:
@@ -37,10 +43,13 @@ def render_nftables(profile: HostProfile) -> str:
         if v6:
             rules.append(f'    ip6 saddr {{ {v6} }} tcp dport {port} accept comment "{what}"')
     body = "\n".join(rules)
-    only_nginx = (
-        f'oif "lo" tcp dport {profile.orthanc_dicom_port} meta skuid != "{NGINX_WORKER_USER}" '
-        'reject with tcp reset comment "orthanc-dicom: nginx only"'
+    behind_nginx = ((profile.orthanc_dicom_port, "orthanc-dicom"), (profile.orthanc_http_port, "orthanc-http"))
+    only_nginx = "\n    ".join(
+        f'oif "lo" tcp dport {port} meta skuid != "{NGINX_WORKER_USER}" '
+        f'reject with tcp reset comment "{what}: nginx only"'
+        for port, what in behind_nginx
     )
+    egress = "\n    ".join(egress_rules(profile))
     return f"""#!/usr/sbin/nft -f
 # Rendered by PACSGuard. Orthanc's HTTP port ({profile.orthanc_http_port}) and PostgreSQL: loopback only.
 table inet {TABLE}
@@ -58,9 +67,44 @@ table inet {TABLE} {{
   chain output {{
     type filter hook output priority 0; policy accept;
     {only_nginx}
+    oif "lo" accept
+    ct state established,related accept
+    {egress}
   }}
   chain forward {{
     type filter hook forward priority 0; policy drop;
   }}
 }}
 """
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def egress_rules(profile: HostProfile) -> list[str]:
+    """New outbound connections of the orthanc and nginx users: the configured destinations, nothing else."""
+    rules = []
+    db = profile.database
+    if not db.host.startswith("127.") and db.host != "localhost":
+        # An RDS endpoint is a name, not an address: its port is the narrowest rule nftables can hold.
+        rules += [
+            f'meta skuid "{ORTHANC_USER}" {proto} dport 53 accept comment "orthanc: resolve the database"'
+            for proto in ("udp", "tcp")
+        ]
+        rules.append(f'meta skuid "{ORTHANC_USER}" tcp dport {db.port} accept comment "orthanc: database"')
+    if profile.jwt_key_url:
+        rules.append(f'meta skuid "{ORTHANC_USER}" tcp dport 443 accept comment "orthanc: load balancer keys"')
+    rules.append(f'meta skuid "{ORTHANC_USER}" counter reject comment "orthanc: no other egress"')
+    for m in profile.modalities:
+        family = "ip6" if _is_ip(m.host) and ipaddress.ip_address(m.host).version == 6 else "ip"
+        where = f"{family} daddr {m.host} " if _is_ip(m.host) else ""
+        rules.append(
+            f'meta skuid "{NGINX_WORKER_USER}" {where}tcp dport {m.port} accept comment "dicom relay to {m.aet}"'
+        )
+    rules.append(f'meta skuid "{NGINX_WORKER_USER}" counter reject comment "nginx: only configured modalities"')
+    return rules

@@ -11,6 +11,13 @@ from orthanc_config.profile import HostProfile
 from orthanc_config.viewer import VIEWER_PATH
 
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"  # Debian's libnginx-mod-stream
+
+
+def syslog_target(audit_socket: str, tag: str) -> str:
+    """nginx's syslog output to the audit sink's datagram socket (the sink knows nginx by its uid)."""
+    return f"syslog:server=unix:{audit_socket},facility=local7,tag={tag},nohostname"
+
+
 # TLS 1.2 suites of the HTTPS port and the DICOM edge: forward secrecy (ECDHE) and AEAD only (BCP 195, Mozilla
 # intermediate). TLS 1.3 suites are all AEAD.
 CIPHERS = ":".join(
@@ -57,6 +64,8 @@ VIEWER_HEADERS = {
     "Cache-Control": "private, no-cache",
 }
 HEALTH_PATH = "/healthz"
+BODY_TIMEOUT_S = 15  # the longest pause between two reads of a request body
+HEADER_TIMEOUT_S = 10
 # Requests that name no user are limited by address, at a rate no reading session needs.
 ANONYMOUS_RATE_PER_SECOND = 10
 ANONYMOUS_BURST = 50
@@ -83,6 +92,7 @@ class NginxPaths:
     pid_file: str
     log_dir: str
     temp_dir: str
+    audit_socket: str = ""  # the audit sink: every request's line goes there too
     viewer_root: str = ""  # holds viewer/ (the OHIF build); empty: no viewer on this host
 
 
@@ -150,6 +160,7 @@ http {{
   map $status $pacsguard_auth_failed {{ 401 1; default 0; }}
   access_log {paths.log_dir}/nginx-access.jsonl pacsguard;
   access_log {paths.log_dir}/auth-failures.jsonl pacsguard_auth if=$pacsguard_auth_failed;
+{f"  access_log {syslog_target(paths.audit_socket, 'pacsguard_http')} pacsguard;" if paths.audit_socket else ""}
 
 {real_ip}
   # Rate limits follow the user, not the address: a reading room behind one NAT address is many users,
@@ -212,7 +223,11 @@ http {{
 {headers}
 
     client_max_body_size {profile.max_body_mb}m;
-    client_body_timeout 60s;
+    # A slow client holds only nginx: bodies are read whole (to a temp file past 1 MB) before Orthanc sees
+    # the request, and a client that stalls on its headers or body is dropped.
+    client_body_buffer_size 1m;
+    client_body_timeout {BODY_TIMEOUT_S}s;
+    client_header_timeout {HEADER_TIMEOUT_S}s;
     limit_req zone=pacsguard_user burst={profile.rate_limit_burst} nodelay;
     limit_req zone=pacsguard_anonymous burst={ANONYMOUS_BURST} nodelay;
     limit_conn pacsguard_conn {CONNECTIONS_PER_CLIENT};
@@ -262,7 +277,7 @@ http {{
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Proto https;
       proxy_set_header Connection "";
-      proxy_request_buffering off;
+      proxy_request_buffering on;
       proxy_read_timeout 300s;
       proxy_hide_header X-Powered-By;
     }}

@@ -1,4 +1,8 @@
-"""systemd units for an EC2 host: the firewall first, then Orthanc as its own user, then nginx."""
+"""systemd units for an EC2 host: the firewall and the audit sink first, then Orthanc as its own user, then nginx.
+
+The audit sink runs as root; Orthanc's launcher (root) connects Orthanc's output to the sink and drops to the
+orthanc user before Orthanc starts. Both run from the host bundle under Debian's Python.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ UNIT_DIR = "/etc/systemd/system"
 LOG_SHIPPER = "pacsguard-log-shipper"
 
 
-def library_environment(layout: HostLayout) -> str:
-    """Orthanc loads the deeper-stack civetweb that GDCM needs (http_stack.py), when the bootstrap made it."""
+def library_argument(layout: HostLayout) -> str:
+    """Orthanc loads the deeper-stack civetweb that GDCM needs (http_stack.py), when the bootstrap made it.
+
+    The launcher puts it on Orthanc's LD_LIBRARY_PATH (not the unit's: that would reach the launcher too)."""
     if not http_stack.is_prepared(layout.library_dir):
         return ""
-    return f"Environment=LD_LIBRARY_PATH={layout.library_dir}\n"
+    return f" --library-dir {layout.library_dir}"
 
 
 def render_units(layout: HostLayout) -> list[RenderedFile]:
@@ -32,24 +38,42 @@ ExecStart=/usr/sbin/nft -f {layout.nft_file}
 [Install]
 WantedBy=multi-user.target
 """
-    orthanc = f"""[Unit]
-Description=Orthanc PACS (PACSGuard)
-After=network-online.target pacsguard-firewall.service
-Requires=pacsguard-firewall.service
+    audit = f"""[Unit]
+Description=PACSGuard audit sink (hash-chained trail, RFC 5425 forwarding)
+After=pacsguard-firewall.service
+Before=pacsguard-orthanc.service pacsguard-nginx.service
 
 [Service]
-User=orthanc
-Group=orthanc
-{library_environment(layout)}ExecStart=/usr/sbin/Orthanc {layout.config_dir}
-StandardOutput=append:{layout.orthanc_log}
-StandardError=append:{layout.orthanc_log}
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} audit-sink --config {layout.audit_sink_config}
+Restart=always
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths={layout.log_dir} {layout.run_dir}
+
+[Install]
+WantedBy=multi-user.target
+"""
+    launch = f"/usr/bin/python3 {BUNDLE_PATH} run-orthanc --config-dir {layout.config_dir} " + (
+        f"--output-socket {layout.orthanc_output_socket}{library_argument(layout)}"
+    )
+    orthanc = f"""[Unit]
+Description=Orthanc PACS (PACSGuard)
+After=network-online.target pacsguard-firewall.service pacsguard-audit.service
+Requires=pacsguard-firewall.service
+BindsTo=pacsguard-audit.service
+
+[Service]
+# The launcher (root) connects Orthanc's output to the audit sink, then drops to the orthanc user; it puts
+# the deeper-stack civetweb GDCM needs (http_stack.py) on LD_LIBRARY_PATH when the bootstrap made it.
+ExecStart={launch}
 Restart=on-failure
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
-ReadWritePaths={layout.storage} {layout.log_dir}
-CapabilityBoundingSet=
+ReadWritePaths={layout.storage}
+CapabilityBoundingSet=CAP_SETUID CAP_SETGID
 LimitNOFILE=65536
 
 [Install]
@@ -91,6 +115,7 @@ WantedBy=multi-user.target
 """
     units = [
         RenderedFile(f"{UNIT_DIR}/pacsguard-firewall.service", firewall),
+        RenderedFile(f"{UNIT_DIR}/pacsguard-audit.service", audit),
         RenderedFile(f"{UNIT_DIR}/pacsguard-orthanc.service", orthanc),
         RenderedFile(f"{UNIT_DIR}/pacsguard-nginx.service", nginx),
     ]

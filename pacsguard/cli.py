@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from pacsguard.audit_cli import audit, emulator_app
+from pacsguard.audit_log_cli import audit_log
 from pacsguard.aws_cli import aws_app
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
@@ -30,6 +31,7 @@ app.add_typer(emulator_app, name="emulator")
 app.add_typer(pki_app, name="pki")
 app.add_typer(aws_app, name="aws")
 app.command("audit")(audit)
+app.command("audit-log")(audit_log)
 
 
 @app.callback()
@@ -115,7 +117,7 @@ def verify(
     from orthanc_config.local_stack import LocalOptions, LocalStackError
     from orthanc_config.local_stack import status as local_status
     from pacsguard.reports import ReportContext, allowed_skips_note
-    from pacsguard.verify import TargetError, run
+    from pacsguard.verify import TargetError, attack_cases, run
     from policies.catalog import controls
     from policies.evaluate import exit_code
 
@@ -127,10 +129,13 @@ def verify(
             handle.close()
             target = Path(handle.name)
         findings = run(target, echo=lambda line: err.print(line, markup=False, highlight=False))
+    cases = attack_cases(findings)
+    err.print(f"Attack cases: {cases['ran']} ran, {cases['held']} held, {cases['skipped']} skipped", highlight=False)
+    summary = {f"attack_cases_{k}": v for k, v in cases.items()}
     notes = allowed_skips_note(findings, "every probe was skipped") if allow_skipped else ()
-    ctx = ReportContext(layer="wire", target=str(target), controls=controls(), notes=notes)
+    ctx = ReportContext(layer="wire", target=str(target), controls=controls(), summary=summary, notes=notes)
     if fmt is ReportFormat.json:
-        doc = {"target": str(target), "allow_skipped": allow_skipped, "notes": list(notes),
+        doc = {"target": str(target), "attack_cases": cases, "allow_skipped": allow_skipped, "notes": list(notes),
                "findings": [f.as_dict() for f in findings]}  # fmt: skip
         write_report(json.dumps(doc, indent=2), output)
     else:

@@ -84,3 +84,17 @@ def wire_findings(rows: list[dict]) -> list[Finding]:
             cause = FAILED_CALL
         out.append(Finding(r["control"], r["status"], by_id(r["control"]).severity, r["probe"], r["message"], cause))
     return out
+
+
+def attack_cases(findings: list[Finding]) -> dict[str, int]:
+    """Each posture test (one probe, one parameter) is one attack case: it ran unless skipped, it held if it
+    passed for every control it evidences."""
+    statuses: dict[str, set[str]] = {}
+    for f in findings:
+        statuses.setdefault(f.resource, set()).add(f.status)
+    ran = [s for s in statuses.values() if s != {"skipped"}]
+    return {
+        "ran": len(ran),
+        "held": sum(1 for s in ran if s == {"pass"}),
+        "skipped": len(statuses) - len(ran),
+    }

@@ -1,41 +1,71 @@
-"""The audit trail: one JSON line per decision, in DICOM PS3.15 A.5 / IHE ATNA terms. Fails closed.
+"""The audit trail, from the plugin's side: each decision becomes a DICOM PS3.15 A.5 / IHE ATNA record that
+leaves the Orthanc process at once, as an RFC 5424 message to the audit sink's socket. The sink (root) alone
+writes the trail; the orthanc user can read it (to serve auditors) but not change it. Fails closed.
 
-Standard library only. A line that cannot be written is an AuditError, and the caller refuses the
+Standard library only. A record that cannot be handed over is an AuditError, and the caller refuses the
 request: no access without a record of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import socket
+import threading
+
+try:
+    import pacsguard_syslog as syslog
+except ImportError:  # root's host tools (break_glass) import this module from the orthanc_config package
+    from orthanc_config.plugin import pacsguard_syslog as syslog
 
 AUDIT_SOURCE = socket.gethostname()
 DICOMWEB_UIDS = re.compile(r"^/dicom-web/studies/([0-9.]+)(?:/series/([0-9.]+)(?:/instances/([0-9.]+))?)?")
 
 
 class AuditError(Exception):
-    """The audit line could not be written; the request it describes must be refused."""
+    """The record could not be handed to the sink; the request it describes must be refused."""
+
+
+ACK = b"stored"
+ACK_TIMEOUT_S = 5.0
 
 
 class AuditLog:
-    def __init__(self, path: str) -> None:
-        self.path = path
+    """Hands records to the sink and waits until the sink says it stored them (one socket per thread:
+    Orthanc serves requests on many threads, and each waits for its own acknowledgement)."""
+
+    def __init__(self, trail: str, sink_socket: str, reply_path: str = "") -> None:
+        if not sink_socket:
+            raise AuditError("no audit sink socket configured (PACSGuard.AuditSocket): refusing to run unaudited")
+        self.path = trail
+        self.sink_socket = sink_socket
+        # Abstract addresses belong to a network namespace: a sender outside the sink's (root's break-glass
+        # command beside a local stack) needs a filesystem address for the acknowledgement.
+        self.reply_path = reply_path
+        self.local = threading.local()
+
+    def _socket(self) -> socket.socket:
+        sock = getattr(self.local, "sock", None)
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(self.reply_path)  # "": an abstract address of its own, so the sink can answer
+            sock.settimeout(ACK_TIMEOUT_S)
+            self.local.sock = sock
+        return sock
 
     def write(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                written = os.write(fd, line.encode())
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise AuditError(f"cannot write audit log {self.path}: {exc}") from exc
-        if written != len(line.encode()):
-            raise AuditError(f"short write to audit log {self.path}")
+            message = syslog.format_record(record, hostname=AUDIT_SOURCE, procid=str(os.getpid()))
+            sock = self._socket()
+            sock.sendto(message, self.sink_socket)
+            if sock.recv(64) != ACK:
+                raise OSError("unexpected answer from the sink")
+        except (OSError, syslog.SyslogError) as exc:
+            stale, self.local.sock = getattr(self.local, "sock", None), None
+            if stale is not None:  # a late acknowledgement must not answer the next record
+                stale.close()
+            raise AuditError(f"the audit sink {self.sink_socket} did not store the record: {exc}") from exc
 
     def tail(self, limit: int = 1000) -> list[str]:
         try:
@@ -63,7 +93,7 @@ def event(
     instance_uid: str | None = None,
     reason: str | None = None,
     emergency: bool | None = None,
-    **details: str | None,
+    **details: str | list[str] | None,
 ) -> dict:
     """An ATNA-style record. The path is kept without its query string (queries carry patient names).
     `details` are further string fields (the DICOM edge adds the certificate and TLS parameters)."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 import pacsguard_audit as audit
+import pacsguard_csrf as csrf
 import pacsguard_emergency as emergency
 import pacsguard_identity as identity
 import pacsguard_lockout as lockout
@@ -24,11 +27,11 @@ class GuardSettings:
     jwt_public_key_pem: bytes = b""
     jwt_signer: str = ""
     jwt_key_url: str = ""  # on AWS: the ALB's regional key endpoint, https://.../{kid}
+    audit_socket: str = ""  # the audit sink's datagram socket; without it the guard refuses to start
     orthanc_log: str = ""
     machine: dict | None = None  # the "Machine" section: issuer, JWKS, resource server, client ids
     session_timeout_minutes: int = 15
     emergency_window: str = ""  # the break-glass window file; absent file = no emergency access
-    alarm_log: str = ""
     max_auth_failures: int = lockout.DEFAULT_MAX_FAILURES
     max_auth_failures_per_address: int = lockout.DEFAULT_MAX_FAILURES_PER_ADDRESS
     auth_failure_window: float = lockout.DEFAULT_WINDOW_SECONDS
@@ -47,11 +50,11 @@ class GuardSettings:
             jwt_public_key_pem=pem,
             jwt_signer=section.get("JwtSigner", ""),
             jwt_key_url=section.get("JwtKeyUrl", ""),
+            audit_socket=section.get("AuditSocket", ""),
             orthanc_log=section.get("OrthancLog", ""),
             machine=section.get("Machine"),
             session_timeout_minutes=int(section.get("SessionTimeoutMinutes", 15)),
             emergency_window=section.get("Emergency", {}).get("WindowFile", ""),
-            alarm_log=section.get("Emergency", {}).get("AlarmLog", ""),
             max_auth_failures=int(section.get("MaxAuthFailures", lockout.DEFAULT_MAX_FAILURES)),
             max_auth_failures_per_address=int(
                 section.get("MaxAuthFailuresPerAddress", lockout.DEFAULT_MAX_FAILURES_PER_ADDRESS)
@@ -60,10 +63,15 @@ class GuardSettings:
         )
 
 
+# (level, Orthanc id) -> the StudyInstanceUIDs it belongs to; the plugin asks Orthanc itself.
+StudyResolver = Callable[[str, str], list[str]]
+
+
 class Guard:
-    def __init__(self, settings: GuardSettings) -> None:
+    def __init__(self, settings: GuardSettings, studies_of: StudyResolver | None = None) -> None:
         self.settings = settings
-        self.log = audit.AuditLog(settings.audit_log)
+        self.studies_of = studies_of
+        self.log = audit.AuditLog(settings.audit_log, settings.audit_socket)
         self.jwt_key = identity.load_public_key(settings.jwt_public_key_pem) if settings.jwt_public_key_pem else None
         self.alb_keys = identity.AlbKeys(settings.jwt_key_url) if settings.jwt_key_url else None
         self.failures = lockout.FailureLimit(settings.max_auth_failures, settings.auth_failure_window)
@@ -121,8 +129,13 @@ class Guard:
         if who.role == emergency.ROLE:
             return self._emergency(who, method, uri, source_ip)
         decision = rbac.decide(who.role, method, uri)
+        forged = csrf.cross_site_refusal(method, headers)
+        if forged and decision.allowed:
+            decision = rbac.refused(decision, forged)
         # Record every decision, refusals included; an unrecorded request is never allowed.
+        exported = self._exported_studies(uri) if decision.permission == "download" else {}
         recorded = self._record(
+            **exported,
             event_id=decision.event_id,
             event_name=decision.event,
             action=decision.action,
@@ -137,7 +150,7 @@ class Guard:
         return decision.allowed and recorded
 
     def _emergency(self, who: identity.Identity, method: str, uri: str, source_ip: str) -> bool:
-        """Break-glass: read-only, only inside an open window, every request recorded as emergency and alarmed."""
+        """Break-glass: read-only, only inside an open window, every request recorded as emergency (and alarmed)."""
         try:
             window = emergency.open_window(self.settings.emergency_window) if self.settings.emergency_window else None
             if window is None:
@@ -162,11 +175,9 @@ class Guard:
             reason=reason,
             emergency=True,
         )
+        # The sink writes an alarm line for every record marked emergency and acknowledges only once both are
+        # stored: an emergency request nobody is told about is not allowed.
         recorded = self._record(**fields)
-        try:
-            emergency.raise_alarm(self.settings.alarm_log, audit.event(layer="orthanc-http", **fields))
-        except OSError:
-            return False  # an emergency request nobody is told about is not allowed
         return allowed and recorded
 
     @staticmethod
@@ -223,9 +234,18 @@ class Guard:
         )
         return 0 if ok else STORE_REFUSED
 
-    def dicom_refusal(self, fields: dict) -> None:
-        """A refusal Orthanc logged before any callback ran (unknown AE, TLS failure, missing right)."""
-        self._record(layer="orthanc-dicom", **fields)
+    def _exported_studies(self, uri: str) -> dict:
+        """The studies a file-releasing route hands out (DICOM Export, 110106), whatever the route's spelling."""
+        studies: list[str] = []
+        resource = rbac.exported_resource(uri)
+        if resource and self.studies_of:
+            studies = self.studies_of(*resource)
+        elif uri.startswith("/wado") and "?" in uri:
+            studies = parse_qs(uri.split("?", 1)[1]).get("studyUID", [])[:1]
+        else:
+            m = audit.DICOMWEB_UIDS.match(rbac.resolve(uri))
+            studies = [m.group(1)] if m else []
+        return {"study_uids": studies, "count": str(len(studies))} if studies else {}
 
     def audit_lines(self, limit: int = 1000) -> str:
         return "".join(self.log.tail(limit))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -23,6 +24,9 @@ JWT_HEADER = "x-amzn-oidc-data"
 ROLE_CLAIMS = ("custom:pacs_role", "pacs_role")
 GROUPS_CLAIM = "cognito:groups"
 LEEWAY_SECONDS = 60
+# The longest lifetime the plugin accepts: the ALB re-signs its header on every request, so a token that
+# claims to live longer than this was not made by a gateway we trust.
+MAX_LIFETIME_SECONDS = 3600
 
 
 class IdentityError(Exception):
@@ -107,8 +111,8 @@ def _https_get(url: str) -> bytes:
 def verify_jwt(token: str, key: ec.EllipticCurvePublicKey, *, signer: str = "", now: float | None = None) -> dict:
     try:
         header_b64, payload_b64, sig_b64 = token.split(".")
-        header = json.loads(_b64url(header_b64))
-        claims = json.loads(_b64url(payload_b64))
+        header = _strict_json(_b64url(header_b64))
+        claims = _strict_json(_b64url(payload_b64))
         sig = _b64url(sig_b64)
     except (ValueError, binascii.Error) as exc:
         raise IdentityError(f"malformed token: {exc}") from None
@@ -123,13 +127,48 @@ def verify_jwt(token: str, key: ec.EllipticCurvePublicKey, *, signer: str = "", 
         key.verify(der, f"{header_b64}.{payload_b64}".encode(), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise IdentityError("token signature does not verify") from None
-    current = time.time() if now is None else now
-    exp = header.get("exp", claims.get("exp"))
-    if not isinstance(exp, int | float):
-        raise IdentityError("token has no expiry")
-    if current > exp + LEEWAY_SECONDS:
-        raise IdentityError("token expired")
+    # The ALB's header names no issue time (its user claims come from the IdP's userinfo): for a token pinned
+    # to our load balancer the expiry's distance from now is capped instead; every other token needs iat.
+    iat = claims.get("iat", header.get("iat"))
+    if iat is None and signer:
+        iat = time.time() if now is None else now
+    check_lifetime(header.get("exp", claims.get("exp")), iat, now)
     return claims
+
+
+def _strict_json(raw: bytes) -> dict:
+    """JSON without NaN/Infinity (Python's json accepts them; RFC 8259 does not)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"non-finite number {constant}")
+
+    doc = json.loads(raw, parse_constant=refuse)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+def _numeric_date(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def check_lifetime(exp: object, iat: object, now: float | None = None) -> None:
+    """A token must say when it was issued and when it expires, both finite, issued no later than now,
+    not expired, and living no longer than MAX_LIFETIME_SECONDS."""
+    current = time.time() if now is None else now
+    expires, issued = _numeric_date(exp), _numeric_date(iat)
+    if expires is None:
+        raise IdentityError("token has no finite expiry (exp)")
+    if issued is None:
+        raise IdentityError("token has no finite issue time (iat)")
+    if issued > current + LEEWAY_SECONDS:
+        raise IdentityError("token issued in the future")
+    if current > expires + LEEWAY_SECONDS:
+        raise IdentityError("token expired")
+    if expires - issued > MAX_LIFETIME_SECONDS or expires > current + MAX_LIFETIME_SECONDS + LEEWAY_SECONDS:
+        raise IdentityError(f"token lifetime exceeds {MAX_LIFETIME_SECONDS} s")
 
 
 def check_session_age(claims: dict, timeout_minutes: int, now: float | None = None) -> None:
@@ -175,6 +214,7 @@ def sign_jwt(claims: dict, private_key: ec.EllipticCurvePrivateKey, *, signer: s
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     header = {"alg": "ES256", "typ": "JWT", "exp": claims.get("exp")}
+    claims = {"iat": int(time.time()), **claims}
     if signer:
         header["signer"] = signer
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jwt
+import pacsguard_identity as identity
 
 BEARER_HEADER = "x-pacsguard-bearer"  # set by nginx from `Authorization: Bearer ...`, never by the client
 ALGORITHM = "RS256"  # the only algorithm Cognito and the ALB's JWT validation use
 LEEWAY_SECONDS = 30
-MAX_LIFETIME_SECONDS = 3600  # a token minted for longer than an hour is refused, whoever signed it
 # One scope, one role: the role's permissions are the RBAC table's (read = radiologist, store = service).
 SCOPE_ROLES = {"read": "radiologist", "store": "service"}
 MACHINE_PATH_PREFIX = "/dicom-web/"  # machines speak DICOMweb only, as the load balancer's rule routes them
@@ -117,11 +117,13 @@ class MachineVerifier:
             raise MachineTokenError("token from another issuer") from None
         except jwt.PyJWTError as exc:
             raise MachineTokenError(f"token refused: {exc}") from None
-        current = time.time() if now is None else now
-        if claims["exp"] - claims["iat"] > MAX_LIFETIME_SECONDS:
-            raise MachineTokenError("token lifetime exceeds one hour")
-        if claims["iat"] > current + LEEWAY_SECONDS:
-            raise MachineTokenError("token issued in the future")
+        except (OverflowError, ValueError, TypeError):  # PyJWT's int() of exp/iat: Infinity, NaN, a list...
+            raise MachineTokenError("token has no finite expiry (exp) or issue time (iat)") from None
+        try:
+            # The same lifetime rules as every other token this host accepts: finite exp and iat, one hour at most.
+            identity.check_lifetime(claims["exp"], claims["iat"], now)
+        except identity.IdentityError as exc:
+            raise MachineTokenError(str(exc)) from None
         if claims.get("token_use") != "access":
             raise MachineTokenError("not an access token")
         # Cognito access tokens carry no aud: the audience is the app client, which must be one of ours.

@@ -1,5 +1,8 @@
 """Orthanc glue for PACSGuard's RBAC and audit. Thin on purpose: the logic lives in pacsguard_guard.
 
+Orthanc's own log lines (DICOM refusals) and nginx's DICOM connections reach the audit sink directly, never
+through this process: a line the orthanc user could write must never become an audit event.
+
 Loaded by orthanc-python 4.0 ("PythonScript"), under Debian's system Python.
 """
 
@@ -11,21 +14,32 @@ import orthanc
 _section = json.loads(orthanc.GetConfiguration()).get("PACSGuard", {})
 sys.path.insert(0, _section.get("PluginDir", "/usr/share/pacsguard/plugin"))
 
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import pacsguard_audit  # noqa: E402  (needs the plugin directory on sys.path first)
-import pacsguard_dicomedge  # noqa: E402
-import pacsguard_dicomlog  # noqa: E402
-import pacsguard_guard  # noqa: E402
+import pacsguard_guard  # noqa: E402  (needs the plugin directory on sys.path first)
 
 _METHODS = {}
 for _name in ("GET", "POST", "PUT", "DELETE"):
     if hasattr(orthanc.HttpMethod, _name):
         _METHODS[getattr(orthanc.HttpMethod, _name)] = _name
 
+
+def _studies_of(level, orthanc_id):
+    """The StudyInstanceUIDs of an Orthanc resource, asked of Orthanc itself (no HTTP, no filter)."""
+    try:
+        if level == "patients":
+            found = json.loads(orthanc.RestApiGet(f"/patients/{orthanc_id}/studies"))
+        elif level == "studies":
+            found = [json.loads(orthanc.RestApiGet(f"/studies/{orthanc_id}"))]
+        else:
+            found = [json.loads(orthanc.RestApiGet(f"/{level}/{orthanc_id}/study"))]
+    except Exception:  # an unknown id: Orthanc answers 404 and releases nothing
+        return []
+    return [s["MainDicomTags"]["StudyInstanceUID"] for s in found if "StudyInstanceUID" in s.get("MainDicomTags", {})]
+
+
 try:
-    GUARD = pacsguard_guard.Guard(pacsguard_guard.GuardSettings.from_orthanc_configuration(orthanc.GetConfiguration()))
+    GUARD = pacsguard_guard.Guard(
+        pacsguard_guard.GuardSettings.from_orthanc_configuration(orthanc.GetConfiguration()), _studies_of
+    )
 except Exception as exc:  # fail closed: without a guard every request is refused
     orthanc.LogError(f"PACSGuard: guard not started, refusing all requests: {exc}")
     GUARD = None
@@ -78,44 +92,6 @@ def auth_failure(output, uri, **request):
         GUARD.sign_in_failed(_headers(request))  # REST callbacks get no client address: nginx's header has it
     output.SendUnauthorized("PACSGuard")
 
-
-def _edge_record(record):
-    try:
-        GUARD.log.write(pacsguard_audit.event(layer="nginx-dicom", **record))
-    except pacsguard_audit.AuditError as exc:
-        orthanc.LogError(f"PACSGuard: DICOM connection not audited: {exc}")
-
-
-_EDGE = pacsguard_dicomedge.EdgeAudit(_edge_record, str(_section.get("DicomRelayPort", "")))
-
-
-def _orthanc_line(line):
-    record = pacsguard_dicomlog.parse(line)
-    if record:
-        GUARD.dicom_refusal(record)
-        _EDGE.orthanc_refusal(record, time.time())
-
-
-def _edge_line(line):
-    try:
-        fields = json.loads(line)
-    except ValueError:
-        return
-    _EDGE.connection(fields)
-
-
-_STOP = threading.Event()
-if GUARD is not None and GUARD.settings.orthanc_log:
-    # One thread, Orthanc's log first: a refusal is known before the connection line it belongs to.
-    _SOURCES = [(GUARD.settings.orthanc_log, _orthanc_line)]
-    if _section.get("DicomEdgeLog"):
-        _SOURCES.append((_section["DicomEdgeLog"], _edge_line))
-    threading.Thread(
-        target=pacsguard_dicomlog.follow_files,
-        args=(_SOURCES, _STOP),
-        name="pacsguard-dicom-audit",
-        daemon=True,
-    ).start()
 
 orthanc.RegisterIncomingHttpRequestFilter(http_filter)
 orthanc.RegisterIncomingCStoreInstanceFilter(cstore_filter)

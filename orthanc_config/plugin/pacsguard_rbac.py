@@ -5,8 +5,10 @@ Standard library only: this runs inside Orthanc under Debian's system Python.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 RESOURCE = r"(patients|studies|series|instances)"
 ID = r"[^/]+"
@@ -14,11 +16,23 @@ ID = r"[^/]+"
 # Refused even for admin: code execution, writes to the server's file system, reconfiguration.
 FORBIDDEN = [
     re.compile(r"^/tools/execute-script/?$"),
+    # Trace logging writes patient ids and query strings into Orthanc's log.
+    re.compile(r"^/tools/log-level"),
+    # Archives of resources named in the request body: the filter never sees the body, so the export
+    # record could not name its studies. GET /{level}/{id}/archive and /media release the same files.
+    re.compile(r"^/tools/create-(archive|media|media-extended)/?$"),
     re.compile(rf"^/{RESOURCE}/{ID}/export/?$"),
     re.compile(r"^/tools/(reset|shutdown)/?$"),
     re.compile(r"^/webdav(/|$)"),
     re.compile(r"^/(lua|tools/lua)(/|$)"),
 ]
+
+# Export destinations are configuration as code: no role may create one, or send through one, over REST.
+DESTINATIONS = re.compile(r"^/(modalities|peers|dicom-web/servers)(/|$)")
+READ_METHODS = frozenset({"GET", "HEAD"})
+# Orthanc's attachment numbers (FileContentType): 1 is the DICOM file, 3 its header up to the pixel data.
+ATTACHMENT_NAMES = {"1": "dicom", "2": "dicom-as-json", "3": "dicom-until-pixel-data"}
+ATTACHMENT = re.compile(r"^(/instances/[^/]+/attachments/)([^/]+)(/.*)?$")
 
 # (permission, methods, path pattern); first match wins, so the narrower routes come first.
 ROUTES: list[tuple[str, frozenset[str], re.Pattern[str]]] = [
@@ -33,10 +47,9 @@ ROUTES: list[tuple[str, frozenset[str], re.Pattern[str]]] = [
     (
         "download",
         frozenset({"GET"}),
-        re.compile(rf"^/instances/{ID}/(file|attachments/dicom(/data|/compressed-data)?)/?$"),
+        re.compile(rf"^/instances/{ID}/(file|attachments/(dicom|dicom-until-pixel-data)(/.*)?)$"),
     ),
     ("download", frozenset({"GET"}), re.compile(rf"^/(patients|studies|series)/{ID}/(archive|media)/?$")),
-    ("download", frozenset({"POST"}), re.compile(r"^/tools/create-(archive|media|media-extended)/?$")),
     ("download", frozenset({"GET"}), re.compile(r"^/wado/?$")),
     ("query", frozenset({"POST"}), re.compile(r"^/tools/find/?$")),
     ("query", frozenset({"GET"}), re.compile(r"^/dicom-web/(studies|series|instances)/?$")),
@@ -93,10 +106,23 @@ class Decision:
     reason: str
 
 
+def resolve(path: str) -> str:
+    """The route as Orthanc resolves it, whatever its spelling: no query, percent-decoded, one slash between
+    segments, no dot segments or trailing slash, attachment numbers as their names."""
+    path = posixpath.normpath("/" + unquote(path.split("?", 1)[0]))
+    path = "/" + path.lstrip("/")  # normpath keeps a leading "//"
+    m = ATTACHMENT.match(path)
+    if m:
+        path = m.group(1) + ATTACHMENT_NAMES.get(m.group(2), m.group(2)) + (m.group(3) or "")
+    return path
+
+
 def classify(method: str, path: str) -> str:
     """The permission a request needs: one of the ROUTES' names, 'manage' for the rest, or 'forbidden'."""
-    path = path.split("?", 1)[0]
+    path = resolve(path)
     if any(p.match(path) for p in FORBIDDEN):
+        return "forbidden"
+    if DESTINATIONS.match(path) and method not in READ_METHODS:
         return "forbidden"
     for permission, methods, pattern in ROUTES:
         if method in methods and pattern.match(path):
@@ -119,3 +145,18 @@ def decide(role: str | None, method: str, path: str) -> Decision:
 def _decision(allowed: bool, permission: str, outcome: str, reason: str, event_key: str | None = None) -> Decision:
     event_id, event, action = EVENTS[event_key or permission]
     return Decision(allowed, permission, event_id, event, action, outcome, reason)
+
+
+def refused(decision: Decision, reason: str) -> Decision:
+    """A decision the role allowed but another check (a cross-site request) refuses: a security alert."""
+    event_id, event, action = EVENTS["forbidden"]
+    return Decision(False, decision.permission, event_id, event, action, OUTCOME_SERIOUS_FAILURE, reason)
+
+
+RESOURCE_ID = re.compile(r"^/(patients|studies|series|instances)/([^/]+)")
+
+
+def exported_resource(path: str) -> tuple[str, str] | None:
+    """(level, Orthanc id) of the resource a download route releases, as Orthanc resolves the route."""
+    m = RESOURCE_ID.match(resolve(path))
+    return (m.group(1), m.group(2)) if m else None

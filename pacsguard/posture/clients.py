@@ -77,10 +77,24 @@ def find_statuses(assoc) -> list[int]:
 FIND = PatientRootQueryRetrieveInformationModelFind
 
 
+# Every HTTPS probe of this run, so the trail's completeness can be checked against what was really sent.
+SENT: list[dict] = []
+
+
 def https(stack: dict, method: str, path: str, user: str | None = None, password: str | None = None,
           body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes, dict]:  # fmt: skip
+    answer = _https(stack, method, path, user, password, body, headers)
+    SENT.append({"method": method, "path": path, "user": user, "status": answer[0]})
+    return answer
+
+
+def _https(stack: dict, method: str, path: str, user: str | None, password: str | None, body: bytes | None,
+           headers: dict | None) -> tuple[int, bytes, dict]:  # fmt: skip
     url = stack["https_url"].rstrip("/") + path
     hdrs = dict(headers or {})
+    if body is not None and not any(k.lower() == "content-type" for k in hdrs):
+        # The body's own type, as a real client sends it (urllib's default, a form, is refused as cross-site).
+        hdrs["Content-Type"] = "application/dicom" if body[128:132] == b"DICM" else "application/json"
     if user is not None:
         pw = password if password is not None else stack["_users"][user]["password"]
         hdrs["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()

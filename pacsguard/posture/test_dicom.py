@@ -176,13 +176,18 @@ def _audit_record_for(stack: dict, fingerprint: str, after: int, timeout: float 
 
     from pacsguard.posture.clients import audit_lines
 
+    # The sink holds a connection's line a moment to join Orthanc's refusal to it: prefer the refusal, since an
+    # earlier accepted connection with the same certificate may be the latest record until it arrives.
     deadline = time.monotonic() + timeout
+    latest = None
     while time.monotonic() < deadline:
         for record in reversed(audit_lines(stack)[after:]):
             if record.get("layer") == "nginx-dicom" and record.get("certificate_fingerprint") == fingerprint:
-                return record
+                if record.get("outcome") != "0":
+                    return record
+                latest = latest or record
         time.sleep(0.1)
-    return None
+    return latest
 
 
 @control("PACS-DICOM-TLS")

@@ -59,7 +59,7 @@ def test_credentials_keys_and_audit_trail_modes(host, target: dict) -> None:
         need(target, "credentials_file"): (0o600, "root", None),
         need(target, "orthanc_credentials"): (0o640, "root", "orthanc"),
         need(target, "ca_key"): (0o600, "root", None),
-        need(target, "audit_log"): (0o640, "orthanc", "orthanc"),
+        need(target, "audit_log"): (0o640, "root", "orthanc"),
     }
     expect.update({m["key"]: (0o600, "root", None) for m in target["modalities"]})
     wrong = []

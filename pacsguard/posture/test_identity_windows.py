@@ -64,6 +64,7 @@ class _Layout:
         self.break_glass_credential = Path(info["sealed_credential"])
         self.alarm_log = Path(info["alarm_log"])
         self.audit_log = Path(stack["audit_log"])
+        self.audit_socket = Path(need(stack, "audit_socket"))  # break-glass records go through the audit sink
         self.profile = HostProfile(name="probe", mode="local")
         self.secrets_dir = self.break_glass_credential.parent
 

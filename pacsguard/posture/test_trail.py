@@ -1,33 +1,52 @@
-"""Runs last (file order): every probe above left an audit line with the right user, role and outcome."""
+"""Runs last (file order): the trail is intact, complete for every probe above, out of the orthanc user's reach,
+and forged records never become events of the user they name."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
+from pydicom.dataset import Dataset
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
-from pacsguard.posture.clients import https
-from pacsguard.posture.conftest import user_with_role
+from orthanc_config.audit_chain import head_path, verify_text
+from pacsguard.posture.clients import SENT, associate, https, modality_ctx
+from pacsguard.posture.conftest import in_netns, need, user_with_role
+from pacsguard.posture.dicom_files import unique_ct
 
 control = pytest.mark.control
+# Answers nginx gives itself: such a request never reaches Orthanc, so only nginx records it.
+NGINX_ONLY = {400, 401, 405, 413, 415, 429, 444, 494, 495, 496, 502, 503, 504}
 
 
-def _trail(stack: dict) -> list[dict]:
+def _api_trail(stack: dict) -> list[dict]:
     auditor = user_with_role(stack["_users"], "auditor")
     code, body, _ = https(stack, "GET", "/pacsguard/audit", auditor)
     assert code == 200, f"the auditor cannot read the trail ({code})"
     return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
+def _wait_for(target: dict, host, found, timeout: float = 6.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        records = _whole_trail(target, host)
+        if any(found(r) for r in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
 @control("PACS-ATNA-AUDIT")
-def test_http_decisions_are_in_the_trail(stack: dict) -> None:
+def test_http_decisions_are_in_the_trail(stack: dict, host) -> None:
     admin = user_with_role(stack["_users"], "admin")
     radiologist = user_with_role(stack["_users"], "radiologist")
     https(stack, "POST", "/tools/execute-script", admin, body=b"x")
     https(stack, "GET", "/studies", radiologist)
     https(stack, "GET", "/pacsguard/audit", radiologist)
-    lines = [r for r in _trail(stack) if r.get("layer") == "orthanc-http"]
+    lines = [r for r in _whole_trail(stack, host) if r.get("layer") == "orthanc-http"]
     assert any(r["user"] == admin and r["event_id"] == "110113" and r["outcome"] == "8" for r in lines), (
         "no security alert for admin"
     )
@@ -44,7 +63,7 @@ def _whole_trail(stack: dict, host) -> list[dict]:
     path = stack.get("audit_log")
     if path and host.file(path).exists:
         return [json.loads(x) for x in host.file(path).content_string.splitlines() if x.strip()]
-    return _trail(stack)
+    return _api_trail(stack)
 
 
 @control("PACS-ATNA-AUDIT")
@@ -61,10 +80,134 @@ def test_dicom_refusals_are_in_the_trail(stack: dict, host) -> None:
 
 
 @control("PACS-ATNA-AUDIT")
-def test_failed_logins_are_in_the_trail(stack: dict, host) -> None:
+def test_failed_logins_are_in_the_trail(stack: dict, target: dict, host) -> None:
     admin = user_with_role(stack["_users"], "admin")
     https(stack, "GET", "/system", admin, "wrong-password")
-    if "auth_failure_log" not in stack:
-        pytest.skip("the target names no auth_failure_log")
-    lines = [json.loads(x) for x in host.file(stack["auth_failure_log"]).content_string.splitlines() if x.strip()]
-    assert any(r["user"] == admin and r["event_id"] == "110114" and r["outcome"] == "4" for r in lines)
+    records = _wait_for(target, host, lambda r: r.get("user") == admin and r.get("event_id") == "110114")
+    assert any(
+        r.get("user") == admin and r["event_id"] == "110114" and r["outcome"] == "4" and r.get("sender") == "nginx"
+        for r in records
+    ), "a failed login left no record from nginx"
+
+
+def _upload(stack: dict) -> tuple[str, str]:
+    technologist = user_with_role(stack["_users"], "technologist")
+    with tempfile.TemporaryDirectory() as tmp:
+        path, ds = unique_ct(Path(tmp))
+        code, body, _ = https(stack, "POST", "/instances", technologist, body=path.read_bytes())
+    assert code == 200
+    return json.loads(body)["ID"], str(ds.StudyInstanceUID)
+
+
+@control("PACS-ATNA-AUDIT")
+def test_a_download_by_any_spelling_is_an_export_naming_its_study(stack: dict, target: dict, host) -> None:
+    instance, study = _upload(stack)
+    radiologist = user_with_role(stack["_users"], "radiologist")
+    assert https(stack, "GET", f"/instances/{instance}/attachments/1/data", radiologist)[0] == 200
+    records = _wait_for(target, host, lambda r: study in (r.get("study_uids") or []))
+    exports = [r for r in records if study in (r.get("study_uids") or []) and r.get("layer") == "orthanc-http"]
+    assert exports and exports[-1]["event_id"] == "110106" and exports[-1]["user"] == radiologist
+
+
+@control("PACS-ATNA-AUDIT")
+def test_dicom_queries_and_retrieves_are_recorded_per_operation(stack: dict, target: dict, host) -> None:
+    _, study = _upload(stack)
+    before = max((r.get("seq", 0) for r in _whole_trail(target, host)), default=0)
+    finder = next((m for m in stack["modalities"] if "find" in m.get("rights", [])), None)
+    if finder is None:
+        pytest.skip("the target lists no modality with the find right")
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study
+    query.PatientName = ""
+    assoc = associate(stack, aet=finder["aet"], ctx=modality_ctx(stack, finder["aet"]),
+                      contexts=(StudyRootQueryRetrieveInformationModelFind,))  # fmt: skip
+    assert assoc.is_established
+    try:
+        list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+    finally:
+        assoc.release()
+
+    def is_find(r: dict) -> bool:
+        # Orthanc names no thread: with other associations open, the record lists the candidates.
+        owners = [r.get("ae_title"), *r.get("ae_title_candidates", [])]
+        return r.get("seq", 0) > before and r.get("dicom_operation") == "C-FIND" and finder["aet"] in owners
+
+    records = _wait_for(target, host, is_find)
+    finds = [r for r in records if is_find(r)]
+    assert finds, "a C-FIND left no record"
+    assert finds[-1]["query_level"] == "STUDY" and "PatientName(empty)" in finds[-1]["query_keys"]
+    assert study not in json.dumps(finds[-1]), "query values reached the trail"
+
+
+@control("PACS-ATNA-AUDIT")
+def test_the_trail_chain_is_intact(target: dict, host) -> None:
+    trail = need(target, "audit_log")
+    head = host.file(str(head_path(Path(trail))))
+    report = verify_text(host.file(trail).content_string, head.content_string if head.exists else None)
+    assert report.records and report.intact, report.problems[:5]
+
+
+@control("PACS-ATNA-AUDIT")
+def test_every_https_probe_of_this_run_is_in_the_trail(stack: dict, target: dict, host) -> None:
+    """nginx recorded every request the suite sent, with its answer; Orthanc's plugin every one that reached it."""
+    sent = [s for s in SENT if s["user"]]
+    want_nginx = Counter((s["user"], str(s["status"])) for s in sent)
+    want_orthanc = Counter(s["user"] for s in sent if s["status"] not in NGINX_ONLY)
+    deadline = time.monotonic() + 10  # nginx sends its line once the answer is out
+    while True:
+        records = _whole_trail(target, host)
+        nginx = Counter((r.get("user"), r.get("http_status")) for r in records if r.get("layer") == "nginx-http")
+        orthanc = Counter(r.get("user") for r in records if r.get("layer") == "orthanc-http")
+        missing = {k: n - nginx[k] for k, n in want_nginx.items() if nginx[k] < n}
+        missing_orthanc = {u: n - orthanc[u] for u, n in want_orthanc.items() if orthanc[u] < n}
+        if not (missing or missing_orthanc) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert not missing, f"requests nginx did not record (user, status): {missing}"
+    assert not missing_orthanc, f"requests the plugin did not record, per user: {missing_orthanc}"
+
+
+TAMPERING = {
+    "append a forged record": 'echo \'{{"user":"radiologist1"}}\' >> {trail}',
+    "delete chosen lines": "sed -i 1d {trail}",
+    "replace the trail": "cp /dev/null {trail}.new && mv {trail}.new {trail}",
+    "rename nginx's auth-failure log": "mv {logs}/auth-failures.jsonl {logs}/x",
+    "forge an Orthanc log line": (
+        "echo 'Rejected association for remote AET INNOCENT on IP 1.2.3.4' >> {logs}/orthanc.log"
+    ),
+    "cut the chain's head": "rm -f {trail}.head",
+}
+
+
+@control("HOST-FILE-PERMISSIONS")
+@pytest.mark.parametrize("attack", TAMPERING)
+def test_the_orthanc_user_cannot_alter_the_trail(target: dict, host, attack: str) -> None:
+    trail = need(target, "audit_log")
+    before = host.file(trail).content_string
+    command = TAMPERING[attack].format(trail=trail, logs=str(Path(trail).parent))
+    result = host.run(f"runuser -u orthanc -- sh -c {json.dumps(command)}")
+    assert result.rc != 0, f"the orthanc user could {attack}"
+    assert host.file(trail).content_string.startswith(before), f"{attack} changed the trail"
+
+
+@control("PACS-ATNA-AUDIT")
+@pytest.mark.parametrize("sender", ["nobody", "orthanc"])
+def test_a_forged_record_never_becomes_an_event_of_the_user_it_names(target: dict, host, sender: str) -> None:
+    """A local user sends the sink a well-formed record naming radiologist1 (as nginx's, for the orthanc user)."""
+    socket_path = need(target, "audit_socket")
+    marker = f"forged-{sender}-{time.time_ns()}"
+    layer = "nginx-http" if sender == "orthanc" else "orthanc-http"
+    message = (
+        f'<109>1 2026-01-01T00:00:00Z pacs pacsguard - 110103 [atna@32473 event_id="110103" user="radiologist1" '
+        f'layer="{layer}" outcome="0" path="/{marker}"]'
+    )
+    send = (
+        f"import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto({message!r}.encode(), {socket_path!r})"
+    )
+    host.run(in_netns(target, f"runuser -u {sender} -- /usr/bin/python3 -c {json.dumps(send)}"))
+    records = _wait_for(target, host, lambda r: r.get("event_id") == "110113" and sender in r.get("reason", ""))
+    assert not any(marker in str(r.get("path")) for r in records), "a forged record became an event"
+    assert any(r.get("event_id") == "110113" and sender in r.get("reason", "") for r in records), (
+        "the forgery left no security alert"
+    )

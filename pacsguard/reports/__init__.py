@@ -26,6 +26,7 @@ class ReportContext:
     source_file: str = ""  # the stack file results point at
     resource_urns: dict[str, str] = field(default_factory=dict)  # resource name -> URN
     resource_files: dict[str, tuple[str, int]] = field(default_factory=dict)  # resource name -> (component file, line)
+    summary: dict[str, int] = field(default_factory=dict)  # figures a report carries whole (verify's attack cases)
     notes: tuple[str, ...] = ()  # what the run waived (e.g. --allow-skipped), printed in every format
 
     def control(self, control_id: str) -> Control:

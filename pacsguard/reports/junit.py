@@ -14,7 +14,10 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     for f in findings:
         by_family[ctx.control(f.control).family].append(f)
     root = ET.Element("testsuites", name=f"pacsguard {ctx.layer} {ctx.target}")
-
+    if ctx.summary:
+        properties = ET.SubElement(root, "properties")
+        for key, value in ctx.summary.items():
+            ET.SubElement(properties, "property", name=key, value=str(value))
     totals = defaultdict(int)
     for family, items in sorted(by_family.items()):
         suite = ET.SubElement(root, "testsuite", name=f"{ctx.layer}.{family}")

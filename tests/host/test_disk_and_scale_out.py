@@ -55,9 +55,11 @@ def test_full_disk_refuses_stores_keeps_earlier_ones_and_recovers() -> None:
 
 
 def _loopback_json(ns: list[str], port: int, password: str, path: str, data: str | None = None) -> list:
-    cmd = [*ns, "curl", "-s", "-u", f"admin:{password}", f"http://127.0.0.1:{port}{path}"]
+    # As nginx's worker user: the firewall admits no other local user to Orthanc's HTTP port.
+    as_nginx = ["setpriv", "--reuid=www-data", "--regid=www-data", "--clear-groups"]
+    cmd = [*ns, *as_nginx, "curl", "-s", "-u", f"admin:{password}", f"http://127.0.0.1:{port}{path}"]
     if data is not None:
-        cmd += ["-X", "POST", "--data", data]
+        cmd += ["-X", "POST", "-H", "Content-Type: application/json", "--data", data]
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 
@@ -81,7 +83,7 @@ def test_two_orthancs_share_index_and_store(stack: dict) -> None:
     subprocess.run(
         [*ns, "nft", "insert", "rule", "inet", "pacsguard", "input", "tcp", "dport", "2763", "accept"], check=True
     )
-    pid = spawn_orthanc(ns, second, layout.log_dir / "orthanc-b.log")
+    pid = spawn_orthanc(ns, second, layout.orthanc_output_socket)
     try:
         deadline = time.monotonic() + 30
         while not reachable(stack["dicom"]["host"], 2763, timeout=0.3) and time.monotonic() < deadline:

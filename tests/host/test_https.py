@@ -91,16 +91,15 @@ def test_every_decision_leaves_an_audit_line(stack: dict) -> None:
     assert any('"user":"admin"' in f and '"event_id":"110114"' in f for f in failures)
 
 
-def test_requests_are_refused_while_the_audit_log_cannot_be_written(stack: dict, tmp_path: Path) -> None:
-    """Fail closed: make the audit trail unwritable for the orthanc user, then restore it."""
+def test_requests_are_refused_while_the_audit_sink_cannot_be_reached(stack: dict, tmp_path: Path) -> None:
+    """Fail closed: close the sink's socket to the orthanc user, then restore it."""
     import os
 
     from pacsguard.posture.clients import associate, modality_ctx
 
-    log = Path(stack["audit_log"])
-    st = log.stat()
-    os.chown(log, 0, 0)
-    os.chmod(log, 0o400)
+    sink = Path(stack["audit_socket"])
+    mode = sink.stat().st_mode & 0o777
+    os.chmod(sink, 0o600)
     try:
         assert https(stack, "GET", "/studies", "admin")[0] == 403
         _, ds = unique_ct(tmp_path)
@@ -109,8 +108,7 @@ def test_requests_are_refused_while_the_audit_log_cannot_be_written(stack: dict,
         assoc.release()
         assert status.Status != 0  # not acknowledged: the modality keeps the image and retries
     finally:
-        os.chown(log, st.st_uid, st.st_gid)
-        os.chmod(log, st.st_mode & 0o777)
+        os.chmod(sink, mode)
     assert https(stack, "GET", "/studies", "admin")[0] == 200
 
 

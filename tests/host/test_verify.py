@@ -35,7 +35,8 @@ def failing(target_file: Path) -> set[str]:
 
 def test_healthy_stack_passes_every_wire_control(target_file: Path) -> None:
     findings = run(target_file)
-    assert {f.control for f in findings if f.status in ("fail", "error")} == set()
+    failed = [f"{f.resource}: {f.message[:300]}" for f in findings if f.status in ("fail", "error")]
+    assert not failed, failed
     wire = {c.id for c in controls() if "wire" in c.layers}
     assert {f.control for f in findings if f.status == "pass"} == wire  # every wire control has passing evidence
 

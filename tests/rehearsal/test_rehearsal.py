@@ -179,7 +179,9 @@ def test_replacing_an_instance_keeps_the_images_and_the_ca(
     balancer.deregister(first.address)
     first.terminate()
     shipped = fleet.region.log_messages("orthanc-audit", first.instance_id)
-    assert shipped == audit_lines, "the audit trail did not leave the host before it was terminated"
+    # Every line the host held was shipped (the sink may add a record after the read, e.g. a DICOM connection
+    # waiting to be joined to Orthanc's refusal).
+    assert shipped[: len(audit_lines)] == audit_lines, "the audit trail did not leave the host before it was terminated"
     replacement = fleet.launch()
     balancer.register(replacement.address)
     balancer.wait_healthy(replacement.address)

@@ -6,10 +6,13 @@ import datetime as dt
 import grp
 import json
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from orthanc_config.audit_sink import Sink, SinkConfig
 from orthanc_config.break_glass import BreakGlassError, close_window, ensure_sealed, open_window
 from orthanc_config.layout import HostLayout
 from orthanc_config.profile import HostProfile
@@ -21,10 +24,37 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def layout(tmp_path: Path) -> HostLayout:
+def layout(tmp_path: Path) -> Iterator[HostLayout]:
+    """A host layout with its audit sink running: the break-glass records go through it, as on a host."""
     profile = HostProfile(name="t", mode="local", state_dir=str(tmp_path), log_dir=str(tmp_path / "log"))
     (tmp_path / "log").mkdir()
-    return HostLayout(profile)
+    layout = HostLayout(profile)
+    layout.audit_socket.parent.mkdir(parents=True, exist_ok=True)
+    sink = Sink(
+        SinkConfig(
+            trail=str(layout.audit_log),
+            audit_socket=str(layout.audit_socket),
+            orthanc_socket=str(tmp_path / "orthanc.sock"),
+            orthanc_log=str(tmp_path / "orthanc.log"),
+            reader_group="root",
+            alarm_log=str(layout.alarm_log),
+        )
+    )
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=sink.serve, args=(stop, ready), daemon=True)
+    thread.start()
+    assert ready.wait(10), "the audit sink did not start"
+    yield layout
+    stop.set()
+    thread.join(10)
+
+
+def test_without_the_audit_sink_no_window_opens(layout: HostLayout) -> None:
+    """An emergency window nobody recorded or was alarmed about must not open."""
+    layout.audit_socket.unlink()  # the sink is gone
+    with pytest.raises(BreakGlassError, match="audit sink"):
+        open_window(layout, "ED patient, RIS down", 30, "second-admin")
+    assert not layout.break_glass_window.exists()
 
 
 def test_open_unseals_records_and_alarms(layout: HostLayout) -> None:

@@ -52,7 +52,21 @@ def test_the_ec2_unit_starts_orthanc_with_the_deeper_stack_library_when_it_exist
     def orthanc_unit() -> str:
         return next(u.content for u in render_units(layout) if u.path.endswith("pacsguard-orthanc.service"))
 
-    assert "LD_LIBRARY_PATH" not in orthanc_unit()
+    def exec_start() -> str:
+        return next(ln for ln in orthanc_unit().splitlines() if ln.startswith("ExecStart="))
+
+    assert "--library-dir" not in exec_start() and "Environment=LD_LIBRARY_PATH" not in orthanc_unit()
     layout.library_dir.mkdir()
     (layout.library_dir / http_stack.LIBRARY_NAME).write_bytes(b"\x7fELF" + http_stack.STACK_1M)
-    assert f"Environment=LD_LIBRARY_PATH={layout.library_dir}\n" in orthanc_unit()
+    # Through issue-14's launcher, which connects Orthanc to the audit sink before it drops privileges.
+    assert " run-orthanc " in exec_start() and exec_start().endswith(f" --library-dir {layout.library_dir}")
+
+
+def test_the_launcher_gives_orthanc_the_deeper_stack_library_only_when_it_was_made(tmp_path: Path) -> None:
+    from orthanc_config.orthanc_launcher import orthanc_environment
+
+    base = {"PATH": "/usr/bin"}
+    assert orthanc_environment(base, str(tmp_path)) == base
+    assert orthanc_environment(base, None) == base
+    (tmp_path / http_stack.LIBRARY_NAME).write_bytes(b"\x7fELF" + http_stack.STACK_1M)
+    assert orthanc_environment(base, str(tmp_path)) == {**base, "LD_LIBRARY_PATH": str(tmp_path)}

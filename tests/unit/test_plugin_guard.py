@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
+import socket
+import threading
 import time
 from pathlib import Path
 
 import pacsguard_guard as guard_mod
 import pacsguard_identity as ident
+import pacsguard_syslog as syslog
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,13 +25,36 @@ def basic(user: str) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{user}:x".encode()).decode()}
 
 
+RECEIVED: dict[str, list[dict]] = {}
+
+
+def _fake_sink(rx: socket.socket, seen: list[dict]) -> None:
+    """Stores each record and acknowledges it, as the real sink does."""
+    while True:
+        data, addr = rx.recvfrom(65536)
+        seen.append(syslog.parse_record(data)[1])
+        if addr:
+            rx.sendto(b"stored", addr)
+
+
+def settings(roles: dict, tmp_path: Path, *args: object, **kwargs: object) -> guard_mod.GuardSettings:
+    """Guard settings whose audit socket is a datagram socket this test reads, as the sink would."""
+    path = str(tmp_path / f"sink{len(RECEIVED)}.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    RECEIVED[path] = []
+    threading.Thread(target=_fake_sink, args=(rx, RECEIVED[path]), daemon=True).start()
+    return guard_mod.GuardSettings(roles, str(tmp_path / "audit.jsonl"), *args, audit_socket=path, **kwargs)
+
+
 @pytest.fixture
 def guard(tmp_path: Path) -> guard_mod.Guard:
-    return guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "audit.jsonl"), "basic+jwt", PEM))
+    return guard_mod.Guard(settings(ROLES, tmp_path, "basic+jwt", PEM))
 
 
 def lines(g: guard_mod.Guard) -> list[dict]:
-    return [json.loads(line) for line in Path(g.settings.audit_log).read_text().splitlines()]
+    """Every record the guard handed to its sink so far, as the sink parsed it (RFC 5424 structured data)."""
+    return RECEIVED[g.settings.audit_socket]
 
 
 def test_allowed_request_is_recorded_with_user_role_and_client_ip(guard: guard_mod.Guard) -> None:
@@ -51,7 +76,7 @@ def test_denied_request_is_recorded_as_failure(guard: guard_mod.Guard) -> None:
 
 def test_query_strings_never_reach_the_audit_log(guard: guard_mod.Guard) -> None:
     guard.http("GET", "/dicom-web/studies?PatientName=DOE^JOHN", "127.0.0.1", basic("alice"))
-    assert "DOE" not in Path(guard.settings.audit_log).read_text()
+    assert "DOE" not in json.dumps(lines(guard))
 
 
 def test_unknown_user_and_gateway_without_token_are_refused(guard: guard_mod.Guard) -> None:
@@ -75,22 +100,15 @@ def test_forged_jwt_is_an_authentication_failure(guard: guard_mod.Guard) -> None
     assert rec["event_id"] == "110114" and rec["outcome"] == "4"
 
 
-def test_fails_closed_when_the_audit_log_cannot_be_written(tmp_path: Path) -> None:
-    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "missing-dir" / "audit.jsonl")))
+def test_fails_closed_when_the_sink_is_not_listening(tmp_path: Path) -> None:
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x", audit_socket=str(tmp_path / "no-sink.sock")))
     assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
     assert g.dicom_store("CT1", {"StudyInstanceUID": "1.2"}) == guard_mod.STORE_REFUSED
 
 
-def test_fails_closed_on_a_read_only_audit_log(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        # root ignores file modes: use a full "disk" instead
-        g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/dev/full"))
-    else:
-        log = tmp_path / "audit.jsonl"
-        log.write_text("")
-        log.chmod(0o400)
-        g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(log)))
-    assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
+def test_refuses_to_start_without_a_sink() -> None:
+    with pytest.raises(guard_mod.audit.AuditError, match="AuditSocket"):
+        guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x"))
 
 
 def test_dicom_store_is_recorded_with_uids(guard: guard_mod.Guard) -> None:
@@ -106,7 +124,7 @@ def test_dicom_store_is_recorded_with_uids(guard: guard_mod.Guard) -> None:
 
 
 def test_basic_disabled_in_jwt_only_mode(tmp_path: Path) -> None:
-    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "a.jsonl"), "jwt", PEM))
+    g = guard_mod.Guard(settings(ROLES, tmp_path, "jwt", PEM))
     assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
 
 
@@ -142,8 +160,8 @@ def alb_token(key: ec.EllipticCurvePrivateKey, kid: str, signer: str = ALB_ARN, 
 
 def alb_guard(tmp_path: Path, keys: dict[str, bytes], fetched: list[str]) -> guard_mod.Guard:
     g = guard_mod.Guard(
-        guard_mod.GuardSettings(
-            ROLES, str(tmp_path / "audit.jsonl"), "jwt", jwt_signer=ALB_ARN,
+        settings(
+            ROLES, tmp_path, "jwt", jwt_signer=ALB_ARN,
             jwt_key_url="https://public-keys.auth.elb.eu-central-1.amazonaws.com/{kid}",
         )
     )  # fmt: skip
@@ -184,4 +202,98 @@ def test_kid_that_could_alter_the_url_is_refused(tmp_path: Path) -> None:
 
 def test_key_url_without_signer_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ident.IdentityError, match="JwtSigner"):
-        guard_mod.Guard(guard_mod.GuardSettings(ROLES, str(tmp_path / "a"), "jwt", jwt_key_url="https://k/{kid}"))
+        guard_mod.Guard(settings(ROLES, tmp_path, "jwt", jwt_key_url="https://k/{kid}"))
+
+
+# Hole 3: a cross-site page replayed the admin's cached Basic credentials with a text/plain POST.
+ADMIN_ROLES = {**ROLES, "root": "admin"}
+
+
+@pytest.fixture
+def admin_guard(tmp_path: Path) -> guard_mod.Guard:
+    return guard_mod.Guard(settings(ADMIN_ROLES, tmp_path, "basic+jwt", PEM))
+
+
+SAME_SITE = {"host": "pacs.example.org", "content-type": "application/json"}
+CROSS_SITE_CASES = {
+    "text/plain from another origin": {"origin": "https://evil.example", "content-type": "text/plain"},
+    "json from another origin": {"origin": "https://evil.example", "content-type": "application/json"},
+    "opaque origin": {"origin": "null", "content-type": "application/json"},
+    "sec-fetch-site cross-site": {"sec-fetch-site": "cross-site", "content-type": "application/json"},
+    "text/plain without origin": {"content-type": "text/plain"},
+    "form without origin": {"content-type": "application/x-www-form-urlencoded"},
+    "no content type": {},
+}
+
+
+@pytest.mark.parametrize("case", CROSS_SITE_CASES)
+def test_cross_site_state_change_is_refused_and_alerted(admin_guard: guard_mod.Guard, case: str) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", **CROSS_SITE_CASES[case]}
+    assert not admin_guard.http("POST", "/tools/bulk-delete", "127.0.0.1", headers)
+    rec = lines(admin_guard)[-1]
+    assert rec["event_id"] == "110113" and rec["outcome"] == "8" and rec["user"] == "root"
+
+
+def test_cross_site_delete_is_refused(admin_guard: guard_mod.Guard) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", "origin": "https://evil.example"}
+    assert not admin_guard.http("DELETE", "/studies/x", "127.0.0.1", headers)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"origin": "https://pacs.example.org"}, {"sec-fetch-site": "same-origin"}],
+    ids=["no origin", "own origin", "same-origin fetch"],
+)
+def test_same_site_state_change_with_a_real_content_type_is_allowed(admin_guard: guard_mod.Guard, extra: dict) -> None:
+    assert admin_guard.http("POST", "/tools/find", "127.0.0.1", {**basic("root"), **SAME_SITE, **extra})
+
+
+def test_x_requested_with_admits_a_plain_post(admin_guard: guard_mod.Guard) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", "content-type": "text/plain", "x-requested-with": "x"}
+    assert admin_guard.http("POST", "/tools/find", "127.0.0.1", headers)
+
+
+def test_cross_site_read_is_not_a_state_change(admin_guard: guard_mod.Guard) -> None:
+    headers = {**basic("root"), "host": "pacs.example.org", "origin": "https://evil.example"}
+    assert admin_guard.http("GET", "/studies", "127.0.0.1", headers)
+
+
+# Exports: every route that releases a file is a DICOM Export (110106) naming its studies.
+def resolver_guard(tmp_path: Path) -> guard_mod.Guard:
+    studies = {("studies", "s1"): ["1.2.3"], ("instances", "i1"): ["1.2.3"], ("patients", "p1"): ["1.2.3", "1.2.4"]}
+    return guard_mod.Guard(
+        settings(ADMIN_ROLES, tmp_path, "basic+jwt", PEM), lambda level, oid: studies.get((level, oid), [])
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "studies"),
+    [
+        ("/studies/s1/archive", ["1.2.3"]),
+        ("/patients/p1/media", ["1.2.3", "1.2.4"]),
+        ("/instances/i1/file", ["1.2.3"]),
+        ("/instances/i1/attachments/1/data", ["1.2.3"]),
+        ("/instances/i1/attachments/%31/compressed-data", ["1.2.3"]),
+        ("/dicom-web/studies/1.2.9/series/4.5", ["1.2.9"]),
+        ("/wado?requestType=WADO&studyUID=1.2.8&objectUID=1.2.8.1", ["1.2.8"]),
+    ],
+)
+def test_every_file_releasing_route_is_an_export_naming_its_studies(
+    tmp_path: Path, path: str, studies: list[str]
+) -> None:
+    g = resolver_guard(tmp_path)
+    assert g.http("GET", path, "127.0.0.1", {**basic("root"), "host": "pacs"})
+    rec = lines(g)[-1]
+    got = rec["study_uids"] if isinstance(rec["study_uids"], list) else [rec["study_uids"]]
+    assert (rec["event_id"], got, rec["count"]) == ("110106", studies, str(len(studies)))
+
+
+def test_fails_closed_when_the_sink_never_confirms_the_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record the sink did not confirm as stored is not a record: the request is refused."""
+    monkeypatch.setattr(guard_mod.audit, "ACK_TIMEOUT_S", 0.2)
+    path = str(tmp_path / "silent.sock")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    silent.bind(path)  # receives, never answers
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x", audit_socket=path))
+    assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
+    silent.close()

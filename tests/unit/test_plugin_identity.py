@@ -35,7 +35,7 @@ def test_alb_style_padding_is_accepted() -> None:
     header = {"alg": "ES256", "exp": exp, "pad": ""}
     while len(json.dumps(header)) % 3 == 0:
         header["pad"] += "x"
-    signing_input = f"{seg(header)}.{seg({'email': 'dr@x', 'exp': exp})}"
+    signing_input = f"{seg(header)}.{seg({'email': 'dr@x', 'exp': exp, 'iat': exp - 60})}"
     assert "=" in signing_input
     r, s = decode_dss_signature(KEY.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
     sig = base64.urlsafe_b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
@@ -108,3 +108,53 @@ def test_rsa_public_key_is_refused() -> None:
     )
     with pytest.raises(ident.IdentityError, match="P-256"):
         ident.load_public_key(pem)
+
+
+def _signed_raw(header: str, payload: str) -> str:
+    """A correctly signed token whose JSON text is chosen verbatim (NaN and Infinity are not JSON)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    def seg(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    signing_input = f"{seg(header)}.{seg(payload)}"
+    r, s = decode_dss_signature(KEY.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{seg_bytes(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def seg_bytes(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# Hole 6: an expiry of NaN or Infinity compares false against any time, so such a token never expired.
+@pytest.mark.parametrize("exp", ["NaN", "Infinity", "-Infinity", "1e400", '"2200-01-01"', "true"])
+def test_non_finite_or_non_numeric_expiry_is_refused(exp: str) -> None:
+    now = int(time.time())
+    token = _signed_raw(f'{{"alg":"ES256","exp":{exp}}}', f'{{"email":"x","exp":{exp},"iat":{now}}}')
+    with pytest.raises(ident.IdentityError):
+        ident.verify_jwt(token, PUB)
+
+
+def test_far_future_expiry_is_refused() -> None:
+    year_2200 = 7258118400
+    with pytest.raises(ident.IdentityError, match="lifetime"):
+        ident.verify_jwt(_token(exp=year_2200), PUB)
+
+
+def test_lifetime_longer_than_the_cap_is_refused() -> None:
+    now = time.time()
+    with pytest.raises(ident.IdentityError, match="lifetime"):
+        ident.verify_jwt(_token(iat=now - 7200, exp=now + 60), PUB)
+
+
+def test_token_without_issue_time_is_refused() -> None:
+    now = int(time.time())
+    token = _signed_raw('{"alg":"ES256"}', f'{{"email":"x","exp":{now + 60}}}')
+    with pytest.raises(ident.IdentityError, match="iat"):
+        ident.verify_jwt(token, PUB)
+
+
+def test_token_issued_in_the_future_is_refused() -> None:
+    with pytest.raises(ident.IdentityError, match="future"):
+        ident.verify_jwt(_token(iat=time.time() + 600, exp=time.time() + 900), PUB)

@@ -4,10 +4,13 @@ failures age out; a colleague at the same address signs in on; spraying many use
 from __future__ import annotations
 
 import base64
+import socket
+import threading
 from pathlib import Path
 
 import pacsguard_guard as guard_mod
 import pacsguard_lockout as lockout
+import pacsguard_syslog as syslog
 import pytest
 
 ROLES = {"alice": "radiologist", "bob": "radiologist", "pacsguard-gateway": "gateway"}
@@ -22,11 +25,29 @@ def via_nginx(address: str, headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "x-real-ip": address}
 
 
+SINK_RECORDS: dict[str, list[dict]] = {}
+
+
+def _sink(rx: socket.socket, seen: list[dict]) -> None:
+    """The audit sink's part: store each record and acknowledge it (no log file is followed any more)."""
+    while True:
+        data, addr = rx.recvfrom(65536)
+        seen.append(syslog.parse_record(data)[1])
+        if addr:
+            rx.sendto(b"stored", addr)
+
+
 @pytest.fixture
 def guard(tmp_path: Path) -> guard_mod.Guard:
+    path = str(tmp_path / "sink.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    SINK_RECORDS[path] = []
+    threading.Thread(target=_sink, args=(rx, SINK_RECORDS[path]), daemon=True).start()
     settings = guard_mod.GuardSettings(
-        ROLES, str(tmp_path / "audit.jsonl"), "basic", max_auth_failures=3, max_auth_failures_per_address=5
-    )
+        ROLES, str(tmp_path / "audit.jsonl"), "basic", audit_socket=path,
+        max_auth_failures=3, max_auth_failures_per_address=5,
+    )  # fmt: skip
     return guard_mod.Guard(settings)
 
 
@@ -59,6 +80,10 @@ def test_a_locked_out_user_is_refused_from_there_even_with_the_right_password(gu
     # nginx's next failure report for that user is refused too: a hit and a miss both look like 403
     headers = via_nginx(GUESSER, {**basic("pacsguard-gateway"), "x-pacsguard-failed-user": "alice"})
     assert not guard.http("GET", "/pacsguard/auth-failure", "127.0.0.1", headers)
+    # The refusals reached the audit sink like every other record.
+    records = SINK_RECORDS[guard.settings.audit_socket]
+    refused = [r for r in records if r.get("reason") == "locked out after failed sign-ins"]
+    assert refused and all(r["source_ip"] == GUESSER for r in refused)
 
 
 def test_spraying_many_users_locks_the_address(guard: guard_mod.Guard) -> None:

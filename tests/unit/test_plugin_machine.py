@@ -73,7 +73,18 @@ def test_id_token_is_not_an_access_token(issuer: LocalIssuer, verifier: machine.
 
 def test_long_lived_token_is_refused(issuer: LocalIssuer, verifier: machine.MachineVerifier) -> None:
     now = int(time.time())
-    assert "one hour" in _refused(verifier, issuer.mint("ai-pipeline", overrides={"exp": now + 86400}))
+    assert "lifetime exceeds 3600" in _refused(verifier, issuer.mint("ai-pipeline", overrides={"exp": now + 86400}))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"exp": float("inf")}, {"exp": float("nan")}, {"iat": float("-inf")}, {"iat": None}, {"exp": True}],
+)
+def test_machine_token_without_a_finite_lifetime_is_refused(
+    issuer: LocalIssuer, verifier: machine.MachineVerifier, claims: dict
+) -> None:
+    """Issue-14's lifetime rules hold for machine tokens too: a crafted exp/iat is a refusal, never a crash."""
+    _refused(verifier, issuer.mint("ai-pipeline", overrides=claims))
 
 
 def test_machine_clients_are_limited_to_dicomweb(issuer: LocalIssuer, verifier: machine.MachineVerifier) -> None:

@@ -25,8 +25,8 @@ ROUTES = {
     ("GET", "/pacsguard/audit"): "audit",
     ("GET", "/system"): "status",
     ("DELETE", "/studies/abc"): "manage",
-    ("POST", "/modalities/CT/store"): "manage",
-    ("PUT", "/tools/log-level"): "manage",
+    ("GET", "/modalities"): "manage",
+    ("GET", "/peers"): "manage",
     ("POST", "/tools/execute-script"): "forbidden",
     ("POST", "/instances/abc/export"): "forbidden",
     ("POST", "/studies/abc/export"): "forbidden",
@@ -76,6 +76,56 @@ def test_events_name_the_atna_codes() -> None:
 
 def test_query_string_does_not_change_the_route() -> None:
     assert rbac.classify("POST", "/tools/execute-script?x=1") == "forbidden"
+
+
+# Hole 1: export destinations are configuration as code; hole 4: trace logging writes PHI to Orthanc's log.
+REFUSED_TO_EVERY_ROLE = [
+    ("PUT", "/modalities/EVIL"),
+    ("POST", "/modalities/CT/store"),
+    ("POST", "/modalities/CT/move"),
+    ("DELETE", "/modalities/CT"),
+    ("PUT", "/peers/evil"),
+    ("POST", "/peers/evil/store"),
+    ("PUT", "/dicom-web/servers/evil"),
+    ("POST", "/dicom-web/servers/evil/stow"),
+    ("POST", "//dicom-web//servers/evil/stow/"),
+    ("PUT", "/tools/log-level"),
+    ("PUT", "/tools/log-level-dicom"),
+    ("GET", "/tools/log-level"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), REFUSED_TO_EVERY_ROLE, ids=[f"{m} {p}" for m, p in REFUSED_TO_EVERY_ROLE])
+def test_destinations_and_log_level_are_refused_to_admin(method: str, path: str) -> None:
+    d = rbac.decide("admin", method, path)
+    assert not d.allowed and d.event_id == "110113", f"admin {method} {path} allowed"
+
+
+# Hole 2: Orthanc resolves attachment 1 as the DICOM file; the decision follows the meaning, not the spelling.
+DICOM_FILE_SPELLINGS = [
+    "/instances/abc/attachments/1/data",
+    "/instances/abc/attachments/1/compressed-data",
+    "/instances/abc/attachments/1",
+    "/instances/abc/attachments/dicom/data",
+    "/instances/abc/attachments/3/data",
+    "/instances/abc/attachments/%31/data",
+    "//instances/abc/attachments/1/data",
+    "/instances/abc/./attachments/1/data/",
+    "/instances/abc/attachments/1/data?x=1",
+]
+
+
+@pytest.mark.parametrize("path", DICOM_FILE_SPELLINGS)
+def test_every_spelling_of_the_dicom_file_needs_download(path: str) -> None:
+    assert rbac.classify("GET", path) == "download"
+    assert not rbac.decide("technologist", "GET", path).allowed
+    assert rbac.decide("radiologist", "GET", path).allowed
+
+
+@pytest.mark.parametrize("path", ["/tools/create-archive", "/tools/create-media", "/tools/create-media-extended"])
+def test_archives_named_in_the_body_are_refused(path: str) -> None:
+    """The filter never sees a body, so such an export could not name its studies: refused for every role."""
+    assert rbac.classify("POST", path) == "forbidden"
 
 
 def test_every_role_that_may_read_pixels_gets_bulk_data_and_only_those() -> None:

@@ -110,6 +110,32 @@ def test_nft_accepts_the_ruleset_in_a_throwaway_namespace(tmp_path: Path) -> Non
     assert res.returncode == 0, res.stderr
 
 
+def test_bodies_are_buffered_in_nginx_with_body_and_header_timeouts(tmp_path: Path) -> None:
+    """Hole 5: with streaming bodies a slow uploader held one of Orthanc's 50 HTTP threads per connection."""
+    conf = nginx_conf(tmp_path)
+    assert "proxy_request_buffering off" not in conf
+    assert int(re.search(r"client_body_timeout (\d+)s;", conf).group(1)) <= 30
+    assert int(re.search(r"client_header_timeout (\d+)s;", conf).group(1)) <= 30
+
+
+def test_orthanc_http_port_admits_only_nginx_workers_on_loopback() -> None:
+    """Hole 7: any local process could reach Orthanc's HTTP port and choose the X-Real-IP the audit records."""
+    rules = render_nftables(PROFILE)
+    assert f'oif "lo" tcp dport {PROFILE.orthanc_http_port} meta skuid != "www-data" reject with tcp reset' in rules
+
+
+def test_egress_is_limited_to_the_configured_destinations() -> None:
+    """Hole 1: there was no output filter, so a destination created over REST was reachable in clear text."""
+    from orthanc_config.profile import Modality
+
+    profile = dataclasses.replace(PROFILE, modalities=(Modality("CT", "198.18.0.9", 11112, ("store",)),))
+    output = render_nftables(profile).split("chain output", 1)[1].split("chain forward", 1)[0]
+    assert 'meta skuid "orthanc" counter reject' in output
+    assert 'meta skuid "www-data" ip daddr 198.18.0.9 tcp dport 11112 accept' in output
+    assert output.index("198.18.0.9") < output.index('meta skuid "www-data" counter reject')
+    assert "tcp dport 443" not in output and "dport 5432" not in output  # local: no load balancer keys, no RDS
+
+
 def test_behind_load_balancers_the_client_address_comes_from_x_forwarded_for(tmp_path: Path) -> None:
     # Rate limits and audit lines key on $remote_addr: behind the ALB it must be the client, not the ALB node.
     behind = dataclasses.replace(PROFILE, lb_cidrs=("10.40.16.0/20", "10.40.32.0/20"))

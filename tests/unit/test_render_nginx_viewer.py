@@ -25,7 +25,7 @@ def render(tmp_path: Path, profile: HostProfile = PROFILE, viewer_root: str | No
     root = str(tmp_path / "web") if viewer_root is None else viewer_root
     paths = NginxPaths(
         str(tmp_path), str(srv.cert), str(srv.key), str(tmp_path / "nginx.pid"), str(tmp_path), str(tmp_path / "temp"),
-        root,
+        viewer_root=root,
     )  # fmt: skip
     (f,) = render_nginx(profile, paths, "gateway-secret", ("127.0.0.1",))
     Path(f.path).write_text(f.content)
