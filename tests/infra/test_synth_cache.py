@@ -143,7 +143,7 @@ def _rewrite_body(entry: Path, edit: object) -> None:
         pytest.param(lambda e: e.write_text("{not json"), id="garbage"),
         pytest.param(lambda e: e.write_bytes(e.read_bytes()[: e.stat().st_size // 2]), id="truncated"),
         pytest.param(lambda e: e.write_bytes(b""), id="empty"),
-        pytest.param(lambda e: _rewrite_body(e, lambda b: b.replace(b"made-by-call-1", b"made-by-call-X")), id="edited"),
+        pytest.param(lambda e: _rewrite_body(e, lambda b: b.replace(b"call-1", b"call-X")), id="edited"),
         pytest.param(
             lambda e: e.write_bytes(
                 hashlib.sha256(b := json.dumps({"format": 2, "key": e.name[-69:-5]}).encode()).hexdigest().encode()
@@ -202,7 +202,10 @@ def test_without_the_cache_nothing_is_read_or_written(stacks: Path, counted: lis
 WATCH_A_SYNTHESIS = r"""
 import json, os, sys
 opened, read_env = set(), set()
-sys.addaudithook(lambda event, args: opened.add(os.fspath(args[0])) if event == "open" and isinstance(args[0], (str, os.PathLike)) else None)
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, os.PathLike)):
+        opened.add(os.fspath(args[0]))
+sys.addaudithook(hook)
 real_getitem = type(os.environ).__getitem__
 def spy(self, key):
     frame = sys._getframe(1)
@@ -216,6 +219,7 @@ plan_synthesis(sys.argv[1], use_cache=False)
 print(json.dumps({"opened": sorted(opened), "env": sorted(read_env)}))
 """
 
+
 def _program_or_sdk(path: str) -> bool:
     """Code whose environment reads can change the graph: ours, and the Pulumi SDK's (gRPC, OpenTelemetry, protobuf
     and the standard library also read variables during a synthesis: transport and tracing switches)."""
@@ -224,17 +228,23 @@ def _program_or_sdk(path: str) -> bool:
 
 def test_the_key_covers_every_file_and_variable_a_real_synthesis_reads() -> None:
     run = subprocess.run(
-        [sys.executable, "-c", WATCH_A_SYNTHESIS, "prod"], capture_output=True, text=True, check=True, cwd=synth_cache.ROOT
+        [sys.executable, "-c", WATCH_A_SYNTHESIS, "prod"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=synth_cache.ROOT,
     )
     seen = json.loads(run.stdout.splitlines()[-1])
     root = synth_cache.ROOT
     keyed = {str(p) for p in synth_cache.source_files()} | {str(STACKS_DIR / "Pulumi.prod.yaml")}
     read = {
-        p for p in (str(Path(p).resolve()) for p in seen["opened"])
+        p
+        for p in (str(Path(p).resolve()) for p in seen["opened"])
         if p.startswith(f"{root}/") and not any(part in p for part in ("__pycache__", ".venv/", ".egg-info/"))
     }  # fmt: skip (package metadata, read by entry-point discovery, is keyed as installed distributions)
     assert read and read <= keyed, f"read by the synthesis but not in the key: {sorted(read - keyed)}"
-    uncovered = {f"{k} ({path})" for k, path in seen["env"] if _program_or_sdk(path) and not k.startswith(synth_cache.ENV_PREFIXES)}
+    prefixes = synth_cache.ENV_PREFIXES
+    uncovered = {f"{k} ({path})" for k, path in seen["env"] if _program_or_sdk(path) and not k.startswith(prefixes)}
     assert not uncovered, f"environment variables the synthesis reads but the key ignores: {sorted(uncovered)}"
 
 
