@@ -15,9 +15,12 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import synth_imports
 from infra.synth_gc import paused_gc
 from infra.synth_model import CapturedResource, Synthesis
 from stacks.loader import PROJECT, STACKS_DIR, load_settings, pulumi_config_map, read_stack_config
+
+synth_imports.install()  # before pulumi_aws' first import (infra.stack), so synthesis loads only what it uses
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws.*")
 
@@ -131,7 +134,7 @@ class _CapturingMonitor(pmocks.MockMonitor):
                     protect=bool(request.protect),
                     custom=bool(request.custom),
                     outputs=_plain(state.state) if state else {},
-                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    property_dependencies={k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
                     provider_region=self._provider_region(request.provider),
                     dependencies=sorted(set(request.dependencies)),
                 )
