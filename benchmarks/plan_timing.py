@@ -41,7 +41,7 @@ VARIANTS = {
     "as shipped": "shipped",
     "whole service packages imported": "full-import",
     "cyclic GC left on": "gc-on",
-    "neither (the code before issue 18)": "full-import,gc-on",
+    "neither (the synthesis path before this change)": "full-import,gc-on",
 }
 
 
