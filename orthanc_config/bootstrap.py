@@ -212,17 +212,20 @@ def ensure_stack_pki(layout: HostLayout, say: Progress) -> None:
         or pki.expires_within(server_cert, RENEW_BEFORE_DAYS)
         or not _issued_by(server_cert, ca_cert)
     )
+    addresses = (*p.server_addresses, aws_api.instance_address())
     with stack_ca.CaKey(doc, ca_cert, layout.secrets_dir) as ca:
         doc = stack_ca.issue_modalities(
             client, p.stack_ca_secret, doc, ca, [m.aet for m in p.modalities], p.cert_validity_days, say
         )
         if renew:
             say("PKI: issuing this host's server certificate from the stack CA")
-            issue_server_cert(layout, ca, (*p.server_addresses, aws_api.instance_address()))
-        # The DICOM edge's RSA server certificate and the PACS's outbound client certificate, and a CRL
-        # (revocation through the stack CA is not built yet: it lists nothing).
+            issue_server_cert(layout, ca, addresses)
+        # The DICOM edge's RSA server certificate (TLS 1.2 modalities check it against the host's address too)
+        # and the PACS's outbound client certificate, and a CRL (revocation through the stack CA is not built
+        # yet: it lists nothing).
+        rsa = dict(server=True, key_type="rsa", dns_names=p.server_names, addresses=addresses)
         for name, cert, options in (
-            ("server-rsa", layout.server_rsa[0], dict(server=True, key_type="rsa", dns_names=p.server_names)),
+            ("server-rsa", layout.server_rsa[0], rsa),
             ("pacs-client", layout.relay_client[0], dict(server=False)),
         ):
             if renew or not cert.exists() or not _issued_by(cert, ca_cert):

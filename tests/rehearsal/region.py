@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,6 +136,34 @@ class Region:
                   dns_names=tuple(self.plan["public_hosts"]))  # fmt: skip
         self.rds_ca = rds.cert
         self.web_root = web.cert
+        self._alb_key()
+
+    def _alb_key(self) -> None:
+        """The ALB's signing key: the region's key endpoint serves its public half under a key id."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        self.alb_kid = str(uuid.uuid4())
+        self.alb_signing_key = self.pki_dir / "alb-signing.key"
+        self.alb_signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))  # fmt: skip
+        self.alb_signing_key.chmod(0o600)
+        public = key.public_key()
+        self.alb_public_pem = public.public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
+
+    def alb_target(self) -> dict:
+        """The ALB as the verifier plays it (pacsguard/posture/alb.py): its key, key id and ARN."""
+        profile = self.plan["profile"]
+        return {
+            "signing_key": str(self.alb_signing_key),
+            "kid": self.alb_kid,
+            "signer": profile.jwt_signer,
+            "issuer": profile.machine_issuer or "https://rehearsal.example",
+            "client": "rehearsal-web-client",
+        }
 
     def _moto(self) -> None:
         env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "false"}
@@ -201,6 +230,9 @@ class Region:
         bundle = docroot / self.plan["truststore_path"].lstrip("/")
         bundle.parent.mkdir(parents=True)
         shutil.copyfile(self.rds_ca, bundle)
+        alb_key = docroot / self.plan["alb_key_path"].replace("{kid}", self.alb_kid).lstrip("/")
+        alb_key.parent.mkdir(parents=True, exist_ok=True)
+        alb_key.write_bytes(self.alb_public_pem)
         web = self.pki_dir / "web"
         self._spawn("web.log", sys.executable, str(HERE / "web.py"), SERVICES_ADDRESS, "443", str(docroot),
                     str(web / "server.crt"), str(web / "server.key"))  # fmt: skip
