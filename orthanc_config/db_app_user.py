@@ -21,6 +21,9 @@ from orthanc_config.profile import HostProfile
 PSQL = "/usr/bin/psql"
 FIRST_VERSION_TOKEN = "pacsguard-db-app-user-00000000001"  # noqa: S105 (an idempotency token, not a secret)
 ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Two new hosts boot at once: without a lock both see no role and both CREATE it, and the second fails on the
+# unique role name. A transaction-scoped advisory lock (this key, shared by every host) makes them take turns.
+ROLE_LOCK_KEY = 0x5041435347  # "PACSG"
 
 Say = Callable[[str], None]
 
@@ -59,17 +62,21 @@ def app_password(client: aws_api.Client, secret_id: str, user: str, say: Say) ->
 
 
 def role_sql(user: str, database: str) -> str:
-    """Idempotent: run by every host at every boot. The password comes in as the psql variable :'pw'."""
+    """Idempotent, and safe when hosts run it at the same moment (one transaction under an advisory lock): run by
+    every host at every boot. The password comes in as the psql variable :'pw'."""
     for name, value in (("database.app_user", user), ("database.name", database)):
         if not ROLE_RE.match(value):
             raise DatabaseUserError(f"{name}: {value!r} is not a plain PostgreSQL identifier")
     # Identifiers passed ROLE_RE above; the password is a psql variable, never spliced into the text.
     lines = [
+        "BEGIN;",
+        f"SELECT pg_advisory_xact_lock({ROLE_LOCK_KEY}) \\g /dev/null",
         f"SELECT format('CREATE ROLE %I LOGIN', '{user}') WHERE NOT EXISTS "  # noqa: S608 (checked identifiers)
         f"(SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec",
         f"ALTER ROLE {user} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'pw';",
         f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {user};",
         f"GRANT USAGE, CREATE ON SCHEMA public TO {user};",
+        "COMMIT;",
     ]
     return "\n".join(lines) + "\n"
 

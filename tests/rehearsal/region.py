@@ -212,17 +212,36 @@ class Region:
                     raise
                 time.sleep(0.2)
 
-    def psql(self, sql: str, user: str | None = None, password: str | None = None, database: str = "") -> str:
-        """Run SQL as the master user (or another), over TLS with full verification, as a client in the VPC."""
+    def _psql_command(self, user: str | None, password: str | None, database: str) -> tuple[list[str], dict]:
+        """psql as the master user (or another), over TLS with full verification, as a client in the VPC."""
         env = {"PGPASSWORD": password or self.db_password, "PATH": "/usr/bin:/bin", "PGSSLMODE": "verify-full",
                "PGSSLROOTCERT": str(self.rds_ca), "PGCONNECT_TIMEOUT": "5", "PGHOSTADDR": SERVICES_ADDRESS}  # fmt: skip
         role = user or self.plan["db_master_user"]
-        res = in_ns(self.ns, str(PG_BIN / "psql"), "-h", self.plan["db_host"], "-U", role,
-                    "-d", database or self.plan["db_name"], "-tAc", sql,
-                    capture_output=True, text=True, env=env, check=False)  # fmt: skip
+        cmd = [*netns.exec_prefix(self.ns), str(PG_BIN / "psql"), "-h", self.plan["db_host"], "-U", role,
+               "-d", database or self.plan["db_name"]]  # fmt: skip
+        return cmd, env
+
+    def psql_session(self, *args: str) -> subprocess.Popen:
+        """A master-user session that stays open (SQL on its stdin), e.g. another host's bootstrap mid-way."""
+        cmd, env = self._psql_command(None, None, "")
+        return subprocess.Popen([*cmd, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+    def psql(self, sql: str, user: str | None = None, password: str | None = None, database: str = "") -> str:
+        """Run SQL as the master user (or another), over TLS with full verification, as a client in the VPC."""
+        cmd, env = self._psql_command(user, password, database)
+        res = subprocess.run([*cmd, "-tAc", sql], capture_output=True, text=True, env=env, check=False)
         if res.returncode != 0:
             raise RuntimeError(f"psql {sql!r}: {res.stderr.strip()}")
         return res.stdout.strip()
+
+    def wait_for_sql(self, query: str, timeout: float = 30) -> None:
+        """Until the query returns a row (a state another session reaches; no time is asserted)."""
+        deadline = time.monotonic() + timeout
+        while not self.psql(query):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never true: {query}")
+            time.sleep(0.1)
 
     def _web(self) -> None:
         """AWS's public HTTPS endpoints the host fetches from (RDS trust store), with the rehearsal's root."""

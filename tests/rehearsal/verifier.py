@@ -96,3 +96,14 @@ def verify(balancer: Balancer, target_file: Path, report: Path) -> subprocess.Co
         "--output", str(report), capture_output=True, text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )  # fmt: skip
+
+
+def probes(balancer: Balancer, target_file: Path, results: Path, selection: str) -> list[dict]:
+    """Some posture probes only (pytest -k), as `pacsguard verify` runs them; one result row per control."""
+    suite = Path(__file__).resolve().parents[2] / "pacsguard" / "posture"
+    balancer.in_modality_network(
+        sys.executable, "-m", "pytest", str(suite), "-q", "-p", "pacsguard.verify_plugin", "-p", "no:cacheprovider",
+        "-o", "addopts=", "--rootdir", str(suite), "--target", str(target_file), "--verify-results", str(results),
+        "-k", selection, capture_output=True, text=True,
+    )  # fmt: skip
+    return [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
