@@ -5,15 +5,23 @@ next reconnect. So the bootstrap reads the master secret fresh, only to create o
 (login, no superuser, CONNECT/TEMPORARY on the stack's database, USAGE/CREATE on its public schema) with the
 password kept in the stack's application secret (created once, by the first host, idempotently), and Orthanc
 connects as that role. The master password is never written to the host's disk.
+
+The application secret rotates too (a new AWSCURRENT version): every host follows it on a timer (`follow`), sets
+the role to it (idempotent, so a rotation that only wrote the secret still takes effect) and restarts Orthanc with
+it, so its next reconnect (a failover, a restart) logs in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import secrets
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from orthanc_config import aws_api
 from orthanc_config.profile import HostProfile
@@ -102,3 +110,42 @@ def ensure(profile: HostProfile, master_password: str, say: Say) -> str:
     if res.returncode != 0:
         raise DatabaseUserError(f"cannot prepare role {db.app_user} as {db.user}: {res.stderr.strip()[:300]}")
     return password
+
+
+def rendered_password(credentials_file: Path) -> str:
+    """The password Orthanc was started with (its PostgreSQL connection URI)."""
+    uri = json.loads(credentials_file.read_text())["PostgreSQL"]["ConnectionUri"]
+    return unquote(urlsplit(uri).password or "")
+
+
+def _rewrite_uri(credentials_file: Path, uri: str) -> None:
+    settings = json.loads(credentials_file.read_text())
+    settings["PostgreSQL"]["ConnectionUri"] = uri
+    st = credentials_file.stat()
+    tmp = credentials_file.with_name(credentials_file.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(settings, indent=2))
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, st.st_mode & 0o777)
+    os.replace(tmp, credentials_file)  # Orthanc never reads a half-written file
+
+
+def follow(profile: HostProfile, credentials_file: Path, say: Say, restart: Callable[[], None]) -> bool:
+    """The timer's step: when the application secret holds another password than Orthanc's, set the role to it
+    and restart Orthanc with it. True when Orthanc was given the new password."""
+    from orthanc_config.host_secrets import read_password_source
+    from orthanc_config.render_orthanc import connection_uri
+
+    db = profile.database
+    doc = _secret(aws_api.Client(profile.region), db.app_password_secret)
+    if not doc or "password" not in doc:
+        raise DatabaseUserError(f"{db.app_password_secret} holds no application password")
+    if doc["password"] == rendered_password(credentials_file):
+        return False
+    say(f"Database: the password of {db.app_user} was rotated; setting it and restarting Orthanc")
+    password = ensure(profile, read_password_source(db.password_source, profile.region), say)
+    app = dataclasses.replace(profile, database=dataclasses.replace(db, user=db.app_user))
+    _rewrite_uri(credentials_file, connection_uri(app, password))
+    restart()
+    return True

@@ -121,7 +121,7 @@ WantedBy=multi-user.target
     ]
     if layout.profile.log_groups:
         units.append(RenderedFile(f"{UNIT_DIR}/{LOG_SHIPPER}.service", shipper))
-    return units + break_glass_units(layout)
+    return units + break_glass_units(layout) + db_credentials_units(layout)
 
 
 BREAK_GLASS_TIMER = "pacsguard-break-glass.timer"
@@ -156,4 +156,37 @@ WantedBy=timers.target
     return [
         RenderedFile(f"{UNIT_DIR}/pacsguard-break-glass.service", service),
         RenderedFile(f"{UNIT_DIR}/{BREAK_GLASS_TIMER}", timer),
+    ]
+
+
+DB_CREDENTIALS_TIMER = "pacsguard-db-credentials.timer"
+
+
+def db_credentials_units(layout: HostLayout) -> list[RenderedFile]:
+    """Follow the application role's secret every minute: a rotated password reaches Orthanc before it reconnects."""
+    if not layout.profile.database.app_user:
+        return []
+    service = f"""[Unit]
+Description=PACSGuard database credentials (follow the application role's rotated secret)
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} db-credentials --profile {PROFILE_PATH}
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+"""
+    timer = """[Unit]
+Description=Follow the PACSGuard database application secret
+
+[Timer]
+OnBootSec=60s
+OnUnitActiveSec=60s
+
+[Install]
+WantedBy=timers.target
+"""
+    return [
+        RenderedFile(f"{UNIT_DIR}/pacsguard-db-credentials.service", service),
+        RenderedFile(f"{UNIT_DIR}/{DB_CREDENTIALS_TIMER}", timer),
     ]

@@ -319,6 +319,17 @@ class Region:
             messages += [e["message"] for e in page["events"]]
         return messages
 
+    def rotate_app_secret(self) -> str:
+        """A rotation of the application role's own secret (single-user strategy: the role gets the new password,
+        then the secret's new version becomes current). Orthanc's open sessions stay; new logins need it."""
+        new = secrets.token_urlsafe(24)
+        user = self.plan["profile"].database.app_user
+        self.psql(f"ALTER ROLE {user} PASSWORD '{new}'")
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.plan["db_app_secret_name"], SecretString=json.dumps({"username": user, "password": new})
+        )
+        return new
+
     def rotate_master_secret(self) -> str:
         """What RDS's managed rotation does: a new password on the role, then the secret's new current version."""
         new = secrets.token_urlsafe(24)

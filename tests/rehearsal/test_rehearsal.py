@@ -286,6 +286,31 @@ def test_orthanc_survives_master_secret_rotation_and_a_database_failover(
     assert stored_instances(region) == before + len(fleet.running())
 
 
+def test_orthanc_follows_the_rotation_of_its_own_database_secret(
+    fleet: Fleet, balancer: Balancer, modality: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 12: the application role's password was read once at boot; once its secret rotated, the next reconnect
+    (a failover) failed to log in. Each host's timer follows the secret and restarts Orthanc with it."""
+    region = fleet.region
+    new = region.rotate_app_secret()
+    for inst in fleet.running():  # what each host's pacsguard-db-credentials.timer runs
+        res = inst.run("python3", BUNDLE_PATH, "db-credentials", "--profile", PROFILE_PATH, capture_output=True,
+                       text=True, check=False)  # fmt: skip
+        assert res.returncode == 0 and "rotated" in res.stdout, res.stdout + res.stderr
+        inst.wait_healthy(time.monotonic() + 60)
+        again = inst.run("python3", BUNDLE_PATH, "db-credentials", "--profile", PROFILE_PATH, capture_output=True,
+                         text=True, check=False)  # fmt: skip
+        assert "credentials current" in again.stdout, again.stdout + again.stderr
+        assert new not in inst.read("/etc/orthanc-pacsguard/orthanc.json")  # only the 0640 credentials file holds it
+    region.fail_over_database()  # every session drops: Orthanc must log in again, with the rotated password
+    before = stored_instances(region)
+    for i, inst in enumerate(fleet.running()):
+        path, _ = unique_ct(tmp_path, f"after-app-rotation-{i}.dcm")
+        assert store_until_accepted(balancer, modality, inst.address, path), f"instance {inst.number} lost its index"
+    assert stored_instances(region) == before + len(fleet.running())
+    assert region.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'orthanc_app'") != "0"
+
+
 def test_replacing_an_instance_keeps_the_images_and_the_ca(
     fleet: Fleet, first: Instance, balancer: Balancer, modality: dict[str, str], tmp_path: Path
 ) -> None:
