@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orthanc_config import netns
 from tests.host.conftest import SLOT, slot_name
-from tests.rehearsal.region import HERE, SUBNET_A, SUBNET_B, Region, ip
+from tests.rehearsal.region import HERE, SERVICES_ADDRESS, SUBNET_A, SUBNET_B, Region, ip
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 # What the AMI must not already carry: the machine's own PACSGuard state stays invisible to an instance.
@@ -69,8 +69,8 @@ class Instance:
         config.write_text(json.dumps(self._init_config()))
         log = self.boot_log.open("ab")
         self._init = subprocess.Popen(
-            [*netns.exec_prefix(self.ns), "unshare", "--mount", "--propagation", "private", SYSTEM_PYTHON, "-I",
-             str(HERE / "instance_init.py"), str(config)],
+            [*netns.exec_prefix(self.ns), "unshare", "--mount", "--uts", "--propagation", "private", SYSTEM_PYTHON,
+             "-I", str(HERE / "instance_init.py"), str(config)],
             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
         )  # fmt: skip
         assert self._init.stdout is not None
@@ -150,10 +150,14 @@ class Instance:
     def _init_config(self) -> dict:
         plan = self.region.plan
         (self.dir / "user-data.txt").write_text(self.user_data)
-        hosts = {plan["db_host"]: "10.40.0.1", **dict.fromkeys(plan["public_hosts"], "10.40.0.1")}
+        # EC2 names an instance after its private address, and the VPC's resolver answers that name.
+        hostname = "ip-" + self.address.replace(".", "-")
+        hosts = {hostname: self.address, plan["db_host"]: SERVICES_ADDRESS,
+                 **dict.fromkeys(plan["public_hosts"], SERVICES_ADDRESS)}  # fmt: skip
         return {
             "disk": str(self.dir / "disk"),
             "hide": list(HIDDEN),
+            "hostname": hostname,
             "hosts": hosts,
             "web_root": str(self.region.web_root),
             "standins_dir": str(HERE / "standins"),

@@ -21,6 +21,7 @@ from pathlib import Path
 import boto3
 
 from orthanc_config import netns, pki
+from orthanc_config.machine_issuer import LOCAL_CLIENTS, LocalIssuer
 from tests.host.conftest import slot_name, slot_subnet
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -154,6 +155,15 @@ class Region:
         self.alb_public_pem = public.public_bytes(serialization.Encoding.PEM,
                                                   serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
 
+    def machine_target(self) -> dict:
+        """Cognito's client-credentials grant as the verifier plays it: the pool's key, and each machine client's
+        id (the plan's) under the name the posture probes use."""
+        profile = self.plan["profile"]
+        ids = {name: next(c for c in profile.machine_clients if name in c) for name in LOCAL_CLIENTS}
+        return {"issuer": profile.machine_issuer, "signing_key": str(self.machine_key),
+                "resource_server": profile.machine_resource_server, "clients": dict(LOCAL_CLIENTS),
+                "client_ids": ids}  # fmt: skip
+
     def alb_target(self) -> dict:
         """The ALB as the verifier plays it (pacsguard/posture/alb.py): its key, key id and ARN."""
         profile = self.plan["profile"]
@@ -249,6 +259,10 @@ class Region:
         bundle = docroot / self.plan["truststore_path"].lstrip("/")
         bundle.parent.mkdir(parents=True)
         shutil.copyfile(self.rds_ca, bundle)
+        jwks = docroot / self.plan["machine_jwks_path"].lstrip("/")
+        jwks.parent.mkdir(parents=True, exist_ok=True)
+        self.machine_key = self.pki_dir / "user-pool-signing.key"
+        LocalIssuer(self.plan["profile"].machine_issuer, self.machine_key, jwks).ensure()
         alb_key = docroot / self.plan["alb_key_path"].replace("{kid}", self.alb_kid).lstrip("/")
         alb_key.parent.mkdir(parents=True, exist_ok=True)
         alb_key.write_bytes(self.alb_public_pem)

@@ -65,6 +65,7 @@ def target(region: Region, inst: Instance, operator: dict) -> dict:
         "operator_files_local": True,  # ca_key, modality keys and users are the verifier's copies, not the host's
         "alb": region.alb_target(),
         "jwt_signing_key": region.alb_target()["signing_key"],
+        "machine_issuer": region.machine_target(),
         "session_timeout_minutes": profile.session_timeout_minutes,
         "audit_log": root + str(layout.audit_log),
         "audit_socket": str(layout.audit_socket),
