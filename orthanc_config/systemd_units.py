@@ -143,20 +143,24 @@ ProtectHome=yes
 PrivateTmp=yes
 ReadWritePaths={layout.state}
 """
-    timer = """[Unit]
-Description=Follow the PACSGuard break-glass window
+    return [
+        RenderedFile(f"{UNIT_DIR}/pacsguard-break-glass.service", service),
+        RenderedFile(f"{UNIT_DIR}/{BREAK_GLASS_TIMER}", _timer("Follow the PACSGuard break-glass window", 30)),
+    ]
+
+
+def _timer(description: str, every_s: int) -> str:
+    """A timer that runs its service at boot and every `every_s` seconds after."""
+    return f"""[Unit]
+Description={description}
 
 [Timer]
-OnBootSec=30s
-OnUnitActiveSec=30s
+OnBootSec={every_s}s
+OnUnitActiveSec={every_s}s
 
 [Install]
 WantedBy=timers.target
 """
-    return [
-        RenderedFile(f"{UNIT_DIR}/pacsguard-break-glass.service", service),
-        RenderedFile(f"{UNIT_DIR}/{BREAK_GLASS_TIMER}", timer),
-    ]
 
 
 DB_CREDENTIALS_TIMER = "pacsguard-db-credentials.timer"
@@ -176,16 +180,7 @@ NoNewPrivileges=yes
 ProtectHome=yes
 PrivateTmp=yes
 """
-    timer = """[Unit]
-Description=Follow the PACSGuard database application secret
-
-[Timer]
-OnBootSec=60s
-OnUnitActiveSec=60s
-
-[Install]
-WantedBy=timers.target
-"""
+    timer = _timer("Follow the PACSGuard database application secret", 60)
     return [
         RenderedFile(f"{UNIT_DIR}/pacsguard-db-credentials.service", service),
         RenderedFile(f"{UNIT_DIR}/{DB_CREDENTIALS_TIMER}", timer),
