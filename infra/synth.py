@@ -15,8 +15,12 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import synth_imports
+from infra.synth_gc import paused_gc
 from infra.synth_model import CapturedResource, Synthesis
 from stacks.loader import PROJECT, STACKS_DIR, load_settings, pulumi_config_map, read_stack_config
+
+synth_imports.install()  # before pulumi_aws' first import (infra.stack), so synthesis loads only what it uses
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws.*")
 
@@ -130,7 +134,7 @@ class _CapturingMonitor(pmocks.MockMonitor):
                     protect=bool(request.protect),
                     custom=bool(request.custom),
                     outputs=_plain(state.state) if state else {},
-                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    property_dependencies={k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
                     provider_region=self._provider_region(request.provider),
                     dependencies=sorted(set(request.dependencies)),
                 )
@@ -140,17 +144,18 @@ class _CapturingMonitor(pmocks.MockMonitor):
 
 def synthesize(stack: str, stacks_dir: Path = STACKS_DIR) -> Synthesis:
     """Synthesise `stack` from its YAML and return every registered resource (SettingsError if invalid)."""
-    from infra.stack import build
+    with paused_gc():
+        from infra.stack import build
 
-    config = read_stack_config(stack, stacks_dir)
-    settings = load_settings(stack, stacks_dir)
-    monitor = _CapturingMonitor(_StackMocks(settings.region))
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(pulumi_config_map(config))
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: build(settings)))
-    return Synthesis(stack=stack, settings=settings, resources=monitor.captured)
+        config = read_stack_config(stack, stacks_dir)
+        settings = load_settings(stack, stacks_dir)
+        monitor = _CapturingMonitor(_StackMocks(settings.region))
+        pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(pulumi_config_map(config))
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+        _sync_await(run_pulumi_func(lambda: build(settings)))
+        return Synthesis(stack=stack, settings=settings, resources=monitor.captured)
 
 
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (the SDK's secret marker, not a secret)

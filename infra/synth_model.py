@@ -18,7 +18,7 @@ class CapturedResource:
     protect: bool
     custom: bool
     outputs: dict[str, Any] = field(default_factory=dict)
-    # input property -> URNs it depends on: how split resources are joined (ids are unknown in a real preview)
+    # input property -> URNs it depends on (sorted): how split resources are joined (ids are unknown in a preview)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider_region: str | None = None
     # Every URN the engine waits for before creating this one: explicit depends_on and input references.

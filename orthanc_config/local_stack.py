@@ -22,15 +22,13 @@ from orthanc_config.bootstrap import Configured, configure
 from orthanc_config.cert_inventory import INVENTORY_FILE
 from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
+from orthanc_config.local_defaults import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET
 from orthanc_config.machine_issuer import LOCAL_CLIENTS
 from orthanc_config.orthanc_launcher import connect_output, orthanc_command, orthanc_environment
 from orthanc_config.pki_lifecycle import REVOCATION_PROBE
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
 from orthanc_config.render_dicom_edge import CONNECTION_LOG
 
-DEFAULT_NAME = "pacsguard"
-DEFAULT_STATE = Path("/var/lib/pacsguard/local")
-DEFAULT_SUBNET = "198.18.0.0"
 SYSTEM_PYTHON = "/usr/bin/python3"  # host code runs under the host's Debian Python, never the venv
 NGINX_BIN = "/usr/sbin/nginx"
 STATUS_FILE = "status.json"

@@ -7,13 +7,11 @@ import os
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from pacsguard.errors import fail, user_errors
-from pacsguard.output import emit, write_report
+from pacsguard.output import emit, stderr_console, write_report
 from pacsguard.reports import ReportFormat
 
-err = Console(stderr=True)
 emulator_app = typer.Typer(help="A local AWS emulator (moto) on 127.0.0.1 for test stacks.", no_args_is_help=True)
 
 
@@ -71,7 +69,7 @@ def audit(
         cx = CloudContext(
             api=api, stack=stack, environment=environment, allowed_regions=allowed, not_applicable=by_design
         )
-        with err.status("Auditing...") as status:
+        with stderr_console().status("Auditing...") as status:
             findings = run_audit(cx, progress=lambda cid: status.update(f"Auditing {cid}..."))
     notes = allowed_skips_note(findings) if allow_skipped else ()
     ctx = ReportContext(layer="cloud", target=f"{stack} ({api.account_id}, {region})", controls=controls(), notes=notes)
@@ -100,7 +98,9 @@ def emulator_start(port: int = PORT) -> None:
 
     with user_errors(emulator.EmulatorError):
         info = emulator.start(port)
-    err.print(f"moto is running on {info['url']} (pid {info['pid']}); stack config: stacks/Pulumi.emulator.yaml")
+    stderr_console().print(
+        f"moto is running on {info['url']} (pid {info['pid']}); stack config: stacks/Pulumi.emulator.yaml"
+    )
     for key, value in emulator.environment(port).items():
         typer.echo(f"export {key}={value}")
 
@@ -111,7 +111,7 @@ def emulator_stop(port: int = PORT) -> None:
     from policies.cloud import emulator
 
     stopped = emulator.stop(port)
-    err.print("stopped" if stopped else f"no emulator started by pacsguard on port {port}")
+    stderr_console().print("stopped" if stopped else f"no emulator started by pacsguard on port {port}")
 
 
 @emulator_app.command("status")
@@ -121,6 +121,6 @@ def emulator_status(port: int = PORT) -> None:
 
     info = emulator.status(port)
     if not info:
-        err.print(f"not running on port {port}")
+        stderr_console().print(f"not running on port {port}")
         raise typer.Exit(1)
     typer.echo(json.dumps({**info, "environment": emulator.environment(port)}, indent=2))

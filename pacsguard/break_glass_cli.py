@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from orthanc_config.local_stack import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET, LocalOptions, LocalStackError
+from orthanc_config.local_defaults import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET
 from pacsguard.errors import user_errors
 
 break_glass_app = typer.Typer(help="Emergency (break-glass) access: a read-only role inside a short window.")
@@ -19,7 +19,7 @@ SUBNET = typer.Option(DEFAULT_SUBNET, "--subnet", help="The stack's /24.")
 
 def _layout(name: str, state_dir: Path, subnet: str):
     from orthanc_config.layout import HostLayout
-    from orthanc_config.local_stack import local_profile
+    from orthanc_config.local_stack import LocalOptions, local_profile
 
     return HostLayout(local_profile(LocalOptions(name=name, state_dir=state_dir, subnet=subnet)))
 
@@ -34,6 +34,7 @@ def open_(
 ) -> None:
     """Open a window and print the unsealed credential; every use is audited as emergency and alarmed."""
     from orthanc_config.break_glass import BreakGlassError, open_window
+    from orthanc_config.local_stack import LocalStackError
 
     with user_errors(BreakGlassError, LocalStackError, OSError):
         doc = open_window(_layout(name, state_dir, subnet), reason, minutes, getpass.getuser())
@@ -45,7 +46,7 @@ def close(name: str = NAME, state_dir: Path = STATE, subnet: str = SUBNET) -> No
     """Close the window, reseal (rotate) the credential and reload Orthanc so the old one stops working."""
     from orthanc_config.bootstrap import configure
     from orthanc_config.break_glass import close_window
-    from orthanc_config.local_stack import restart_orthanc
+    from orthanc_config.local_stack import LocalOptions, LocalStackError, restart_orthanc
 
     with user_errors(LocalStackError, OSError):
         layout = _layout(name, state_dir, subnet)

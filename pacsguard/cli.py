@@ -1,4 +1,9 @@
-"""`pacsguard`: the command line. Thin: commands call into infra/, stacks/, policies/, orthanc_config/."""
+"""`pacsguard`: the command line. Thin: commands call into infra/, stacks/, policies/, orthanc_config/.
+
+Importing this module (and so `pacsguard --help`) loads typer and the command modules only: each command imports
+the libraries it uses (pydantic, rich, cryptography, boto3, the Pulumi SDK) when it runs.
+tests/unit/test_cli_imports.py holds every command to that.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from pacsguard.audit_cli import audit, emulator_app
 from pacsguard.audit_log_cli import audit_log
 from pacsguard.aws_cli import aws_app
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
-from pacsguard.output import emit, report_console, write_report
+from pacsguard.output import emit, report_console, stderr_console, write_report
 from pacsguard.pki_cli import pki_app
 from pacsguard.reports import ReportFormat
-from stacks.loader import STACKS_DIR
 
 app = typer.Typer(
     help="Deploy an Orthanc PACS on AWS secure by default, and prove it at plan, cloud and wire level.",
@@ -25,7 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-err = Console(stderr=True)
 app.add_typer(local_app, name="local")
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(pki_app, name="pki")
@@ -56,24 +58,40 @@ def plan(
     stack: str = typer.Option("dev", "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="Report format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
-    stacks_dir: Path = typer.Option(STACKS_DIR, "--stacks-dir", help="Folder of the Pulumi.<stack>.yaml files."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse the synthesis of an unchanged tree."),
+    stacks_dir: Path | None = typer.Option(
+        None, "--stacks-dir", help="Folder of the Pulumi.<stack>.yaml files.", show_default="the project's stacks/"
+    ),
+    cache: bool = typer.Option(
+        True,
+        "--cache/--no-cache",
+        envvar="PACSGUARD_PLAN_CACHE",
+        help="Reuse the synthesis of an unchanged tree; --no-cache (or PACSGUARD_PLAN_CACHE=0) neither reads nor "
+        "writes the cache.",
+    ),
 ) -> None:
     """Synthesise a stack offline (no Pulumi CLI, cloud or credentials) and check every control on it.
 
     Exit code 0 when no critical or high control fails, 1 when one does, 2 on bad input.
     """
+    from infra.synth_gc import paused_gc
+
+    with paused_gc():  # a short batch job: the cyclic collector only slows it down
+        _plan(stack, fmt, output, stacks_dir, cache)
+
+
+def _plan(stack: str, fmt: ReportFormat, output: Path | None, stacks_dir: Path | None, cache: bool) -> None:
     from infra.synth_cache import plan_synthesis
     from pacsguard.inventory import plan_document
     from pacsguard.reports import ReportContext
     from policies.catalog import controls
     from policies.evaluate import evaluate, exit_code
     from policies.graph import PlanGraph
-    from stacks.loader import SettingsError, load_settings, stack_file
+    from stacks.loader import STACKS_DIR, SettingsError, load_settings, stack_file
 
+    stacks_dir = stacks_dir or STACKS_DIR
     with user_errors(SettingsError):
         load_settings(stack, stacks_dir)  # fail fast, before the SDK is imported
-    with err.status(f"Synthesising stack {stack} offline..."):
+    with stderr_console().status(f"Synthesising stack {stack} offline..."):
         synth, locations = plan_synthesis(stack, stacks_dir, use_cache=cache)
     findings = evaluate(PlanGraph.from_synthesis(synth))
     ctx = ReportContext(
@@ -128,6 +146,7 @@ def verify(
             handle.write(json.dumps(doc))
             handle.close()
             target = Path(handle.name)
+        err = stderr_console()
         findings = run(target, echo=lambda line: err.print(line, markup=False, highlight=False))
     cases = attack_cases(findings)
     err.print(f"Attack cases: {cases['ran']} ran, {cases['held']} held, {cases['skipped']} skipped", highlight=False)

@@ -5,25 +5,22 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
-from orthanc_config.local_stack import (
-    DEFAULT_NAME,
-    DEFAULT_STATE,
-    DEFAULT_SUBNET,
-    LocalOptions,
-    LocalStackError,
-)
+from orthanc_config.local_defaults import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET
 from pacsguard.break_glass_cli import break_glass_app
 from pacsguard.errors import user_errors
 from pacsguard.machine_token_cli import machine_token
+from pacsguard.output import stderr_console
+
+if TYPE_CHECKING:  # the local stack's machinery (cryptography, the bootstrap) loads when a command runs
+    from orthanc_config.local_stack import LocalOptions
 
 local_app = typer.Typer(help="Run the hardened PACS locally, in its own network namespace.", no_args_is_help=True)
 local_app.add_typer(break_glass_app, name="break-glass")
 local_app.command("machine-token")(machine_token)
-err = Console(stderr=True)
 
 NAME = typer.Option(DEFAULT_NAME, "--name", help="Stack name: also the network namespace's name.")
 STATE = typer.Option(DEFAULT_STATE, "--state-dir", help="Where keys, configuration, images and logs live.")
@@ -38,6 +35,7 @@ class StatusFormat(StrEnum):
 def _options(name: str, state_dir: Path, subnet: str, install_packages: bool = True) -> LocalOptions:
     import ipaddress
 
+    from orthanc_config.local_stack import LocalOptions
     from pacsguard.errors import UserError
 
     try:
@@ -56,7 +54,7 @@ def _progress() -> tuple[object, list[int]]:
 
     def say(message: str) -> None:
         counter[0] += 1
-        err.print(f"[bold cyan][{counter[0]:>2}][/bold cyan] {message}")
+        stderr_console().print(f"[bold cyan][{counter[0]:>2}][/bold cyan] {message}")
 
     return say, counter
 
@@ -71,7 +69,7 @@ def up(
     """Bring up PostgreSQL (TLS), Orthanc (DICOM mutual TLS, RBAC, audit), nginx and the firewall."""
     import time
 
-    from orthanc_config.local_stack import connection_help
+    from orthanc_config.local_stack import LocalStackError, connection_help
     from orthanc_config.local_stack import up as stack_up
 
     with user_errors(LocalStackError, OSError):
@@ -79,7 +77,7 @@ def up(
         say, _ = _progress()
         start = time.monotonic()
         doc = stack_up(opts, say=say)  # type: ignore[arg-type]
-    err.print(f"[green]Local PACS is up[/green] in {time.monotonic() - start:.1f}s")
+    stderr_console().print(f"[green]Local PACS is up[/green] in {time.monotonic() - start:.1f}s")
     for line in connection_help(doc):
         typer.echo(line)
 
@@ -92,6 +90,7 @@ def status(
     fmt: StatusFormat = typer.Option(StatusFormat.table, "--format", "-f"),
 ) -> None:
     """Describe the running local stack (JSON: the target description `pacsguard verify` reads)."""
+    from orthanc_config.local_stack import LocalStackError
     from orthanc_config.local_stack import status as stack_status
 
     with user_errors(LocalStackError):
@@ -113,6 +112,7 @@ def down(
     purge: bool = typer.Option(False, "--purge", help="Also delete images, database, keys and passwords."),
 ) -> None:
     """Stop everything the local stack started and remove its namespace."""
+    from orthanc_config.local_stack import LocalStackError
     from orthanc_config.local_stack import down as stack_down
 
     with user_errors(LocalStackError, OSError):
@@ -130,6 +130,7 @@ def backup(
 ) -> None:
     """Back up the index (pg_dump) and the image store, sealed with AES-256-GCM under a key you hold."""
     from orthanc_config.local_backup import backup as do_backup
+    from orthanc_config.local_stack import LocalStackError
     from orthanc_config.sealed_stream import SealError
 
     with user_errors(LocalStackError, SealError, OSError):
@@ -148,6 +149,7 @@ def restore(
 ) -> None:
     """Restore an archive into a running (fresh) stack, then verify counts and every image file's MD5."""
     from orthanc_config.local_backup import restore as do_restore
+    from orthanc_config.local_stack import LocalStackError
     from orthanc_config.sealed_stream import SealError
 
     with user_errors(LocalStackError, SealError, OSError):

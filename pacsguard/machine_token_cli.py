@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from orthanc_config.local_stack import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET, LocalOptions, LocalStackError
+from orthanc_config.local_defaults import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET
 from pacsguard.errors import user_errors
 
 
@@ -21,7 +21,7 @@ def machine_token(
 ) -> None:
     """Print an RS256 access token for a local machine client (use it as `Authorization: Bearer TOKEN`)."""
     from orthanc_config.layout import HostLayout
-    from orthanc_config.local_stack import local_profile
+    from orthanc_config.local_stack import LocalOptions, LocalStackError, local_profile
     from orthanc_config.machine_issuer import IssuerError, LocalIssuer
 
     with user_errors(IssuerError, LocalStackError, OSError):

@@ -7,13 +7,26 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:  # rich is imported by the commands that print with it, not by `pacsguard --help`
+    from rich.console import Console
+
+
+@cache
+def stderr_console() -> Console:
+    """Progress and notes go to stderr, so stdout stays the report."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @contextmanager
 def report_console(output: Path | None) -> Iterator[Console]:
+    from rich.console import Console
+
     if output is None:
         yield Console()
         return

@@ -9,18 +9,19 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
-from orthanc_config.local_stack import LocalOptions, LocalStackError
-from orthanc_config.pki_lifecycle import FAIL_DAYS, CaUnavailable, SharedCa
-from orthanc_config.profile import RIGHTS, ProfileError
+from orthanc_config.profile import RIGHTS
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import NAME, STATE, SUBNET
+from pacsguard.output import stderr_console
+
+if TYPE_CHECKING:  # the PKI (cryptography) loads when a command runs, not for --help
+    from orthanc_config.local_stack import LocalOptions
 
 pki_app = typer.Typer(help="Certificates of the DICOM edge: issue, revoke, list, rotate.", no_args_is_help=True)
-err = Console(stderr=True)
 
 STACK = typer.Option(None, "--stack", help="An EC2 stack (its shared CA) instead of the local stack.")
 
@@ -31,6 +32,7 @@ class ListFormat(StrEnum):
 
 
 def _options(name: str, state_dir: Path, subnet: str, stack: str | None) -> LocalOptions:
+    from orthanc_config.pki_lifecycle import SharedCa
     from pacsguard.local_cli import _options as local_options
 
     if stack:
@@ -39,6 +41,8 @@ def _options(name: str, state_dir: Path, subnet: str, stack: str | None) -> Loca
 
 
 def _rights(value: str | None) -> tuple[str, ...] | None:
+    from orthanc_config.profile import ProfileError
+
     if value is None:
         return None
     rights = tuple(r.strip() for r in value.split(",") if r.strip())
@@ -49,7 +53,7 @@ def _rights(value: str | None) -> tuple[str, ...] | None:
 
 
 def _say(message: str) -> None:
-    err.print(message, markup=False, highlight=False)
+    stderr_console().print(message, markup=False, highlight=False)
 
 
 def _print_records(records: list) -> None:
@@ -71,6 +75,9 @@ def issue(
 ) -> None:
     """Issue a modality certificate; a new AE title joins Orthanc's allow-list (Orthanc restarts for that)."""
     from orthanc_config import local_pki
+    from orthanc_config.local_stack import LocalStackError
+    from orthanc_config.pki_lifecycle import CaUnavailable
+    from orthanc_config.profile import ProfileError
 
     with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
         opts = _options(name, state_dir, subnet, stack)
@@ -88,6 +95,9 @@ def revoke(
 ) -> None:
     """Revoke: the CRL and nginx's certificate map change, nginx reloads; Orthanc keeps running."""
     from orthanc_config import local_pki
+    from orthanc_config.local_stack import LocalStackError
+    from orthanc_config.pki_lifecycle import CaUnavailable
+    from orthanc_config.profile import ProfileError
 
     with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
         change = local_pki.revoke(_options(name, state_dir, subnet, stack), target, say=_say)
@@ -105,6 +115,9 @@ def rotate(
 ) -> None:
     """New server certificates, or a modality's successor certificate with an overlap period."""
     from orthanc_config import local_pki
+    from orthanc_config.local_stack import LocalStackError
+    from orthanc_config.pki_lifecycle import CaUnavailable
+    from orthanc_config.profile import ProfileError
 
     with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
         change = local_pki.rotate(_options(name, state_dir, subnet, stack), target, overlap_days, say=_say)
@@ -121,6 +134,9 @@ def list_certificates(
 ) -> None:
     """Every certificate with its expiry and status; warns on stderr about those about to expire."""
     from orthanc_config import local_pki
+    from orthanc_config.local_stack import LocalStackError
+    from orthanc_config.pki_lifecycle import FAIL_DAYS, CaUnavailable
+    from orthanc_config.profile import ProfileError
 
     with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
         rows = local_pki.listing(_options(name, state_dir, subnet, stack))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from policies.model import Control, Finding
+if TYPE_CHECKING:  # the CLI needs ReportFormat for its options long before it needs the catalog
+    from policies.model import Control, Finding
 
 
 class ReportFormat(StrEnum):

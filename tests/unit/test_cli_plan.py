@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
+from infra import synth_cache
+from infra.synth import Synthesis
 from pacsguard.cli import app
 from stacks.loader import read_stack_config
 
@@ -54,3 +57,28 @@ def test_invalid_settings_exit_2_naming_the_key(tmp_path: Path) -> None:
     res = runner.invoke(app, ["plan", "--stack", "prod", "--stacks-dir", str(tmp_path)])
     assert res.exit_code == 2
     assert "deletion_protection" in res.stderr and res.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], {}, True),
+        (["--no-cache"], {}, False),
+        ([], {"PACSGUARD_PLAN_CACHE": "0"}, False),
+        ([], {"PACSGUARD_PLAN_CACHE": "false"}, False),
+        (["--cache"], {"PACSGUARD_PLAN_CACHE": "0"}, True),
+    ],
+)
+def test_the_plan_cache_can_be_switched_off_by_flag_or_environment(
+    dev: Synthesis, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str], expected: bool
+) -> None:
+    asked: list[bool] = []
+
+    def plan_synthesis(stack: str, stacks_dir: Path, *, use_cache: bool) -> tuple[Synthesis, dict]:
+        asked.append(use_cache)
+        return dev, {}
+
+    monkeypatch.setattr(synth_cache, "plan_synthesis", plan_synthesis)
+    res = runner.invoke(app, ["plan", "--stack", "dev", "--format", "json", *args], env=env)
+    assert res.exit_code in (0, 1), res.output
+    assert asked == [expected]

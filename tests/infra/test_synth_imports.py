@@ -1,0 +1,65 @@
+"""Synthesis imports only the pulumi-aws modules the program uses, and gets exactly the graph a full import gets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.synth_imports import module_candidates
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNTHESISE = r"""
+import json, sys
+if sys.argv[1] == "full":
+    import pulumi_aws  # imported before the finder exists: every service package is the generated one
+from infra.synth import synthesize
+graph = synthesize("prod").to_json()
+import pulumi_aws.ec2 as ec2
+facts = {
+    "modules": sorted(m for m in sys.modules if m.startswith("pulumi_aws")),
+    "vpn_before": "VpnConnection" in vars(ec2),
+}
+namespace = {}
+exec("from pulumi_aws.ec2 import *", namespace)
+facts["star_has_vpn"] = "VpnConnection" in namespace
+facts["dir_has_vpn"] = "VpnConnection" in dir(ec2)
+try:
+    ec2.NoSuchResource
+    facts["unknown"] = "found"
+except AttributeError:
+    facts["unknown"] = "AttributeError"
+print(json.dumps({"graph": graph, "facts": facts}, sort_keys=True))
+"""
+
+
+def _run(mode: str) -> dict:
+    run = subprocess.run(
+        [sys.executable, "-c", SYNTHESISE, mode], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def test_the_graph_is_the_one_a_full_import_gives_from_a_third_of_the_modules() -> None:
+    full, lazy = _run("full"), _run("lazy")
+    by_urn = sorted(full["graph"], key=lambda r: r["urn"])  # registration order follows asyncio's scheduling
+    assert sorted(lazy["graph"], key=lambda r: r["urn"]) == by_urn
+    assert len(lazy["facts"]["modules"]) * 2 < len(full["facts"]["modules"]), "the finder did not take effect"
+    assert "pulumi_aws.ec2.vpn_connection" not in lazy["facts"]["modules"]
+    assert not lazy["facts"]["vpn_before"], "a service package ran its whole __init__ during synthesis"
+    # Afterwards the package still offers every name, to `import *` and dir() alike, and nothing it lacks.
+    assert lazy["facts"]["star_has_vpn"] and lazy["facts"]["dir_has_vpn"]
+    assert lazy["facts"]["unknown"] == "AttributeError"
+
+
+def test_names_map_to_the_modules_pulumi_generates() -> None:
+    assert module_candidates("BucketV2")[0] == "bucket_v2"
+    assert module_candidates("VpcIpv4CidrBlockAssociationArgs")[:2] == [
+        "vpc_ipv4_cidr_block_association_args",
+        "vpc_ipv4_cidr_block_association",
+    ]
+    assert "get_ami" in module_candidates("AwaitableGetAmiResult")
+    assert "get_ami" in module_candidates("get_ami_output")
+    assert module_candidates("SecurityGroupState")[-3:] == ["_inputs", "outputs", "_enums"]
