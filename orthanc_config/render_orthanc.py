@@ -29,6 +29,11 @@ GDCM_PLUGIN = "libOrthancGdcm.so"
 GDCM_THROTTLING = 4
 # Orthanc 1.11.2 adds "reject when full".
 STORAGE_REJECT_SINCE = "1.11.2"
+# Index connections per host (orthanc-postgresql 4.0; its default is 1). With one, every HTTP and DICOM thread
+# queues for the same connection: a viewer's 6 parallel frame requests and a modality's parallel associations
+# run one at a time in the index. Four matches Orthanc's four DICOM threads; 16 hosts stay within a small RDS
+# instance's connection limit.
+INDEX_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ def credential_settings(profile: HostProfile, secrets: OrthancSecrets) -> dict:
             "Lock": False,  # several hosts share one index (orthanc-postgresql 4.0 retries conflicts)
             "MaximumConnectionRetries": 10,
             "ConnectionRetryInterval": 2,
-            "IndexConnectionsCount": 1,
+            "IndexConnectionsCount": INDEX_CONNECTIONS,
         },
     }
 

@@ -109,6 +109,14 @@ def test_credentials_separate_and_group_readable_only() -> None:
     assert c["RegisteredUsers"] == {"admin": "pw"} and c["PostgreSQL"]["EnableIndex"] is True
 
 
+def test_the_index_serves_parallel_requests_on_several_connections() -> None:
+    # One connection made a viewer's 6 parallel frame requests and a modality's parallel associations queue
+    # for the index one at a time (issue 18); the connection still verifies the server (test below).
+    creds = json.loads(render_orthanc(PROFILE, PATHS, OrthancSecrets("s", {}))[1].content)
+    assert creds["PostgreSQL"]["IndexConnectionsCount"] >= 4
+    assert creds["PostgreSQL"]["EnableIndex"] is True and "sslmode=verify-full" in creds["PostgreSQL"]["ConnectionUri"]
+
+
 def test_index_connection_verifies_the_server_certificate() -> None:
     uri = connection_uri(PROFILE, "p@ss/word")
     assert "sslmode=verify-full" in uri and "sslrootcert=/pki/ca.crt" in uri

@@ -1,0 +1,136 @@
+"""Where a hardened C-STORE's time goes: CPU seconds per instance of every process in the hardened stack's
+namespace (Orthanc, PostgreSQL, the audit sink, nginx), grouped by program, plus `perf` samples of Orthanc itself
+(the plugin's Python, TLS, the index client, the kernel's fsync), while DCMTK storescu stores CT slices.
+
+    sudo .venv/bin/python -m benchmarks.ingest_profile [--instances 200] [--parallel 1 8]
+
+Wall time per instance minus the CPU time every process spent is time spent waiting (disk flushes, round trips).
+Writes benchmarks/results/ingest_profile.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.instances import write_series
+from benchmarks.populate import SCRATCH, send_files
+from benchmarks.targets import bench_targets
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def namespace_pids(netns: str) -> list[int]:
+    res = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
+    return [int(p) for p in res.stdout.split()]
+
+
+def cpu_by_program(pids: list[int]) -> Counter:
+    """CPU seconds (user + system, threads included) per program name."""
+    out: Counter = Counter()
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        name = _program(stat[stat.index("(") + 1 : stat.rindex(")")], cmdline)
+        out[name] += (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _program(comm: str, cmdline: list[bytes]) -> str:
+    text = b" ".join(cmdline).decode(errors="replace")
+    if "audit_sink" in text or "audit-sink" in text:
+        return "audit sink (python)"
+    if comm.startswith("postgres") or "postgres" in text.split(" ", 1)[0]:
+        return "postgresql"
+    if comm.startswith("nginx"):
+        return "nginx"
+    if comm == "Orthanc":
+        return "orthanc (incl. plugin)"
+    return comm
+
+
+def perf_top(pid: int, seconds: float, out: Path) -> list[str]:
+    """The hottest shared objects and symbols of one process over `seconds` (empty when perf cannot attach)."""
+    data = out / "perf.data"
+    rec = subprocess.run(
+        ["perf", "record", "-q", "-F", "499", "-g", "-p", str(pid), "-o", str(data), "--", "sleep", str(seconds)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if rec.returncode:
+        return [f"perf record failed: {rec.stderr.strip()[-200:]}"]
+    rep = subprocess.run(
+        ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso", "--percent-limit", "2"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return [ln.strip() for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#") and "%" in ln][:12]
+
+
+def _sample(pid: int | None, scratch: Path, into: list[str]) -> None:
+    if pid and shutil.which("perf"):
+        into.extend(perf_top(pid, 3, scratch))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--instances", type=int, default=200)
+    parser.add_argument("--parallel", type=int, nargs="+", default=[1, 8])
+    args = parser.parse_args()
+    result: dict[str, Any] = {"instances": args.instances, "runs": []}
+    scratch = Path(tempfile.mkdtemp(prefix="pacsguard-profile-", dir=SCRATCH))
+    try:
+        with bench_targets(log=lambda m: print(m, flush=True)) as targets:
+            t = targets["hardened"]
+            netns = t["netns"]
+            orthanc = next((p for p in namespace_pids(netns) if _comm(p) == "Orthanc"), None)
+            for parallel in args.parallel:
+                folder = scratch / f"x{parallel}"
+                write_series(folder, args.instances)
+                files = sorted(folder.iterdir())
+                before = cpu_by_program(namespace_pids(netns))
+                hot: list[str] = []
+                sampler = threading.Thread(target=_sample, args=(orthanc, scratch, hot))
+                start = time.perf_counter()
+                sampler.start()  # perf samples Orthanc for the run's first 3 seconds
+                send_files(t, files, parallel)
+                wall = time.perf_counter() - start
+                sampler.join()
+                after = cpu_by_program(namespace_pids(netns))
+                cpu = {k: round((after[k] - before.get(k, 0)) / args.instances * 1000, 2) for k in after}
+                run = {
+                    "parallel": parallel,
+                    "wall_ms_per_instance": round(wall / args.instances * 1000, 2),
+                    "cpu_ms_per_instance": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
+                    "orthanc_perf_top_dso": hot,
+                }
+                result["runs"].append(run)
+                print(json.dumps(run, indent=1), flush=True)
+                shutil.rmtree(folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result["load_average_1min"] = os.getloadavg()[0]
+    (RESULTS / "ingest_profile.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
