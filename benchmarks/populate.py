@@ -33,7 +33,7 @@ def send_files(target: dict, files: list[Path], parallel: int = 8) -> None:
     for p in procs:
         _, err = p.communicate(timeout=3600)
         if p.returncode or b"E: " in err:
-            errors.append(err.decode(errors="replace")[-400:])
+            errors.append(f"exit {p.returncode}: " + err.decode(errors="replace")[-400:])
     if errors:
         raise RuntimeError(f"storescu failed: {errors[0]}")
 

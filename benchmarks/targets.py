@@ -122,6 +122,7 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
                 "called": "PLAIN",
                 "http": f"http://{PLAIN.ns_address}:8042",
                 "dcmtk": ["-aet", "BENCH", "-aec", "PLAIN"],
+                "netns": PLAIN.name,
                 "storage": plain / "db",
             },
             "hardened": {
@@ -137,6 +138,8 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
                 "user": ("radiologist1", users["radiologist1"]["password"]),
                 "dcmtk": dcmtk_tls,
                 "netns": HARDENED_NAME,
+                "state_dir": doc["state_dir"],
+                "database_port": doc["database_port"],
                 "storage": Path(doc["state_dir"]) / "storage",
             },
             "storescp_tls": {

@@ -1,11 +1,12 @@
-"""Where a hardened C-STORE's time goes: CPU seconds per instance of every process in the hardened stack's
-namespace (Orthanc, PostgreSQL, the audit sink, nginx), grouped by program, plus `perf` samples of Orthanc itself
-(the plugin's Python, TLS, the index client, the kernel's fsync), while DCMTK storescu stores CT slices.
+"""Where the hardened stack's time goes: CPU milliseconds per instance of every process in its namespace (Orthanc,
+PostgreSQL, the audit sink, nginx), grouped by program, plus `perf` samples of Orthanc itself (the plugin's Python,
+TLS, the index client, the kernel), while DCMTK storescu stores CT slices (1 and 8 associations) and while a
+viewer loads those slices (benchmarks.viewer_load's requests, 6 in parallel).
 
-    sudo .venv/bin/python -m benchmarks.ingest_profile [--instances 200] [--parallel 1 8]
+    sudo .venv/bin/python -m benchmarks.stack_profile [--instances 200] [--parallel 1 8]
 
-Wall time per instance minus the CPU time every process spent is time spent waiting (disk flushes, round trips).
-Writes benchmarks/results/ingest_profile.json.
+Wall time per instance minus the CPU time every process spent is time spent waiting (disk flushes, round trips)
+or, on this shared 2-core machine, waiting for a core. Writes benchmarks/results/stack_profile.json.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def cpu_by_program(pids: list[int]) -> Counter:
     return out
 
 
+def wal_flushes(t: dict) -> int | None:
+    """PostgreSQL's count of WAL flushes to disk (each durable commit waits for one, shared by concurrent ones)."""
+    res = subprocess.run(
+        ["ip", "netns", "exec", t["netns"], "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql",
+         "-h", f"{t['state_dir']}/postgres-run", "-p", str(t["database_port"]), "-U", "postgres", "-d", "postgres",
+         "-tAc", "SELECT wal_sync FROM pg_stat_wal"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return int(res.stdout.strip()) if res.returncode == 0 and res.stdout.strip().isdigit() else None
+
+
 def _comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -91,6 +103,43 @@ def _sample(pid: int | None, scratch: Path, into: list[str]) -> None:
         into.extend(perf_top(pid, 3, scratch))
 
 
+def profile_viewer(t: dict, scratch: Path, count: int) -> dict:
+    """The same accounting for a viewer's load of one study of `count` CT slices (either target)."""
+    netns = t["netns"]
+    orthanc = next((p for p in namespace_pids(netns) if _comm(p) == "Orthanc"), None)
+    from pydicom.uid import generate_uid
+
+    from benchmarks.populate import populate
+    from benchmarks.viewer_load import load_study
+
+    patient, study, series = "PROFILE-VIEWER", generate_uid(), generate_uid()
+    sops = [sop for *_, sop in populate(t, [(patient, study, series)], count, kind="CT")]
+    load_study(t, patient, study, series, sops)  # warm: the first load reads files from disk
+    before = cpu_by_program(namespace_pids(netns))
+    hot: list[str] = []
+    sampler = threading.Thread(target=_sample, args=(orthanc, scratch, hot))
+    sampler.start()
+    seconds, statuses = load_study(t, patient, study, series, sops)
+    sampler.join()
+    after = cpu_by_program(namespace_pids(netns))
+    requests = count + 2
+    return {
+        "requests": requests,
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "wall_ms_per_request": round(seconds / requests * 1000, 2),
+        "cpu_ms_per_request": dict(
+            sorted(
+                ((k, round((after[k] - before.get(k, 0)) / requests * 1000, 2)) for k in after), key=lambda kv: -kv[1]
+            )
+        ),
+        "orthanc_perf_top_dso": hot,
+    }
+
+
+def _per(after: int | None, before: int | None, count: int) -> float | None:
+    return None if after is None or before is None else round((after - before) / count, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instances", type=int, default=200)
@@ -108,6 +157,7 @@ def main() -> None:
                 write_series(folder, args.instances)
                 files = sorted(folder.iterdir())
                 before = cpu_by_program(namespace_pids(netns))
+                flushes = wal_flushes(t)
                 hot: list[str] = []
                 sampler = threading.Thread(target=_sample, args=(orthanc, scratch, hot))
                 start = time.perf_counter()
@@ -121,15 +171,19 @@ def main() -> None:
                     "parallel": parallel,
                     "wall_ms_per_instance": round(wall / args.instances * 1000, 2),
                     "cpu_ms_per_instance": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
+                    "wal_flushes_per_instance": _per(wal_flushes(t), flushes, args.instances),
                     "orthanc_perf_top_dso": hot,
                 }
                 result["runs"].append(run)
                 print(json.dumps(run, indent=1), flush=True)
                 shutil.rmtree(folder)
+            result["viewer"] = profile_viewer(t, scratch, args.instances)
+            result["viewer_plain"] = profile_viewer(targets["plain"], scratch, args.instances)
+            print(json.dumps({k: result[k] for k in ("viewer", "viewer_plain")}, indent=1), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result["load_average_1min"] = os.getloadavg()[0]
-    (RESULTS / "ingest_profile.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "stack_profile.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
