@@ -40,7 +40,7 @@ GOAL_TO_CEILING = 0.5  # both Orthancs within 2x of storescp
 def sender_version() -> str:
     res = subprocess.run(["storescu", "--version"], capture_output=True, text=True)
     first = (res.stdout or res.stderr).splitlines()
-    return first[0].strip() if first else "storescu"
+    return first[0].strip().strip("$").replace("dcmtk: ", "DCMTK ").strip() if first else "storescu"
 
 
 def machine() -> dict[str, Any]:

@@ -63,7 +63,7 @@ def main() -> None:
         lines += report_pacs.profile_section(profile)
     query = _load("query")
     if query:
-        lines += report_pacs.query_section(query, _load("audit_sink"))
+        lines += report_pacs.query_section(query, _load("audit_sink"), profile)
     viewer = _load("viewer_load")
     if viewer:
         lines += _viewer_section(viewer)

@@ -92,7 +92,8 @@ def perf_top(pid: int, seconds: float, out: Path) -> list[str]:
     if rec.returncode:
         return [f"perf record failed: {rec.stderr.strip()[-200:]}"]
     rep = subprocess.run(
-        ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso", "--percent-limit", "2"],
+        ["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none", "--sort", "dso",
+         "--percent-limit", "2"],
         capture_output=True, text=True,
     )  # fmt: skip
     return [ln.strip() for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#") and "%" in ln][:12]
@@ -136,6 +137,33 @@ def profile_viewer(t: dict, scratch: Path, count: int) -> dict:
     }
 
 
+def profile_ingest(t: dict, folder: Path, count: int, parallel: int, sample: bool = True) -> dict:
+    """CPU per program, WAL flushes (hardened) and Orthanc's perf samples while `count` CT slices are stored."""
+    netns = t["netns"]
+    orthanc = next((p for p in namespace_pids(netns) if _comm(p) == "Orthanc"), None)
+    write_series(folder, count)
+    files = sorted(folder.iterdir())
+    before = cpu_by_program(namespace_pids(netns))
+    flushes = wal_flushes(t) if "database_port" in t else None
+    hot: list[str] = []
+    sampler = threading.Thread(target=_sample, args=(orthanc if sample else None, folder.parent, hot))
+    start = time.perf_counter()
+    sampler.start()  # perf samples Orthanc for the run's first 3 seconds
+    send_files(t, files, parallel)
+    wall = time.perf_counter() - start
+    sampler.join()
+    after = cpu_by_program(namespace_pids(netns))
+    shutil.rmtree(folder)
+    cpu = {k: round((after[k] - before.get(k, 0)) / count * 1000, 2) for k in after}
+    return {
+        "parallel": parallel,
+        "wall_ms_per_instance": round(wall / count * 1000, 2),
+        "cpu_ms_per_instance": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
+        "wal_flushes_per_instance": _per(wal_flushes(t), flushes, count) if flushes is not None else None,
+        "orthanc_perf_top_dso": hot,
+    }
+
+
 def _per(after: int | None, before: int | None, count: int) -> float | None:
     return None if after is None or before is None else round((after - before) / count, 2)
 
@@ -150,33 +178,13 @@ def main() -> None:
     try:
         with bench_targets(log=lambda m: print(m, flush=True)) as targets:
             t = targets["hardened"]
-            netns = t["netns"]
-            orthanc = next((p for p in namespace_pids(netns) if _comm(p) == "Orthanc"), None)
             for parallel in args.parallel:
-                folder = scratch / f"x{parallel}"
-                write_series(folder, args.instances)
-                files = sorted(folder.iterdir())
-                before = cpu_by_program(namespace_pids(netns))
-                flushes = wal_flushes(t)
-                hot: list[str] = []
-                sampler = threading.Thread(target=_sample, args=(orthanc, scratch, hot))
-                start = time.perf_counter()
-                sampler.start()  # perf samples Orthanc for the run's first 3 seconds
-                send_files(t, files, parallel)
-                wall = time.perf_counter() - start
-                sampler.join()
-                after = cpu_by_program(namespace_pids(netns))
-                cpu = {k: round((after[k] - before.get(k, 0)) / args.instances * 1000, 2) for k in after}
-                run = {
-                    "parallel": parallel,
-                    "wall_ms_per_instance": round(wall / args.instances * 1000, 2),
-                    "cpu_ms_per_instance": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
-                    "wal_flushes_per_instance": _per(wal_flushes(t), flushes, args.instances),
-                    "orthanc_perf_top_dso": hot,
-                }
+                run = profile_ingest(t, scratch / f"x{parallel}", args.instances, parallel)
                 result["runs"].append(run)
                 print(json.dumps(run, indent=1), flush=True)
-                shutil.rmtree(folder)
+            result["plain_runs"] = [
+                profile_ingest(targets["plain"], scratch / "plain", args.instances, args.parallel[0], sample=False)
+            ]
             result["viewer"] = profile_viewer(t, scratch, args.instances)
             result["viewer_plain"] = profile_viewer(targets["plain"], scratch, args.instances)
             print(json.dumps({k: result[k] for k in ("viewer", "viewer_plain")}, indent=1), flush=True)

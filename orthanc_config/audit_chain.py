@@ -96,14 +96,16 @@ class ChainWriter:
             if not self.dirty:
                 return
             self.dirty = False
-        fd = os.open(self.trail, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        with self.lock:
-            if self.head_fd is not None:
-                os.fsync(self.head_fd)
+            # A flush can take seconds on a busy disk: never under the lock, or every record (and the request
+            # waiting for its acknowledgement) would wait for it.
+            head = os.dup(self.head_fd) if self.head_fd is not None else None
+        for fd in (os.open(self.trail, os.O_RDONLY), head):
+            if fd is None:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 @dataclass(frozen=True)

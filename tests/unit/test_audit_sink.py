@@ -279,3 +279,46 @@ def test_root_may_record_break_glass_only(tmp_path: Path) -> None:
 
 PLAIN = {"event_id": "110113", "event": "Security Alert", "outcome": "8", "user": "break-glass",
          "role": "emergency", "layer": "orthanc-http", "path": "/studies"}  # fmt: skip
+
+
+def _append_then_set(writer, record: dict, done: threading.Event) -> None:
+    writer.append(record)
+    done.set()
+
+
+def test_a_slow_disk_flush_does_not_hold_up_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sink flushes the trail and its head every 0.2 s; on a busy disk a flush takes seconds. Records (and the
+    requests waiting for their acknowledgement) must not wait for any of those flushes, or the plugin refuses
+    them after its 5 s timeout."""
+    import queue
+
+    from orthanc_config import audit_chain
+
+    writer = audit_chain.ChainWriter(tmp_path / "audit.jsonl")
+    writer.append({"user": "a"})
+    flushes: queue.Queue[threading.Event] = queue.Queue()
+
+    def slow_fsync(fd: int) -> None:
+        done = threading.Event()
+        flushes.put(done)
+        done.wait(10)
+
+    monkeypatch.setattr(audit_chain.os, "fsync", slow_fsync)
+    flusher = threading.Thread(target=writer.sync)
+    flusher.start()
+    seen = 0
+    while True:
+        try:
+            stuck = flushes.get(timeout=2)
+        except queue.Empty:
+            break
+        seen += 1
+        appended = threading.Event()
+        threading.Thread(target=_append_then_set, args=(writer, {"user": f"r{seen}"}, appended)).start()
+        try:
+            assert appended.wait(5), f"a record waited for disk flush {seen}"
+        finally:
+            stuck.set()
+    flusher.join(10)
+    assert seen == 2  # the trail and its head
+    assert verify_chain(tmp_path / "audit.jsonl").intact
