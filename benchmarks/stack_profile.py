@@ -51,15 +51,34 @@ def cpu_by_program(pids: list[int]) -> Counter:
     return out
 
 
-def wal_flushes(t: dict) -> int | None:
-    """PostgreSQL's count of WAL flushes to disk (each durable commit waits for one, shared by concurrent ones)."""
+def psql(t: dict, sql: str) -> str | None:
+    """One statement as the hardened cluster's superuser (peer, over its socket); None when it failed."""
     res = subprocess.run(
         ["ip", "netns", "exec", t["netns"], "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql",
          "-h", f"{t['state_dir']}/postgres-run", "-p", str(t["database_port"]), "-U", "postgres", "-d", "postgres",
-         "-tAc", "SELECT wal_sync FROM pg_stat_wal"],
+         "-tAc", sql],
         capture_output=True, text=True,
     )  # fmt: skip
-    return int(res.stdout.strip()) if res.returncode == 0 and res.stdout.strip().isdigit() else None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def wal_flushes(t: dict) -> int | None:
+    """PostgreSQL's count of WAL flushes to disk (each durable commit waits for one, shared by concurrent ones)."""
+    out = psql(t, "SELECT wal_sync FROM pg_stat_wal")
+    return int(out) if out and out.isdigit() else None
+
+
+def without_durable_commit(t: dict, folder: Path, count: int) -> dict | None:
+    """A measurement, never the product's setting: the same single-association ingest with PostgreSQL's
+    synchronous_commit off (a crash could then lose index entries of instances the modality saw acknowledged).
+    The difference is what the durable commit of each instance costs."""
+    if psql(t, "ALTER SYSTEM SET synchronous_commit = off") is None or psql(t, "SELECT pg_reload_conf()") is None:
+        return None
+    try:
+        return profile_ingest(t, folder, count, 1, sample=False)
+    finally:
+        psql(t, "ALTER SYSTEM RESET synchronous_commit")
+        psql(t, "SELECT pg_reload_conf()")
 
 
 def _comm(pid: int) -> str:
@@ -185,6 +204,7 @@ def main() -> None:
             result["plain_runs"] = [
                 profile_ingest(targets["plain"], scratch / "plain", args.instances, args.parallel[0], sample=False)
             ]
+            result["hardened_without_durable_commit"] = without_durable_commit(t, scratch / "async", args.instances)
             result["viewer"] = profile_viewer(t, scratch, args.instances)
             result["viewer_plain"] = profile_viewer(targets["plain"], scratch, args.instances)
             print(json.dumps({k: result[k] for k in ("viewer", "viewer_plain")}, indent=1), flush=True)
