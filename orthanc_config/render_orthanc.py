@@ -29,11 +29,11 @@ GDCM_PLUGIN = "libOrthancGdcm.so"
 GDCM_THROTTLING = 4
 # Orthanc 1.11.2 adds "reject when full".
 STORAGE_REJECT_SINCE = "1.11.2"
-# Index connections per host (orthanc-postgresql 4.0; its default is 1). With one, every HTTP and DICOM thread
-# queues for the same connection: a viewer's 6 parallel frame requests and a modality's parallel associations
-# run one at a time in the index. Four matches Orthanc's four DICOM threads; 16 hosts stay within a small RDS
-# instance's connection limit.
-INDEX_CONNECTIONS = 4
+# Index connections per host (orthanc-postgresql 4.0). Measured (issue 18): with 4, parallel associations' writes
+# collide in PostgreSQL's serializable transactions ("could not serialize access"), Orthanc 1.10 gives up after 10
+# retries and the modality gets 0xA700 for an instance it sent; the viewer gained nothing measurable. One
+# connection serialises the index, and no store is ever refused for a collision on one host.
+INDEX_CONNECTIONS = 1
 
 
 @dataclass(frozen=True)
