@@ -26,15 +26,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.instances import instance
+from benchmarks.instances import write_series
+from benchmarks.slot import slot_name, slot_subnet
 from benchmarks.targets import wait_port
 from orthanc_config import netns, pki
 from orthanc_config.profile import HostProfile, Modality
 from orthanc_config.render_dicom_edge import NGINX_STREAM_MODULE, DicomEdgePaths, EdgeCertificate, render_dicom_stream
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SLOT = int(os.environ.get("PACSGUARD_TEST_SLOT", "0"))
-LINK = netns.Link.for_name(f"pgedge{SLOT}", "198.18.23.0" if not SLOT else f"198.19.{SLOT * 25 + 23}.0")
+LINK = netns.Link.for_name(slot_name("pgedge"), slot_subnet(23))
 AET, CALLED = "BENCH", "PACSGUARD"
 DIRECT_PORT, EDGE_PORT, BACKEND_PORT = 2763, 2762, 4242
 
@@ -166,18 +166,6 @@ def targets(base: Path, log=print) -> Iterator[dict[str, Any]]:
         netns.delete(LINK)
 
 
-def write_files(directory: Path, count: int) -> float:
-    """`count` fresh CT slices (0.5 MB each, incompressible pixels); returns their total MB."""
-    directory.mkdir(parents=True)
-    total = 0
-    for i in range(count):
-        ds = instance("CT")
-        path = directory / f"{i:05}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        total += path.stat().st_size
-    return total / 1e6
-
-
 def ingest(target: dict, files: list[Path], parallel: int) -> float:
     """Seconds for `parallel` storescu processes (one association each) to store their share of `files`."""
     shares = [files[i::parallel] for i in range(parallel)]
@@ -225,7 +213,7 @@ def main() -> None:
             for r in range(args.rounds):
                 for name in order if r % 2 == 0 else order[::-1]:
                     folder = base / "files" / f"{name}-{r}"
-                    mb = write_files(folder, args.files)
+                    mb = write_series(folder, args.files)
                     seconds[name].append(ingest(t[name], sorted(folder.iterdir()), args.parallel))
                     megabytes[name].append(mb)
                     shutil.rmtree(folder)

@@ -1,86 +1,211 @@
-"""C-STORE ingest: the hardened local stack vs plain Orthanc, with DCMTK storescp over TLS as the wire's ceiling.
+"""C-STORE ingest with a C sender: DCMTK storescu over mutual TLS, 1, 4 and 8 parallel associations, CT slices and
+multi-frame instances, to the hardened stack (through nginx's DICOM TLS edge), plain Orthanc and DCMTK storescp
+over TLS (the ceiling), in one run.
 
-    sudo .venv/bin/python -m benchmarks.ingest [--instances 60] [--rounds 3]
+    sudo .venv/bin/python -m benchmarks.ingest [--ct 96] [--multiframe 16] [--frames 16] [--rounds 2]
 
-Same machine, same instances, interleaved round by round (the order rotates each round) so drift in the
-machine hits every target alike. Plain Orthanc (no TLS, SQLite, no plugin) and storescp run in a namespace of
-their own: Orthanc cannot bind to one address, so it is never started in the machine's own namespace.
+Every run sends new instances (fresh UIDs). Within a round, the three targets get the same workload back to back,
+in an order that rotates from round to round, so drift in the machine (other work on its 2 cores) hits every
+target alike; a ratio is the median of the rounds' ratios. Plain Orthanc (no TLS, SQLite, no plugin) is the
+baseline the goal is relative to; storescp (which only writes files) says what the wire and the sender reach.
+Writes benchmarks/results/ingest.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage
-
-from benchmarks.instances import batch, size_mb
+from benchmarks.instances import write_series
+from benchmarks.populate import SCRATCH
 from benchmarks.targets import bench_targets
+from orthanc_config.orthanc_launcher import DICOM_SOCKET_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PARALLEL = (1, 4, 8)
+TARGETS = ("hardened", "plain", "storescp_tls")
+GOAL_TO_PLAIN = 0.9  # hardened / plain at 8 associations
+GOAL_TO_CEILING = 0.5  # both Orthancs within 2x of storescp
 
 
-def send(targets: dict, name: str, instances: list) -> float:
-    t = targets[name]
-    ae = AE(ae_title=t["aet"])
-    ae.add_requested_context(CTImageStorage)
-    ae.maximum_pdu_size = 0
-    kwargs = {"ae_title": t["called"]}
-    if t.get("tls"):
-        kwargs["tls_args"] = (t["tls"], t["host"])
+def sender_version() -> str:
+    res = subprocess.run(["storescu", "--version"], capture_output=True, text=True)
+    first = (res.stdout or res.stderr).splitlines()
+    return first[0].strip().strip("$").replace("dcmtk: ", "DCMTK ").strip() if first else "storescu"
+
+
+def machine() -> dict[str, Any]:
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.processor(),
+    )
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
+def store(target: dict, host: str, port: int, files: list[Path], parallel: int) -> float:
+    """Seconds for `parallel` storescu processes (one association each) to store their share of `files`."""
+    shares = [files[i::parallel] for i in range(parallel)]
     start = time.perf_counter()
-    assoc = ae.associate(t["host"], t["port"], **kwargs)
-    assert assoc.is_established, f"{name}: association refused"
-    for ds in instances:
-        status = assoc.send_c_store(ds)
-        assert status and status.Status == 0, f"{name}: C-STORE failed ({status})"
-    assoc.release()
-    return time.perf_counter() - start
+    procs = [
+        subprocess.Popen(
+            ["storescu", *target["dcmtk"], host, str(port), *map(str, share)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **DICOM_SOCKET_ENV},  # the sender without Nagle's delay, as a tuned modality
+        )
+        for share in shares
+    ]
+    errors = []
+    for p in procs:
+        _, err = p.communicate(timeout=900)
+        if p.returncode or b"E: " in err:
+            errors.append(err.decode(errors="replace")[-400:])
+    seconds = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"storescu failed: {errors[0]}")
+    return seconds
+
+
+NAGLE_PROBE = """ip link set lo up
+storescp -od "$1/out" 11112 2>/dev/null & P=$!
+while ! echoscu 127.0.0.1 11112 2>/dev/null; do sleep 0.05; done
+s=$(date +%s.%N); storescu 127.0.0.1 11112 "$1"/ct/*.dcm; e=$(date +%s.%N)
+kill $P; wait $P; echo "$s $e"
+"""
+
+
+def nagle_probe(scratch: Path, count: int = 40) -> dict[str, float]:
+    """One association, no TLS, DCMTK to DCMTK in a throw-away network namespace of its own (loopback only):
+    instances/s with Debian's default (Nagle on) and with TCP_NODELAY=1 on both ends. This is why the product
+    starts Orthanc with TCP_NODELAY=1."""
+    write_series(scratch / "nagle" / "ct", count)
+    (scratch / "nagle" / "out").mkdir()
+    out = {}
+    for label, env in (("nagle_on", {}), ("tcp_nodelay", DICOM_SOCKET_ENV)):
+        res = subprocess.run(
+            ["unshare", "-n", "sh", "-c", NAGLE_PROBE, "probe", str(scratch / "nagle")],
+            capture_output=True, text=True, timeout=300, env={**os.environ, **env}, check=True,
+        )  # fmt: skip
+        start, end = map(float, res.stdout.split()[-2:])
+        out[label] = count / (end - start)
+    shutil.rmtree(scratch / "nagle")
+    return out
+
+
+def stored_files(folder: Path) -> int:
+    return sum(1 for f in folder.rglob("*") if f.is_file())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--instances", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ct", type=int, default=96, help="CT slices (512x512, 0.5 MB) per run")
+    parser.add_argument("--multiframe", type=int, default=16, help="multi-frame instances per run")
+    parser.add_argument("--frames", type=int, default=16, help="frames (512x512) per multi-frame instance")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--parallel", type=int, nargs="+", default=list(PARALLEL))
     args = parser.parse_args()
-    with bench_targets(log=lambda m: print(m, flush=True)) as targets:
-        order = list(targets)
-        seconds: dict[str, list[float]] = {k: [] for k in order}
-        sizes: dict[str, float] = {k: 0.0 for k in order}
-        counts: dict[str, int] = {k: 0 for k in order}
-        for r in range(args.rounds):
-            rotated = order[r % len(order) :] + order[: r % len(order)]
-            for name in rotated:
-                instances = batch(args.instances)  # fresh UIDs: every store is a new instance
-                seconds[name].append(send(targets, name, instances))
-                sizes[name] += sum(size_mb(ds) for ds in instances)
-                counts[name] += len(instances)
-                print(f"round {r + 1}: {name:13} {len(instances)} instances in {seconds[name][-1]:.2f}s", flush=True)
-        result: dict[str, Any] = {"instances_per_round": args.instances, "rounds": args.rounds, "targets": {}}
-        for name in order:
-            total = sum(seconds[name])
-            result["targets"][name] = {
-                "instances_per_s": counts[name] / total,
-                "mb_per_s": sizes[name] / total,
-                "round_seconds": seconds[name],
-                "median_round_s": statistics.median(seconds[name]),
+    workloads = {"ct": (args.ct, 1), "multiframe": (args.multiframe, args.frames)}
+    result: dict[str, Any] = {
+        "sender": sender_version() + " (storescu, one process per association, mutual TLS where the target has it)",
+        "machine_before": machine(),
+        "rounds": args.rounds,
+        "workloads": {k: {"instances": n, "frames": f} for k, (n, f) in workloads.items()},
+        "runs": [],
+    }
+    print(f"sender: {result['sender']}\nmachine: {result['machine_before']}", flush=True)
+    scratch = Path(tempfile.mkdtemp(prefix="pacsguard-ingest-", dir=SCRATCH))
+    sent: dict[str, int] = {t: 0 for t in TARGETS}
+    try:
+        result["nagle_probe_instances_per_s"] = nagle_probe(scratch)
+        print(f"one association, DCMTK to DCMTK: {result['nagle_probe_instances_per_s']}", flush=True)
+        with bench_targets(log=lambda m: print(m, flush=True)) as targets:
+            endpoints = {
+                "hardened": (targets["hardened"]["host"], targets["hardened"]["port"]),
+                "plain": (targets["plain"]["host"], targets["plain"]["port"]),
+                "storescp_tls": (targets["storescp_tls"]["host"], targets["storescp_tls"]["port"]),
             }
-        t = result["targets"]
-        result["ratio_hardened_to_plain"] = t["hardened"]["instances_per_s"] / t["plain"]["instances_per_s"]
-        result["ratio_hardened_to_ceiling"] = t["hardened"]["instances_per_s"] / t["storescp_tls"]["instances_per_s"]
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
-        for name in order:
-            print(f"{name:13} {t[name]['instances_per_s']:7.1f} inst/s {t[name]['mb_per_s']:7.1f} MB/s")
+            for r in range(args.rounds):
+                for parallel in args.parallel:
+                    for kind, (count, frames) in workloads.items():
+                        order = TARGETS[r % 3 :] + TARGETS[: r % 3]
+                        for name in order:
+                            folder = scratch / f"{name}-{kind}-{parallel}-{r}"
+                            mb = write_series(folder, count, frames)
+                            files = sorted(folder.iterdir())
+                            seconds = store(targets[name], *endpoints[name], files, parallel)
+                            shutil.rmtree(folder)
+                            sent[name] += count
+                            run = {"round": r, "target": name, "kind": kind, "parallel": parallel, "seconds": seconds,
+                                   "instances": count, "mb": mb}  # fmt: skip
+                            result["runs"].append(run)
+                            print(
+                                f"round {r + 1} {kind:10} x{parallel} {name:12} {count / seconds:7.1f} inst/s "
+                                f"{mb / seconds:6.1f} MB/s",
+                                flush=True,
+                            )
+            # storescu can exit 0 after a refused C-STORE: every instance sent must be on the target's disk.
+            landed = {t: stored_files(targets[t]["storage"]) for t in TARGETS}
+            short = {t: (landed[t], sent[t]) for t in TARGETS if landed[t] < sent[t]}
+            if short:
+                raise RuntimeError(f"instances missing (stored, sent): {short}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result["machine_after"] = machine()
+    result["summary"] = summarise(result["runs"])
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    for row in result["summary"]:
         print(
-            f"hardened/plain = {result['ratio_hardened_to_plain']:.2f} (goal >= 0.8); "
-            f"hardened/ceiling = {result['ratio_hardened_to_ceiling']:.2f}"
+            f"{row['kind']:10} x{row['parallel']}: "
+            + "  ".join(f"{t} {row['targets'][t]['instances_per_s']:.1f}/s" for t in TARGETS)
+            + f"  hardened/plain {row['hardened_to_plain']:.2f} hardened/ceiling {row['hardened_to_ceiling']:.2f}"
         )
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """Per workload and parallelism: each target's rate over all rounds, and the median of per-round ratios."""
+    out = []
+    for kind in dict.fromkeys(r["kind"] for r in runs):
+        for parallel in dict.fromkeys(r["parallel"] for r in runs):
+            sel = [r for r in runs if r["kind"] == kind and r["parallel"] == parallel]
+            if not sel:
+                continue
+            per: dict[str, Any] = {}
+            for t in TARGETS:
+                mine = [r for r in sel if r["target"] == t]
+                secs = sum(r["seconds"] for r in mine)
+                per[t] = {
+                    "instances_per_s": sum(r["instances"] for r in mine) / secs,
+                    "mb_per_s": sum(r["mb"] for r in mine) / secs,
+                    "round_seconds": [r["seconds"] for r in mine],
+                }
+
+            def ratio(a: str, b: str, sel: list[dict] = sel) -> float:
+                rounds = sorted({r["round"] for r in sel})
+                rate = {(r["round"], r["target"]): r["instances"] / r["seconds"] for r in sel}
+                return statistics.median(rate[(n, a)] / rate[(n, b)] for n in rounds)
+
+            out.append({
+                "kind": kind, "parallel": parallel, "targets": per,
+                "hardened_to_plain": ratio("hardened", "plain"),
+                "hardened_to_ceiling": ratio("hardened", "storescp_tls"),
+                "plain_to_ceiling": ratio("plain", "storescp_tls"),
+            })  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
@@ -47,3 +48,29 @@ def batch(count: int, large_every: int = 10) -> list[Dataset]:
 
 def size_mb(ds: Dataset) -> float:
     return len(ds.PixelData) / 1e6
+
+
+MULTIFRAME_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7.3"  # Multi-frame Grayscale Word Secondary Capture
+
+
+def write_series(directory: Path, count: int, frames: int = 1) -> float:
+    """`count` new instances of one new series as files (CT slices, or multi-frame 512x512 instances of `frames`
+    frames); returns their total MB. The pixels are random, so no compression flatters a target; one buffer
+    serves every instance (the UIDs make each a new instance), which keeps generating them cheap."""
+    directory.mkdir(parents=True)
+    rows, cols = SHAPES["CT"]
+    pixels = os.urandom(rows * cols * 2 * frames)
+    study, series = generate_uid(), generate_uid()
+    total = 0
+    for i in range(count):
+        ds = instance("CT", study, series)
+        ds.PixelData = pixels
+        if frames > 1:
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = MULTIFRAME_SOP_CLASS
+            ds.NumberOfFrames = frames
+            ds.Modality = "OT"
+        ds.InstanceNumber = i + 1
+        path = directory / f"{i:05}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        total += path.stat().st_size
+    return total / 1e6

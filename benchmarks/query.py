@@ -1,9 +1,12 @@
 """Query and retrieve latency on a store of a few thousand instances: C-FIND and WADO-RS, hardened vs plain.
 
-    sudo .venv/bin/python -m benchmarks.query [--instances 2000] [--queries 50]
+    sudo .venv/bin/python -m benchmarks.query [--instances 2000] [--queries 50] [--requests 200]
 
-Each C-FIND is what a workstation does: associate, query one patient's studies, release. Each WADO-RS
-retrieves one instance over a kept-alive connection (HTTPS with a role user through nginx, or plain HTTP).
+Each C-FIND is what a workstation does: associate, query one patient's studies, release. The API requests
+(QIDO-RS, WADO-RS, rendered) go over one kept-alive connection per target (HTTPS with a role user through nginx
+and the RBAC/audit filter, or plain Orthanc's HTTP), alternating target by target; the hardened side also asks
+nginx's own health answer, which is the TLS and nginx hop without Orthanc. The filter alone (decision and
+audit write) is measured in process by benchmarks/audit_sink.py.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import base64
 import http.client
 import json
+import os
 import random
 import ssl
 import statistics
@@ -22,32 +26,13 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformationModelFind
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
-from benchmarks.instances import instance
+from benchmarks.populate import Stored, populate
 from benchmarks.targets import bench_targets
+from orthanc_config.render_nginx import HEALTH_PATH
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _populate(
-    t: dict, studies: list[tuple[str, str, str]], per_study: int, kind: str = "XS"
-) -> list[tuple[str, str, str, str]]:
-    ae = AE(ae_title=t["aet"])
-    ae.add_requested_context(CTImageStorage)
-    kwargs: dict[str, Any] = {"ae_title": t["called"]}
-    if t.get("tls"):
-        kwargs["tls_args"] = (t["tls"], t["host"])
-    assoc = ae.associate(t["host"], t["port"], **kwargs)
-    assert assoc.is_established
-    stored = []
-    for patient, study, series in studies:
-        for _ in range(per_study):
-            ds = instance(kind, study, series, patient_id=patient)
-            assert assoc.send_c_store(ds).Status == 0
-            stored.append((patient, study, series, ds.SOPInstanceUID))
-    assoc.release()
-    return stored
 
 
 def _find_once(t: dict, patient: str) -> float:
@@ -71,26 +56,53 @@ def _find_once(t: dict, patient: str) -> float:
     return time.perf_counter() - start
 
 
-def _wado(t: dict, items: list[tuple[str, str, str, str]], n: int) -> list[float]:
+def keep_alive(t: dict) -> tuple[http.client.HTTPConnection, dict[str, str]]:
+    """One kept-alive connection as a viewer holds it: HTTPS as a role user through nginx, or Orthanc's HTTP."""
     host = t["http"].split("//")[1]
     if t["http"].startswith("https"):
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, context=ssl.create_default_context(cafile=t["ca"]), timeout=30
-        )
         user, pw = t["user"]
-        headers = {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
-    else:
-        conn, headers = http.client.HTTPConnection(host, timeout=30), {}
-    headers["Accept"] = 'multipart/related; type="application/dicom"'
-    out = []
-    for _, study, series, sop in random.sample(items, n):
-        start = time.perf_counter()
-        conn.request("GET", f"/dicom-web/studies/{study}/series/{series}/instances/{sop}", headers=headers)
-        resp = conn.getresponse()
-        body = resp.read()
-        assert resp.status == 200 and body, resp.status
-        out.append(time.perf_counter() - start)
-    conn.close()
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, context=ssl.create_default_context(cafile=t["ca"]), timeout=60
+        )
+        return conn, {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+    return http.client.HTTPConnection(host, timeout=60), {}
+
+
+def api_requests(item: Stored) -> dict[str, tuple[str, str]]:
+    """The three DICOMweb requests a viewer makes most, for one stored instance: (path, Accept)."""
+    patient, study, series, sop = item
+    instance = f"/dicom-web/studies/{study}/series/{series}/instances/{sop}"
+    return {
+        "qido_rs": (f"/dicom-web/studies?PatientID={patient}", "application/dicom+json"),
+        "wado_rs": (instance, 'multipart/related; type="application/dicom"'),
+        "rendered": (f"{instance}/rendered", "image/jpeg"),
+    }
+
+
+def api_latencies(targets: dict, items: dict[str, list[Stored]], n: int) -> dict[str, dict[str, list[float]]]:
+    """Each request kind n times on each target, alternating target and kind request by request on one kept-alive
+    connection per target, so the machine's drift falls on both alike. On the hardened side nginx's own health
+    answer (no Orthanc, no filter) measures the TLS and nginx hop by itself."""
+    conns = {name: keep_alive(targets[name]) for name in ("plain", "hardened")}
+    out: dict[str, dict[str, list[float]]] = {name: {} for name in conns}
+    picks = {name: random.sample(items[name], n) for name in conns}
+    for i in range(n):
+        for name in conns if i % 2 == 0 else reversed(list(conns)):
+            conn, auth = conns[name]
+            kinds = api_requests(picks[name][i])
+            if name == "hardened":
+                kinds["nginx_only"] = (HEALTH_PATH, "text/plain")
+            for kind, (path, accept) in kinds.items():
+                start = time.perf_counter()
+                conn.request("GET", path, headers={**auth, "Accept": accept})
+                resp = conn.getresponse()
+                body = resp.read()
+                elapsed = time.perf_counter() - start
+                if resp.status != 200 or not body:
+                    raise RuntimeError(f"{name} {kind}: HTTP {resp.status}")
+                out[name].setdefault(kind, []).append(elapsed)
+    for conn, _ in conns.values():
+        conn.close()
     return out
 
 
@@ -103,25 +115,33 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=200, help="API requests of each kind per target")
     args = parser.parse_args()
     per_study = 20
     studies = [(f"PAT-{i:04d}", generate_uid(), generate_uid()) for i in range(max(1, args.instances // per_study))]
     result: dict[str, Any] = {"instances": len(studies) * per_study, "queries": args.queries, "targets": {}}
+    result["load_average_1min"] = [os.getloadavg()[0]]
     with bench_targets(log=lambda m: print(m, flush=True)) as targets:
+        stored = {}
         for name in ("plain", "hardened"):
             t = targets[name]
             start = time.perf_counter()
-            stored = _populate(t, studies, per_study)
-            print(f"{name}: {len(stored)} instances stored in {time.perf_counter() - start:.1f}s", flush=True)
+            stored[name] = populate(t, studies, per_study)
+            print(f"{name}: {len(stored[name])} instances stored in {time.perf_counter() - start:.1f}s", flush=True)
             finds = [_find_once(t, random.choice(studies)[0]) for _ in range(args.queries)]  # noqa: S311 (sampling)
-            wado = _wado(t, stored, args.queries)
-            result["targets"][name] = {"c_find": _pct(finds), "wado_rs": _pct(wado)}
-            print(
-                f"{name}: C-FIND {result['targets'][name]['c_find']}  WADO-RS {result['targets'][name]['wado_rs']}",
-                flush=True,
-            )
+            result["targets"][name] = {"c_find": _pct(finds)}
+        api = api_latencies(targets, stored, args.requests)
+    for name, kinds in api.items():
+        for kind, values in kinds.items():
+            result["targets"][name][kind] = _pct(values)
+    h, p = result["targets"]["hardened"], result["targets"]["plain"]
+    result["api_requests_per_kind"] = args.requests
+    result["api_added_p50_ms"] = {k: h[k]["p50_ms"] - p[k]["p50_ms"] for k in ("qido_rs", "wado_rs", "rendered")}
+    result["load_average_1min"].append(os.getloadavg()[0])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "query.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["targets"], indent=1))
+    print(f"added p50 (ms): {result['api_added_p50_ms']} (goal <= 2); nginx alone {h['nginx_only']['p50_ms']:.2f}")
 
 
 if __name__ == "__main__":

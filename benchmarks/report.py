@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks import report_pacs
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -12,34 +14,6 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def _load(name: str) -> dict | list | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def plot(ingest: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(ingest["targets"])
-    labels = {
-        "plain": "plain Orthanc\n(no TLS, SQLite)",
-        "hardened": "hardened stack\n(mTLS, RBAC/audit, PG/TLS)",
-        "storescp_tls": "DCMTK storescp\n(TLS ceiling)",
-    }
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    colors = ["#8a94a6", "#1f6feb", "#2da44e"]
-    a.bar([labels[n] for n in names], [ingest["targets"][n]["instances_per_s"] for n in names], color=colors)
-    a.set_ylabel("instances / s")
-    b.bar([labels[n] for n in names], [ingest["targets"][n]["mb_per_s"] for n in names], color=colors)
-    b.set_ylabel("MB / s")
-    fig.suptitle(
-        f"C-STORE ingest, {ingest['instances_per_round']} instances x {ingest['rounds']} interleaved rounds "
-        f"(hardened/plain = {ingest['ratio_hardened_to_plain']:.2f})"
-    )
-    for ax in (a, b):
-        ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(DOCS / "performance.png", dpi=110)
 
 
 def _viewer_section(viewer: dict) -> list[str]:
@@ -67,7 +41,9 @@ def _viewer_section(viewer: dict) -> list[str]:
         "through nginx as a radiologist, with the RBAC/audit plugin deciding and recording every frame. nginx "
         "limits each signed-in user to "
         f"{limits.rate_limit_per_second} requests/s with a burst of {limits.rate_limit_burst} (a whole 1,000-image "
-        "study), and a request that names no user by its address; failed sign-ins lock an address out apart.",
+        "study), and a request that names no user by its address; failed sign-ins lock an address out apart. "
+        "Per request the hardened side spends CPU in Orthanc, PostgreSQL, nginx and the audit sink (two records: "
+        "the plugin's decision and nginx's access line); the stack profile above has the figures.",
         "",
     ]
 
@@ -132,53 +108,22 @@ def main() -> None:
         "`benchmarks/results/`. Every server ran on loopback or in the project's own network namespaces.",
         "",
     ]
+    lines += [report_pacs.SHARED_MACHINE, ""]
     ingest = _load("ingest")
     if ingest:
-        plot(ingest)
-        t = ingest["targets"]
-        lines += [
-            "## Ingest (C-STORE)",
-            "",
-            "![ingest](performance.png)",
-            "",
-            "| target | instances/s | MB/s |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {n} | {t[n]['instances_per_s']:.1f} | {t[n]['mb_per_s']:.1f} |" for n in t]
-        lines += [
-            "",
-            f"Hardened/plain: **{ingest['ratio_hardened_to_plain']:.2f}** (goal 0.8); hardened/DCMTK ceiling: "
-            f"{ingest['ratio_hardened_to_ceiling']:.2f}. The sender is pynetdicom (pure Python): it reaches about the "
-            "same MB/s against DCMTK's receiver as against the others, so the client, not the PACS, bounds these "
-            "figures; a C sender would widen the gaps.",
-            "",
-        ]
+        lines += report_pacs.ingest_section(ingest)
+    profile = _load("stack_profile")
+    if profile:
+        lines += report_pacs.profile_section(profile)
     query = _load("query")
     if query:
-        t = query["targets"]
-        lines += [
-            "## Query and retrieve",
-            "",
-            f"{query['instances']} instances in {query['instances'] // 20} studies; "
-            f"{query['queries']} of each request.",
-            "",
-            "| target | C-FIND p50 / p95 (ms) | WADO-RS p50 / p95 (ms) |",
-            "|---|---|---|",
-        ]
-        lines += [
-            f"| {n} | {t[n]['c_find']['p50_ms']:.0f} / {t[n]['c_find']['p95_ms']:.0f} | "
-            f"{t[n]['wado_rs']['p50_ms']:.0f} / {t[n]['wado_rs']['p95_ms']:.0f} |"
-            for n in t
-        ]
-        lines += [
-            "",
-            "A C-FIND includes the association (TLS handshake with client certificate on the hardened side), as a "
-            "workstation does it. WADO-RS goes through nginx with a role user on a kept-alive HTTPS connection.",
-            "",
-        ]
+        lines += report_pacs.query_section(query, _load("audit_sink"), profile)
     viewer = _load("viewer_load")
     if viewer:
         lines += _viewer_section(viewer)
+    scale = _load("scale")
+    if scale:
+        lines += report_pacs.scale_section(scale)
     edge = _load("dicom_edge")
     if edge:
         d, e = edge["targets"]["direct"], edge["targets"]["edge"]

@@ -3,19 +3,22 @@
 import os
 import sys
 
-from benchmarks import audit_timing, plan_scaling, plan_timing, report
+from benchmarks import audit_sink, audit_timing, plan_scaling, plan_timing, report
 
 if __name__ == "__main__":
     plan_timing.main()
     plan_scaling.main()
     audit_timing.main()
+    audit_sink.main()
     if os.geteuid() == 0:
-        from benchmarks import dicom_edge, ingest, query, rehearsal_boot, viewer_load
+        from benchmarks import dicom_edge, ingest, query, rehearsal_boot, scale, stack_profile, viewer_load
 
         sys.argv = [sys.argv[0]]
         ingest.main()
+        stack_profile.main()
         query.main()
         viewer_load.main()
+        scale.main()
         dicom_edge.main()
         rehearsal_boot.main()
     else:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -20,10 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.slot import slot_name, slot_subnet
 from orthanc_config import netns, pki
 from orthanc_config.local_stack import LocalOptions, down, up
+from orthanc_config.orthanc_launcher import DICOM_SOCKET_ENV
 
-PLAIN = netns.Link.for_name("pgplain", "198.18.13.0")
+PLAIN = netns.Link.for_name(slot_name("pgplain"), slot_subnet(13))
+HARDENED_NAME, HARDENED_SUBNET = slot_name("pgbench"), slot_subnet(12)
 
 
 def _plain_config(state: Path) -> dict[str, Any]:
@@ -51,7 +55,9 @@ def wait_port(host: str, port: int, timeout: float = 30) -> None:
 def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
     base = Path(tempfile.mkdtemp(prefix="pacsguard-bench-", dir="/var/tmp"))
     base.chmod(0o755)
-    hardened = LocalOptions(name="pgbench", state_dir=base / "hardened", subnet="198.18.12.0", install_packages=False)
+    hardened = LocalOptions(
+        name=HARDENED_NAME, state_dir=base / "hardened", subnet=HARDENED_SUBNET, install_packages=False
+    )
     procs: list[subprocess.Popen] = []
     try:
         doc = up(hardened, say=lambda m: log(f"hardened: {m}"))
@@ -62,7 +68,10 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
         shutil.chown(plain / "db", "orthanc", "orthanc")
         (plain / "orthanc.json").write_text(json.dumps(_plain_config(plain)))
         run_as_orthanc = [*prefix, "setpriv", "--reuid=orthanc", "--regid=orthanc", "--init-groups"]
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        # Orthanc and storescp get what the hardened launcher gives Orthanc (orthanc_launcher.DICOM_SOCKET_ENV):
+        # without it Nagle's delay caps any one association near 20 instances/s, and the ratios would compare
+        # that delay, not the hardening.
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": {**os.environ, **DICOM_SOCKET_ENV}}
         procs.append(subprocess.Popen([*run_as_orthanc, "/usr/sbin/Orthanc", str(plain / "orthanc.json")], **quiet))
         ca = pki.Issued(Path(doc["ca_cert"]), Path(doc["ca_key"]))
         srv = pki.issue(ca, base / "scp", "scp", "scp", days=1, server=True, addresses=(PLAIN.ns_address,))
@@ -79,6 +88,7 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
             doc["ca_cert"],
             "-od",
             str(out),
+            "--fork",  # one process per association, as Orthanc serves several at once
             "11113",
         ]
         procs.append(subprocess.Popen([*prefix, *scp], **quiet))
@@ -91,6 +101,18 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
         tls.load_cert_chain(m["cert"], m["key"])
         ws_tls = ssl.create_default_context(cafile=doc["ca_cert"])
         ws_tls.load_cert_chain(ws["cert"], ws["key"])
+        # DCMTK's arguments for the same modality's certificate (mutual TLS, as the modality sends).
+        dcmtk_tls = [
+            "+tls",
+            m["key"],
+            m["cert"],
+            "+cf",
+            doc["ca_cert"],
+            "-aet",
+            m["aet"],
+            "-aec",
+            doc["dicom"]["called_aet"],
+        ]
         users = json.loads(Path(doc["credentials_file"]).read_text())["users"]
         yield {
             "plain": {
@@ -99,6 +121,9 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
                 "aet": "BENCH",
                 "called": "PLAIN",
                 "http": f"http://{PLAIN.ns_address}:8042",
+                "dcmtk": ["-aet", "BENCH", "-aec", "PLAIN"],
+                "netns": PLAIN.name,
+                "storage": plain / "db",
             },
             "hardened": {
                 "host": doc["dicom"]["host"],
@@ -111,8 +136,21 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
                 "http": doc["https_url"].rstrip("/"),
                 "ca": doc["ca_cert"],
                 "user": ("radiologist1", users["radiologist1"]["password"]),
+                "dcmtk": dcmtk_tls,
+                "netns": HARDENED_NAME,
+                "state_dir": doc["state_dir"],
+                "database_port": doc["database_port"],
+                "storage": Path(doc["state_dir"]) / "storage",
             },
-            "storescp_tls": {"host": PLAIN.ns_address, "port": 11113, "aet": m["aet"], "called": "CEILING", "tls": tls},
+            "storescp_tls": {
+                "host": PLAIN.ns_address,
+                "port": 11113,
+                "aet": m["aet"],
+                "called": "CEILING",
+                "tls": tls,
+                "dcmtk": [*dcmtk_tls[:-2], "-aec", "CEILING"],
+                "storage": out,
+            },
         }
     finally:
         for p in procs:

@@ -11,11 +11,8 @@ Rounds alternate the order of the targets. Every status is counted: the goal is 
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import json
 import os
-import ssl
 import statistics
 import time
 from collections import Counter
@@ -25,7 +22,8 @@ from typing import Any
 
 from pydicom.uid import generate_uid
 
-from benchmarks.query import _populate
+from benchmarks.populate import populate
+from benchmarks.query import keep_alive
 from benchmarks.targets import bench_targets
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -34,18 +32,9 @@ GOAL_RATIO = 0.8
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'  # what OHIF asks for
 
 
-def _connection(t: dict) -> tuple[http.client.HTTPConnection, dict[str, str]]:
-    host = t["http"].split("//")[1]
-    if t["http"].startswith("https"):
-        user, pw = t["user"]
-        conn = http.client.HTTPSConnection(host, context=ssl.create_default_context(cafile=t["ca"]), timeout=60)
-        return conn, {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
-    return http.client.HTTPConnection(host, timeout=60), {}
-
-
 def _get_all(t: dict, requests: list[tuple[str, str]], parallel: int) -> Counter:
     def worker(chunk: list[tuple[str, str]]) -> Counter:
-        conn, auth = _connection(t)
+        conn, auth = keep_alive(t)
         seen: Counter = Counter()
         for path, accept in chunk:
             conn.request("GET", path, headers={**auth, "Accept": accept})
@@ -54,7 +43,7 @@ def _get_all(t: dict, requests: list[tuple[str, str]], parallel: int) -> Counter
             seen[resp.status] += 1
             if resp.will_close:
                 conn.close()
-                conn, auth = _connection(t)
+                conn, auth = keep_alive(t)
         conn.close()
         return seen
 
@@ -85,7 +74,7 @@ def main() -> None:
         sops: dict[str, list[str]] = {}
         for name in names:
             start = time.perf_counter()
-            stored = _populate(targets[name], [(patient, study, series)], args.instances, kind="CT")
+            stored = populate(targets[name], [(patient, study, series)], args.instances, kind="CT")
             sops[name] = [sop for *_, sop in stored]
             print(f"{name}: {len(stored)} CT slices stored in {time.perf_counter() - start:.1f}s", flush=True)
         times: dict[str, list[float]] = {n: [] for n in names}

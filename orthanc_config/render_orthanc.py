@@ -29,6 +29,11 @@ GDCM_PLUGIN = "libOrthancGdcm.so"
 GDCM_THROTTLING = 4
 # Orthanc 1.11.2 adds "reject when full".
 STORAGE_REJECT_SINCE = "1.11.2"
+# Index connections per host (orthanc-postgresql 4.0). Measured (issue 18): with 4, parallel associations' writes
+# collide in PostgreSQL's serializable transactions ("could not serialize access"), Orthanc 1.10 gives up after 10
+# retries and the modality gets 0xA700 for an instance it sent; the viewer gained nothing measurable. One
+# connection serialises the index, and no store is ever refused for a collision on one host.
+INDEX_CONNECTIONS = 1
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ def credential_settings(profile: HostProfile, secrets: OrthancSecrets) -> dict:
             "Lock": False,  # several hosts share one index (orthanc-postgresql 4.0 retries conflicts)
             "MaximumConnectionRetries": 10,
             "ConnectionRetryInterval": 2,
-            "IndexConnectionsCount": 1,
+            "IndexConnectionsCount": INDEX_CONNECTIONS,
         },
     }
 

@@ -129,3 +129,14 @@ def test_dicom_refusals_leave_audit_lines(stack: dict) -> None:
             break
         time.sleep(0.1)
     assert wanted <= got
+
+
+def test_orthanc_answers_dicom_without_nagles_delay(stack: dict) -> None:
+    """DCMTK keeps Nagle's algorithm on unless TCP_NODELAY=1 is in its environment: every C-STORE response then
+    waited for the peer's delayed ACK, capping one association near 20 instances/s (issue 18)."""
+    pid = int((Path(stack["state_dir"]) / "orthanc.pid").read_text().split()[0])
+    assert Path(f"/proc/{pid}/comm").read_text().strip() == "Orthanc"
+    environ = dict(
+        item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in item
+    )
+    assert environ.get(b"TCP_NODELAY") == b"1"

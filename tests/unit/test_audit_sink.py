@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from orthanc_config import pki
-from orthanc_config.audit_chain import verify_chain
+from orthanc_config.audit_chain import head_path, verify_chain
 from orthanc_config.audit_forward import Forwarder
 from orthanc_config.audit_sink import Sink, SinkConfig, _uid
 from orthanc_config.plugin import pacsguard_syslog as rfc5424
@@ -146,6 +146,39 @@ def test_a_restarted_sink_continues_the_chain(tmp_path: Path) -> None:
     assert verify_chain(path).intact and trail(tmp_path)[-1]["seq"] == 5
 
 
+def test_every_record_moves_the_head_in_place(tmp_path: Path) -> None:
+    """The head (what exposes a cut-off tail) follows every record, rewritten in place: renaming a new file over
+    it cost ~1 ms of directory journalling per record and made the sink the PACS's bottleneck (issue 18)."""
+    path = _four_records(tmp_path)
+    head = head_path(path)
+    inode = head.stat().st_ino
+    sink = Sink(config(tmp_path))
+    for user in ("e", "f"):
+        sink.datagram(plugin_message(user=user), ORTHANC, 1)
+        assert json.loads(head.read_text()) == {"seq": trail(tmp_path)[-1]["seq"], "hash": trail(tmp_path)[-1]["hash"]}
+        assert head.stat().st_ino == inode  # the same file, not a new one renamed over it
+    assert sorted(p.name for p in tmp_path.iterdir() if ".head" in p.name) == [head.name]
+    _rewrite(path, lambda ls: ls[:-1])  # the newest record cut off: still caught
+    assert any("cut off" in p for p in verify_chain(path).problems)
+
+
+def test_a_deleted_head_comes_back_with_the_next_record(tmp_path: Path) -> None:
+    path = _four_records(tmp_path)
+    sink = Sink(config(tmp_path))
+    head_path(path).unlink()
+    assert "head file is missing" in " ".join(verify_chain(path).problems)
+    sink.datagram(plugin_message(user="e"), ORTHANC, 1)
+    assert verify_chain(path).intact and json.loads(head_path(path).read_text())["seq"] == 5
+
+
+def test_a_head_written_before_the_fixed_size_format_is_continued(tmp_path: Path) -> None:
+    path = _four_records(tmp_path)
+    last = trail(tmp_path)[-1]
+    head_path(path).write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))  # the old, unpadded head
+    Sink(config(tmp_path)).datagram(plugin_message(user="e"), ORTHANC, 1)
+    assert verify_chain(path).intact and trail(tmp_path)[-1]["seq"] == 5
+
+
 @pytest.fixture
 def reachable_dir() -> Iterator[Path]:
     """A folder the orthanc user can traverse (pytest's own tmp root is 0700)."""
@@ -246,3 +279,46 @@ def test_root_may_record_break_glass_only(tmp_path: Path) -> None:
 
 PLAIN = {"event_id": "110113", "event": "Security Alert", "outcome": "8", "user": "break-glass",
          "role": "emergency", "layer": "orthanc-http", "path": "/studies"}  # fmt: skip
+
+
+def _append_then_set(writer, record: dict, done: threading.Event) -> None:
+    writer.append(record)
+    done.set()
+
+
+def test_a_slow_disk_flush_does_not_hold_up_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sink flushes the trail and its head every 0.2 s; on a busy disk a flush takes seconds. Records (and the
+    requests waiting for their acknowledgement) must not wait for any of those flushes, or the plugin refuses
+    them after its 5 s timeout."""
+    import queue
+
+    from orthanc_config import audit_chain
+
+    writer = audit_chain.ChainWriter(tmp_path / "audit.jsonl")
+    writer.append({"user": "a"})
+    flushes: queue.Queue[threading.Event] = queue.Queue()
+
+    def slow_fsync(fd: int) -> None:
+        done = threading.Event()
+        flushes.put(done)
+        done.wait(10)
+
+    monkeypatch.setattr(audit_chain.os, "fsync", slow_fsync)
+    flusher = threading.Thread(target=writer.sync)
+    flusher.start()
+    seen = 0
+    while True:
+        try:
+            stuck = flushes.get(timeout=2)
+        except queue.Empty:
+            break
+        seen += 1
+        appended = threading.Event()
+        threading.Thread(target=_append_then_set, args=(writer, {"user": f"r{seen}"}, appended)).start()
+        try:
+            assert appended.wait(5), f"a record waited for disk flush {seen}"
+        finally:
+            stuck.set()
+    flusher.join(10)
+    assert seen == 2  # the trail and its head
+    assert verify_chain(tmp_path / "audit.jsonl").intact

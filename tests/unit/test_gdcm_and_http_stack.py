@@ -66,7 +66,7 @@ def test_the_launcher_gives_orthanc_the_deeper_stack_library_only_when_it_was_ma
     from orthanc_config.orthanc_launcher import orthanc_environment
 
     base = {"PATH": "/usr/bin"}
-    assert orthanc_environment(base, str(tmp_path)) == base
-    assert orthanc_environment(base, None) == base
+    assert orthanc_environment(base, str(tmp_path)) == {**base, "TCP_NODELAY": "1"}
+    assert orthanc_environment(base, None) == {**base, "TCP_NODELAY": "1"}
     (tmp_path / http_stack.LIBRARY_NAME).write_bytes(b"\x7fELF" + http_stack.STACK_1M)
-    assert orthanc_environment(base, str(tmp_path)) == {**base, "LD_LIBRARY_PATH": str(tmp_path)}
+    assert orthanc_environment(base, str(tmp_path)) == {**base, "TCP_NODELAY": "1", "LD_LIBRARY_PATH": str(tmp_path)}

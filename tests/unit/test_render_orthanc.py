@@ -109,6 +109,14 @@ def test_credentials_separate_and_group_readable_only() -> None:
     assert c["RegisteredUsers"] == {"admin": "pw"} and c["PostgreSQL"]["EnableIndex"] is True
 
 
+def test_one_index_connection_so_parallel_stores_never_collide() -> None:
+    # Four connections made parallel C-STOREs collide in PostgreSQL's serializable transactions; after Orthanc's
+    # 10 retries a modality got 0xA700 for an instance it had sent (issue 18, benchmarks.query's populate).
+    creds = json.loads(render_orthanc(PROFILE, PATHS, OrthancSecrets("s", {}))[1].content)
+    assert creds["PostgreSQL"]["IndexConnectionsCount"] == 1
+    assert creds["PostgreSQL"]["EnableIndex"] is True and "sslmode=verify-full" in creds["PostgreSQL"]["ConnectionUri"]
+
+
 def test_index_connection_verifies_the_server_certificate() -> None:
     uri = connection_uri(PROFILE, "p@ss/word")
     assert "sslmode=verify-full" in uri and "sslrootcert=/pki/ca.crt" in uri

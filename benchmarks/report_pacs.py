@@ -1,0 +1,272 @@
+"""docs/performance.md's PACS sections (ingest, where the time goes, API overhead, scale) and their plots, from
+benchmarks/results/*.json. Every figure printed here comes from a results file `make bench` wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+TARGET_LABELS = {
+    "hardened": "hardened (nginx DICOM TLS, plugin, PostgreSQL/TLS)",
+    "plain": "plain Orthanc (no TLS, SQLite, no plugin)",
+    "storescp_tls": "DCMTK storescp over TLS (ceiling)",
+}
+SHARED_MACHINE = (
+    "The machine is shared with three other engineers' test runs (2 cores): every figure is a ratio of targets "
+    "measured side by side in one run, in rotating order, and the load average is printed with it. Absolute "
+    "rates move by 2x from run to run; ratios less, but still noticeably."
+)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_ingest(ingest: dict, out: Path) -> None:
+    plt = _plt()
+    rows = ingest["summary"]
+    labels = [f"{r['kind']}\nx{r['parallel']}" for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.27
+    for i, (t, color) in enumerate(zip(TARGET_LABELS, ["#1f6feb", "#8a94a6", "#2da44e"], strict=True)):
+        xs = [x + (i - 1) * width for x in range(len(rows))]
+        a.bar(xs, [r["targets"][t]["instances_per_s"] for r in rows], width, color=color, label=t)
+        b.bar(xs, [r["targets"][t]["mb_per_s"] for r in rows], width, color=color, label=t)
+    for ax, unit in ((a, "instances / s"), (b, "MB / s")):
+        ax.set_xticks(range(len(rows)), labels, fontsize=8)
+        ax.set_ylabel(unit)
+        ax.set_yscale("log")
+    a.legend(fontsize=8)
+    fig.suptitle("C-STORE ingest, DCMTK storescu: associations x workload")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def ingest_section(ingest: dict) -> list[str]:
+    if "summary" not in ingest:  # a results file from before the C sender
+        return []
+    plot_ingest(ingest, DOCS / "performance.png")
+    w = ingest["workloads"]
+    probe = ingest.get("nagle_probe_instances_per_s", {})
+    lines = [
+        "## Ingest (C-STORE with a C sender)",
+        "",
+        f"Sender: {ingest['sender']}. Machine: {ingest['machine_before']['cpu']}, {ingest['machine_before']['cores']} "
+        f"cores; 1-minute load average {ingest['machine_before']['load_average_1min']:.1f} at the start and "
+        f"{ingest['machine_after']['load_average_1min']:.1f} at the end. Workloads: {w['ct']['instances']} CT slices "
+        f"(512 x 512, 16 bit, 0.5 MB) and {w['multiframe']['instances']} multi-frame instances of "
+        f"{w['multiframe']['frames']} such frames, new UIDs every run, {ingest['rounds']} rounds.",
+        "",
+        "![ingest](performance.png)",
+        "",
+        "| workload | associations | hardened inst/s (MB/s) | plain inst/s (MB/s) | storescp inst/s (MB/s) "
+        "| hardened / plain | hardened / ceiling | plain / ceiling |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in ingest["summary"]:
+        cells = " | ".join(
+            f"{r['targets'][t]['instances_per_s']:.1f} ({r['targets'][t]['mb_per_s']:.0f})" for t in TARGET_LABELS
+        )
+        lines.append(
+            f"| {r['kind']} | {r['parallel']} | {cells} | **{r['hardened_to_plain']:.2f}** | "
+            f"{r['hardened_to_ceiling']:.2f} | {r['plain_to_ceiling']:.2f} |"
+        )
+    lines += [
+        "",
+        "Ratios are the median of the rounds' ratios (each round sends to the three targets back to back). "
+        "Goals: hardened >= 0.9 x plain at 8 associations, both within 2x of the ceiling (ratio >= 0.5).",
+        "",
+    ]
+    if probe:
+        lines += [
+            f"Nagle's algorithm: one association, DCMTK to DCMTK without TLS, stores "
+            f"**{probe['nagle_on']:.0f} instances/s** with Debian's default and **{probe['tcp_nodelay']:.0f}** with "
+            "`TCP_NODELAY=1` on both ends: every C-STORE response waits for the peer's delayed ACK. That, not "
+            "the PACS, was the ~12 instances/s the earlier figures showed. The product now starts Orthanc with "
+            "`TCP_NODELAY=1` (orthanc_config/orthanc_launcher.py); plain Orthanc and storescp get it too here, so "
+            "the ratios compare the hardening, not the delay. A modality's own DCMTK sender needs the same "
+            "setting (nginx, in front of Orthanc, already disables Nagle).",
+            "",
+        ]
+    return lines
+
+
+def profile_section(profile: dict) -> list[str]:
+    lines = [
+        "## Where the hardened stack's time goes",
+        "",
+        "`benchmarks.stack_profile`: CPU milliseconds per instance (or request) of every process in the hardened "
+        "stack's namespace, grouped by program, and `perf` samples of the Orthanc process (shared objects).",
+        "",
+        "| run | wall ms | " + " | ".join(["orthanc (incl. plugin)", "postgresql", "audit sink (python)", "nginx"])
+        + " |",
+        "|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    runs = [(f"C-STORE, {r['parallel']} association(s)", r["wall_ms_per_instance"], r["cpu_ms_per_instance"])
+            for r in profile["runs"]]  # fmt: skip
+    if profile.get("hardened_without_durable_commit"):
+        r = profile["hardened_without_durable_commit"]
+        runs.append(("C-STORE, 1 association, synchronous_commit off (measurement only)", r["wall_ms_per_instance"],
+                     r["cpu_ms_per_instance"]))  # fmt: skip
+    for r in profile.get("plain_runs", []):
+        orthanc = {"orthanc (incl. plugin)": r["cpu_ms_per_instance"].get("orthanc (incl. plugin)", 0)}
+        runs.append(
+            (f"same, plain Orthanc (SQLite), {r['parallel']} association(s)", r["wall_ms_per_instance"], orthanc)
+        )
+    if "viewer" in profile:
+        v = profile["viewer"]
+        runs.append(("viewer request (6 parallel)", v["wall_ms_per_request"], v["cpu_ms_per_request"]))
+    if "viewer_plain" in profile:
+        v = profile["viewer_plain"]
+        runs.append(
+            (
+                "same, plain Orthanc (SQLite)",
+                v["wall_ms_per_request"],
+                {"orthanc (incl. plugin)": v["cpu_ms_per_request"].get("orthanc (incl. plugin)", 0)},
+            )
+        )
+    for name, wall, cpu in runs:
+        cells = " | ".join(
+            f"{cpu.get(k, 0):.2f}" for k in ("orthanc (incl. plugin)", "postgresql", "audit sink (python)", "nginx")
+        )
+        lines.append(f"| {name} | {wall:.1f} | {cells} |")
+    flushes = [f"{r['wal_flushes_per_instance']} at {r['parallel']}" for r in profile["runs"]
+               if r.get("wal_flushes_per_instance") is not None]  # fmt: skip
+    if flushes:
+        lines += ["", f"PostgreSQL WAL flushes to disk per stored instance (association count after 'at'): "
+                  f"{', '.join(flushes)}."]  # fmt: skip
+    one = profile["runs"][0]
+    cpu = sum(one["cpu_ms_per_instance"].values())
+    lines += ["", f"At one association a hardened C-STORE takes {one['wall_ms_per_instance']:.1f} ms of wall time but "
+              f"{cpu:.1f} ms of CPU in all its processes: the rest is waiting."]  # fmt: skip
+    nodurable = profile.get("hardened_without_durable_commit")
+    if nodurable:
+        lines[-1] += (
+            f" With PostgreSQL's synchronous_commit off (a measurement only, never the product's setting) the same "
+            f"run takes {nodurable['wall_ms_per_instance']:.1f} ms per instance: the durable commit of each instance's "
+            "index rows (one WAL flush, which no concurrent association shares) is that difference. Plain Orthanc's "
+            "SQLite index runs with JOURNAL_MODE=WAL and SYNCHRONOUS=NORMAL (Orthanc 1.10.1's own pragmas): it "
+            "flushes nothing per instance, so a power cut can lose the last instances' index entries that the "
+            "modality saw acknowledged. The hardened/plain ingest ratio compares a durable index with one that is not."
+        )
+    top = profile["runs"][0].get("orthanc_perf_top_dso", [])
+    lines += [
+        "",
+        "Orthanc's samples during the single-association run: "
+        + "; ".join(t for t in top if not t.startswith(("|", "-"))) + ".",
+        "",
+    ]  # fmt: skip
+    return lines
+
+
+def query_section(query: dict, sink: dict | None, profile: dict | None = None) -> list[str]:
+    t = query["targets"]
+    kinds = [k for k in ("qido_rs", "wado_rs", "rendered") if k in t["hardened"]]
+    lines = [
+        "## Query, retrieve and the API's overhead",
+        "",
+        f"{query['instances']} instances in {query['instances'] // 20} studies. C-FIND: {query['queries']} "
+        "associations each (TLS handshake with a client certificate on the hardened side), as a workstation does. "
+        f"API: {query.get('api_requests_per_kind', '?')} requests of each kind on one kept-alive connection per "
+        "target, alternating target by target.",
+        "",
+        "| request | plain p50 / p95 (ms) | hardened p50 / p95 (ms) | added p50 (ms) |",
+        "|---|---|---|---|",
+        f"| C-FIND (new association) | {t['plain']['c_find']['p50_ms']:.1f} / {t['plain']['c_find']['p95_ms']:.1f} | "
+        f"{t['hardened']['c_find']['p50_ms']:.1f} / {t['hardened']['c_find']['p95_ms']:.1f} | "
+        f"{t['hardened']['c_find']['p50_ms'] - t['plain']['c_find']['p50_ms']:.1f} |",
+    ]
+    for k in kinds:
+        p, h = t["plain"][k], t["hardened"][k]
+        lines.append(
+            f"| {k} | {p['p50_ms']:.2f} / {p['p95_ms']:.2f} | {h['p50_ms']:.2f} / {h['p95_ms']:.2f} | "
+            f"**{h['p50_ms'] - p['p50_ms']:.2f}** |"
+        )
+    if "nginx_only" in t["hardened"]:
+        n = t["hardened"]["nginx_only"]
+        lines.append(
+            f"| nginx's own answer (TLS + nginx, no Orthanc) | - | {n['p50_ms']:.2f} / {n['p95_ms']:.2f} | - |"
+        )
+    lines.append("")
+    if sink and "filter" in sink:
+        lines += [
+            "The request filter alone (benchmarks.audit_sink, in process, a real sink): "
+            f"**{sink['filter']['median_ms']:.2f}"
+            f" ms** p50 per WADO-RS request, of which the RBAC decision is {sink['decision_only']['median_ms']:.3f} ms "
+            f"and the audit write (record formatted, sent, stored in the hash chain, acknowledged) "
+            f"{sink['median_ms']:.2f} ms. Goal: added p50 <= 2 ms per request.",
+            "",
+        ]
+    return lines + where_the_rest_is(profile, query, sink)
+
+
+def where_the_rest_is(profile: dict | None, query: dict, sink: dict | None) -> list[str]:
+    """The added latency per request split into what was measured apart: nginx, the filter, and the rest."""
+    if not profile or "viewer" not in profile or not sink or "filter" not in sink:
+        return []
+    t = query["targets"]
+    added = t["hardened"]["wado_rs"]["p50_ms"] - t["plain"]["wado_rs"]["p50_ms"]
+    nginx = t["hardened"].get("nginx_only", {}).get("p50_ms", 0.0)
+    filt = sink["filter"]["median_ms"]
+    v, vp = profile["viewer"]["cpu_ms_per_request"], profile.get("viewer_plain", {}).get("cpu_ms_per_request", {})
+    key = "orthanc (incl. plugin)"
+    return [
+        f"Where the added WADO-RS p50 of {added:.1f} ms goes: nginx with TLS answers by itself in {nginx:.2f} ms and "
+        f"the filter (decision and audit write) takes {filt:.2f} ms, which leaves {added - nginx - filt:.1f} ms in "
+        "Orthanc with its PostgreSQL index. The stack profile agrees: per viewer request the hardened Orthanc "
+        f"spends {v.get(key, 0):.2f} ms of CPU (plain Orthanc on SQLite {vp.get(key, 0):.2f} ms) and PostgreSQL "
+        f"{v.get('postgresql', 0):.2f} ms more, against {v.get('nginx', 0):.2f} ms for nginx and "
+        f"{v.get('audit sink (python)', 0):.2f} ms for the audit sink. Orthanc 1.10 with orthanc-postgresql 4.0 "
+        "(Debian 12) makes several SQL transactions per request, each a round trip to another process; SQLite runs "
+        "inside Orthanc. On a 2-core machine that other work keeps busy, every round trip also waits for a core.",
+        "",
+    ]
+
+
+def plot_scale(scale: dict, out: Path) -> None:
+    plt = _plt()
+    sizes = [s["instances"] for s in scale["steps"]]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, kind, title in zip(axes, ("c_find", "qido_rs", "wado_rs"), ("C-FIND", "QIDO-RS", "WADO-RS"), strict=True):
+        for t, color in (("plain", "#8a94a6"), ("hardened", "#1f6feb")):
+            ax.plot(sizes, [s["targets"][t][kind]["p50_ms"] for s in scale["steps"]], "o-", color=color, label=t)
+        ax.set_xscale("log")
+        ax.set_title(f"{title} p50 (ms)")
+        ax.set_xlabel("instances in the archive")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def scale_section(scale: dict) -> list[str]:
+    if not scale.get("steps"):
+        return []
+    plot_scale(scale, DOCS / "performance-scale.png")
+    lines = [
+        "## Scale: latency as the archive grows",
+        "",
+        f"Both archives filled step by step with small generated instances ({scale['per_study']} per study, one study "
+        f"per patient) by storescu over 8 associations; {scale['minutes']:.0f} minutes in all.",
+        "",
+        "![scale](performance-scale.png)",
+        "",
+        "| instances | target | ingest inst/s | C-FIND p50 (ms) | QIDO-RS p50 (ms) | WADO-RS p50 (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in scale["steps"]:
+        for t in ("plain", "hardened"):
+            r = s["targets"][t]
+            lines.append(
+                f"| {s['instances']:,} | {t} | {r['ingest_instances_per_s']:.0f} | {r['c_find']['p50_ms']:.1f} | "
+                f"{r['qido_rs']['p50_ms']:.2f} | {r['wado_rs']['p50_ms']:.2f} |"
+            )
+    if "stopped_at" in scale:
+        lines += ["", f"Growth stopped at {scale['stopped_at']['size']:,}: {scale['stopped_at']['reason']}."]
+    return [*lines, ""]
