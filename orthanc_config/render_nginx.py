@@ -70,9 +70,12 @@ HEADER_TIMEOUT_S = 10
 ANONYMOUS_RATE_PER_SECOND = 10
 ANONYMOUS_BURST = 50
 CONNECTIONS_PER_CLIENT = 64
-# The access log records the path without its query string: QIDO queries carry patient names.
+# The access log records the path without its query string: QIDO queries carry patient names. The user is the
+# Basic user or, behind the ALB, `oidc:<sub>` as the load balancer names it (the plugin verifies its signature and
+# writes its own record of the decision).
 ACCESS_LOG_FORMAT = (
-    '{"time":"$time_iso8601","client":"$remote_addr","user":"$remote_user","method":"$request_method",'
+    '{"time":"$time_iso8601","client":"$remote_addr","user":"$remote_user$pacsguard_token_user",'
+    '"method":"$request_method",'
     '"path":"$uri","status":$status,"bytes":$body_bytes_sent,"duration":$request_time}'
 )
 # Failed authentications never reach the Orthanc plugin (the core answers 401 first): nginx writes them

@@ -103,3 +103,10 @@ def test_nginx_accepts_the_configuration_with_the_viewer(tmp_path: Path) -> None
     render(tmp_path)
     res = subprocess.run(["nginx", "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_access_record_names_the_load_balancers_user(tmp_path: Path) -> None:
+    """Found by verify on the rehearsed EC2 hosts: behind the ALB nginx's access record named no user."""
+    conf = render(tmp_path)
+    (fmt,) = re.findall(r"log_format pacsguard escape=json '([^']*)';", conf)
+    assert '"user":"$remote_user$pacsguard_token_user"' in fmt
