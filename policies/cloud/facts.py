@@ -1,0 +1,151 @@
+"""Cloud collectors -> typed facts (policies.facts), one function per resource kind, the same kinds the plan
+adapters (policies.plan.facts) produce. Each reads the per-service collectors (policies.cloud.collect), whose
+boto3 calls are made once per audit (AwsApi caches them), and only the stack's own resources."""
+
+from __future__ import annotations
+
+from policies.cloud.collect import audit_services, backup, data, ec2, edge, in_stack, kms, s3
+from policies.cloud.context import CloudContext
+from policies.facts.resources import (
+    Bucket,
+    Database,
+    EbsDefault,
+    EncryptedResource,
+    FileSystem,
+    Key,
+    Listener,
+    Volume,
+)
+from policies.plan.facts import LOG_SINK_TAG
+
+
+def is_stack_key(key: str | None, stack_keys: set[str]) -> bool:
+    """AWS reports a resource's key as an ARN or a bare id: either names one of the stack's key ARNs."""
+    return bool(key) and (key in stack_keys or any(str(key).endswith(k.rsplit("/", 1)[-1]) for k in stack_keys))
+
+
+def buckets(cx: CloudContext) -> list[Bucket]:
+    out = []
+    for b in s3.buckets(cx.api, cx.stack):
+        rule = s3.encryption(cx.api, b["name"])
+        default = (rule or {}).get("ApplyServerSideEncryptionByDefault") or {}
+        out.append(
+            Bucket(
+                name=b["name"],
+                sse_algorithm=default.get("SSEAlgorithm") if rule is not None else None,
+                kms_key=default.get("KMSMasterKeyID"),
+                bucket_key=bool((rule or {}).get("BucketKeyEnabled")),
+                log_sink=bool(b["tags"].get(LOG_SINK_TAG)),
+                policy=s3.policy(cx.api, b["name"]),
+            )
+        )
+    return out
+
+
+def keys(cx: CloudContext) -> list[Key]:
+    """The stack's keys that are not on their way out (ENC-KMS-KEY-STATE judges those)."""
+    return [
+        Key(k["id"], kms.rotation_enabled(cx.api, k["id"]), kms.key_policy(cx.api, k["id"]))
+        for k in kms.keys(cx.api, cx.stack)
+    ]
+
+
+def databases(cx: CloudContext) -> list[Database]:
+    out = []
+    for db in data.db_instances(cx.api, cx.stack):
+        groups = [g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])]
+        out.append(
+            Database(
+                name=db["DBInstanceIdentifier"],
+                encrypted=bool(db.get("StorageEncrypted")),
+                kms_key=db.get("KmsKeyId"),
+                force_ssl=any(data.db_parameters(cx.api, g).get("rds.force_ssl") == "1" for g in groups),
+            )
+        )
+    return out
+
+
+def file_systems(cx: CloudContext) -> list[FileSystem]:
+    return [
+        FileSystem(
+            fs["FileSystemId"],
+            bool(fs.get("Encrypted")),
+            fs.get("KmsKeyId"),
+            data.file_system_policy(cx.api, fs["FileSystemId"]),
+        )
+        for fs in data.file_systems(cx.api, cx.stack)
+    ]
+
+
+def ebs_default(cx: CloudContext) -> list[EbsDefault]:
+    if not ec2.ebs_encryption_by_default(cx.api):
+        return [EbsDefault("account", False, None)]
+    return [EbsDefault("account", True, ec2.ebs_default_key(cx.api) or None)]
+
+
+def stack_volume_ids(cx: CloudContext) -> set[str]:
+    """Volumes tagged with the stack or attached to its instances (an untagged data volume is still the stack's)."""
+    tagged = {v["VolumeId"] for v in ec2.volumes(cx.api) if in_stack(v.get("Tags"), cx.stack)}
+    attached = {
+        m["Ebs"]["VolumeId"]
+        for i in ec2.instances(cx.api, cx.stack)
+        for m in i.get("BlockDeviceMappings", [])
+        if m.get("Ebs", {}).get("VolumeId")
+    }
+    return tagged | attached
+
+
+def volumes(cx: CloudContext) -> list[Volume]:
+    stack_keys = kms.stack_key_arns(cx.api, cx.stack)
+    mine = stack_volume_ids(cx)
+    return [
+        Volume(
+            v["VolumeId"],
+            bool(v.get("Encrypted")),
+            v.get("KmsKeyId"),
+            is_stack_key(v.get("KmsKeyId"), stack_keys),
+            next((a.get("Device", "") for a in v.get("Attachments", [])), ""),
+        )
+        for v in ec2.volumes(cx.api)
+        if v["VolumeId"] in mine
+    ]
+
+
+def log_groups(cx: CloudContext) -> list[EncryptedResource]:
+    return [
+        EncryptedResource(g["logGroupName"], g.get("kmsKeyId")) for g in audit_services.log_groups(cx.api, cx.stack)
+    ]
+
+
+def secrets(cx: CloudContext) -> list[EncryptedResource]:
+    return [EncryptedResource(s["Name"], s.get("KmsKeyId")) for s in audit_services.secrets(cx.api, cx.stack)]
+
+
+def topics(cx: CloudContext) -> list[EncryptedResource]:
+    return [
+        EncryptedResource(t["arn"].rsplit(":", 1)[-1], t["attributes"].get("KmsMasterKeyId"))
+        for t in audit_services.topics(cx.api, cx.stack)
+    ]
+
+
+def vaults(cx: CloudContext) -> list[EncryptedResource]:
+    return [EncryptedResource(v["BackupVaultName"], v.get("EncryptionKeyArn")) for v in backup.vaults(cx.api, cx.stack)]
+
+
+def trails(cx: CloudContext) -> list[EncryptedResource]:
+    """Trails are account-wide: every one counts, whatever its tags."""
+    return [EncryptedResource(t["Name"], t.get("KmsKeyId")) for t in audit_services.trails(cx.api)]
+
+
+def listeners(cx: CloudContext) -> list[Listener]:
+    out = []
+    for lb in edge.load_balancers(cx.api, cx.stack):
+        for lst in lb["listeners"]:
+            actions = lst.get("DefaultActions", [])
+            redirects = bool(actions) and all(
+                a.get("Type") == "redirect" and (a.get("RedirectConfig") or {}).get("Protocol") == "HTTPS"
+                for a in actions
+            )
+            name = f"{lb['LoadBalancerName']}:{lst.get('Port')}"
+            out.append(Listener(name, lst.get("Protocol"), lst.get("SslPolicy"), redirects))
+    return out

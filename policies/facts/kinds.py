@@ -1,0 +1,64 @@
+"""Each resource kind with its two producers of facts (plan adapter, cloud collector), and `judged`, which makes a
+control's plan and cloud checks out of ONE judge over those facts: the two layers cannot judge differently.
+
+A judge takes one facts object and returns the failure message, or None when compliant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from policies.cloud import facts as cloud
+from policies.cloud.judge import none_found
+from policies.graph import PlanGraph
+from policies.model import CloudCheck, Outcome, StackCheck, outcome
+from policies.plan import facts as plan
+
+F = TypeVar("F")
+Judge = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True)
+class Kind(Generic[F]):
+    label: str  # what a finding calls one of them ("no bucket tagged ...", "no bucket in this stack")
+    plan: Callable[[PlanGraph], list[F]]
+    cloud: Callable[[Any], list[F]]  # CloudContext -> facts of the stack's resources
+    account_wide: bool = False  # found in the account whatever their tags: none at all is a failure, not a scope gap
+
+    def none_in_account(self, cx: Any) -> list[Outcome]:
+        if self.account_wide:
+            return [Outcome("account", "fail", f"no {self.label} in this account")]
+        return none_found(self.label, cx.stack)
+
+
+BUCKETS = Kind("bucket", plan.buckets, cloud.buckets)
+KEYS = Kind("KMS key", plan.keys, cloud.keys)
+DATABASES = Kind("database", plan.databases, cloud.databases)
+FILE_SYSTEMS = Kind("file system", plan.file_systems, cloud.file_systems)
+EBS_DEFAULT = Kind("EBS encryption default", plan.ebs_default, cloud.ebs_default)
+VOLUMES = Kind("EBS volume", plan.volumes, cloud.volumes)
+LOG_GROUPS = Kind("log group", plan.log_groups, cloud.log_groups)
+SECRETS = Kind("secret", plan.secrets, cloud.secrets)
+TOPICS = Kind("topic", plan.topics, cloud.topics)
+VAULTS = Kind("backup vault", plan.vaults, cloud.vaults)
+TRAILS = Kind("CloudTrail trail", plan.trails, cloud.trails, account_wide=True)
+LISTENERS = Kind("load balancer listener", plan.listeners, cloud.listeners)
+
+
+def judged(kind: Kind[F], judge: Callable[[F], str | None], ok: str | Callable[[F], str] = "compliant") -> dict:
+    """`plan=` and `cloud=` of a Control, both judging `kind`'s facts with `judge` (spread into Control(...))."""
+
+    def verdicts(facts: list[F]) -> list[Outcome]:
+        return [outcome(f.name, judge(f), ok(f) if callable(ok) else ok) for f in facts]  # type: ignore[attr-defined]
+
+    def plan_check(g: PlanGraph) -> list[Outcome]:
+        return verdicts(kind.plan(g)) or [Outcome("stack", "skipped", f"not applicable: no {kind.label} in this stack")]
+
+    def cloud_check(cx: Any) -> list[Outcome]:
+        return verdicts(kind.cloud(cx)) or kind.none_in_account(cx)
+
+    return {
+        "plan": StackCheck(plan_check, judge=judge, kind=kind),
+        "cloud": CloudCheck(cloud_check, judge=judge, kind=kind),
+    }

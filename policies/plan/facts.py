@@ -1,0 +1,136 @@
+"""Plan adapters: the synthesised graph (policies.graph) -> typed facts, one function per resource kind.
+
+pulumi-aws v7 splits one logical thing into several resources (a bucket's encryption and policy); the joins follow
+property dependencies (policies.graph.PlanGraph.parts/referenced), which mocks and a real preview both provide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.facts.predicates import customer_key, merged_policy
+from policies.facts.resources import (
+    Bucket,
+    Database,
+    EbsDefault,
+    EncryptedResource,
+    FileSystem,
+    Key,
+    Listener,
+    Volume,
+)
+from policies.graph import PlanGraph, policy_doc
+
+LOG_SINK_TAG = "pacsguard:log-sink"
+SSE_CONFIG = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+
+
+def _true(value: Any) -> bool:
+    """Launch template inputs carry booleans as strings ("true")."""
+    return str(value).lower() == "true"
+
+
+def buckets(g: PlanGraph) -> list[Bucket]:
+    out = []
+    for b in g.of("aws:s3/bucket:Bucket"):
+        rules = [r for conf in g.parts(b, SSE_CONFIG, "bucket") for r in conf.inputs.get("rules") or []]
+        default = (rules[0].get("applyServerSideEncryptionByDefault") or {}) if rules else {}
+        policies = [
+            policy_doc(p.inputs.get("policy")) for p in g.parts(b, "aws:s3/bucketPolicy:BucketPolicy", "bucket")
+        ]
+        out.append(
+            Bucket(
+                name=b.name,
+                sse_algorithm=default.get("sseAlgorithm") if rules else None,
+                kms_key=default.get("kmsMasterKeyId"),
+                bucket_key=bool(rules and rules[0].get("bucketKeyEnabled")),
+                log_sink=bool(b.tags.get(LOG_SINK_TAG)),
+                policy=merged_policy(policies),
+            )
+        )
+    return out
+
+
+def keys(g: PlanGraph) -> list[Key]:
+    return [
+        Key(k.name, bool(k.inputs.get("enableKeyRotation")), policy_doc(k.inputs.get("policy")))
+        for k in g.of("aws:kms/key:Key")
+    ]
+
+
+def databases(g: PlanGraph) -> list[Database]:
+    out = []
+    for db in g.of("aws:rds/instance:Instance"):
+        groups = g.referenced(db, "parameterGroupName")
+        params = {p.get("name"): str(p.get("value")) for grp in groups for p in grp.inputs.get("parameters") or []}
+        out.append(
+            Database(
+                name=db.name,
+                encrypted=bool(db.inputs.get("storageEncrypted")),
+                kms_key=db.inputs.get("kmsKeyId"),
+                force_ssl=params.get("rds.force_ssl") == "1",
+            )
+        )
+    return out
+
+
+def file_systems(g: PlanGraph) -> list[FileSystem]:
+    out = []
+    for fs in g.of("aws:efs/fileSystem:FileSystem"):
+        parts = g.parts(fs, "aws:efs/fileSystemPolicy:FileSystemPolicy", "fileSystemId")
+        policy = merged_policy([policy_doc(p.inputs.get("policy")) for p in parts])
+        out.append(FileSystem(fs.name, bool(fs.inputs.get("encrypted")), fs.inputs.get("kmsKeyId"), policy))
+    return out
+
+
+def ebs_default(g: PlanGraph) -> list[EbsDefault]:
+    enc = g.of("aws:ebs/encryptionByDefault:EncryptionByDefault")
+    key = g.of("aws:ebs/defaultKmsKey:DefaultKmsKey")
+    if not enc or not enc[0].inputs.get("enabled"):
+        return [EbsDefault("account", False, None)]
+    return [EbsDefault(enc[0].name, True, key[0].inputs.get("keyArn") if key else None)]
+
+
+def volumes(g: PlanGraph) -> list[Volume]:
+    """The volumes the stack's launch templates give every host (the plan cannot see volumes made later)."""
+    out = []
+    for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
+        for bdm in lt.inputs.get("blockDeviceMappings") or []:
+            ebs = bdm.get("ebs") or {}
+            key = ebs.get("kmsKeyId")
+            out.append(Volume(lt.name, _true(ebs.get("encrypted")), key, customer_key(key), bdm.get("deviceName", "")))
+    return out
+
+
+def _encrypted(g: PlanGraph, token: str, key_input: str) -> list[EncryptedResource]:
+    return [EncryptedResource(r.name, r.inputs.get(key_input)) for r in g.of(token)]
+
+
+def log_groups(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:cloudwatch/logGroup:LogGroup", "kmsKeyId")
+
+
+def secrets(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:secretsmanager/secret:Secret", "kmsKeyId")
+
+
+def topics(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:sns/topic:Topic", "kmsMasterKeyId")
+
+
+def vaults(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:backup/vault:Vault", "kmsKeyArn")
+
+
+def trails(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:cloudtrail/trail:Trail", "kmsKeyId")
+
+
+def listeners(g: PlanGraph) -> list[Listener]:
+    out = []
+    for lst in g.of("aws:lb/listener:Listener"):
+        actions = lst.inputs.get("defaultActions") or []
+        redirects = bool(actions) and all(
+            a.get("type") == "redirect" and (a.get("redirect") or {}).get("protocol") == "HTTPS" for a in actions
+        )
+        out.append(Listener(lst.name, lst.inputs.get("protocol"), lst.inputs.get("sslPolicy"), redirects))
+    return out
