@@ -104,7 +104,6 @@ def volumes(cx: CloudContext) -> list[Volume]:
             bool(v.get("Encrypted")),
             v.get("KmsKeyId"),
             is_stack_key(v.get("KmsKeyId"), stack_keys),
-            next((a.get("Device", "") for a in v.get("Attachments", [])), ""),
         )
         for v in ec2.volumes(cx.api)
         if v["VolumeId"] in mine

@@ -58,7 +58,6 @@ class Volume:
     encrypted: bool
     kms_key: str | None
     stack_key: bool  # the key is one of the stack's keys (at plan time: a customer-managed key the program names)
-    device: str = ""
 
 
 @dataclass(frozen=True)

@@ -97,14 +97,9 @@ def _ebs_default(e: EbsDefault) -> str | None:
 
 
 def _volume(v: Volume) -> str | None:
-    where = f"volume {v.device} " if v.device else ""
     if not v.encrypted:
-        return f"{where}is not encrypted"
-    return (
-        None
-        if v.stack_key
-        else f"{where}is encrypted with {v.kms_key or 'the AWS-managed key'}, not a key of the stack"
-    )
+        return "not encrypted"
+    return None if v.stack_key else f"encrypted with {v.kms_key or 'the AWS-managed key'}, not a key of the stack"
 
 
 def _topic_key(t: EncryptedResource) -> str | None:

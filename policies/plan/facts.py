@@ -97,7 +97,8 @@ def volumes(g: PlanGraph) -> list[Volume]:
         for bdm in lt.inputs.get("blockDeviceMappings") or []:
             ebs = bdm.get("ebs") or {}
             key = ebs.get("kmsKeyId")
-            out.append(Volume(lt.name, _true(ebs.get("encrypted")), key, customer_key(key), bdm.get("deviceName", "")))
+            name = f"{lt.name}:{bdm.get('deviceName', '')}"  # a launch template gives each host several volumes
+            out.append(Volume(name, _true(ebs.get("encrypted")), key, customer_key(key)))
     return out
 
 

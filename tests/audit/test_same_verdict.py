@@ -1,0 +1,125 @@
+"""The same misconfiguration gives the same verdict at both layers: for every control that judges shared facts
+(policies.facts.kinds.judged), the plan facts of the synthesised prod stack broken one way and the cloud facts of
+the emulated prod account broken the same way are failed by the one judge with the same message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from infra.synth import Synthesis
+from policies.catalog import by_id, controls
+from policies.cloud.api import ApiUnavailable, AwsApi
+from policies.cloud.context import CloudContext
+from policies.graph import PlanGraph
+from tests.audit.account import ACCOUNT, REGION, STACK, build
+from tests.audit.answer_key import BREAKS, EMULATOR_LIMITS
+from tests.audit.conftest import Clients
+from tests.policies.mutations import DELETE, Mutation, add, edit, policy_statements, transform
+
+CloudBreak = Callable[[Clients, dict], Any]
+
+
+def _answer(name: str) -> CloudBreak:
+    return next(b for b in BREAKS if b.name == name).apply
+
+
+def _no_sid(sid: str) -> Mutation:
+    def apply(g: PlanGraph) -> PlanGraph:
+        owner = {"DenyInsecureTransport": "storage-archive-policy", "DenyWithoutTls": "storage-images-policy"}[sid]
+        return policy_statements(owner, lambda sts: [s for s in sts if s.get("Sid") != sid])(g)
+
+    return apply
+
+
+KMS_STAR = {"Sid": "Everything", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*", "Resource": "*"}  # fmt: skip
+
+# control id -> (the misconfiguration in the program, the same misconfiguration in the account)
+SAME: dict[str, tuple[Mutation, CloudBreak]] = {
+    "ENC-S3-KMS": (
+        edit("storage-archive-encryption", **{"rules.0.applyServerSideEncryptionByDefault.sseAlgorithm": "AES256"}),
+        _answer("archive bucket switched to SSE-S3"),
+    ),
+    "ENC-S3-TLS": (_no_sid("DenyInsecureTransport"), _answer("archive policy replaced without the TLS deny")),
+    "ENC-KMS-ROTATION": (
+        edit("keys-images", enableKeyRotation=False),
+        _answer("rotation turned off on the images key"),
+    ),
+    "ENC-KMS-POLICY": (
+        policy_statements("keys-secrets", lambda sts: [*sts, KMS_STAR]),
+        _answer("secrets key policy opened to kms:*"),
+    ),
+    "ENC-RDS-KMS": (edit("database-index", storageEncrypted=False), _answer("a second, unencrypted database")),
+    "ENC-EFS-KMS": (edit("storage-images", encrypted=False), _answer("a second, unencrypted file system")),
+    "ENC-EFS-TLS": (_no_sid("DenyWithoutTls"), _answer("file system policy without the TLS deny")),
+    "ENC-EBS-DEFAULT": (
+        edit("ebs-encryption-by-default", enabled=False),
+        _answer("EBS encryption by default turned off"),
+    ),
+    "ENC-EBS-VOLUMES": (
+        edit("hosts-lt", **{"blockDeviceMappings.0.ebs.encrypted": "false"}),
+        _answer("unencrypted EBS data volume"),
+    ),
+    "ENC-LOGS-KMS": (edit("hosts-log-nginx", kmsKeyId=DELETE), _answer("log group without a key")),
+    "ENC-SECRETS-KMS": (
+        add("aws:secretsmanager/secret:Secret", "plain-secret", {"name": "plain-secret"}),
+        _answer("secret on the AWS-managed key"),
+    ),
+    "ENC-SNS-KMS": (edit("alarms-topic", kmsMasterKeyId=DELETE), _answer("unencrypted alarm topic")),
+    "ENC-LB-TLS": (
+        edit("web-https", sslPolicy="ELBSecurityPolicy-2016-08"),
+        _answer("HTTPS listener on the 2016 TLS policy"),
+    ),
+    "ENC-DB-TLS": (
+        transform(
+            "database-params",
+            lambda i: i.update(
+                parameters=[{**p, "value": "0"} if p["name"] == "rds.force_ssl" else p for p in i["parameters"]]
+            ),
+        ),
+        _answer("rds.force_ssl set to 0"),
+    ),
+    "ENC-TRAIL-KMS": (edit("trail-trail", kmsKeyId=DELETE), _answer("a second trail without a key")),
+}
+# Judged controls whose misconfiguration the emulator cannot hold, with the reason.
+NOT_ON_EMULATOR = {"ENC-BACKUP-KMS": "moto gives every backup vault a key: no vault on the AWS-managed key exists"}
+
+
+def _judged() -> set[str]:
+    return {c.id for c in controls() if c.cloud is not None and c.cloud.judge is not None}
+
+
+def test_every_shared_judge_is_tried_on_both_layers() -> None:
+    assert set(SAME) | set(NOT_ON_EMULATOR) == _judged()
+
+
+def _failures(outcomes: list) -> set[str]:
+    return {o.message for o in outcomes if o.status == "fail"}
+
+
+@pytest.mark.parametrize("control_id", sorted(SAME))
+def test_the_same_misconfiguration_gets_the_same_verdict_on_both_layers(
+    control_id: str, prod: Synthesis, clients: Clients, moto: str
+) -> None:
+    ctl = by_id(control_id)
+    mutation, cloud_break = SAME[control_id]
+    good_graph = PlanGraph.from_synthesis(prod)
+    ids = build(clients)
+
+    def cloud() -> set[str] | None:
+        cx = CloudContext(AwsApi(region=REGION, endpoint_url=moto, account_id=ACCOUNT), STACK, "prod")
+        try:
+            return _failures(ctl.cloud.check(cx))
+        except ApiUnavailable:
+            assert control_id in EMULATOR_LIMITS, f"{control_id}: the emulator cannot answer"
+            return None  # the good state is out of the emulator's reach (EMULATOR_LIMITS); the broken one is not
+
+    assert _failures(ctl.plan.check(good_graph)) == set()
+    assert cloud() in (set(), None)
+    cloud_break(clients, ids)
+    plan_verdict = _failures(ctl.plan.check(mutation(good_graph)))
+    assert plan_verdict, f"{control_id}: the program's misconfiguration passed the plan"
+    assert plan_verdict == cloud(), f"{control_id}: the layers disagree on the same misconfiguration"
