@@ -14,9 +14,11 @@ from policies.facts.resources import (
     FileSystem,
     Key,
     Listener,
+    LoadBalancer,
+    LogGroup,
     Volume,
 )
-from policies.plan.facts import LOG_SINK_TAG
+from policies.plan.facts import DATA_CLASS_TAG, LOG_SINK_TAG, PAB_FLAGS
 
 
 def is_stack_key(key: str | None, stack_keys: set[str]) -> bool:
@@ -29,13 +31,22 @@ def buckets(cx: CloudContext) -> list[Bucket]:
     for b in s3.buckets(cx.api, cx.stack):
         rule = s3.encryption(cx.api, b["name"])
         default = (rule or {}).get("ApplyServerSideEncryptionByDefault") or {}
+        pab = s3.public_access_block(cx.api, b["name"]) or {}
+        lock = s3.object_lock(cx.api, b["name"]) or {}
         out.append(
             Bucket(
                 name=b["name"],
+                environment=cx.environment,
+                data_class=b["tags"].get(DATA_CLASS_TAG),
                 sse_algorithm=default.get("SSEAlgorithm") if rule is not None else None,
                 kms_key=default.get("KMSMasterKeyID"),
                 bucket_key=bool((rule or {}).get("BucketKeyEnabled")),
                 log_sink=bool(b["tags"].get(LOG_SINK_TAG)),
+                versioning=s3.versioning(cx.api, b["name"]) == "Enabled",
+                public_access_block=frozenset(flag for flag in PAB_FLAGS if pab.get(flag)),
+                object_lock=lock.get("ObjectLockEnabled") == "Enabled",
+                lock_mode=((lock.get("Rule") or {}).get("DefaultRetention") or {}).get("Mode"),
+                lifecycle_days=s3.lifecycle_expiration_days(cx.api, b["name"]),
                 policy=s3.policy(cx.api, b["name"]),
             )
         )
@@ -51,15 +62,29 @@ def keys(cx: CloudContext) -> list[Key]:
 
 
 def databases(cx: CloudContext) -> list[Database]:
+    groups = {g["GroupId"]: g for g in ec2.security_groups(cx.api)}
     out = []
     for db in data.db_instances(cx.api, cx.stack):
-        groups = [g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])]
+        params = [g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])]
+        rules = [
+            p
+            for sg in db.get("VpcSecurityGroups", [])
+            for p in groups.get(sg["VpcSecurityGroupId"], {}).get("IpPermissions", [])
+        ]
+        cidrs = [r.get("CidrIp") for p in rules for r in p.get("IpRanges", [])] + [
+            r.get("CidrIpv6") for p in rules for r in p.get("Ipv6Ranges", [])
+        ]
         out.append(
             Database(
                 name=db["DBInstanceIdentifier"],
+                environment=cx.environment,
                 encrypted=bool(db.get("StorageEncrypted")),
                 kms_key=db.get("KmsKeyId"),
-                force_ssl=any(data.db_parameters(cx.api, g).get("rds.force_ssl") == "1" for g in groups),
+                force_ssl=any(data.db_parameters(cx.api, g).get("rds.force_ssl") == "1" for g in params),
+                deletion_protection=bool(db.get("DeletionProtection")),
+                multi_az=bool(db.get("MultiAZ")),
+                publicly_accessible=bool(db.get("PubliclyAccessible")),
+                admitted_cidrs=tuple(c for c in cidrs if c),
             )
         )
     return out
@@ -110,9 +135,21 @@ def volumes(cx: CloudContext) -> list[Volume]:
     ]
 
 
-def log_groups(cx: CloudContext) -> list[EncryptedResource]:
+def log_groups(cx: CloudContext) -> list[LogGroup]:
     return [
-        EncryptedResource(g["logGroupName"], g.get("kmsKeyId")) for g in audit_services.log_groups(cx.api, cx.stack)
+        LogGroup(g["logGroupName"], cx.environment, g.get("kmsKeyId"), g.get("retentionInDays"))
+        for g in audit_services.log_groups(cx.api, cx.stack)
+    ]
+
+
+def load_balancers(cx: CloudContext) -> list[LoadBalancer]:
+    return [
+        LoadBalancer(
+            lb["LoadBalancerName"],
+            lb.get("Type") or "application",
+            lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true",
+        )
+        for lb in edge.load_balancers(cx.api, cx.stack)
     ]
 
 

@@ -44,19 +44,42 @@ TOPICS = Kind("topic", plan.topics, cloud.topics)
 VAULTS = Kind("backup vault", plan.vaults, cloud.vaults)
 TRAILS = Kind("CloudTrail trail", plan.trails, cloud.trails, account_wide=True)
 LISTENERS = Kind("load balancer listener", plan.listeners, cloud.listeners)
+LOAD_BALANCERS = Kind("load balancer", plan.load_balancers, cloud.load_balancers)
 
 
-def judged(kind: Kind[F], judge: Callable[[F], str | None], ok: str | Callable[[F], str] = "compliant") -> dict:
-    """`plan=` and `cloud=` of a Control, both judging `kind`'s facts with `judge` (spread into Control(...))."""
+def judged(
+    kind: Kind[F],
+    judge: Callable[[F], str | None],
+    ok: str | Callable[[F], str] = "compliant",
+    *,
+    applies: Callable[[F], bool] | None = None,
+    applies_to: str = "",
+    none_applies: str | None = None,
+) -> dict[str, Any]:
+    """`plan=` and `cloud=` of a Control, both judging `kind`'s facts with `judge` (spread into Control(...)).
 
-    def verdicts(facts: list[F]) -> list[Outcome]:
-        return [outcome(f.name, judge(f), ok(f) if callable(ok) else ok) for f in facts]  # type: ignore[attr-defined]
+    `applies` narrows the facts judged (prod stacks only, log buckets only); when it leaves none, the result is
+    "not applicable" naming `applies_to`, or a failure saying `none_applies` when the stack must have one."""
+
+    def verdicts(facts: list[F], none: Callable[[], list[Outcome]]) -> list[Outcome]:
+        if not facts:
+            return none()
+        chosen = [f for f in facts if applies is None or applies(f)]
+        if not chosen and none_applies:
+            return [Outcome("stack", "fail", none_applies)]
+        if not chosen:
+            return [Outcome("stack", "skipped", f"not applicable: applies to {applies_to} only")]
+        return [outcome(f.name, judge(f), ok(f) if callable(ok) else ok) for f in chosen]  # type: ignore[attr-defined]
 
     def plan_check(g: PlanGraph) -> list[Outcome]:
-        return verdicts(kind.plan(g)) or [Outcome("stack", "skipped", f"not applicable: no {kind.label} in this stack")]
+        if none_applies and not kind.plan(g):
+            return [Outcome("stack", "fail", none_applies)]
+        return verdicts(
+            kind.plan(g), lambda: [Outcome("stack", "skipped", f"not applicable: no {kind.label} in this stack")]
+        )
 
     def cloud_check(cx: Any) -> list[Outcome]:
-        return verdicts(kind.cloud(cx)) or kind.none_in_account(cx)
+        return verdicts(kind.cloud(cx), lambda: kind.none_in_account(cx))
 
     return {
         "plan": StackCheck(plan_check, judge=judge, kind=kind),

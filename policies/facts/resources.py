@@ -13,10 +13,17 @@ Policy = dict[str, Any]  # an IAM-style policy document
 @dataclass(frozen=True)
 class Bucket:
     name: str
+    environment: str  # prod or dev: the stack's, which sets how strict some judges are
+    data_class: str | None  # the pacsguard:data-class tag: phi, logs, ...
     sse_algorithm: str | None  # None: no default encryption configuration
     kms_key: str | None
     bucket_key: bool
     log_sink: bool  # tagged pacsguard:log-sink: the one bucket AWS log delivery requires on SSE-S3
+    versioning: bool  # versioning Enabled (not Suspended, not never set)
+    public_access_block: frozenset[str]  # the flags that are on, in the API's names (BlockPublicAcls, ...)
+    object_lock: bool  # object lock enabled on the bucket
+    lock_mode: str | None  # the default retention mode: COMPLIANCE, GOVERNANCE or None
+    lifecycle_days: int | None  # the shortest enabled expiration rule (retention where no lock is allowed)
     policy: Policy = field(default_factory=dict)
 
 
@@ -30,9 +37,14 @@ class Key:
 @dataclass(frozen=True)
 class Database:
     name: str
+    environment: str
     encrypted: bool
     kms_key: str | None
     force_ssl: bool  # a parameter group of the instance sets rds.force_ssl=1
+    deletion_protection: bool
+    multi_az: bool
+    publicly_accessible: bool
+    admitted_cidrs: tuple[str, ...]  # address ranges its security groups admit (the hosts' group is no range)
 
 
 @dataclass(frozen=True)
@@ -62,11 +74,26 @@ class Volume:
 
 @dataclass(frozen=True)
 class EncryptedResource:
-    """A resource whose only judged property is the KMS key it is encrypted with (log group, secret, topic,
-    backup vault, trail)."""
+    """A resource whose only judged property is the KMS key it is encrypted with (secret, topic, backup vault,
+    trail)."""
 
     name: str
     kms_key: str | None
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    name: str
+    environment: str
+    kms_key: str | None
+    retention_days: int | None  # None: never set (AWS keeps the events forever)
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    name: str
+    type: str  # application, network, gateway
+    drops_invalid_headers: bool
 
 
 @dataclass(frozen=True)

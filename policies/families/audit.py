@@ -6,6 +6,9 @@ from typing import Any
 
 from policies import citations as c
 from policies.cloud.checks import monitoring
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import LogGroup
 from policies.graph import PlanGraph
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -80,16 +83,12 @@ def _alb_logs(i: dict[str, Any]) -> str | None:
     return None if (i.get("accessLogs") or {}).get("enabled") else "access logs are off"
 
 
-def _retention(g: PlanGraph) -> list[Outcome]:
-    minimum = MIN_RETENTION[g.environment]
-    out = []
-    for lg in g.of("aws:cloudwatch/logGroup:LogGroup"):
-        days = lg.inputs.get("retentionInDays") or 0
-        failure = (
-            None if days >= minimum else f"kept {days or 'an unset number of'} days; {g.environment} needs {minimum}"
-        )
-        out.append(resource_outcome(lg, failure, f"kept {days} days"))
-    return out
+def _retention(lg: LogGroup) -> str | None:
+    minimum = MIN_RETENTION[lg.environment]
+    days = lg.retention_days
+    if days and days >= minimum:
+        return None
+    return f"kept {f'{days} days' if days else 'forever (retention unset)'}; {lg.environment} needs {minimum} days"
 
 
 def _alarms(g: PlanGraph) -> list[Outcome]:
@@ -237,22 +236,6 @@ def _c_alb_logs(cx: Any) -> list[Outcome]:
     ] or none_found("application load balancer", cx.stack)
 
 
-def _c_retention(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import audit_services
-    from policies.cloud.judge import none_found
-
-    minimum = MIN_RETENTION[cx.environment]
-    return [
-        outcome(
-            g["logGroupName"],
-            None
-            if (g.get("retentionInDays") or 0) >= minimum
-            else f"kept {g.get('retentionInDays') or 'forever (unset)'}; {cx.environment} needs {minimum} days",
-        )
-        for g in audit_services.log_groups(cx.api, cx.stack)
-    ] or none_found("log group", cx.stack)
-
-
 def _c_guardduty(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import audit_services
 
@@ -345,8 +328,7 @@ CONTROLS = [
             "prowler": "cloudwatch_log_group_retention_policy_specific_days_enabled",
             "checkov": "CKV_AWS_338",
         },
-        plan=StackCheck(_retention),
-        cloud=CloudCheck(_c_retention),
+        **judged(kinds.LOG_GROUPS, _retention, lambda lg: f"kept {lg.retention_days} days"),
     ),
     Control(
         id="AUD-ALARMS",

@@ -7,8 +7,11 @@ from typing import Any
 
 from policies import citations as c
 from policies.cloud.checks import backups
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import Database
 from policies.graph import PlanGraph
-from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, outcome, resource_outcome
 
 CONTINGENCY = Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,))
 MIN_DB_BACKUP_DAYS = {"prod": 35, "dev": 1}
@@ -103,12 +106,8 @@ def _restore_testing(g: PlanGraph) -> list[Outcome]:
     ]
 
 
-def _env(i: dict[str, Any]) -> str:
-    return (i.get("tags") or {}).get("pacsguard:environment", "prod")
-
-
-def _rds_multi_az(i: dict[str, Any]) -> str | None:
-    return None if i.get("multiAz") else "single-AZ: an AZ outage stops the PACS"
+def _multi_az(db: Database) -> str | None:
+    return None if db.multi_az else "single-AZ: an AZ outage stops the PACS"
 
 
 # --- cloud checks -------------------------------------------------------------------------------------
@@ -165,18 +164,6 @@ def _c_vault_lock(cx: Any) -> list[Outcome]:
             failure = None
         out.append(outcome(v["BackupVaultName"], failure, "locked"))
     return out or none_found("backup vault", cx.stack)
-
-
-def _c_multi_az(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import data
-    from policies.cloud.judge import none_found
-
-    if cx.environment != "prod":
-        return [Outcome("stack", "skipped", "not applicable: applies to prod stacks only")]
-    return [
-        outcome(db["DBInstanceIdentifier"], _rds_multi_az({"multiAz": db.get("MultiAZ")}))
-        for db in data.db_instances(cx.api, cx.stack)
-    ] or none_found("database", cx.stack)
 
 
 CONTROLS = [
@@ -258,9 +245,6 @@ CONTROLS = [
             "prowler": "rds_instance_multi_az",
             "checkov": "CKV_AWS_157",
         },
-        plan=ResourceCheck(
-            ("aws:rds/instance:Instance",), _rds_multi_az, applies=lambda i: _env(i) == "prod", applies_to="prod stacks"
-        ),
-        cloud=CloudCheck(_c_multi_az),
+        **judged(kinds.DATABASES, _multi_az, applies=lambda db: db.environment == "prod", applies_to="prod stacks"),
     ),
 ]

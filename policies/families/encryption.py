@@ -10,7 +10,17 @@ from policies.cloud.checks import keys, snapshots
 from policies.facts import kinds
 from policies.facts.kinds import judged
 from policies.facts.predicates import customer_key, denies_insecure_transport
-from policies.facts.resources import Bucket, Database, EbsDefault, EncryptedResource, FileSystem, Key, Listener, Volume
+from policies.facts.resources import (
+    Bucket,
+    Database,
+    EbsDefault,
+    EncryptedResource,
+    FileSystem,
+    Key,
+    Listener,
+    LogGroup,
+    Volume,
+)
 from policies.graph import as_list, statements
 from policies.model import Citations, CloudCheck, Control, ResourceCheck
 
@@ -79,7 +89,7 @@ def _stack_key(what: str) -> Callable[[Any], str | None]:
     return judge
 
 
-def _customer_key_for(failure: str) -> Callable[[EncryptedResource], str | None]:
+def _customer_key_for(failure: str) -> Callable[[EncryptedResource | LogGroup], str | None]:
     return lambda r: None if customer_key(r.kms_key) else failure
 
 

@@ -7,12 +7,15 @@ from typing import Any
 
 from infra.endpoint_services import POLICY_SERVICES
 from policies import citations as c
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import Bucket, Database, LoadBalancer
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
+from policies.plan.facts import PAB_FLAGS
 
 EXPOSURE = Citations(hipaa=(c.ACCESS, c.TRANSMISSION), gdpr=(c.GDPR_CIA, c.GDPR_BY_DESIGN))
 WORLD = ("0.0.0.0/0", "::/0")
-PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 REQUIRED_ENDPOINTS = ("s3", "ssm", "ssmmessages", "ec2messages", "kms", "logs", "secretsmanager", "sts")
 REQUIRED_WAF_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
@@ -21,25 +24,16 @@ REQUIRED_WAF_GROUPS = (
 )
 
 
-def _public_access(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for bucket in g.of("aws:s3/bucket:Bucket"):
-        blocks = g.parts(bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket")
-        missing = [f for f in PAB_FLAGS if not any(b.inputs.get(f) for b in blocks)]
-        public_allow = [
-            st.get("Sid", "?")
-            for p in g.parts(bucket, "aws:s3/bucketPolicy:BucketPolicy", "bucket")
-            for st in statements(policy_doc(p.inputs.get("policy")))
-            if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})
-        ]
-        if missing:
-            failure = f"public access block lacks {', '.join(missing)}"
-        elif public_allow:
-            failure = f"bucket policy allows anyone ({', '.join(public_allow)})"
-        else:
-            failure = None
-        out.append(resource_outcome(bucket, failure, "all four public access block flags on"))
-    return out
+def _s3_public(b: Bucket) -> str | None:
+    missing = [flag for flag in PAB_FLAGS if flag not in b.public_access_block]
+    public_allow = [
+        st.get("Sid", "?")
+        for st in statements(b.policy)
+        if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})
+    ]
+    if missing:
+        return f"public access block lacks {', '.join(missing)}"
+    return f"bucket policy allows anyone ({', '.join(public_allow)})" if public_allow else None
 
 
 def _world_ingress(g: PlanGraph) -> list[Outcome]:
@@ -118,26 +112,14 @@ def _flow_logs(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-def _db_private(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for db in g.of("aws:rds/instance:Instance"):
-        if db.inputs.get("publiclyAccessible"):
-            out.append(Outcome(db.name, "fail", "database is publicly accessible"))
-            continue
-        groups = g.referenced(db, "vpcSecurityGroupIds")
-        wide = [
-            r.name
-            for sg in groups
-            for r in g.parts(sg, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "securityGroupId")
-            if r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")
-        ]
-        failure = (
-            f"database security group admits address ranges ({', '.join(wide)}), not only the hosts' group"
-            if wide
-            else None
+def _db_private(db: Database) -> str | None:
+    if db.publicly_accessible:
+        return "database is publicly accessible"
+    if db.admitted_cidrs:
+        return (
+            f"database security group admits address ranges ({', '.join(db.admitted_cidrs)}), not only the hosts' group"
         )
-        out.append(resource_outcome(db, failure, "private, reachable only from the hosts' security group"))
-    return out
+    return None
 
 
 def _waf_on_alb(g: PlanGraph) -> list[Outcome]:
@@ -221,14 +203,8 @@ def _host_egress(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no host launch template")]
 
 
-def _alb_headers(i: dict[str, Any]) -> str | None:
-    if i.get("loadBalancerType", "application") != "application":
-        return None
-    return (
-        None
-        if i.get("dropInvalidHeaderFields")
-        else "invalid header fields are passed to the hosts (request smuggling)"
-    )
+def _alb_headers(lb: LoadBalancer) -> str | None:
+    return None if lb.drops_invalid_headers else "invalid header fields are passed to the hosts (request smuggling)"
 
 
 def _db_isolated(g: PlanGraph) -> list[Outcome]:
@@ -262,33 +238,12 @@ def _db_isolated(g: PlanGraph) -> list[Outcome]:
 
 # --- cloud checks -------------------------------------------------------------------------------------
 
-PAB_API_FLAGS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
-
-
-def _c_s3_public(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import s3
-    from policies.cloud.judge import none_found
-
-    out = []
-    for b in s3.buckets(cx.api, cx.stack):
-        pab = s3.public_access_block(cx.api, b["name"]) or {}
-        missing = [f for f in PAB_API_FLAGS if not pab.get(f)]
-        public = [st.get("Sid", "?") for st in statements(s3.policy(cx.api, b["name"]))
-                  if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})]  # fmt: skip
-        failure = (
-            f"public access block lacks {', '.join(missing)}"
-            if missing
-            else (f"policy allows anyone ({', '.join(public)})" if public else None)
-        )
-        out.append(outcome(b["name"], failure, "all four public access block flags on"))
-    return out or none_found("bucket", cx.stack)
-
 
 def _c_s3_account_pab(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import s3
 
     pab = s3.account_public_access_block(cx.api) or {}
-    missing = [f for f in PAB_API_FLAGS if not pab.get(f)]
+    missing = [f for f in PAB_FLAGS if not pab.get(f)]
     return [
         outcome(
             "account",
@@ -395,32 +350,6 @@ def _c_flow_logs(cx: Any) -> list[Outcome]:
     return out or none_found("VPC", cx.stack)
 
 
-def _c_db_private(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import data, ec2
-    from policies.cloud.judge import none_found
-
-    groups = {g["GroupId"]: g for g in ec2.security_groups(cx.api)}
-    out = []
-    for db in data.db_instances(cx.api, cx.stack):
-        if db.get("PubliclyAccessible"):
-            out.append(outcome(db["DBInstanceIdentifier"], "database is publicly accessible"))
-            continue
-        wide = [
-            g
-            for sg in db.get("VpcSecurityGroups", [])
-            for p in groups.get(sg["VpcSecurityGroupId"], {}).get("IpPermissions", [])
-            for g in [r.get("CidrIp") for r in p.get("IpRanges", [])]
-        ]
-        out.append(
-            outcome(
-                db["DBInstanceIdentifier"],
-                f"security group admits {wide[0]}" if wide else None,
-                "private, hosts' group only",
-            )
-        )
-    return out or none_found("database", cx.stack)
-
-
 def _c_waf(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
     from policies.cloud.judge import none_found
@@ -446,22 +375,6 @@ def _c_waf(cx: Any) -> list[Outcome]:
     return out or none_found("application load balancer", cx.stack)
 
 
-def _c_alb_headers(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import edge
-    from policies.cloud.judge import none_found
-
-    return [
-        outcome(
-            lb["LoadBalancerName"],
-            None
-            if lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true"
-            else "invalid header fields are passed on",
-        )
-        for lb in edge.load_balancers(cx.api, cx.stack)
-        if lb.get("Type") == "application"
-    ] or none_found("application load balancer", cx.stack)
-
-
 CONTROLS = [
     Control(
         id="NET-S3-PUBLIC",
@@ -476,8 +389,7 @@ CONTROLS = [
             "prowler": "s3_bucket_level_public_access_block",
             "checkov": "CKV_AWS_53",
         },
-        plan=StackCheck(_public_access),
-        cloud=CloudCheck(_c_s3_public),
+        **judged(kinds.BUCKETS, _s3_public, "all four public access block flags on"),
     ),
     Control(
         id="NET-SG-WORLD",
@@ -579,8 +491,7 @@ CONTROLS = [
             "prowler": "rds_instance_no_public_access",
             "checkov": "CKV_AWS_17",
         },
-        plan=StackCheck(_db_private),
-        cloud=CloudCheck(_c_db_private),
+        **judged(kinds.DATABASES, _db_private, "private, reachable only from the hosts' security group"),
     ),
     Control(
         id="NET-DB-ISOLATED",
@@ -642,8 +553,12 @@ CONTROLS = [
             "prowler": "elbv2_alb_drop_invalid_header_fields_enabled",
             "checkov": "CKV_AWS_131",
         },
-        plan=ResourceCheck(("aws:lb/loadBalancer:LoadBalancer",), _alb_headers),
-        cloud=CloudCheck(_c_alb_headers),
+        **judged(
+            kinds.LOAD_BALANCERS,
+            _alb_headers,
+            applies=lambda lb: lb.type == "application",
+            applies_to="application load balancers",
+        ),
     ),
     Control(
         id="NET-S3-ACCOUNT-PAB",

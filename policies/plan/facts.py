@@ -16,12 +16,27 @@ from policies.facts.resources import (
     FileSystem,
     Key,
     Listener,
+    LoadBalancer,
+    LogGroup,
     Volume,
 )
 from policies.graph import PlanGraph, policy_doc
 
 LOG_SINK_TAG = "pacsguard:log-sink"
+DATA_CLASS_TAG = "pacsguard:data-class"
 SSE_CONFIG = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+# The public access block's four flags: the API's name -> the Pulumi input's.
+PAB_FLAGS = {
+    "BlockPublicAcls": "blockPublicAcls",
+    "BlockPublicPolicy": "blockPublicPolicy",
+    "IgnorePublicAcls": "ignorePublicAcls",
+    "RestrictPublicBuckets": "restrictPublicBuckets",
+}
 
 
 def _true(value: Any) -> bool:
@@ -34,16 +49,36 @@ def buckets(g: PlanGraph) -> list[Bucket]:
     for b in g.of("aws:s3/bucket:Bucket"):
         rules = [r for conf in g.parts(b, SSE_CONFIG, "bucket") for r in conf.inputs.get("rules") or []]
         default = (rules[0].get("applyServerSideEncryptionByDefault") or {}) if rules else {}
-        policies = [
-            policy_doc(p.inputs.get("policy")) for p in g.parts(b, "aws:s3/bucketPolicy:BucketPolicy", "bucket")
+        policies = [policy_doc(p.inputs.get("policy")) for p in g.parts(b, BUCKET_POLICY, "bucket")]
+        blocks = g.parts(b, PUBLIC_ACCESS_BLOCK, "bucket")
+        locks = g.parts(b, OBJECT_LOCK, "bucket")
+        expirations = [
+            (r.get("expiration") or {}).get("days")
+            for lc in g.parts(b, LIFECYCLE, "bucket")
+            for r in lc.inputs.get("rules") or []
+            if r.get("status") == "Enabled"
         ]
         out.append(
             Bucket(
                 name=b.name,
+                environment=g.environment,
+                data_class=b.tags.get(DATA_CLASS_TAG),
                 sse_algorithm=default.get("sseAlgorithm") if rules else None,
                 kms_key=default.get("kmsMasterKeyId"),
                 bucket_key=bool(rules and rules[0].get("bucketKeyEnabled")),
                 log_sink=bool(b.tags.get(LOG_SINK_TAG)),
+                versioning=any(
+                    (v.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled"
+                    for v in g.parts(b, "aws:s3/bucketVersioning:BucketVersioning", "bucket")
+                ),
+                public_access_block=frozenset(
+                    api for api, arg in PAB_FLAGS.items() if any(blk.inputs.get(arg) for blk in blocks)
+                ),
+                object_lock=bool(b.inputs.get("objectLockEnabled")),
+                lock_mode=(((locks[0].inputs.get("rule") or {}).get("defaultRetention") or {}) if locks else {}).get(
+                    "mode"
+                ),
+                lifecycle_days=min((int(d) for d in expirations if d), default=None),
                 policy=merged_policy(policies),
             )
         )
@@ -62,12 +97,24 @@ def databases(g: PlanGraph) -> list[Database]:
     for db in g.of("aws:rds/instance:Instance"):
         groups = g.referenced(db, "parameterGroupName")
         params = {p.get("name"): str(p.get("value")) for grp in groups for p in grp.inputs.get("parameters") or []}
+        cidrs = [
+            cidr
+            for sg in g.referenced(db, "vpcSecurityGroupIds")
+            for rule in g.parts(sg, INGRESS_RULE, "securityGroupId")
+            for cidr in (rule.inputs.get("cidrIpv4"), rule.inputs.get("cidrIpv6"))
+            if cidr
+        ]
         out.append(
             Database(
                 name=db.name,
+                environment=g.environment,
                 encrypted=bool(db.inputs.get("storageEncrypted")),
                 kms_key=db.inputs.get("kmsKeyId"),
                 force_ssl=params.get("rds.force_ssl") == "1",
+                deletion_protection=bool(db.inputs.get("deletionProtection")),
+                multi_az=bool(db.inputs.get("multiAz")),
+                publicly_accessible=bool(db.inputs.get("publiclyAccessible")),
+                admitted_cidrs=tuple(cidrs),
             )
         )
     return out
@@ -106,8 +153,20 @@ def _encrypted(g: PlanGraph, token: str, key_input: str) -> list[EncryptedResour
     return [EncryptedResource(r.name, r.inputs.get(key_input)) for r in g.of(token)]
 
 
-def log_groups(g: PlanGraph) -> list[EncryptedResource]:
-    return _encrypted(g, "aws:cloudwatch/logGroup:LogGroup", "kmsKeyId")
+def log_groups(g: PlanGraph) -> list[LogGroup]:
+    return [
+        LogGroup(lg.name, g.environment, lg.inputs.get("kmsKeyId"), int(lg.inputs.get("retentionInDays") or 0) or None)
+        for lg in g.of("aws:cloudwatch/logGroup:LogGroup")
+    ]
+
+
+def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
+    return [
+        LoadBalancer(
+            lb.name, lb.inputs.get("loadBalancerType") or "application", bool(lb.inputs.get("dropInvalidHeaderFields"))
+        )
+        for lb in g.of("aws:lb/loadBalancer:LoadBalancer")
+    ]
 
 
 def secrets(g: PlanGraph) -> list[EncryptedResource]:

@@ -17,7 +17,7 @@ from policies.graph import PlanGraph
 from tests.audit.account import ACCOUNT, REGION, STACK, build
 from tests.audit.answer_key import BREAKS, EMULATOR_LIMITS
 from tests.audit.conftest import Clients
-from tests.policies.mutations import DELETE, Mutation, add, edit, policy_statements, transform
+from tests.policies.mutations import DELETE, Mutation, add, edit, policy_statements, transform, urn_of
 
 CloudBreak = Callable[[Clients, dict], Any]
 
@@ -34,6 +34,16 @@ def _no_sid(sid: str) -> Mutation:
     return apply
 
 
+def _database_group_open_to(cidr: str) -> Mutation:
+    def apply(g: PlanGraph) -> PlanGraph:
+        group = urn_of(g, "database-sg")
+        rule = {"ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrIpv4": cidr}
+        return add(INGRESS, "database-wide", rule, {"securityGroupId": [group]})(g)
+
+    return apply
+
+
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 KMS_STAR = {"Sid": "Everything", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
             "Action": "kms:*", "Resource": "*"}  # fmt: skip
 
@@ -83,6 +93,26 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         _answer("rds.force_ssl set to 0"),
     ),
     "ENC-TRAIL-KMS": (edit("trail-trail", kmsKeyId=DELETE), _answer("a second trail without a key")),
+    "NET-S3-PUBLIC": (
+        edit("storage-archive-public-block", blockPublicPolicy=False),
+        _answer("archive public access block loosened"),
+    ),
+    "NET-DB-PRIVATE": (_database_group_open_to("10.0.0.0/8"), _answer("database group opened to 10.0.0.0/8")),
+    "NET-ALB-HEADERS": (edit("web-alb", dropInvalidHeaderFields=False), _answer("invalid headers passed on")),
+    "AUD-LOG-RETENTION": (edit("hosts-log-host", retentionInDays=30), _answer("host logs kept 30 days")),
+    "INT-S3-VERSIONING": (
+        edit("storage-archive-versioning", **{"versioningConfiguration.status": "Suspended"}),
+        _answer("archive versioning suspended"),
+    ),
+    "INT-LOG-OBJECT-LOCK": (
+        edit("storage-logs-object-lock", **{"rule.defaultRetention.mode": "GOVERNANCE"}),
+        _answer("log bucket lock in governance mode"),
+    ),
+    "INT-DB-DELETION-PROTECTION": (
+        edit("database-index", deletionProtection=False),
+        _answer("database deletion protection off"),
+    ),
+    "BAK-DB-MULTI-AZ": (edit("database-index", multiAz=False), _answer("database made single-AZ")),
 }
 # Judged controls whose misconfiguration the emulator cannot hold, with the reason.
 NOT_ON_EMULATOR = {"ENC-BACKUP-KMS": "moto gives every backup vault a key: no vault on the AWS-managed key exists"}
