@@ -13,6 +13,7 @@ from policies.facts.resources import (
     EncryptedResource,
     FileSystem,
     Key,
+    KeyLifecycle,
     Listener,
     LoadBalancer,
     LogGroup,
@@ -61,11 +62,25 @@ def keys(cx: CloudContext) -> list[Key]:
     ]
 
 
+def key_lifecycles(cx: CloudContext) -> list[KeyLifecycle]:
+    """Every stack key, pending deletion and disabled ones included."""
+    out = []
+    for k in kms.all_keys(cx.api, cx.stack):
+        when = k["meta"].get("DeletionDate")
+        out.append(
+            KeyLifecycle(
+                k["id"], k["meta"].get("KeyState", ""), when.strftime("%Y-%m-%d") if hasattr(when, "strftime") else None
+            )
+        )
+    return out
+
+
 def databases(cx: CloudContext) -> list[Database]:
     groups = {g["GroupId"]: g for g in ec2.security_groups(cx.api)}
     out = []
     for db in data.db_instances(cx.api, cx.stack):
         params = [g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])]
+        secret = (db.get("MasterUserSecret") or {}).get("SecretArn")
         rules = [
             p
             for sg in db.get("VpcSecurityGroups", [])
@@ -85,6 +100,10 @@ def databases(cx: CloudContext) -> list[Database]:
                 multi_az=bool(db.get("MultiAZ")),
                 publicly_accessible=bool(db.get("PubliclyAccessible")),
                 admitted_cidrs=tuple(c for c in cidrs if c),
+                log_exports=tuple(db.get("EnabledCloudwatchLogsExports") or ()),
+                password_managed=bool(secret),
+                secret_rotates=bool(secret)
+                and bool(cx.api.call("secretsmanager", "DescribeSecret", SecretId=secret).get("RotationEnabled")),
             )
         )
     return out

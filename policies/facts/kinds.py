@@ -34,6 +34,7 @@ class Kind(Generic[F]):
 
 BUCKETS = Kind("bucket", plan.buckets, cloud.buckets)
 KEYS = Kind("KMS key", plan.keys, cloud.keys)
+KEY_LIFECYCLES = Kind("KMS key", plan.key_lifecycles, cloud.key_lifecycles)
 DATABASES = Kind("database", plan.databases, cloud.databases)
 FILE_SYSTEMS = Kind("file system", plan.file_systems, cloud.file_systems)
 EBS_DEFAULT = Kind("EBS encryption default", plan.ebs_default, cloud.ebs_default)

@@ -35,6 +35,15 @@ class Key:
 
 
 @dataclass(frozen=True)
+class KeyLifecycle:
+    """A stack key's state, whatever it is (the other key facts are only asked of keys not pending deletion)."""
+
+    name: str
+    state: str  # Enabled, Disabled, PendingDeletion, ...
+    deletion_date: str | None = None
+
+
+@dataclass(frozen=True)
 class Database:
     name: str
     environment: str
@@ -45,6 +54,9 @@ class Database:
     multi_az: bool
     publicly_accessible: bool
     admitted_cidrs: tuple[str, ...]  # address ranges its security groups admit (the hosts' group is no range)
+    log_exports: tuple[str, ...]  # log types exported to CloudWatch Logs
+    password_managed: bool  # the master password is RDS-managed in Secrets Manager (not set by hand)
+    secret_rotates: bool  # that secret rotates automatically (RDS turns 7-day rotation on when it creates it)
 
 
 @dataclass(frozen=True)

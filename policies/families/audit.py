@@ -8,7 +8,7 @@ from policies import citations as c
 from policies.cloud.checks import monitoring
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import LogGroup
+from policies.facts.resources import Database, LogGroup
 from policies.graph import PlanGraph
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 
@@ -19,7 +19,13 @@ REQUIRED_ALARMS = (
     "UnauthorizedApiCalls", "RootAccountUse", "ConsoleLoginWithoutMfa", "IamPolicyChanges",
     "KmsKeyDisableOrDeletion", "SecurityGroupChanges", "PacsAuthenticationFailures",
 )  # fmt: skip
+REQUIRED_LOG_EXPORTS = ("postgresql", "upgrade")
 GUARDDUTY_FEATURES = ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS")
+
+
+def _db_log_exports(db: Database) -> str | None:
+    missing = [x for x in REQUIRED_LOG_EXPORTS if x not in db.log_exports]
+    return f"logs not exported to CloudWatch: {', '.join(missing)}" if missing else None
 
 
 def _trail(g: PlanGraph) -> list[Outcome]:
@@ -381,6 +387,6 @@ CONTROLS = [
         remediation="Set enabled_cloudwatch_logs_exports=['postgresql', 'upgrade'] on the instance (the stack's Database component does).",
         citations=Citations(hipaa=(c.AUDIT, c.LOGIN_MONITORING), gdpr=(c.GDPR_CIA,)),
         equivalents={"aws_config": "RDS_LOGGING_ENABLED", "prowler": "rds_instance_integration_cloudwatch_logs"},
-        cloud=CloudCheck(monitoring.db_log_exports),
+        **judged(kinds.DATABASES, _db_log_exports, "postgresql and upgrade logs exported"),
     ),
 ]

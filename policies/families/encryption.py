@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policies import citations as c
-from policies.cloud.checks import keys, snapshots
+from policies.cloud.checks import snapshots
 from policies.facts import kinds
 from policies.facts.kinds import judged
 from policies.facts.predicates import customer_key, denies_insecure_transport
@@ -17,6 +17,7 @@ from policies.facts.resources import (
     EncryptedResource,
     FileSystem,
     Key,
+    KeyLifecycle,
     Listener,
     LogGroup,
     Volume,
@@ -127,6 +128,15 @@ def _listener_tls(lst: Listener) -> str | None:
 
 def _db_tls(db: Database) -> str | None:
     return None if db.force_ssl else "parameter group does not set rds.force_ssl=1"
+
+
+def _key_state(k: KeyLifecycle) -> str | None:
+    if k.state == "PendingDeletion":
+        when = f" on {k.deletion_date}" if k.deletion_date else ""
+        return f"scheduled for deletion{when}: cancel it (kms:CancelKeyDeletion) or every object it encrypts becomes unreadable"
+    if k.state != "Enabled":
+        return f"key is {k.state}: what it encrypts cannot be read until it is enabled"
+    return None
 
 
 # --- layer-specific checks: what only one layer can see ------------------------------------------------
@@ -390,7 +400,7 @@ CONTROLS = [
             "aws_config": "KMS_CMK_NOT_SCHEDULED_FOR_DELETION",
             "prowler": "kms_cmk_not_deleted_unintentionally",
         },
-        cloud=CloudCheck(keys.key_state),
+        **judged(kinds.KEY_LIFECYCLES, _key_state, "enabled"),
     ),
     Control(
         id="ENC-SNAPSHOTS",

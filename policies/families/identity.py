@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
-from policies.cloud.checks import monitoring, principals
+from policies.cloud.checks import principals
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import Database
 from policies.families.identity_beyond_passwords import CONTROLS as BEYOND_PASSWORDS
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
@@ -19,6 +22,14 @@ RESOURCE_WILDCARD_ONLY = {
     "ec2messages:FailMessage", "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
     "ec2:DescribeVolumes",  # EC2 Describe* actions take no resource (storage.mode ebs: the host watches its volume)
 }  # fmt: skip
+
+
+def _secret_rotation(db: Database) -> str | None:
+    """RDS turns 7-day rotation on for the secrets it manages; turning it off, or a password set by hand, leaves the
+    password forever."""
+    if not db.password_managed:
+        return "the master password is not managed by RDS in Secrets Manager: nothing rotates it"
+    return None if db.secret_rotates else "automatic rotation of the master secret is off"
 
 
 def _allow_statements(i: dict[str, Any]) -> list[dict[str, Any]]:
@@ -336,7 +347,7 @@ CONTROLS = [
             "aws_config": "SECRETSMANAGER_ROTATION_ENABLED_CHECK",
             "prowler": "secretsmanager_automatic_rotation_enabled",
         },
-        cloud=CloudCheck(monitoring.secret_rotation),
+        **judged(kinds.DATABASES, _secret_rotation, "master secret rotated automatically"),
     ),
 ]
 

@@ -15,6 +15,7 @@ from policies.facts.resources import (
     EncryptedResource,
     FileSystem,
     Key,
+    KeyLifecycle,
     Listener,
     LoadBalancer,
     LogGroup,
@@ -92,6 +93,14 @@ def keys(g: PlanGraph) -> list[Key]:
     ]
 
 
+def key_lifecycles(g: PlanGraph) -> list[KeyLifecycle]:
+    """A key the program declares disabled (is_enabled=False); deletion is never planned."""
+    return [
+        KeyLifecycle(k.name, "Disabled" if k.inputs.get("isEnabled") is False else "Enabled")
+        for k in g.of("aws:kms/key:Key")
+    ]
+
+
 def databases(g: PlanGraph) -> list[Database]:
     out = []
     for db in g.of("aws:rds/instance:Instance"):
@@ -115,6 +124,9 @@ def databases(g: PlanGraph) -> list[Database]:
                 multi_az=bool(db.inputs.get("multiAz")),
                 publicly_accessible=bool(db.inputs.get("publiclyAccessible")),
                 admitted_cidrs=tuple(cidrs),
+                log_exports=tuple(db.inputs.get("enabledCloudwatchLogsExports") or ()),
+                password_managed=bool(db.inputs.get("manageMasterUserPassword")),
+                secret_rotates=bool(db.inputs.get("manageMasterUserPassword")),
             )
         )
     return out

@@ -113,6 +113,18 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         _answer("database deletion protection off"),
     ),
     "BAK-DB-MULTI-AZ": (edit("database-index", multiAz=False), _answer("database made single-AZ")),
+    "ENC-KMS-KEY-STATE": (
+        edit("keys-images", isEnabled=False),
+        lambda c, i: c("kms").disable_key(KeyId=i["key_images_id"]),
+    ),
+    "IAM-SECRET-ROTATION": (
+        add("aws:rds/instance:Instance", "plain-index", {"password": "p-not-used-1"}),
+        _answer("a second, unencrypted database"),
+    ),
+    "AUD-RDS-LOGS": (
+        edit("database-index", enabledCloudwatchLogsExports=[]),
+        _answer("database log export turned off"),
+    ),
 }
 # Judged controls whose misconfiguration the emulator cannot hold, with the reason.
 NOT_ON_EMULATOR = {"ENC-BACKUP-KMS": "moto gives every backup vault a key: no vault on the AWS-managed key exists"}

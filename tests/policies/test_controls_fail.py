@@ -78,6 +78,9 @@ MUTATIONS = {
     "ENC-EFS-TLS": (policy_statements("storage-images-policy", _no_sid("DenyWithoutTls")), "storage-images"),
     "ENC-EBS-DEFAULT": (edit("ebs-encryption-by-default", enabled=False), "account"),
     "ENC-EBS-VOLUMES": (edit(LT, **{"blockDeviceMappings.0.ebs.encrypted": "false"}), LT),
+    "ENC-KMS-KEY-STATE": (edit("keys-images", isEnabled=False), "keys-images"),
+    "IAM-SECRET-ROTATION": (edit("database-index", manageMasterUserPassword=False), "database-index"),
+    "AUD-RDS-LOGS": (edit("database-index", enabledCloudwatchLogsExports=["upgrade"]), "database-index"),
     "ENC-LOGS-KMS": (edit("hosts-log-nginx", kmsKeyId=DELETE), "hosts-log-nginx"),
     "ENC-DB-SECRET": (
         edit("database-index", manageMasterUserPassword=False, password="hunter2hunter2"),
@@ -278,6 +281,9 @@ MUTATIONS = {
 }
 # Where one mistake is, by nature, two findings (a world-open DICOM rule is also a world-open rule).
 ALSO_FAILS = {
+    # A password the program does not hand to Secrets Manager is also one nothing rotates.
+    "ENC-DB-SECRET": {"IAM-SECRET-ROTATION"},
+    "IAM-SECRET-ROTATION": {"ENC-DB-SECRET"},
     "PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"},
     # Logging the ALB to another bucket also skips waiting for that bucket's policy.
     "DEP-ALB-LOG-DESTINATION": {"DEP-ORDER-ALB-LOGS"},
