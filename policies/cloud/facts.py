@@ -4,7 +4,7 @@ boto3 calls are made once per audit (AwsApi caches them), and only the stack's o
 
 from __future__ import annotations
 
-from policies.cloud.collect import audit_services, backup, data, ec2, edge, in_stack, kms, s3
+from policies.cloud.collect import audit_services, backup, data, ec2, edge, iam, in_stack, kms, s3
 from policies.cloud.context import CloudContext
 from policies.facts.resources import (
     Bucket,
@@ -17,6 +17,7 @@ from policies.facts.resources import (
     Listener,
     LoadBalancer,
     LogGroup,
+    Principal,
     Volume,
 )
 from policies.plan.facts import DATA_CLASS_TAG, LOG_SINK_TAG, PAB_FLAGS
@@ -203,4 +204,38 @@ def listeners(cx: CloudContext) -> list[Listener]:
             )
             name = f"{lb['LoadBalancerName']}:{lst.get('Port')}"
             out.append(Listener(name, lst.get("Protocol"), lst.get("SslPolicy"), redirects))
+    return out
+
+
+def principals(cx: CloudContext) -> list[Principal]:
+    """Every IAM user, group and role of the account (IAM-NO-ADMIN is account-level by design: the stack's key
+    policies trust the account, so any administrator of the account can read the images), AWS's service-linked
+    roles aside."""
+    details = iam.authorization_details(cx.api)
+    local = {}
+    for p in details["Policies"]:
+        default = next((v for v in p.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
+        if default:
+            local[p["Arn"]] = (p["PolicyName"], iam.document(default["Document"]))
+    out = []
+    lists = (("UserDetailList", "UserName", "UserPolicyList"), ("GroupDetailList", "GroupName", "GroupPolicyList"),
+             ("RoleDetailList", "RoleName", "RolePolicyList"))  # fmt: skip
+    for list_key, name_key, inline_key in lists:
+        for p in details[list_key]:
+            if p.get("Path", "").startswith(iam.SERVICE_LINKED_PATH):
+                continue
+            docs = [
+                (f"inline policy {i['PolicyName']}", iam.document(i["PolicyDocument"])) for i in p.get(inline_key, [])
+            ]
+            managed = []
+            for a in p.get("AttachedManagedPolicies", []):
+                if a["PolicyArn"] in local:
+                    docs.append((f"customer-managed policy {a['PolicyName']}", local[a["PolicyArn"]][1]))
+                else:
+                    managed.append(a["PolicyName"])
+                    docs.append(
+                        (f"AWS-managed policy {a['PolicyName']}", iam.managed_policy_document(cx.api, a["PolicyArn"]))
+                    )
+            kind = list_key.removesuffix("DetailList").lower()
+            out.append(Principal(f"{kind}/{p[name_key]}", tuple(docs), tuple(managed)))
     return out

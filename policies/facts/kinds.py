@@ -25,8 +25,11 @@ class Kind(Generic[F]):
     plan: Callable[[PlanGraph], list[F]]
     cloud: Callable[[Any], list[F]]  # CloudContext -> facts of the stack's resources
     account_wide: bool = False  # found in the account whatever their tags: none at all is a failure, not a scope gap
+    none_is_fine: str = ""  # account-wide kinds where none at all passes: why
 
     def none_in_account(self, cx: Any) -> list[Outcome]:
+        if self.none_is_fine:
+            return [Outcome("account", "pass", self.none_is_fine)]
         if self.account_wide:
             return [Outcome("account", "fail", f"no {self.label} in this account")]
         return none_found(self.label, cx.stack)
@@ -45,6 +48,13 @@ TOPICS = Kind("topic", plan.topics, cloud.topics)
 VAULTS = Kind("backup vault", plan.vaults, cloud.vaults)
 TRAILS = Kind("CloudTrail trail", plan.trails, cloud.trails, account_wide=True)
 LISTENERS = Kind("load balancer listener", plan.listeners, cloud.listeners)
+PRINCIPALS = Kind(
+    "IAM principal",
+    plan.principals,
+    cloud.principals,
+    account_wide=True,
+    none_is_fine="no IAM user, group or role besides AWS's service-linked roles",
+)
 LOAD_BALANCERS = Kind("load balancer", plan.load_balancers, cloud.load_balancers)
 
 

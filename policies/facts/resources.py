@@ -114,3 +114,12 @@ class Listener:
     protocol: str | None
     ssl_policy: str | None
     redirects_to_https: bool  # every default action is a redirect to HTTPS
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An IAM user, group or role with every policy it holds."""
+
+    name: str  # role/NAME, user/NAME, group/NAME in the account; the Pulumi name at plan time
+    documents: tuple[tuple[str, Policy], ...]  # (which policy, its document): inline, customer- and AWS-managed
+    aws_managed: tuple[str, ...]  # names of the AWS-managed policies attached (the plan knows no document of them)

@@ -8,7 +8,7 @@ from policies import citations as c
 from policies.cloud.checks import principals
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import Database
+from policies.facts.resources import Database, Principal
 from policies.families.identity_beyond_passwords import CONTROLS as BEYOND_PASSWORDS
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
@@ -22,6 +22,35 @@ RESOURCE_WILDCARD_ONLY = {
     "ec2messages:FailMessage", "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
     "ec2:DescribeVolumes",  # EC2 Describe* actions take no resource (storage.mode ebs: the host watches its volume)
 }  # fmt: skip
+
+
+# AWS-managed policies that are administrative by design: judged by name, the only thing the plan knows of them.
+ADMIN_AWS_MANAGED = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+
+
+def _too_broad(doc: dict[str, Any]) -> str | None:
+    """Why a policy document is administrative or wildcard, or None."""
+    for st in statements(doc):
+        if st.get("Effect") != "Allow":
+            continue
+        sid = st.get("Sid") or "(no Sid)"
+        actions = [str(a) for a in as_list(st.get("Action"))]
+        resources = [str(r) for r in as_list(st.get("Resource"))]
+        if "*" in actions or "*:*" in actions:
+            return f"statement {sid} allows every action" + (" on every resource" if "*" in resources else "")
+        if st.get("NotAction") is not None and "*" in resources:
+            return f"statement {sid} allows everything but {as_list(st.get('NotAction'))}"
+        wild = [a for a in actions if a.endswith(":*")]
+        if wild and "*" in resources:
+            return f"statement {sid} allows {', '.join(wild)} on every resource"
+    return None
+
+
+def _no_admin(p: Principal) -> str | None:
+    by_name = {f"AWS-managed policy {n}" for n in p.aws_managed if n in ADMIN_AWS_MANAGED}
+    reasons = [f"{label}: administrative by design" for label in sorted(by_name)]
+    reasons += [f"{label}: {why}" for label, doc in p.documents if label not in by_name and (why := _too_broad(doc))]
+    return "; ".join(reasons) or None
 
 
 def _secret_rotation(db: Database) -> str | None:
@@ -227,7 +256,7 @@ CONTROLS = [
         title="No IAM users or long-lived access keys",
         family="identity",
         severity="high",
-        rationale="Static keys leak through laptops and CI logs; roles with short sessions do not.",
+        rationale="Static keys leak through laptops and CI logs; roles with short sessions do not. In the account, an active IAM user key fails when older than 90 days, unused for 90 days, or never used at all (whatever its age: a key nobody uses is one to delete); the plan fails any key or user the program creates.",
         remediation="Use roles: the instance profile for hosts, SSO for people.",
         citations=IDENTITY,
         equivalents={
@@ -310,7 +339,7 @@ CONTROLS = [
         title="No IAM user, group or role holds administrative or wildcard rights",
         family="identity",
         severity="critical",
-        rationale="An access key or role with *:* (inline, customer-managed or AdministratorAccess) can read every image, disable every control and delete the backups; svc:* on every resource grants actions nobody reviewed.",
+        rationale="An access key or role with *:* (inline, customer-managed or AdministratorAccess) can read every image, disable every control and delete the backups; svc:* on every resource grants actions nobody reviewed. Account-level by design in the cloud: the stack's key policies trust the account, so any administrator of the account can read the images, whatever stack it belongs to; the plan judges the stack's own roles.",
         remediation="Replace administrator policies with least-privilege ones; use short-lived SSO sessions with MFA for administration, outside the PHI account where possible.",
         citations=IDENTITY,
         equivalents={
@@ -319,7 +348,7 @@ CONTROLS = [
             "iam_user_administrator_access_policy, iam_group_administrator_access_policy",
             "aws_config": "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
         },
-        cloud=CloudCheck(principals.admin_principals),
+        **judged(kinds.PRINCIPALS, _no_admin, "no administrative or wildcard policy"),
     ),
     Control(
         id="IAM-CONSOLE-MFA",

@@ -19,6 +19,7 @@ from policies.facts.resources import (
     Listener,
     LoadBalancer,
     LogGroup,
+    Principal,
     Volume,
 )
 from policies.graph import PlanGraph, policy_doc
@@ -30,6 +31,7 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 # The public access block's four flags: the API's name -> the Pulumi input's.
 PAB_FLAGS = {
@@ -205,4 +207,25 @@ def listeners(g: PlanGraph) -> list[Listener]:
             a.get("type") == "redirect" and (a.get("redirect") or {}).get("protocol") == "HTTPS" for a in actions
         )
         out.append(Listener(lst.name, lst.inputs.get("protocol"), lst.inputs.get("sslPolicy"), redirects))
+    return out
+
+
+def principals(g: PlanGraph) -> list[Principal]:
+    """The stack's roles with their inline policies, customer-managed policies (declared in the program) and the
+    AWS-managed ones they attach by ARN."""
+    out = []
+    for role in g.of("aws:iam/role:Role"):
+        docs = [(f"inline policy {p.name}", policy_doc(p.inputs.get("policy")))
+                for p in g.parts(role, "aws:iam/rolePolicy:RolePolicy", "role")]  # fmt: skip
+        docs += [(f"inline policy {p.get('name')}", policy_doc(p.get("policy")))
+                 for p in role.inputs.get("inlinePolicies") or []]  # fmt: skip
+        arns = [str(a) for a in role.inputs.get("managedPolicyArns") or []]
+        for att in g.parts(role, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "role"):
+            declared = g.referenced(att, "policyArn")
+            if declared:
+                docs += [(f"customer-managed policy {p.name}", policy_doc(p.inputs.get("policy"))) for p in declared]
+            else:
+                arns.append(str(att.inputs.get("policyArn") or ""))
+        managed = tuple(a.rsplit("/", 1)[-1] for a in arns if a.startswith(AWS_MANAGED_POLICY))
+        out.append(Principal(role.name, tuple(docs), managed))
     return out

@@ -15,7 +15,7 @@ from policies.cloud.api import ApiUnavailable, AwsApi
 from policies.cloud.context import CloudContext
 from policies.graph import PlanGraph
 from tests.audit.account import ACCOUNT, REGION, STACK, build
-from tests.audit.answer_key import BREAKS, EMULATOR_LIMITS
+from tests.audit.answer_key import ADMIN_DOC, BREAKS, EMULATOR_LIMITS
 from tests.audit.conftest import Clients
 from tests.policies.mutations import DELETE, Mutation, add, edit, policy_statements, transform, urn_of
 
@@ -47,7 +47,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 KMS_STAR = {"Sid": "Everything", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
             "Action": "kms:*", "Resource": "*"}  # fmt: skip
 
-# control id -> (the misconfiguration in the program, the same misconfiguration in the account)
+# control id[/case] -> (the misconfiguration in the program, the same misconfiguration in the account)
 SAME: dict[str, tuple[Mutation, CloudBreak]] = {
     "ENC-S3-KMS": (
         edit("storage-archive-encryption", **{"rules.0.applyServerSideEncryptionByDefault.sseAlgorithm": "AES256"}),
@@ -121,6 +121,21 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         add("aws:rds/instance:Instance", "plain-index", {"password": "p-not-used-1"}),
         _answer("a second, unencrypted database"),
     ),
+    "IAM-NO-ADMIN": (
+        lambda g: add(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "hosts-admin",
+            {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            {"role": [urn_of(g, "hosts-role")]},
+        )(g),
+        _answer("role with AdministratorAccess"),
+    ),
+    "IAM-NO-ADMIN/inline": (
+        lambda g: add(
+            "aws:iam/rolePolicy:RolePolicy", "everything", {"policy": ADMIN_DOC}, {"role": [urn_of(g, "hosts-role")]}
+        )(g),
+        _answer("role with an inline *:* policy"),
+    ),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),
@@ -135,7 +150,7 @@ def _judged() -> set[str]:
 
 
 def test_every_shared_judge_is_tried_on_both_layers() -> None:
-    assert set(SAME) | set(NOT_ON_EMULATOR) == _judged()
+    assert {case.split("/")[0] for case in SAME} | set(NOT_ON_EMULATOR) == _judged()
 
 
 def _failures(outcomes: list) -> set[str]:
@@ -146,7 +161,7 @@ def _failures(outcomes: list) -> set[str]:
 def test_the_same_misconfiguration_gets_the_same_verdict_on_both_layers(
     control_id: str, prod: Synthesis, clients: Clients, moto: str
 ) -> None:
-    ctl = by_id(control_id)
+    ctl = by_id(control_id.split("/")[0])  # a control may be tried with more than one misconfiguration
     mutation, cloud_break = SAME[control_id]
     good_graph = PlanGraph.from_synthesis(prod)
     ids = build(clients)

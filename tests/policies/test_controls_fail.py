@@ -81,6 +81,15 @@ MUTATIONS = {
     "ENC-KMS-KEY-STATE": (edit("keys-images", isEnabled=False), "keys-images"),
     "IAM-SECRET-ROTATION": (edit("database-index", manageMasterUserPassword=False), "database-index"),
     "AUD-RDS-LOGS": (edit("database-index", enabledCloudwatchLogsExports=["upgrade"]), "database-index"),
+    "IAM-NO-ADMIN": (
+        lambda g: add(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "hosts-admin",
+            {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            {"role": [urn_of(g, "hosts-role")]},
+        )(g),
+        "hosts-role",
+    ),
     "ENC-LOGS-KMS": (edit("hosts-log-nginx", kmsKeyId=DELETE), "hosts-log-nginx"),
     "ENC-DB-SECRET": (
         edit("database-index", manageMasterUserPassword=False, password="hunter2hunter2"),
