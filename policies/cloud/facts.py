@@ -12,6 +12,7 @@ from policies.facts.resources import (
     EbsDefault,
     EncryptedResource,
     FileSystem,
+    Host,
     Key,
     KeyLifecycle,
     Listener,
@@ -238,4 +239,21 @@ def principals(cx: CloudContext) -> list[Principal]:
                     )
             kind = list_key.removesuffix("DetailList").lower()
             out.append(Principal(f"{kind}/{p[name_key]}", tuple(docs), tuple(managed)))
+    return out
+
+
+def hosts(cx: CloudContext) -> list[Host]:
+    out = []
+    for i in ec2.instances(cx.api, cx.stack):
+        md = i.get("MetadataOptions", {})
+        address = i.get("PublicIpAddress")
+        out.append(
+            Host(i["InstanceId"], bool(address), address, md.get("HttpTokens"), md.get("HttpPutResponseHopLimit"))
+        )
+    for lt in ec2.launch_templates(cx.api, cx.stack):
+        md = lt["data"].get("MetadataOptions", {})
+        public = any(n.get("AssociatePublicIpAddress") for n in lt["data"].get("NetworkInterfaces", []))
+        out.append(
+            Host(lt["LaunchTemplateName"], public, None, md.get("HttpTokens"), md.get("HttpPutResponseHopLimit"))
+        )
     return out

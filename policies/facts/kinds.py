@@ -55,6 +55,7 @@ PRINCIPALS = Kind(
     account_wide=True,
     none_is_fine="no IAM user, group or role besides AWS's service-linked roles",
 )
+HOSTS = Kind("instance or launch template", plan.hosts, cloud.hosts)
 LOAD_BALANCERS = Kind("load balancer", plan.load_balancers, cloud.load_balancers)
 
 

@@ -123,3 +123,14 @@ class Principal:
     name: str  # role/NAME, user/NAME, group/NAME in the account; the Pulumi name at plan time
     documents: tuple[tuple[str, Policy], ...]  # (which policy, its document): inline, customer- and AWS-managed
     aws_managed: tuple[str, ...]  # names of the AWS-managed policies attached (the plan knows no document of them)
+
+
+@dataclass(frozen=True)
+class Host:
+    """How a host is launched: a launch template (plan and cloud) or a running instance (cloud)."""
+
+    name: str
+    public_ip: bool  # gets, or has, a public IPv4 address
+    public_address: str | None  # the address, when one is assigned
+    imds_tokens: str | None  # "required" is IMDSv2 only
+    imds_hop_limit: int | None

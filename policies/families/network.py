@@ -9,7 +9,7 @@ from infra.endpoint_services import POLICY_SERVICES
 from policies import citations as c
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import Bucket, Database, LoadBalancer
+from policies.facts.resources import Bucket, Database, Host, LoadBalancer
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 from policies.plan.facts import PAB_FLAGS
@@ -79,22 +79,20 @@ def _default_sg(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-def _no_public_ip_lt(i: dict[str, Any]) -> str | None:
-    for ni in i.get("networkInterfaces") or []:
-        if str(ni.get("associatePublicIpAddress")).lower() == "true":
-            return "launch template gives hosts a public IP"
-    return None
+def _host_public_ip(h: Host) -> str | None:
+    if not h.public_ip:
+        return None
+    return f"public IP {h.public_address}" if h.public_address else "hosts get a public IP on launch"
 
 
 def _no_public_ip_subnet(i: dict[str, Any]) -> str | None:
     return "subnet assigns public IPs on launch" if i.get("mapPublicIpOnLaunch") else None
 
 
-def _imdsv2(i: dict[str, Any]) -> str | None:
-    md = i.get("metadataOptions") or {}
-    if md.get("httpTokens") != "required":
+def _imdsv2(h: Host) -> str | None:
+    if h.imds_tokens != "required":
         return "IMDSv1 allowed (http_tokens is not 'required'): SSRF can steal the instance role"
-    if (md.get("httpPutResponseHopLimit") or 1) > 1:
+    if (h.imds_hop_limit or 1) > 1:
         return "metadata hop limit above 1 lets containers reach the instance role"
     return None
 
@@ -291,47 +289,6 @@ def _c_default_sg(cx: Any) -> list[Outcome]:
     return out or none_found("VPC", cx.stack)
 
 
-def _c_no_public_ip(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-
-    out = [
-        outcome(i["InstanceId"], f"public IP {i['PublicIpAddress']}" if i.get("PublicIpAddress") else None)
-        for i in ec2.instances(cx.api, cx.stack)
-    ]
-    for lt in ec2.launch_templates(cx.api, cx.stack):
-        nis = lt["data"].get("NetworkInterfaces", [])
-        out.append(
-            outcome(
-                lt["LaunchTemplateName"],
-                "launch template gives a public IP" if any(n.get("AssociatePublicIpAddress") for n in nis) else None,
-            )
-        )
-    return out or none_found("instance or launch template", cx.stack)
-
-
-def _c_imdsv2(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-
-    out = []
-    for i in ec2.instances(cx.api, cx.stack):
-        md = i.get("MetadataOptions", {})
-        out.append(outcome(i["InstanceId"], None if md.get("HttpTokens") == "required" else "IMDSv1 allowed"))
-    for lt in ec2.launch_templates(cx.api, cx.stack):
-        md = lt["data"].get("MetadataOptions", {})
-        failure = _imdsv2(
-            {
-                "metadataOptions": {
-                    "httpTokens": md.get("HttpTokens"),
-                    "httpPutResponseHopLimit": md.get("HttpPutResponseHopLimit"),
-                }
-            }
-        )
-        out.append(outcome(lt["LaunchTemplateName"], failure))
-    return out or none_found("instance or launch template", cx.stack)
-
-
 def _c_flow_logs(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import ec2
     from policies.cloud.judge import none_found
@@ -432,8 +389,7 @@ CONTROLS = [
             "prowler": "ec2_launch_template_no_public_ip",
             "checkov": "CKV_AWS_88",
         },
-        plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _no_public_ip_lt),
-        cloud=CloudCheck(_c_no_public_ip),
+        **judged(kinds.HOSTS, _host_public_ip),
     ),
     Control(
         id="NET-SUBNET-NO-PUBLIC-IP",
@@ -459,8 +415,7 @@ CONTROLS = [
             "prowler": "ec2_launch_template_imdsv2_required",
             "checkov": "CKV_AWS_79",
         },
-        plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _imdsv2),
-        cloud=CloudCheck(_c_imdsv2),
+        **judged(kinds.HOSTS, _imdsv2),
     ),
     Control(
         id="NET-FLOW-LOGS",

@@ -14,6 +14,7 @@ from policies.facts.resources import (
     EbsDefault,
     EncryptedResource,
     FileSystem,
+    Host,
     Key,
     KeyLifecycle,
     Listener,
@@ -228,4 +229,14 @@ def principals(g: PlanGraph) -> list[Principal]:
                 arns.append(str(att.inputs.get("policyArn") or ""))
         managed = tuple(a.rsplit("/", 1)[-1] for a in arns if a.startswith(AWS_MANAGED_POLICY))
         out.append(Principal(role.name, tuple(docs), managed))
+    return out
+
+
+def hosts(g: PlanGraph) -> list[Host]:
+    out = []
+    for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
+        md = lt.inputs.get("metadataOptions") or {}
+        public = any(_true(ni.get("associatePublicIpAddress")) for ni in lt.inputs.get("networkInterfaces") or [])
+        hops = md.get("httpPutResponseHopLimit")
+        out.append(Host(lt.name, public, None, md.get("httpTokens"), int(hops) if hops else None))
     return out

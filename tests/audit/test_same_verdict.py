@@ -136,6 +136,14 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         )(g),
         _answer("role with an inline *:* policy"),
     ),
+    "NET-HOST-NO-PUBLIC-IP": (
+        edit("hosts-lt", **{"networkInterfaces.0.associatePublicIpAddress": "true"}),
+        _answer("launch template with a public IP and IMDSv1"),
+    ),
+    "NET-IMDSV2": (
+        edit("hosts-lt", **{"metadataOptions.httpTokens": "optional"}),
+        _answer("launch template with a public IP and IMDSv1"),
+    ),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),

@@ -15,8 +15,6 @@ TODO = "not yet on shared facts: plan and cloud judge apart (issue 17 item 4, co
 LAYER_SPECIFIC: dict[str, str] = {
     "NET-SG-WORLD": TODO,
     "NET-DEFAULT-SG": TODO,
-    "NET-HOST-NO-PUBLIC-IP": TODO,
-    "NET-IMDSV2": TODO,
     "NET-FLOW-LOGS": TODO,
     "NET-WAF": TODO,
     "IAM-NO-STATIC-KEYS": TODO,
