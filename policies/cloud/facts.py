@@ -50,6 +50,7 @@ def buckets(cx: CloudContext) -> list[Bucket]:
                 object_lock=lock.get("ObjectLockEnabled") == "Enabled",
                 lock_mode=((lock.get("Rule") or {}).get("DefaultRetention") or {}).get("Mode"),
                 lifecycle_days=s3.lifecycle_expiration_days(cx.api, b["name"]),
+                access_logging=bool(s3.logging(cx.api, b["name"])),
                 policy=s3.policy(cx.api, b["name"]),
             )
         )
@@ -169,6 +170,7 @@ def load_balancers(cx: CloudContext) -> list[LoadBalancer]:
             lb["LoadBalancerName"],
             lb.get("Type") or "application",
             lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true",
+            lb["attributes"].get("access_logs.s3.enabled") == "true",
         )
         for lb in edge.load_balancers(cx.api, cx.stack)
     ]

@@ -24,6 +24,7 @@ class Bucket:
     object_lock: bool  # object lock enabled on the bucket
     lock_mode: str | None  # the default retention mode: COMPLIANCE, GOVERNANCE or None
     lifecycle_days: int | None  # the shortest enabled expiration rule (retention where no lock is allowed)
+    access_logging: bool  # server access logging to a target bucket is on
     policy: Policy = field(default_factory=dict)
 
 
@@ -106,6 +107,7 @@ class LoadBalancer:
     name: str
     type: str  # application, network, gateway
     drops_invalid_headers: bool
+    access_logs: bool  # access logs delivered to S3
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ def buckets(g: PlanGraph) -> list[Bucket]:
                     "mode"
                 ),
                 lifecycle_days=min((int(d) for d in expirations if d), default=None),
+                access_logging=bool(g.parts(b, "aws:s3/bucketLogging:BucketLogging", "bucket")),
                 policy=merged_policy(policies),
             )
         )
@@ -178,7 +179,10 @@ def log_groups(g: PlanGraph) -> list[LogGroup]:
 def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
     return [
         LoadBalancer(
-            lb.name, lb.inputs.get("loadBalancerType") or "application", bool(lb.inputs.get("dropInvalidHeaderFields"))
+            lb.name,
+            lb.inputs.get("loadBalancerType") or "application",
+            bool(lb.inputs.get("dropInvalidHeaderFields")),
+            bool((lb.inputs.get("accessLogs") or {}).get("enabled")),
         )
         for lb in g.of("aws:lb/loadBalancer:LoadBalancer")
     ]

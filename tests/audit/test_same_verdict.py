@@ -17,7 +17,7 @@ from policies.graph import PlanGraph
 from tests.audit.account import ACCOUNT, REGION, STACK, build
 from tests.audit.answer_key import ADMIN_DOC, BREAKS, EMULATOR_LIMITS
 from tests.audit.conftest import Clients
-from tests.policies.mutations import DELETE, Mutation, add, edit, policy_statements, transform, urn_of
+from tests.policies.mutations import DELETE, Mutation, add, drop, edit, policy_statements, transform, urn_of
 
 CloudBreak = Callable[[Clients, dict], Any]
 
@@ -144,6 +144,8 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         edit("hosts-lt", **{"metadataOptions.httpTokens": "optional"}),
         _answer("launch template with a public IP and IMDSv1"),
     ),
+    "AUD-S3-ACCESS-LOGS": (drop("storage-archive-access-logging"), _answer("archive access logging off")),
+    "AUD-ALB-LOGS": (edit("web-alb", **{"accessLogs.enabled": False}), _answer("ALB access logs off")),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),
