@@ -19,6 +19,7 @@ from policies.facts.resources import (
     LoadBalancer,
     LogGroup,
     Principal,
+    Vault,
     Volume,
 )
 from policies.plan.facts import DATA_CLASS_TAG, LOG_SINK_TAG, PAB_FLAGS
@@ -187,8 +188,17 @@ def topics(cx: CloudContext) -> list[EncryptedResource]:
     ]
 
 
-def vaults(cx: CloudContext) -> list[EncryptedResource]:
-    return [EncryptedResource(v["BackupVaultName"], v.get("EncryptionKeyArn")) for v in backup.vaults(cx.api, cx.stack)]
+def vaults(cx: CloudContext) -> list[Vault]:
+    return [
+        Vault(
+            v["BackupVaultName"],
+            cx.environment,
+            v.get("EncryptionKeyArn"),
+            bool(v.get("Locked")),
+            bool(v.get("Locked") and v.get("LockDate")),
+        )
+        for v in backup.vaults(cx.api, cx.stack)
+    ]
 
 
 def trails(cx: CloudContext) -> list[EncryptedResource]:

@@ -87,8 +87,7 @@ class Volume:
 
 @dataclass(frozen=True)
 class EncryptedResource:
-    """A resource whose only judged property is the KMS key it is encrypted with (secret, topic, backup vault,
-    trail)."""
+    """A resource whose only judged property is the KMS key it is encrypted with (secret, topic, trail)."""
 
     name: str
     kms_key: str | None
@@ -136,3 +135,12 @@ class Host:
     public_address: str | None  # the address, when one is assigned
     imds_tokens: str | None  # "required" is IMDSv2 only
     imds_hop_limit: int | None
+
+
+@dataclass(frozen=True)
+class Vault:
+    name: str
+    environment: str
+    kms_key: str | None
+    locked: bool  # a vault lock is configured
+    compliance_mode: bool  # the lock becomes immutable (changeable_for_days set; AWS then reports a LockDate)

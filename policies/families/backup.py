@@ -9,7 +9,7 @@ from policies import citations as c
 from policies.cloud.checks import backups
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import Database
+from policies.facts.resources import Database, Vault
 from policies.graph import PlanGraph
 from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, outcome, resource_outcome
 
@@ -69,19 +69,12 @@ def _offsite(g: PlanGraph) -> list[Outcome]:
     return [Outcome(plans[0].name, "pass", f"copied to {remote[0].provider_region}")]
 
 
-def _vault_lock(g: PlanGraph) -> list[Outcome]:
-    out = []
-    locks = g.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
-    for v in g.of("aws:backup/vault:Vault"):
-        mine = [lk for lk in locks if lk.depends_on("backupVaultName", v)]
-        if not mine:
-            failure = "vault is not locked: recovery points can be deleted"
-        elif g.environment == "prod" and mine[0].inputs.get("changeableForDays") is None:
-            failure = "vault lock in governance mode; prod needs compliance mode (changeable_for_days)"
-        else:
-            failure = None
-        out.append(resource_outcome(v, failure, "locked"))
-    return out or [Outcome("stack", "fail", "no backup vault")]
+def _vault_lock(v: Vault) -> str | None:
+    if not v.locked:
+        return "vault is not locked: recovery points can be deleted"
+    if v.environment == "prod" and not v.compliance_mode:
+        return "vault lock in governance mode; prod needs compliance mode (changeable_for_days)"
+    return None
 
 
 def _restore_testing(g: PlanGraph) -> list[Outcome]:
@@ -150,22 +143,6 @@ def _c_offsite(cx: Any) -> list[Outcome]:
     return out
 
 
-def _c_vault_lock(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import backup
-    from policies.cloud.judge import none_found
-
-    out = []
-    for v in backup.vaults(cx.api, cx.stack):
-        if not v.get("Locked"):
-            failure = "vault is not locked"
-        elif cx.environment == "prod" and not v.get("LockDate"):
-            failure = "vault lock in governance mode; prod needs compliance mode"
-        else:
-            failure = None
-        out.append(outcome(v["BackupVaultName"], failure, "locked"))
-    return out or none_found("backup vault", cx.stack)
-
-
 CONTROLS = [
     Control(
         id="BAK-COVERAGE",
@@ -218,8 +195,7 @@ CONTROLS = [
         equivalents={
             "aws_config": "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED"
         },  # Prowler 5 has no vault-lock check
-        plan=StackCheck(_vault_lock),
-        cloud=CloudCheck(_c_vault_lock),
+        **judged(kinds.VAULTS, _vault_lock, "locked", none_applies="no backup vault"),
     ),
     Control(
         id="BAK-RESTORE-TESTING",

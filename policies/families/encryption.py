@@ -20,6 +20,7 @@ from policies.facts.resources import (
     KeyLifecycle,
     Listener,
     LogGroup,
+    Vault,
     Volume,
 )
 from policies.graph import as_list, statements
@@ -90,7 +91,7 @@ def _stack_key(what: str) -> Callable[[Any], str | None]:
     return judge
 
 
-def _customer_key_for(failure: str) -> Callable[[EncryptedResource | LogGroup], str | None]:
+def _customer_key_for(failure: str) -> Callable[[EncryptedResource | LogGroup | Vault], str | None]:
     return lambda r: None if customer_key(r.kms_key) else failure
 
 

@@ -21,6 +21,7 @@ from policies.facts.resources import (
     LoadBalancer,
     LogGroup,
     Principal,
+    Vault,
     Volume,
 )
 from policies.graph import PlanGraph, policy_doc
@@ -196,8 +197,14 @@ def topics(g: PlanGraph) -> list[EncryptedResource]:
     return _encrypted(g, "aws:sns/topic:Topic", "kmsMasterKeyId")
 
 
-def vaults(g: PlanGraph) -> list[EncryptedResource]:
-    return _encrypted(g, "aws:backup/vault:Vault", "kmsKeyArn")
+def vaults(g: PlanGraph) -> list[Vault]:
+    out = []
+    locks = g.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    for v in g.of("aws:backup/vault:Vault"):
+        mine = [lk for lk in locks if lk.depends_on("backupVaultName", v)]
+        compliance = bool(mine) and mine[0].inputs.get("changeableForDays") is not None
+        out.append(Vault(v.name, g.environment, v.inputs.get("kmsKeyArn"), bool(mine), compliance))
+    return out
 
 
 def trails(g: PlanGraph) -> list[EncryptedResource]:

@@ -146,6 +146,7 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
     ),
     "AUD-S3-ACCESS-LOGS": (drop("storage-archive-access-logging"), _answer("archive access logging off")),
     "AUD-ALB-LOGS": (edit("web-alb", **{"accessLogs.enabled": False}), _answer("ALB access logs off")),
+    "BAK-VAULT-LOCK": (drop("backups-vault-lock"), _answer("backup vault unlocked")),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),

@@ -32,7 +32,6 @@ LAYER_SPECIFIC: dict[str, str] = {
     "BAK-COVERAGE": TODO,
     "BAK-PITR": TODO,
     "BAK-OFFSITE": TODO,
-    "BAK-VAULT-LOCK": TODO,
 }
 
 
