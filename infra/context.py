@@ -24,6 +24,10 @@ class StackContext:
     region: str
 
     @property
+    def is_prod(self) -> bool:
+        return self.settings.is_prod
+
+    @property
     def prefix(self) -> str:
         """Physical-name prefix; short because several AWS names cap at 32 characters."""
         return f"pacsguard-{self.stack}"[:24]
