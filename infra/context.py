@@ -22,6 +22,7 @@ class StackContext:
     account_id: pulumi.Input[str]
     partition: str
     region: str
+    log_retention_days: int  # every log group and log bucket of the stack keeps its records this long
 
     @property
     def is_prod(self) -> bool:

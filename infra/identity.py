@@ -103,7 +103,7 @@ class Identity(pulumi.ComponentResource):
             )
         self.domain = aws.cognito.UserPoolDomain(
             f"{name}-domain",
-            domain=login_domain_prefix(ctx),
+            domain=login_domain_prefix(ctx, s.identity.domain_prefix),
             user_pool_id=self.pool.id,
             # Passkeys exist only in managed login (version 2); the classic hosted UI cannot offer them.
             managed_login_version=2 if s.identity.passkeys != "off" else 1,

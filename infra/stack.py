@@ -40,6 +40,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         account_id=identity.account_id,
         partition=partition,
         region=settings.region,
+        log_retention_days=settings.effective_log_retention,
     )
 
     keys = Keys("keys", KeysArgs(context=ctx, autoscaling_service_role=settings.account.autoscaling_service_role))

@@ -10,8 +10,7 @@ from pathlib import Path
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 # Still read ctx.settings: the host profile and the network need most sections (not yet given explicit Args).
 STILL_READ_CONTEXT_SETTINGS = {
-    "context.py", "hosts.py", "host_egress.py", "identity.py", "image_volume.py", "log_group.py", "login_domain.py",
-    "network.py", "storage.py", "web_ingress.py",
+    "context.py", "hosts.py", "host_egress.py", "identity.py", "network.py", "storage.py", "web_ingress.py",
 }  # fmt: skip
 NOT_COMPONENTS = {"synth.py", "synth_cache.py", "synth_model.py", "stack.py", "lb_subnets.py"}  # compose or plan
 
