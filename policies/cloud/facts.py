@@ -4,7 +4,7 @@ boto3 calls are made once per audit (AwsApi caches them), and only the stack's o
 
 from __future__ import annotations
 
-from policies.cloud.collect import audit_services, backup, data, ec2, edge, iam, in_stack, kms, s3
+from policies.cloud.collect import audit_services, backup, data, ec2, edge, iam, identity, in_stack, kms, s3
 from policies.cloud.context import CloudContext
 from policies.facts.resources import (
     Bucket,
@@ -19,6 +19,7 @@ from policies.facts.resources import (
     LoadBalancer,
     LogGroup,
     Principal,
+    UserPool,
     Vault,
     Volume,
 )
@@ -267,5 +268,21 @@ def hosts(cx: CloudContext) -> list[Host]:
         public = any(n.get("AssociatePublicIpAddress") for n in lt["data"].get("NetworkInterfaces", []))
         out.append(
             Host(lt["LaunchTemplateName"], public, None, md.get("HttpTokens"), md.get("HttpPutResponseHopLimit"))
+        )
+    return out
+
+
+def user_pools(cx: CloudContext) -> list[UserPool]:
+    out = []
+    for pool in identity.user_pools(cx.api, cx.stack):
+        mfa = cx.api.call("cognito-idp", "GetUserPoolMfaConfig", UserPoolId=pool["Id"])
+        out.append(
+            UserPool(
+                pool["Id"],
+                pool.get("MfaConfiguration") or mfa.get("MfaConfiguration"),
+                bool((mfa.get("SoftwareTokenMfaConfiguration") or {}).get("Enabled")),
+                ((pool.get("Policies") or {}).get("PasswordPolicy") or {}).get("MinimumLength"),
+                bool((pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")),
+            )
         )
     return out

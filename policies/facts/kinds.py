@@ -56,6 +56,7 @@ PRINCIPALS = Kind(
     none_is_fine="no IAM user, group or role besides AWS's service-linked roles",
 )
 HOSTS = Kind("instance or launch template", plan.hosts, cloud.hosts)
+USER_POOLS = Kind("user pool", plan.user_pools, cloud.user_pools)
 LOAD_BALANCERS = Kind("load balancer", plan.load_balancers, cloud.load_balancers)
 
 

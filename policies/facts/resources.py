@@ -144,3 +144,12 @@ class Vault:
     kms_key: str | None
     locked: bool  # a vault lock is configured
     compliance_mode: bool  # the lock becomes immutable (changeable_for_days set; AWS then reports a LockDate)
+
+
+@dataclass(frozen=True)
+class UserPool:
+    name: str
+    mfa: str | None  # ON, OPTIONAL, OFF
+    totp: bool  # software-token (TOTP) MFA enabled
+    min_password_length: int | None
+    admin_only_signup: bool  # users are created by administrators, nobody signs up

@@ -8,7 +8,7 @@ from policies import citations as c
 from policies.cloud.checks import principals
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import Database, Principal
+from policies.facts.resources import Database, Principal, UserPool
 from policies.families.identity_beyond_passwords import CONTROLS as BEYOND_PASSWORDS
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
@@ -90,21 +90,16 @@ def _no_static_keys(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "pass", "no IAM users or access keys: every principal is a role")]
 
 
-def _mfa(i: dict[str, Any]) -> str | None:
-    if i.get("mfaConfiguration") != "ON":
-        return f"MFA is {i.get('mfaConfiguration') or 'OFF'}, not required"
-    if not (i.get("softwareTokenMfaConfiguration") or {}).get("enabled"):
-        return "TOTP MFA is not enabled"
-    return None
+def _mfa(pool: UserPool) -> str | None:
+    if pool.mfa != "ON":
+        return f"MFA is {pool.mfa or 'OFF'}, not required"
+    return None if pool.totp else "TOTP MFA is not enabled"
 
 
-def _password_policy(i: dict[str, Any]) -> str | None:
-    pp = i.get("passwordPolicy") or {}
-    if (pp.get("minimumLength") or 0) < 14:
-        return f"passwords may be {pp.get('minimumLength') or 8} characters; require 14"
-    if not (i.get("adminCreateUserConfig") or {}).get("allowAdminCreateUserOnly"):
-        return "anyone can sign up"
-    return None
+def _password_policy(pool: UserPool) -> str | None:
+    if (pool.min_password_length or 0) < 14:
+        return f"passwords may be {pool.min_password_length or 8} characters; require 14"
+    return None if pool.admin_only_signup else "anyone can sign up"
 
 
 def _session_timeout(i: dict[str, Any]) -> str | None:
@@ -149,39 +144,6 @@ def _role_arns(g: PlanGraph) -> list[Outcome]:
 
 
 # --- cloud checks -------------------------------------------------------------------------------------
-
-
-def _c_mfa(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import identity
-    from policies.cloud.judge import none_found
-
-    out = []
-    for pool in identity.user_pools(cx.api, cx.stack):
-        failure = (
-            None
-            if pool.get("MfaConfiguration") == "ON"
-            else f"MFA is {pool.get('MfaConfiguration', 'OFF')}, not required"
-        )
-        out.append(outcome(pool["Id"], failure, "MFA required"))
-    return out or none_found("user pool", cx.stack)
-
-
-def _c_passwords(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import identity
-    from policies.cloud.judge import none_found
-
-    out = []
-    for pool in identity.user_pools(cx.api, cx.stack):
-        pp = (pool.get("Policies") or {}).get("PasswordPolicy") or {}
-        admin_only = (pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")
-        failure = _password_policy(
-            {
-                "passwordPolicy": {"minimumLength": pp.get("MinimumLength")},
-                "adminCreateUserConfig": {"allowAdminCreateUserOnly": admin_only},
-            }
-        )
-        out.append(outcome(pool["Id"], failure))
-    return out or none_found("user pool", cx.stack)
 
 
 def _c_static_keys(cx: Any) -> list[Outcome]:
@@ -275,8 +237,7 @@ CONTROLS = [
         remediation="Set mfa_configuration='ON' with software token MFA on the user pool.",
         citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
         equivalents={"prowler": "cognito_user_pool_mfa_enabled"},
-        plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _mfa),
-        cloud=CloudCheck(_c_mfa),
+        **judged(kinds.USER_POOLS, _mfa, "MFA required"),
     ),
     Control(
         id="IAM-PASSWORDS",
@@ -287,8 +248,7 @@ CONTROLS = [
         remediation="password_policy minimum_length >= 14; admin_create_user_config allow_admin_create_user_only.",
         citations=IDENTITY,
         equivalents={"prowler": "cognito_user_pool_password_policy_minimum_length_14"},
-        plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _password_policy),
-        cloud=CloudCheck(_c_passwords),
+        **judged(kinds.USER_POOLS, _password_policy),
     ),
     Control(
         id="IAM-SESSION-TIMEOUT",

@@ -21,6 +21,7 @@ from policies.facts.resources import (
     LoadBalancer,
     LogGroup,
     Principal,
+    UserPool,
     Vault,
     Volume,
 )
@@ -250,4 +251,21 @@ def hosts(g: PlanGraph) -> list[Host]:
         public = any(_true(ni.get("associatePublicIpAddress")) for ni in lt.inputs.get("networkInterfaces") or [])
         hops = md.get("httpPutResponseHopLimit")
         out.append(Host(lt.name, public, None, md.get("httpTokens"), int(hops) if hops else None))
+    return out
+
+
+def user_pools(g: PlanGraph) -> list[UserPool]:
+    out = []
+    for pool in g.of("aws:cognito/userPool:UserPool"):
+        i = pool.inputs
+        length = (i.get("passwordPolicy") or {}).get("minimumLength")
+        out.append(
+            UserPool(
+                pool.name,
+                i.get("mfaConfiguration"),
+                bool((i.get("softwareTokenMfaConfiguration") or {}).get("enabled")),
+                int(length) if length else None,
+                bool((i.get("adminCreateUserConfig") or {}).get("allowAdminCreateUserOnly")),
+            )
+        )
     return out

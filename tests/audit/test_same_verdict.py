@@ -147,6 +147,11 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
     "AUD-S3-ACCESS-LOGS": (drop("storage-archive-access-logging"), _answer("archive access logging off")),
     "AUD-ALB-LOGS": (edit("web-alb", **{"accessLogs.enabled": False}), _answer("ALB access logs off")),
     "BAK-VAULT-LOCK": (drop("backups-vault-lock"), _answer("backup vault unlocked")),
+    "IAM-MFA": (edit("identity-users", mfaConfiguration="OFF"), _answer("user pool MFA turned off")),
+    "IAM-PASSWORDS": (
+        edit("identity-users", **{"passwordPolicy.minimumLength": 8}),
+        _answer("user pool passwords of 8 characters"),
+    ),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),
