@@ -7,6 +7,7 @@ from __future__ import annotations
 from policies.cloud.collect import audit_services, backup, data, ec2, edge, iam, identity, in_stack, kms, s3
 from policies.cloud.context import CloudContext
 from policies.facts.resources import (
+    BackupPlan,
     Bucket,
     Database,
     EbsDefault,
@@ -105,6 +106,7 @@ def databases(cx: CloudContext) -> list[Database]:
                 multi_az=bool(db.get("MultiAZ")),
                 publicly_accessible=bool(db.get("PubliclyAccessible")),
                 admitted_cidrs=tuple(c for c in cidrs if c),
+                backup_retention_days=int(db.get("BackupRetentionPeriod") or 0),
                 log_exports=tuple(db.get("EnabledCloudwatchLogsExports") or ()),
                 password_managed=bool(secret),
                 secret_rotates=bool(secret)
@@ -284,5 +286,18 @@ def user_pools(cx: CloudContext) -> list[UserPool]:
                 ((pool.get("Policies") or {}).get("PasswordPolicy") or {}).get("MinimumLength"),
                 bool((pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")),
             )
+        )
+    return out
+
+
+def backup_plans(cx: CloudContext) -> list[BackupPlan]:
+    out = []
+    for p in backup.plans(cx.api, cx.stack):
+        rules = (p.get("BackupPlan") or {}).get("Rules", [])
+        copies = [c["DestinationBackupVaultArn"] for r in rules for c in r.get("CopyActions", []) or []]
+        regions = sorted({a.split(":")[3] for a in copies if a.split(":")[3] != cx.region})
+        name = (p.get("BackupPlan") or {}).get("BackupPlanName") or p.get("BackupPlanId", "plan")
+        out.append(
+            BackupPlan(name, cx.environment, tuple(regions), any(r.get("EnableContinuousBackup") for r in rules))
         )
     return out

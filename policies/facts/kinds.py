@@ -57,6 +57,7 @@ PRINCIPALS = Kind(
 )
 HOSTS = Kind("instance or launch template", plan.hosts, cloud.hosts)
 USER_POOLS = Kind("user pool", plan.user_pools, cloud.user_pools)
+BACKUP_PLANS = Kind("backup plan", plan.backup_plans, cloud.backup_plans)
 LOAD_BALANCERS = Kind("load balancer", plan.load_balancers, cloud.load_balancers)
 
 
@@ -67,16 +68,18 @@ def judged(
     *,
     applies: Callable[[F], bool] | None = None,
     applies_to: str = "",
+    missing: str | None = None,
     none_applies: str | None = None,
 ) -> dict[str, Any]:
     """`plan=` and `cloud=` of a Control, both judging `kind`'s facts with `judge` (spread into Control(...)).
 
-    `applies` narrows the facts judged (prod stacks only, log buckets only); when it leaves none, the result is
-    "not applicable" naming `applies_to`, or a failure saying `none_applies` when the stack must have one."""
+    `missing`: the failure when the stack has none of the kind at all (else: not applicable in the plan, a scope
+    gap in the account). `applies` narrows the facts judged (prod stacks only, log buckets only); when it leaves
+    none, the failure `none_applies`, or else "not applicable" naming `applies_to`."""
 
     def verdicts(facts: list[F], none: Callable[[], list[Outcome]]) -> list[Outcome]:
         if not facts:
-            return none()
+            return [Outcome("stack", "fail", missing)] if missing else none()
         chosen = [f for f in facts if applies is None or applies(f)]
         if not chosen and none_applies:
             return [Outcome("stack", "fail", none_applies)]
@@ -85,8 +88,6 @@ def judged(
         return [outcome(f.name, judge(f), ok(f) if callable(ok) else ok) for f in chosen]  # type: ignore[attr-defined]
 
     def plan_check(g: PlanGraph) -> list[Outcome]:
-        if none_applies and not kind.plan(g):
-            return [Outcome("stack", "fail", none_applies)]
         return verdicts(
             kind.plan(g), lambda: [Outcome("stack", "skipped", f"not applicable: no {kind.label} in this stack")]
         )
@@ -97,4 +98,14 @@ def judged(
     return {
         "plan": StackCheck(plan_check, judge=judge, kind=kind),
         "cloud": CloudCheck(cloud_check, judge=judge, kind=kind),
+    }
+
+
+def judged_each(*parts: dict[str, Any]) -> dict[str, Any]:
+    """One control judging several kinds (each part from `judged`): outcomes of every part, at both layers."""
+    plans, clouds = [p["plan"] for p in parts], [p["cloud"] for p in parts]
+    judges, kinds = tuple(p.judge for p in plans), tuple(p.kind for p in plans)
+    return {
+        "plan": StackCheck(lambda g: [o for p in plans for o in p.check(g)], judge=judges, kind=kinds),
+        "cloud": CloudCheck(lambda cx: [o for c in clouds for o in c.check(cx)], judge=judges, kind=kinds),
     }

@@ -58,6 +58,7 @@ class Database:
     log_exports: tuple[str, ...]  # log types exported to CloudWatch Logs
     password_managed: bool  # the master password is RDS-managed in Secrets Manager (not set by hand)
     secret_rotates: bool  # that secret rotates automatically (RDS turns 7-day rotation on when it creates it)
+    backup_retention_days: int  # automated backups (point-in-time restore) kept this long; 0 is off
 
 
 @dataclass(frozen=True)
@@ -153,3 +154,11 @@ class UserPool:
     totp: bool  # software-token (TOTP) MFA enabled
     min_password_length: int | None
     admin_only_signup: bool  # users are created by administrators, nobody signs up
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    name: str
+    environment: str
+    copy_regions: tuple[str, ...]  # regions other than the stack's that its rules copy recovery points to
+    continuous: bool  # a rule with continuous backup (point-in-time restore)

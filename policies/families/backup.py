@@ -3,15 +3,13 @@ and are tested."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from policies import citations as c
 from policies.cloud.checks import backups
 from policies.facts import kinds
-from policies.facts.kinds import judged
-from policies.facts.resources import Database, Vault
+from policies.facts.kinds import judged, judged_each
+from policies.facts.resources import BackupPlan, Database, Vault
 from policies.graph import PlanGraph
-from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, outcome, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, resource_outcome
 
 CONTINGENCY = Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,))
 MIN_DB_BACKUP_DAYS = {"prod": 35, "dev": 1}
@@ -30,43 +28,20 @@ def _coverage(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-def _pitr(g: PlanGraph) -> list[Outcome]:
-    minimum = MIN_DB_BACKUP_DAYS[g.environment]
-    out = []
-    for db in g.of("aws:rds/instance:Instance"):
-        days = db.inputs.get("backupRetentionPeriod") or 0
-        out.append(
-            resource_outcome(
-                db, None if days >= minimum else f"automated backups kept {days} days; {g.environment} needs {minimum}"
-            )
-        )
-    continuous = any(
-        r.get("enableContinuousBackup") for p in g.of("aws:backup/plan:Plan") for r in p.inputs.get("rules") or []
-    )
-    if g.of("aws:backup/plan:Plan") and not continuous:
-        out.append(Outcome("backup-plan", "fail", "no rule with continuous backup (point-in-time restore)"))
-    return out
+def _db_pitr(db: Database) -> str | None:
+    minimum = MIN_DB_BACKUP_DAYS[db.environment]
+    days = db.backup_retention_days
+    return None if days >= minimum else f"automated backups kept {days} days; {db.environment} needs {minimum}"
 
 
-def _offsite(g: PlanGraph) -> list[Outcome]:
-    plans = g.of("aws:backup/plan:Plan")
-    if not plans:
-        return [Outcome("stack", "fail", "no backup plan")]
-    copies = [c for p in plans for r in p.inputs.get("rules") or [] for c in r.get("copyActions") or []]
-    vaults = {v.urn: v for v in g.of("aws:backup/vault:Vault")}
-    remote = [v for v in vaults.values() if v.provider_region and v.provider_region != g.region]
-    if g.environment != "prod" and not copies:
-        return [Outcome(plans[0].name, "skipped", "dev stacks keep backups in-region")]
-    if not copies or not remote:
-        return [
-            Outcome(
-                plans[0].name,
-                "fail",
-                "no copy to a vault in another region (a regional outage or a region-wide "
-                "compromise loses every backup)",
-            )
-        ]
-    return [Outcome(plans[0].name, "pass", f"copied to {remote[0].provider_region}")]
+def _continuous(p: BackupPlan) -> str | None:
+    return None if p.continuous else "no rule with continuous backup (point-in-time restore)"
+
+
+def _offsite(p: BackupPlan) -> str | None:
+    if p.copy_regions:
+        return None
+    return "no copy to a vault in another region (a regional outage or a region-wide compromise loses every backup)"
 
 
 def _vault_lock(v: Vault) -> str | None:
@@ -106,43 +81,6 @@ def _multi_az(db: Database) -> str | None:
 # --- cloud checks -------------------------------------------------------------------------------------
 
 
-def _c_pitr(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import data
-    from policies.cloud.judge import none_found
-
-    minimum = MIN_DB_BACKUP_DAYS[cx.environment]
-    return [
-        outcome(
-            db["DBInstanceIdentifier"],
-            None
-            if (db.get("BackupRetentionPeriod") or 0) >= minimum
-            else f"automated backups kept {db.get('BackupRetentionPeriod')} days; {cx.environment} needs {minimum}",
-        )
-        for db in data.db_instances(cx.api, cx.stack)
-    ] or none_found("database", cx.stack)
-
-
-def _c_offsite(cx: Any) -> list[Outcome]:
-    """Every plan of the stack copies off-site: one plan's copy does not protect what another plan backs up."""
-    from policies.cloud.collect import backup
-
-    plans = backup.plans(cx.api, cx.stack)
-    if not plans:
-        return [Outcome("stack", "fail", f"no backup plan tagged pacsguard:stack={cx.stack}")]
-    out = []
-    for p in plans:
-        copies = [c["DestinationBackupVaultArn"] for r in (p.get("BackupPlan") or {}).get("Rules", [])
-                  for c in r.get("CopyActions", []) or []]  # fmt: skip
-        remote = sorted({a.split(":")[3] for a in copies if a.split(":")[3] != cx.region})
-        name = (p.get("BackupPlan") or {}).get("BackupPlanName") or p.get("BackupPlanId", "plan")
-        if not remote and cx.environment != "prod":
-            out.append(Outcome(name, "skipped", "not applicable: dev stacks keep backups in-region"))
-        else:
-            out.append(outcome(name, None if remote else "no copy to a vault in another region",
-                               f"copied to {', '.join(remote)}"))  # fmt: skip
-    return out
-
-
 CONTROLS = [
     Control(
         id="BAK-COVERAGE",
@@ -169,8 +107,7 @@ CONTROLS = [
             "prowler": "rds_instance_backup_enabled",
             "checkov": "CKV_AWS_133",
         },
-        plan=StackCheck(_pitr),
-        cloud=CloudCheck(_c_pitr),
+        **judged_each(judged(kinds.DATABASES, _db_pitr), judged(kinds.BACKUP_PLANS, _continuous)),
     ),
     Control(
         id="BAK-OFFSITE",
@@ -181,8 +118,14 @@ CONTROLS = [
         remediation="Set backup.copy_region (inside allowed_regions).",
         citations=Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,)),
         equivalents={},
-        plan=StackCheck(_offsite),
-        cloud=CloudCheck(_c_offsite),
+        **judged(
+            kinds.BACKUP_PLANS,
+            _offsite,
+            lambda p: f"copied to {', '.join(p.copy_regions)}",
+            applies=lambda p: p.environment == "prod" or bool(p.copy_regions),
+            applies_to="prod stacks (dev stacks may keep backups in-region)",
+            missing="no backup plan",
+        ),
     ),
     Control(
         id="BAK-VAULT-LOCK",
@@ -195,7 +138,7 @@ CONTROLS = [
         equivalents={
             "aws_config": "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED"
         },  # Prowler 5 has no vault-lock check
-        **judged(kinds.VAULTS, _vault_lock, "locked", none_applies="no backup vault"),
+        **judged(kinds.VAULTS, _vault_lock, "locked", missing="no backup vault"),
     ),
     Control(
         id="BAK-RESTORE-TESTING",

@@ -118,7 +118,12 @@ CONTROLS = [
         citations=Citations(hipaa=(c.INTEGRITY, c.AUDIT), gdpr=(c.GDPR_CIA,)),
         equivalents={"prowler": "s3_bucket_object_lock"},
         **judged(
-            kinds.BUCKETS, _log_object_lock, _log_object_lock_ok, applies=_is_log_bucket, none_applies="no log bucket"
+            kinds.BUCKETS,
+            _log_object_lock,
+            _log_object_lock_ok,
+            applies=_is_log_bucket,
+            missing="no log bucket",
+            none_applies="no log bucket",
         ),
     ),
     Control(

@@ -9,6 +9,7 @@ from typing import Any
 
 from policies.facts.predicates import customer_key, merged_policy
 from policies.facts.resources import (
+    BackupPlan,
     Bucket,
     Database,
     EbsDefault,
@@ -133,6 +134,7 @@ def databases(g: PlanGraph) -> list[Database]:
                 log_exports=tuple(db.inputs.get("enabledCloudwatchLogsExports") or ()),
                 password_managed=bool(db.inputs.get("manageMasterUserPassword")),
                 secret_rotates=bool(db.inputs.get("manageMasterUserPassword")),
+                backup_retention_days=int(db.inputs.get("backupRetentionPeriod") or 0),
             )
         )
     return out
@@ -268,4 +270,17 @@ def user_pools(g: PlanGraph) -> list[UserPool]:
                 bool((i.get("adminCreateUserConfig") or {}).get("allowAdminCreateUserOnly")),
             )
         )
+    return out
+
+
+def backup_plans(g: PlanGraph) -> list[BackupPlan]:
+    """Each plan with the regions its copy actions reach (the vaults its rules refer to, by their provider)."""
+    out = []
+    for p in g.of("aws:backup/plan:Plan"):
+        rules = p.inputs.get("rules") or []
+        copies = any(r.get("copyActions") for r in rules)
+        vaults = [r for r in g.referenced(p, "rules") if r.type == "aws:backup/vault:Vault"]
+        regions = sorted({v.provider_region for v in vaults if v.provider_region and v.provider_region != g.region})
+        continuous = any(r.get("enableContinuousBackup") for r in rules)
+        out.append(BackupPlan(p.name, g.environment, tuple(regions) if copies else (), continuous))
     return out

@@ -152,6 +152,11 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         edit("identity-users", **{"passwordPolicy.minimumLength": 8}),
         _answer("user pool passwords of 8 characters"),
     ),
+    "BAK-PITR": (edit("database-index", backupRetentionPeriod=7), _answer("database backups kept 7 days")),
+    "BAK-OFFSITE": (
+        transform("backups-plan", lambda i: [r.pop("copyActions", None) for r in i["rules"]]),
+        _answer("a backup plan that never leaves the region, beside one that does"),
+    ),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),

@@ -386,3 +386,12 @@ def test_elb_logging_rule_evaluates_albs_so_the_config_rules_rule_accepts_it(pro
         "aws:cfg/rule:Rule", "alb-logging", {"source": {"owner": "AWS", "sourceIdentifier": "ELB_LOGGING_ENABLED"}}
     )(prod_graph)
     assert "fail" not in _statuses(graph, "DEP-CONFIG-RULES-APPLY")
+
+
+def test_an_in_region_plan_beside_one_that_copies_off_site_fails_bak_offsite(prod_graph: PlanGraph) -> None:
+    # As in the account (issue 17): one plan's copy does not protect what another plan backs up.
+    graph = add("aws:backup/plan:Plan", "in-region", {"rules": [{"ruleName": "daily", "targetVaultName": "v"}]})(
+        prod_graph
+    )
+    verdicts = {f.resource: f.status for f in evaluate(graph) if f.control == "BAK-OFFSITE"}
+    assert verdicts == {"backups-plan": "pass", "in-region": "fail"}
