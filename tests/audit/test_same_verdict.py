@@ -17,7 +17,17 @@ from policies.graph import PlanGraph
 from tests.audit.account import ACCOUNT, REGION, STACK, build
 from tests.audit.answer_key import ADMIN_DOC, BREAKS, EMULATOR_LIMITS
 from tests.audit.conftest import Clients
-from tests.policies.mutations import DELETE, Mutation, add, drop, edit, policy_statements, transform, urn_of
+from tests.policies.mutations import (
+    DELETE,
+    Mutation,
+    add,
+    attach_aws_managed,
+    drop,
+    edit,
+    policy_statements,
+    transform,
+    urn_of,
+)
 
 CloudBreak = Callable[[Clients, dict], Any]
 
@@ -122,12 +132,7 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         _answer("a second, unencrypted database"),
     ),
     "IAM-NO-ADMIN": (
-        lambda g: add(
-            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-            "hosts-admin",
-            {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
-            {"role": [urn_of(g, "hosts-role")]},
-        )(g),
+        attach_aws_managed("hosts-role", "AdministratorAccess"),
         _answer("role with AdministratorAccess"),
     ),
     "IAM-NO-ADMIN/inline": (

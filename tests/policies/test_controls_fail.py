@@ -15,6 +15,7 @@ from policies.graph import PlanGraph
 from tests.policies.mutations import (
     DELETE,
     add,
+    attach_aws_managed,
     chain,
     drop,
     edit,
@@ -82,12 +83,7 @@ MUTATIONS = {
     "IAM-SECRET-ROTATION": (edit("database-index", manageMasterUserPassword=False), "database-index"),
     "AUD-RDS-LOGS": (edit("database-index", enabledCloudwatchLogsExports=["upgrade"]), "database-index"),
     "IAM-NO-ADMIN": (
-        lambda g: add(
-            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-            "hosts-admin",
-            {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
-            {"role": [urn_of(g, "hosts-role")]},
-        )(g),
+        attach_aws_managed("hosts-role", "AdministratorAccess"),
         "hosts-role",
     ),
     "ENC-LOGS-KMS": (edit("hosts-log-nginx", kmsKeyId=DELETE), "hosts-log-nginx"),
