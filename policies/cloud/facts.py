@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from policies.cloud.collect import audit_services, backup, data, ec2, edge, iam, identity, in_stack, kms, s3
 from policies.cloud.context import CloudContext
+from policies.cloud.scope import stack_vpc_ids
 from policies.facts.resources import (
     BackupPlan,
     Bucket,
@@ -23,6 +24,7 @@ from policies.facts.resources import (
     UserPool,
     Vault,
     Volume,
+    Vpc,
 )
 from policies.plan.facts import DATA_CLASS_TAG, LOG_SINK_TAG, PAB_FLAGS
 
@@ -301,3 +303,12 @@ def backup_plans(cx: CloudContext) -> list[BackupPlan]:
             BackupPlan(name, cx.environment, tuple(regions), any(r.get("EnableContinuousBackup") for r in rules))
         )
     return out
+
+
+def vpcs(cx: CloudContext) -> list[Vpc]:
+    """The stack's VPCs: tagged, or used by its resources though nobody tagged them (policies.cloud.scope)."""
+    logs = ec2.flow_logs(cx.api)
+    return [
+        Vpc(vpc_id, tuple(str(f.get("TrafficType")) for f in logs if f.get("ResourceId") == vpc_id))
+        for vpc_id in sorted(stack_vpc_ids(cx))
+    ]

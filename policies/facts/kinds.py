@@ -58,6 +58,7 @@ PRINCIPALS = Kind(
 HOSTS = Kind("instance or launch template", plan.hosts, cloud.hosts)
 USER_POOLS = Kind("user pool", plan.user_pools, cloud.user_pools)
 BACKUP_PLANS = Kind("backup plan", plan.backup_plans, cloud.backup_plans)
+VPCS = Kind("VPC", plan.vpcs, cloud.vpcs)
 LOAD_BALANCERS = Kind("load balancer", plan.load_balancers, cloud.load_balancers)
 
 

@@ -162,3 +162,9 @@ class BackupPlan:
     environment: str
     copy_regions: tuple[str, ...]  # regions other than the stack's that its rules copy recovery points to
     continuous: bool  # a rule with continuous backup (point-in-time restore)
+
+
+@dataclass(frozen=True)
+class Vpc:
+    name: str
+    flow_log_traffic: tuple[str, ...]  # the traffic type of each flow log on it (ALL, ACCEPT, REJECT)

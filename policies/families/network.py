@@ -9,7 +9,7 @@ from infra.endpoint_services import POLICY_SERVICES
 from policies import citations as c
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import Bucket, Database, Host, LoadBalancer
+from policies.facts.resources import Bucket, Database, Host, LoadBalancer, Vpc
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
 from policies.plan.facts import PAB_FLAGS
@@ -97,17 +97,10 @@ def _imdsv2(h: Host) -> str | None:
     return None
 
 
-def _flow_logs(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for vpc in g.of("aws:ec2/vpc:Vpc"):
-        logs = [f for f in g.of("aws:ec2/flowLog:FlowLog") if f.depends_on("vpcId", vpc)]
-        if not logs:
-            out.append(Outcome(vpc.name, "fail", "no flow log"))
-        elif not any(f.inputs.get("trafficType") == "ALL" for f in logs):
-            out.append(Outcome(vpc.name, "fail", "flow logs do not capture ALL traffic"))
-        else:
-            out.append(Outcome(vpc.name, "pass", "flow logs capture all traffic"))
-    return out
+def _flow_logs(v: Vpc) -> str | None:
+    if not v.flow_log_traffic:
+        return "no flow log"
+    return None if "ALL" in v.flow_log_traffic else "flow logs do not capture ALL traffic"
 
 
 def _db_private(db: Database) -> str | None:
@@ -289,24 +282,6 @@ def _c_default_sg(cx: Any) -> list[Outcome]:
     return out or none_found("VPC", cx.stack)
 
 
-def _c_flow_logs(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-    from policies.cloud.scope import stack_vpc_ids
-
-    logs = ec2.flow_logs(cx.api)
-    out = []
-    for vpc_id in sorted(stack_vpc_ids(cx)):
-        mine = [f for f in logs if f.get("ResourceId") == vpc_id]
-        failure = (
-            "no flow log"
-            if not mine
-            else (None if any(f.get("TrafficType") == "ALL" for f in mine) else "flow logs do not capture ALL traffic")
-        )
-        out.append(outcome(vpc_id, failure))
-    return out or none_found("VPC", cx.stack)
-
-
 def _c_waf(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import edge
     from policies.cloud.judge import none_found
@@ -430,8 +405,7 @@ CONTROLS = [
             "prowler": "vpc_flow_logs_enabled",
             "checkov": "CKV2_AWS_11",
         },
-        plan=StackCheck(_flow_logs),
-        cloud=CloudCheck(_c_flow_logs),
+        **judged(kinds.VPCS, _flow_logs, "flow logs capture all traffic"),
     ),
     Control(
         id="NET-DB-PRIVATE",

@@ -25,6 +25,7 @@ from policies.facts.resources import (
     UserPool,
     Vault,
     Volume,
+    Vpc,
 )
 from policies.graph import PlanGraph, policy_doc
 
@@ -284,3 +285,11 @@ def backup_plans(g: PlanGraph) -> list[BackupPlan]:
         continuous = any(r.get("enableContinuousBackup") for r in rules)
         out.append(BackupPlan(p.name, g.environment, tuple(regions) if copies else (), continuous))
     return out
+
+
+def vpcs(g: PlanGraph) -> list[Vpc]:
+    logs = g.of("aws:ec2/flowLog:FlowLog")
+    return [
+        Vpc(v.name, tuple(str(f.inputs.get("trafficType")) for f in logs if f.depends_on("vpcId", v)))
+        for v in g.of("aws:ec2/vpc:Vpc")
+    ]

@@ -162,6 +162,7 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         transform("backups-plan", lambda i: [r.pop("copyActions", None) for r in i["rules"]]),
         _answer("a backup plan that never leaves the region, beside one that does"),
     ),
+    "NET-FLOW-LOGS": (drop("network-flow-log"), _answer("flow logs deleted")),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),
