@@ -171,15 +171,25 @@ def log_groups(cx: CloudContext) -> list[LogGroup]:
 
 
 def load_balancers(cx: CloudContext) -> list[LoadBalancer]:
-    return [
-        LoadBalancer(
-            lb["LoadBalancerName"],
-            lb.get("Type") or "application",
-            lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true",
-            lb["attributes"].get("access_logs.s3.enabled") == "true",
+    out = []
+    for lb in edge.load_balancers(cx.api, cx.stack):
+        kind = lb.get("Type") or "application"
+        # Only an application load balancer can carry a web ACL: asking about another is an API error.
+        acl = edge.web_acl_for(cx.api, lb["LoadBalancerArn"]) if kind == "application" else None
+        statements_ = [r.get("Statement") or {} for r in (acl or {}).get("Rules", [])]
+        out.append(
+            LoadBalancer(
+                lb["LoadBalancerName"],
+                kind,
+                lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true",
+                lb["attributes"].get("access_logs.s3.enabled") == "true",
+                tuple((st.get("ManagedRuleGroupStatement") or {}).get("Name") or "" for st in statements_)
+                if acl
+                else None,
+                any(st.get("RateBasedStatement") for st in statements_),
+            )
         )
-        for lb in edge.load_balancers(cx.api, cx.stack)
-    ]
+    return out
 
 
 def secrets(cx: CloudContext) -> list[EncryptedResource]:

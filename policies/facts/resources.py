@@ -108,6 +108,8 @@ class LoadBalancer:
     type: str  # application, network, gateway
     drops_invalid_headers: bool
     access_logs: bool  # access logs delivered to S3
+    waf_groups: tuple[str, ...] | None = None  # managed rule groups of its WAF web ACL; None: no web ACL (or no ALB)
+    waf_rate_limit: bool = False  # the web ACL has a rate-based rule
 
 
 @dataclass(frozen=True)

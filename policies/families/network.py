@@ -113,29 +113,13 @@ def _db_private(db: Database) -> str | None:
     return None
 
 
-def _waf_on_alb(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for alb in [
-        lb
-        for lb in g.of("aws:lb/loadBalancer:LoadBalancer")
-        if lb.inputs.get("loadBalancerType", "application") == "application"
-    ]:
-        assocs = [a for a in g.of("aws:wafv2/webAclAssociation:WebAclAssociation") if a.depends_on("resourceArn", alb)]
-        acls = [acl for a in assocs for acl in g.referenced(a, "webAclArn")]
-        if not acls:
-            out.append(Outcome(alb.name, "fail", "no WAF web ACL is associated"))
-            continue
-        rules = acls[0].inputs.get("rules") or []
-        groups = {((r.get("statement") or {}).get("managedRuleGroupStatement") or {}).get("name") for r in rules}
-        rate = any((r.get("statement") or {}).get("rateBasedStatement") for r in rules)
-        missing = [grp for grp in REQUIRED_WAF_GROUPS if grp not in groups]
-        if missing:
-            out.append(Outcome(alb.name, "fail", f"web ACL lacks managed rule groups {', '.join(missing)}"))
-        elif not rate:
-            out.append(Outcome(alb.name, "fail", "web ACL has no rate-based rule"))
-        else:
-            out.append(Outcome(alb.name, "pass", "WAF with managed rules and a rate limit"))
-    return out or [Outcome("stack", "skipped", "not applicable: no application load balancer")]
+def _waf(lb: LoadBalancer) -> str | None:
+    if lb.waf_groups is None:
+        return "no WAF web ACL is associated"
+    missing = [grp for grp in REQUIRED_WAF_GROUPS if grp not in lb.waf_groups]
+    if missing:
+        return f"web ACL lacks managed rule groups {', '.join(missing)}"
+    return None if lb.waf_rate_limit else "web ACL has no rate-based rule"
 
 
 def _endpoints(g: PlanGraph) -> list[Outcome]:
@@ -282,31 +266,6 @@ def _c_default_sg(cx: Any) -> list[Outcome]:
     return out or none_found("VPC", cx.stack)
 
 
-def _c_waf(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import edge
-    from policies.cloud.judge import none_found
-
-    out = []
-    for lb in edge.load_balancers(cx.api, cx.stack):
-        if lb.get("Type") != "application":
-            continue
-        acl = edge.web_acl_for(cx.api, lb["LoadBalancerArn"])
-        if not acl:
-            out.append(outcome(lb["LoadBalancerName"], "no WAF web ACL is associated"))
-            continue
-        groups = {
-            ((r.get("Statement") or {}).get("ManagedRuleGroupStatement") or {}).get("Name")
-            for r in acl.get("Rules", [])
-        }
-        rate = any((r.get("Statement") or {}).get("RateBasedStatement") for r in acl.get("Rules", []))
-        missing = [g for g in REQUIRED_WAF_GROUPS if g not in groups]
-        failure = (
-            f"web ACL lacks {', '.join(missing)}" if missing else (None if rate else "web ACL has no rate-based rule")
-        )
-        out.append(outcome(lb["LoadBalancerName"], failure, "WAF with managed rules and a rate limit"))
-    return out or none_found("application load balancer", cx.stack)
-
-
 CONTROLS = [
     Control(
         id="NET-S3-PUBLIC",
@@ -442,8 +401,13 @@ CONTROLS = [
         remediation="Associate a WAFv2 web ACL with the common, known-bad-inputs and SQLi groups and a rate-based rule.",
         citations=EXPOSURE,
         equivalents={"aws_config": "ALB_WAF_ENABLED", "prowler": "elbv2_waf_acl_attached", "checkov": "CKV2_AWS_28"},
-        plan=StackCheck(_waf_on_alb),
-        cloud=CloudCheck(_c_waf),
+        **judged(
+            kinds.LOAD_BALANCERS,
+            _waf,
+            "WAF with managed rules and a rate limit",
+            applies=lambda lb: lb.type == "application",
+            applies_to="application load balancers",
+        ),
     ),
     Control(
         id="NET-VPC-ENDPOINTS",

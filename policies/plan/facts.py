@@ -182,15 +182,25 @@ def log_groups(g: PlanGraph) -> list[LogGroup]:
 
 
 def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
-    return [
-        LoadBalancer(
-            lb.name,
-            lb.inputs.get("loadBalancerType") or "application",
-            bool(lb.inputs.get("dropInvalidHeaderFields")),
-            bool((lb.inputs.get("accessLogs") or {}).get("enabled")),
+    out = []
+    associations = g.of("aws:wafv2/webAclAssociation:WebAclAssociation")
+    for lb in g.of("aws:lb/loadBalancer:LoadBalancer"):
+        acls = [acl for a in associations if a.depends_on("resourceArn", lb) for acl in g.referenced(a, "webAclArn")]
+        rules = (acls[0].inputs.get("rules") or []) if acls else []
+        statements_ = [r.get("statement") or {} for r in rules]
+        out.append(
+            LoadBalancer(
+                lb.name,
+                lb.inputs.get("loadBalancerType") or "application",
+                bool(lb.inputs.get("dropInvalidHeaderFields")),
+                bool((lb.inputs.get("accessLogs") or {}).get("enabled")),
+                tuple((st.get("managedRuleGroupStatement") or {}).get("name") or "" for st in statements_)
+                if acls
+                else None,
+                any(st.get("rateBasedStatement") for st in statements_),
+            )
         )
-        for lb in g.of("aws:lb/loadBalancer:LoadBalancer")
-    ]
+    return out
 
 
 def secrets(g: PlanGraph) -> list[EncryptedResource]:

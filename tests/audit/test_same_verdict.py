@@ -163,6 +163,7 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         _answer("a backup plan that never leaves the region, beside one that does"),
     ),
     "NET-FLOW-LOGS": (drop("network-flow-log"), _answer("flow logs deleted")),
+    "NET-WAF": (drop("waf-alb"), _answer("WAF detached from the load balancer")),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),

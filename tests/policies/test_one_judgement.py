@@ -15,7 +15,6 @@ NOT_YET = "not converted yet (time): shared facts are possible, the judge is sti
 LAYER_SPECIFIC: dict[str, str] = {
     "NET-SG-WORLD": NOT_YET + "; the cloud side also finds untagged groups through the stack's resources",
     "NET-DEFAULT-SG": NOT_YET,
-    "NET-WAF": NOT_YET,
     "IAM-NO-STATIC-KEYS": "by nature: the plan sees that the program creates a key or user, the account sees a "
     "key's age and last use",
     "IAM-MACHINE-TOKENS": NOT_YET,
