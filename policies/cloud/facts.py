@@ -244,7 +244,7 @@ def principals(cx: CloudContext) -> list[Principal]:
     for p in details["Policies"]:
         default = next((v for v in p.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
         if default:
-            local[p["Arn"]] = (p["PolicyName"], iam.document(default["Document"]))
+            local[p["Arn"]] = iam.document(default["Document"])
     out = []
     lists = (("UserDetailList", "UserName", "UserPolicyList"), ("GroupDetailList", "GroupName", "GroupPolicyList"),
              ("RoleDetailList", "RoleName", "RolePolicyList"))  # fmt: skip
@@ -258,7 +258,7 @@ def principals(cx: CloudContext) -> list[Principal]:
             managed = []
             for a in p.get("AttachedManagedPolicies", []):
                 if a["PolicyArn"] in local:
-                    docs.append((f"customer-managed policy {a['PolicyName']}", local[a["PolicyArn"]][1]))
+                    docs.append((f"customer-managed policy {a['PolicyName']}", local[a["PolicyArn"]]))
                 else:
                     managed.append(a["PolicyName"])
                     docs.append(

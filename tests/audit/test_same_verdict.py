@@ -53,6 +53,15 @@ def _database_group_open_to(cidr: str) -> Mutation:
     return apply
 
 
+def _customer_managed_admin_policy_on(role: str) -> Mutation:
+    def apply(g: PlanGraph) -> PlanGraph:
+        g = add("aws:iam/policy:Policy", "ops-everything", {"policy": ADMIN_DOC})(g)
+        deps = {"role": [urn_of(g, role)], "policyArn": [urn_of(g, "ops-everything")]}
+        return add("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ops-everything-attachment", {}, deps)(g)
+
+    return apply
+
+
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 KMS_STAR = {"Sid": "Everything", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
             "Action": "kms:*", "Resource": "*"}  # fmt: skip
@@ -164,6 +173,10 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
     ),
     "NET-FLOW-LOGS": (drop("network-flow-log"), _answer("flow logs deleted")),
     "NET-WAF": (drop("waf-alb"), _answer("WAF detached from the load balancer")),
+    "IAM-NO-ADMIN/customer-managed": (
+        _customer_managed_admin_policy_on("hosts-role"),
+        _answer("role with a customer-managed *:* policy"),
+    ),
     "AUD-RDS-LOGS": (
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),
