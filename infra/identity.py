@@ -21,11 +21,28 @@ REFRESH_TOKEN_MINUTES = 60
 AUTH_SESSION_MINUTES = 3  # the sign-in flow itself (password, TOTP or passkey challenge)
 FIRST_FACTORS = {"off": ["PASSWORD"], "allowed": ["PASSWORD", "WEB_AUTHN"], "required": ["WEB_AUTHN"]}
 # With passkeys required the ALB's client offers no password (SRP) flow: password+TOTP is not a first factor.
+# No ALLOW_REFRESH_TOKEN_AUTH: Cognito refuses that flow on clients with refresh-token rotation; the ALB refreshes
+# through the token endpoint's refresh_token grant, which rotation supports
+# (https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-refresh-token.html).
 AUTH_FLOWS = {
-    "off": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-    "allowed": ["ALLOW_USER_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-    "required": ["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "off": ["ALLOW_USER_SRP_AUTH"],
+    "allowed": ["ALLOW_USER_AUTH", "ALLOW_USER_SRP_AUTH"],
+    "required": ["ALLOW_USER_AUTH"],
 }
+
+
+def first_factors(passkeys: str, mfa: bool, counts_as_mfa: bool) -> list[str]:
+    """AWS refuses WEB_AUTHN as a first factor of an MFA-required pool until passkeys count as MFA
+    (WebAuthnConfiguration FactorConfiguration MULTI_FACTOR_WITH_USER_VERIFICATION, set outside pulumi-aws 7.51):
+    declaring it earlier fails the pool on the first `pulumi up`."""
+    if passkeys == "allowed" and mfa and not counts_as_mfa:
+        return ["PASSWORD"]
+    return FIRST_FACTORS[passkeys]
+
+
+def login_host(prefix: pulumi.Input[str], region: str) -> pulumi.Output[str]:
+    """Where managed login serves its pages: a passkey's relying party must be this host or a suffix of it."""
+    return pulumi.Output.concat(prefix, ".auth.", region, ".amazoncognito.com")
 
 
 @dataclass(frozen=True)
@@ -74,23 +91,32 @@ class Identity(pulumi.ComponentResource):
                     ),
                 )
             ],
-            # Passkeys: the relying party is the stack's own domain and the authenticator must verify the user
-            # (biometric or PIN), so a passkey is two factors in one and cannot be phished to another site.
+            # Passkeys: the relying party is the host managed login serves its pages on (a browser refuses any
+            # other), and the authenticator must verify the user (biometric or PIN), so a passkey is two factors
+            # in one and cannot be phished to another site.
             web_authn_configuration=(
                 aws.cognito.UserPoolWebAuthnConfigurationArgs(
-                    relying_party_id=ctx.settings.web.domain_name, user_verification="required"
+                    relying_party_id=login_host(login_domain_prefix(ctx), ctx.region), user_verification="required"
                 )
                 if s.identity.passkeys != "off"
                 else None
             ),
             sign_in_policy=aws.cognito.UserPoolSignInPolicyArgs(
-                allowed_first_auth_factors=FIRST_FACTORS[s.identity.passkeys]
+                allowed_first_auth_factors=first_factors(
+                    s.identity.passkeys, s.identity.mfa, s.identity.passkeys_count_as_mfa
+                )
             ),
             user_pool_tier="PLUS",  # passkeys and choice-based sign-in need ESSENTIALS or PLUS
             user_pool_add_ons=aws.cognito.UserPoolUserPoolAddOnsArgs(advanced_security_mode="ENFORCED"),
             deletion_protection="ACTIVE" if s.is_prod else "INACTIVE",
             # The configured passkey mode, so plan and audit can judge "enforced as configured".
-            tags=ctx.tags("phi", **{"pacsguard:passkeys": s.identity.passkeys}),
+            tags=ctx.tags(
+                "phi",
+                **{
+                    "pacsguard:passkeys": s.identity.passkeys,
+                    "pacsguard:passkeys-mfa": "set" if s.identity.passkeys_count_as_mfa else "pending",
+                },
+            ),
             opts=ctx.opts(self, phi=True),
         )
         for group in PACS_GROUPS:
@@ -172,7 +198,9 @@ class Identity(pulumi.ComponentResource):
             kms_key_id=args.secrets_key_arn,
             recovery_window_in_days=30 if s.is_prod else 7,
             tags=ctx.tags("none", **{"pacsguard:purpose": "break-glass"}),
-            opts=child,
+            # The window tags (pacsguard:window-*) are set by a second administrator, not by this program: a
+            # `pulumi up --refresh` during an emergency must not strip them and close the window on every host.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["tags", "tagsAll"])),
         )
         self.register_outputs({"user_pool": self.pool.id})
 
@@ -206,6 +234,8 @@ class Identity(pulumi.ComponentResource):
                 supported_identity_providers=["COGNITO"],
                 prevent_user_existence_errors="ENABLED",
                 enable_token_revocation=True,
+                # Client credentials only: without this list Cognito also enables SRP and custom sign-in for users.
+                explicit_auth_flows=["ALLOW_REFRESH_TOKEN_AUTH"],
                 access_token_validity=s.machine_token_minutes,
                 token_validity_units=aws.cognito.UserPoolClientTokenValidityUnitsArgs(access_token="minutes"),  # noqa: S106
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[server]),

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.context import StackContext
-from infra.identity import MACHINE_SCOPES, RESOURCE_SERVER, Identity
+from infra.identity import RESOURCE_SERVER, Identity
 from infra.ingress_rules import allow_networks
 from infra.lb_targets import attach_hosts
 
@@ -150,7 +150,9 @@ class WebIngress(pulumi.ComponentResource):
             opts=child,
         )
         if idn.machine_clients:
-            self._machine_rule(name, idn, tags)
+            scopes = sorted({c.scope for c in ctx.settings.identity.machine_clients})
+            for offset, scope in enumerate(scopes):
+                self._machine_rule(name, idn, tags, scope, MACHINE_RULE_PRIORITY + offset)
         aws.lb.Listener(
             f"{name}-http-redirect",
             load_balancer_arn=self.alb.arn,
@@ -223,16 +225,18 @@ class WebIngress(pulumi.ComponentResource):
         )
         return validation.certificate_arn
 
-    def _machine_rule(self, name: str, idn: Identity, tags: dict[str, str]) -> None:
-        """Bearer-token DICOMweb for machine clients: the ALB verifies the RS256 token before forwarding.
+    def _machine_rule(self, name: str, idn: Identity, tags: dict[str, str], scope: str, priority: int) -> None:
+        """Bearer-token DICOMweb for machine clients of one scope: the ALB verifies the RS256 token first.
 
         JWT validation checks the signature against the pool's JWKS, the issuer and the expiry, and here the token
-        use and the PACS scopes; the host plugin checks all of it again, then maps the one scope to a role.
+        use and the PACS scope; the host plugin checks all of it again, then maps the one scope to a role. One
+        rule per scope, each claim check with a single value: AWS does not document whether several values of a
+        space-separated claim must all be present or any one, and a token carries exactly one PACS scope.
         """
         aws.lb.ListenerRule(
-            f"{name}-machine-clients",
+            f"{name}-machine-{scope}",
             listener_arn=self.https_listener.arn,
-            priority=MACHINE_RULE_PRIORITY,
+            priority=priority,
             conditions=[
                 aws.lb.ListenerRuleConditionArgs(
                     path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=MACHINE_PATHS)
@@ -257,7 +261,7 @@ class WebIngress(pulumi.ComponentResource):
                             aws.lb.ListenerRuleActionJwtValidationAdditionalClaimArgs(
                                 name="scope",
                                 format="space-separated-values",
-                                values=[f"{RESOURCE_SERVER}/{k}" for k in MACHINE_SCOPES],
+                                values=[f"{RESOURCE_SERVER}/{scope}"],
                             ),
                         ],
                     ),

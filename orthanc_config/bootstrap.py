@@ -23,6 +23,7 @@ from orthanc_config import (
     aws_api,
     aws_host,
     break_glass,
+    db_app_user,
     host_secrets,
     http_stack,
     packages,
@@ -42,7 +43,7 @@ from orthanc_config.render_dicom_edge import CONNECTION_LOG, DicomEdgePaths, Edg
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
-from orthanc_config.systemd_units import BREAK_GLASS_TIMER, LOG_SHIPPER, render_units
+from orthanc_config.systemd_units import BREAK_GLASS_TIMER, DB_CREDENTIALS_TIMER, LOG_SHIPPER, render_units
 
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
@@ -212,17 +213,20 @@ def ensure_stack_pki(layout: HostLayout, say: Progress) -> None:
         or pki.expires_within(server_cert, RENEW_BEFORE_DAYS)
         or not _issued_by(server_cert, ca_cert)
     )
+    addresses = (*p.server_addresses, aws_api.instance_address())
     with stack_ca.CaKey(doc, ca_cert, layout.secrets_dir) as ca:
         doc = stack_ca.issue_modalities(
             client, p.stack_ca_secret, doc, ca, [m.aet for m in p.modalities], p.cert_validity_days, say
         )
         if renew:
             say("PKI: issuing this host's server certificate from the stack CA")
-            issue_server_cert(layout, ca, (*p.server_addresses, aws_api.instance_address()))
-        # The DICOM edge's RSA server certificate and the PACS's outbound client certificate, and a CRL
-        # (revocation through the stack CA is not built yet: it lists nothing).
+            issue_server_cert(layout, ca, addresses)
+        # The DICOM edge's RSA server certificate (TLS 1.2 modalities check it against the host's address too)
+        # and the PACS's outbound client certificate, and a CRL (revocation through the stack CA is not built
+        # yet: it lists nothing).
+        rsa = dict(server=True, key_type="rsa", dns_names=p.server_names, addresses=addresses)
         for name, cert, options in (
-            ("server-rsa", layout.server_rsa[0], dict(server=True, key_type="rsa", dns_names=p.server_names)),
+            ("server-rsa", layout.server_rsa[0], rsa),
             ("pacs-client", layout.relay_client[0], dict(server=False)),
         ):
             if renew or not cert.exists() or not _issued_by(cert, ca_cert):
@@ -433,6 +437,8 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
         names.append(BREAK_GLASS_TIMER)
     if configured.layout.profile.log_groups:
         names.append(LOG_SHIPPER)
+    if configured.layout.profile.database.app_user:
+        names.append(DB_CREDENTIALS_TIMER)
     for name in names:
         say(f"Services: starting {name}")
         subprocess.run(["systemctl", "enable", "--now", name], check=True)
@@ -452,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     launch.add_argument("--library-dir")
     sync = sub.add_parser("break-glass-sync", help="follow the sealed secret's emergency window tags (timer)")
     sync.add_argument("--profile", required=True, type=Path)
+    creds = sub.add_parser("db-credentials", help="follow the application role's rotated secret (timer)")
+    creds.add_argument("--profile", required=True, type=Path)
     ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
     ship.add_argument("--profile", required=True, type=Path)
     ship.add_argument("--once", action="store_true")
@@ -477,6 +485,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"pacsguard-host: emergency window {'open' if is_open else 'closed'}")
             return 0
+        if args.command == "db-credentials":
+            layout = HostLayout(profile)
+            rotated = db_app_user.follow(
+                profile,
+                layout.config_dir / "credentials.json",
+                print,
+                lambda: subprocess.run(["systemctl", "restart", "pacsguard-orthanc"], check=True),
+            )
+            print(f"pacsguard-host: database credentials {'rotated' if rotated else 'current'}")
+            return 0
         if profile.mode == "aws":
             aws_host.remember_endpoint()
             aws_host.prepare(profile, print)
@@ -493,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         ssm_agent.SsmAgentError,
         aws_api.AwsError,
         viewer.ViewerError,
+        db_app_user.DatabaseUserError,
         OSError,
     ) as exc:
         print(f"pacsguard-host: error: {exc}", file=sys.stderr)

@@ -5,15 +5,23 @@ next reconnect. So the bootstrap reads the master secret fresh, only to create o
 (login, no superuser, CONNECT/TEMPORARY on the stack's database, USAGE/CREATE on its public schema) with the
 password kept in the stack's application secret (created once, by the first host, idempotently), and Orthanc
 connects as that role. The master password is never written to the host's disk.
+
+The application secret rotates too (a new AWSCURRENT version): every host follows it on a timer (`follow`), sets
+the role to it (idempotent, so a rotation that only wrote the secret still takes effect) and restarts Orthanc with
+it, so its next reconnect (a failover, a restart) logs in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import secrets
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from orthanc_config import aws_api
 from orthanc_config.profile import HostProfile
@@ -21,6 +29,9 @@ from orthanc_config.profile import HostProfile
 PSQL = "/usr/bin/psql"
 FIRST_VERSION_TOKEN = "pacsguard-db-app-user-00000000001"  # noqa: S105 (an idempotency token, not a secret)
 ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Two new hosts boot at once: without a lock both see no role and both CREATE it, and the second fails on the
+# unique role name. A transaction-scoped advisory lock (this key, shared by every host) makes them take turns.
+ROLE_LOCK_KEY = 0x5041435347  # "PACSG"
 
 Say = Callable[[str], None]
 
@@ -59,17 +70,21 @@ def app_password(client: aws_api.Client, secret_id: str, user: str, say: Say) ->
 
 
 def role_sql(user: str, database: str) -> str:
-    """Idempotent: run by every host at every boot. The password comes in as the psql variable :'pw'."""
+    """Idempotent, and safe when hosts run it at the same moment (one transaction under an advisory lock): run by
+    every host at every boot. The password comes in as the psql variable :'pw'."""
     for name, value in (("database.app_user", user), ("database.name", database)):
         if not ROLE_RE.match(value):
             raise DatabaseUserError(f"{name}: {value!r} is not a plain PostgreSQL identifier")
     # Identifiers passed ROLE_RE above; the password is a psql variable, never spliced into the text.
     lines = [
+        "BEGIN;",
+        f"SELECT pg_advisory_xact_lock({ROLE_LOCK_KEY}) \\g /dev/null",
         f"SELECT format('CREATE ROLE %I LOGIN', '{user}') WHERE NOT EXISTS "  # noqa: S608 (checked identifiers)
         f"(SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec",
         f"ALTER ROLE {user} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'pw';",
         f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {user};",
         f"GRANT USAGE, CREATE ON SCHEMA public TO {user};",
+        "COMMIT;",
     ]
     return "\n".join(lines) + "\n"
 
@@ -95,3 +110,42 @@ def ensure(profile: HostProfile, master_password: str, say: Say) -> str:
     if res.returncode != 0:
         raise DatabaseUserError(f"cannot prepare role {db.app_user} as {db.user}: {res.stderr.strip()[:300]}")
     return password
+
+
+def rendered_password(credentials_file: Path) -> str:
+    """The password Orthanc was started with (its PostgreSQL connection URI)."""
+    uri = json.loads(credentials_file.read_text())["PostgreSQL"]["ConnectionUri"]
+    return unquote(urlsplit(uri).password or "")
+
+
+def _rewrite_uri(credentials_file: Path, uri: str) -> None:
+    settings = json.loads(credentials_file.read_text())
+    settings["PostgreSQL"]["ConnectionUri"] = uri
+    st = credentials_file.stat()
+    tmp = credentials_file.with_name(credentials_file.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(settings, indent=2))
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, st.st_mode & 0o777)
+    os.replace(tmp, credentials_file)  # Orthanc never reads a half-written file
+
+
+def follow(profile: HostProfile, credentials_file: Path, say: Say, restart: Callable[[], None]) -> bool:
+    """The timer's step: when the application secret holds another password than Orthanc's, set the role to it
+    and restart Orthanc with it. True when Orthanc was given the new password."""
+    from orthanc_config.host_secrets import read_password_source
+    from orthanc_config.render_orthanc import connection_uri
+
+    db = profile.database
+    doc = _secret(aws_api.Client(profile.region), db.app_password_secret)
+    if not doc or "password" not in doc:
+        raise DatabaseUserError(f"{db.app_password_secret} holds no application password")
+    if doc["password"] == rendered_password(credentials_file):
+        return False
+    say(f"Database: the password of {db.app_user} was rotated; setting it and restarting Orthanc")
+    password = ensure(profile, read_password_source(db.password_source, profile.region), say)
+    app = dataclasses.replace(profile, database=dataclasses.replace(db, user=db.app_user))
+    _rewrite_uri(credentials_file, connection_uri(app, password))
+    restart()
+    return True

@@ -12,6 +12,7 @@ Applied only inside the host's own network namespace (never the machine's root n
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from orthanc_config.profile import HostProfile
 
@@ -26,7 +27,22 @@ def _sets(cidrs: tuple[str, ...]) -> tuple[str, str]:
     return ", ".join(v4), ", ".join(v6)
 
 
-def render_nftables(profile: HostProfile) -> str:
+def system_resolvers(resolv_conf: Path = Path("/etc/resolv.conf")) -> tuple[str, ...]:
+    """The name servers libc asks (Orthanc resolves the RDS endpoint through them)."""
+    try:
+        text = resolv_conf.read_text()
+    except OSError:
+        return ()
+    found = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and _is_ip(parts[1].split("%")[0]):
+            found.append(parts[1].split("%")[0])
+    return tuple(found)
+
+
+def render_nftables(profile: HostProfile, resolvers: tuple[str, ...] | None = None) -> str:
+    """resolvers: the name servers Orthanc may ask; None reads /etc/resolv.conf of the host rendering it."""
     # Load balancer subnets on both ports: ALB traffic and NLB health checks come from there.
     https4, https6 = _sets((*profile.https_cidrs, *profile.lb_cidrs))
     dicom4, dicom6 = _sets((*profile.modality_cidrs, *profile.lb_cidrs))
@@ -49,7 +65,7 @@ def render_nftables(profile: HostProfile) -> str:
         f'reject with tcp reset comment "{what}: nginx only"'
         for port, what in behind_nginx
     )
-    egress = "\n    ".join(egress_rules(profile))
+    egress = "\n    ".join(egress_rules(profile, system_resolvers() if resolvers is None else resolvers))
     return f"""#!/usr/sbin/nft -f
 # Rendered by PACSGuard. Orthanc's HTTP port ({profile.orthanc_http_port}) and PostgreSQL: loopback only.
 table inet {TABLE}
@@ -86,14 +102,28 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def egress_rules(profile: HostProfile) -> list[str]:
+def _daddr(addresses: tuple[str, ...]) -> str:
+    """An nftables destination match for addresses of one family ('' when there are none)."""
+    if not addresses:
+        return ""
+    family = "ip6" if ipaddress.ip_address(addresses[0]).version == 6 else "ip"
+    return f"{family} daddr {{ {', '.join(addresses)} }} "
+
+
+def egress_rules(profile: HostProfile, resolvers: tuple[str, ...] = ()) -> list[str]:
     """New outbound connections of the orthanc and nginx users: the configured destinations, nothing else."""
     rules = []
     db = profile.database
     if not db.host.startswith("127.") and db.host != "localhost":
-        # An RDS endpoint is a name, not an address: its port is the narrowest rule nftables can hold.
+        # An RDS endpoint is a name, not an address: its port is the narrowest rule nftables can hold. Name
+        # lookups go only to the host's own resolvers, so DNS cannot carry data to any server on the internet.
+        v4 = tuple(a for a in resolvers if ipaddress.ip_address(a).version == 4)
+        v6 = tuple(a for a in resolvers if ipaddress.ip_address(a).version == 6)
+        where = [_daddr(v4), _daddr(v6)] if resolvers else [""]
         rules += [
-            f'meta skuid "{ORTHANC_USER}" {proto} dport 53 accept comment "orthanc: resolve the database"'
+            f'meta skuid "{ORTHANC_USER}" {w}{proto} dport 53 accept comment "orthanc: resolve the database"'
+            for w in where
+            if w or not resolvers
             for proto in ("udp", "tcp")
         ]
         rules.append(f'meta skuid "{ORTHANC_USER}" tcp dport {db.port} accept comment "orthanc: database"')

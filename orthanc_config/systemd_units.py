@@ -121,7 +121,7 @@ WantedBy=multi-user.target
     ]
     if layout.profile.log_groups:
         units.append(RenderedFile(f"{UNIT_DIR}/{LOG_SHIPPER}.service", shipper))
-    return units + break_glass_units(layout)
+    return units + break_glass_units(layout) + db_credentials_units(layout)
 
 
 BREAK_GLASS_TIMER = "pacsguard-break-glass.timer"
@@ -143,17 +143,45 @@ ProtectHome=yes
 PrivateTmp=yes
 ReadWritePaths={layout.state}
 """
-    timer = """[Unit]
-Description=Follow the PACSGuard break-glass window
+    return [
+        RenderedFile(f"{UNIT_DIR}/pacsguard-break-glass.service", service),
+        RenderedFile(f"{UNIT_DIR}/{BREAK_GLASS_TIMER}", _timer("Follow the PACSGuard break-glass window", 30)),
+    ]
+
+
+def _timer(description: str, every_s: int) -> str:
+    """A timer that runs its service at boot and every `every_s` seconds after."""
+    return f"""[Unit]
+Description={description}
 
 [Timer]
-OnBootSec=30s
-OnUnitActiveSec=30s
+OnBootSec={every_s}s
+OnUnitActiveSec={every_s}s
 
 [Install]
 WantedBy=timers.target
 """
+
+
+DB_CREDENTIALS_TIMER = "pacsguard-db-credentials.timer"
+
+
+def db_credentials_units(layout: HostLayout) -> list[RenderedFile]:
+    """Follow the application role's secret every minute: a rotated password reaches Orthanc before it reconnects."""
+    if not layout.profile.database.app_user:
+        return []
+    service = f"""[Unit]
+Description=PACSGuard database credentials (follow the application role's rotated secret)
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} db-credentials --profile {PROFILE_PATH}
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+"""
+    timer = _timer("Follow the PACSGuard database application secret", 60)
     return [
-        RenderedFile(f"{UNIT_DIR}/pacsguard-break-glass.service", service),
-        RenderedFile(f"{UNIT_DIR}/{BREAK_GLASS_TIMER}", timer),
+        RenderedFile(f"{UNIT_DIR}/pacsguard-db-credentials.service", service),
+        RenderedFile(f"{UNIT_DIR}/{DB_CREDENTIALS_TIMER}", timer),
     ]

@@ -183,6 +183,10 @@ class IdentitySettings(_Strict):
     # Phishing-resistant sign-in (WebAuthn, user verification required). required: password+TOTP is no longer a
     # first factor. Prod refuses off.
     passkeys: Literal["off", "allowed", "required"] = "allowed"
+    # Set true once `aws cognito-idp set-user-pool-mfa-config` has made passkeys count as MFA (README, "Passkeys"):
+    # only then may an MFA-required pool list WEB_AUTHN as a first factor (AWS refuses it before), and pulumi-aws
+    # 7.51 cannot declare that factor itself.
+    passkeys_count_as_mfa: bool = False
     machine_clients: list[MachineClientSettings] = Field([], description="DICOMweb clients without a browser")
     machine_token_minutes: int = Field(15, ge=5, le=60, description="lifetime of a machine client's access token")
     # Break-glass: how long one emergency access window stays open before the host refuses it (HIPAA 164.312(a)(2)(ii)).

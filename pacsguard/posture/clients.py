@@ -32,6 +32,8 @@ def associate(stack: dict, *, aet: str, called: str | None = None, ctx: ssl.SSLC
     kwargs = {"ae_title": called or d["called_aet"]}
     if ctx is not None:
         kwargs["tls_args"] = (ctx, d["host"])
+    # A target whose modalities sit at several addresses of the verifier's network says which to call from.
+    source = source or next((m.get("source") for m in stack["modalities"] if m["aet"] == aet), None)
     if source:
         kwargs["bind_address"] = (source, 0)
     return ae.associate(d["host"], d["port"], **kwargs)
@@ -84,7 +86,8 @@ SENT: list[dict] = []
 def https(stack: dict, method: str, path: str, user: str | None = None, password: str | None = None,
           body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes, dict]:  # fmt: skip
     answer = _https(stack, method, path, user, password, body, headers)
-    SENT.append({"method": method, "path": path, "user": user, "status": answer[0]})
+    via = "alb" if stack.get("alb") and user is not None and password is None else "basic"
+    SENT.append({"method": method, "path": path, "user": user, "status": answer[0], "via": via})
     return answer
 
 
@@ -96,14 +99,30 @@ def _https(stack: dict, method: str, path: str, user: str | None, password: str 
         # The body's own type, as a real client sends it (urllib's default, a form, is refused as cross-site).
         hdrs["Content-Type"] = "application/dicom" if body[128:132] == b"DICM" else "application/json"
     if user is not None:
-        pw = password if password is not None else stack["_users"][user]["password"]
-        hdrs["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+        hdrs.update(credential_headers(stack, user, password))
     req = urllib.request.Request(url, data=body, method=method, headers=hdrs)  # noqa: S310 (https URL from the stack)
     try:
         with urllib.request.urlopen(req, context=tls_context(stack["ca_cert"]), timeout=10) as resp:  # noqa: S310
             return resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
+
+
+def credential_headers(stack: dict, user: str, password: str | None = None) -> dict[str, str]:
+    """How a user proves who they are to the target: HTTP Basic, or behind an ALB (a target with "alb") the
+    header the ALB signs for a signed-in user. A password given explicitly always goes as HTTP Basic: the probe
+    is about that path."""
+    if stack.get("alb") and password is None:
+        from pacsguard.posture import alb
+
+        return alb.user_headers(stack["alb"], user, stack["_users"][user]["role"])
+    pw = password if password is not None else stack["_users"][user]["password"]
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+
+def credential_lines(stack: dict, user: str) -> str:
+    """The same credentials as raw HTTP header lines, for probes that write their own requests."""
+    return "".join(f"{k}: {v}\r\n" for k, v in credential_headers(stack, user).items())
 
 
 def reachable(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -35,9 +35,13 @@ def stack(target: dict[str, Any], users: dict[str, dict[str, str]]) -> dict[str,
 
 @pytest.fixture(scope="session")
 def host(target: dict[str, Any]) -> Any:
-    """testinfra host: local by default; any testinfra URL (ssh://, ansible://) for a remote host."""
+    """testinfra host: local by default; any testinfra URL (ssh://, ansible://) for a remote host, or
+    nsenter://PID for a host that is a process's namespaces on this machine (a rehearsed EC2 instance)."""
     import testinfra
 
+    from pacsguard.posture.nsenter_backend import register
+
+    register()
     return testinfra.get_host(target.get("host_backend", "local://"))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pacsguard.posture.clients import https, tls_context
+from pacsguard.posture.clients import credential_lines, https, tls_context
 from pacsguard.posture.conftest import in_netns, need, user_with_role
 from pacsguard.posture.dicom_files import unique_ct
 
@@ -139,12 +139,12 @@ def test_log_level_cannot_be_raised(stack: dict, method: str, path: str) -> None
     assert https(stack, method, path, admin, body=b"trace", headers={"Content-Type": "text/x-log-level"})[0] == 403
 
 
-def _slow_upload(stack: dict, source: str, auth: str) -> ssl.SSLSocket:
+def _slow_upload(stack: dict, source: str, credentials: str) -> ssl.SSLSocket:
     host = stack["https_url"].split("//")[1].split("/")[0]
     raw = socket.create_connection((host, 443), timeout=10, source_address=(source, 0))
     tls = tls_context(stack["ca_cert"]).wrap_socket(raw, server_hostname=host)
     tls.sendall(
-        f"POST /instances HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n"
+        f"POST /instances HTTP/1.1\r\nHost: {host}\r\n{credentials}"
         "Content-Type: application/dicom\r\nContent-Length: 1000000\r\n\r\n".encode()
         + b"\0" * 64
     )
@@ -158,12 +158,12 @@ def test_slow_uploads_do_not_starve_other_users(stack: dict) -> None:
     sources = need(stack, "source_addresses")
     technologist = user_with_role(stack["_users"], "technologist")
     admin = user_with_role(stack["_users"], "admin")
-    auth = base64.b64encode(f"{technologist}:{stack['_users'][technologist]['password']}".encode()).decode()
+    credentials = credential_lines(stack, technologist)
     held: list[ssl.SSLSocket] = []
     try:
         for source in (sources["bound"], sources["unbound"]):
             for _ in range(30):
-                held.append(_slow_upload(stack, source, auth))
+                held.append(_slow_upload(stack, source, credentials))
         time.sleep(1)  # let nginx hand whatever it streams to Orthanc
         assert https(stack, "GET", "/system", admin)[0] == 200, "slow uploads starved the other users"
     finally:
@@ -171,19 +171,15 @@ def test_slow_uploads_do_not_starve_other_users(stack: dict) -> None:
             sock.close()
 
 
-def _raw_token(stack: dict, header: str, payload: str) -> str:
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+def _raw_token(stack: dict, exp: str, payload: str) -> str:
+    """An ES256 token over exact JSON texts (NaN and Infinity included), signed with the key the target trusts:
+    its local signer's, or the load balancer's (whose header also names the key and the ALB)."""
+    from pacsguard.posture.alb import sign_text
 
-    key = serialization.load_pem_private_key(Path(need(stack, "jwt_signing_key")).read_bytes(), password=None)
-
-    def seg(raw: bytes) -> str:
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    signing_input = f"{seg(header.encode())}.{seg(payload.encode())}"
-    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
-    return f"{signing_input}.{seg(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    header = f'{{"alg":"ES256","typ":"JWT","exp":{exp}'
+    if stack.get("alb"):
+        header += f',"kid":{json.dumps(stack["alb"]["kid"])},"signer":{json.dumps(stack["alb"]["signer"])}'
+    return sign_text(Path(need(stack, "jwt_signing_key")).read_bytes(), header + "}", payload)
 
 
 # (exp, iat) as JSON number text, from the current time.
@@ -200,11 +196,13 @@ TOKEN_TIMES = {
 @control("PACS-HTTP-AUTH")
 @pytest.mark.parametrize("case", TOKEN_TIMES)
 def test_token_times_are_bounded(stack: dict, case: str) -> None:
+    if case == "no iat" and stack.get("alb"):
+        pytest.skip("the ALB's header carries no iat (AWS signs exp only): the expiry bound cases cover it")
     exp, iat = TOKEN_TIMES[case](int(time.time()))
     claims = f'"email":"probe@pacsguard.test","custom:pacs_role":"radiologist","exp":{exp}'
     if iat:
         claims += f',"iat":{iat}'
-    token = _raw_token(stack, f'{{"alg":"ES256","typ":"JWT","exp":{exp}}}', "{" + claims + "}")
+    token = _raw_token(stack, exp, "{" + claims + "}")
     code = https(stack, "GET", "/studies", headers={"x-amzn-oidc-data": token})[0]
     if case == "valid":
         assert code == 200, f"a valid token was refused ({code}): the probe cannot tell"
@@ -217,7 +215,8 @@ def test_token_times_are_bounded(stack: dict, case: str) -> None:
 def test_no_local_process_but_nginx_reaches_orthanc_http(target: dict, host, user: str) -> None:
     """Whoever reaches Orthanc's loopback HTTP port chooses the X-Real-IP the audit records."""
     port = target.get("orthanc_http_port", 8042)
-    need(target, "netns")
+    if target.get("host_backend", "local://") == "local://":
+        need(target, "netns")  # this machine is not the PACS host: its namespace is
     assert _connect_as(target, host, user, "127.0.0.1", port) != "ok", f"{user} reached Orthanc's HTTP port"
 
 
@@ -230,3 +229,47 @@ def test_a_client_cannot_choose_its_recorded_address(stack: dict) -> None:
     code, body, _ = https(stack, "GET", "/pacsguard/audit", auditor)
     assert code == 200
     assert forged not in body.decode(), "the audit trail records an address the client chose"
+
+
+def _alb_forgery(alb_cfg: dict, case: str, claims: dict) -> str:
+    """A header that claims to be the ALB's and is not: what an attacker who reaches the host can send."""
+    import uuid
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pacsguard.posture import alb
+
+    if case == "signed by another key":
+        forger = ec.generate_private_key(ec.SECP256R1())
+        with tempfile.NamedTemporaryFile("wb", suffix=".pem") as fh:
+            fh.write(forger.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))  # fmt: skip
+            fh.flush()
+            return alb.sign({**alb_cfg, "signing_key": fh.name}, claims)
+    if case == "another load balancer of the region":
+        return alb.sign(alb_cfg, claims, signer=alb_cfg["signer"] + "-another")
+    if case == "unknown key id":
+        return alb.sign(alb_cfg, claims, kid=str(uuid.uuid4()))
+    header = json.dumps({**alb.header_fields(alb_cfg, time.time() + 60), "alg": "none"}).encode()
+    payload = json.dumps({**claims, "exp": int(time.time() + 60)}).encode()
+    return f"{base64.urlsafe_b64encode(header).decode()}.{base64.urlsafe_b64encode(payload).decode()}."
+
+
+ALB_FORGERIES = ("signed by another key", "another load balancer of the region", "unknown key id", "unsigned")
+
+
+@control("PACS-HTTP-AUTH")
+@pytest.mark.parametrize("case", ALB_FORGERIES)
+def test_a_load_balancer_header_it_cannot_trust_is_refused(stack: dict, case: str) -> None:
+    """Behind an ALB the host trusts its own load balancer's signature only: the key its region publishes under
+    the header's key id, and the signer pinned to the stack's ALB."""
+    from pacsguard.posture import alb
+
+    alb_cfg = need(stack, "alb")
+    claims = {"sub": alb.subject("forger"), "email": "forger@example.org", "custom:pacs_role": "admin"}
+    assert https(stack, "GET", "/studies", headers={alb.JWT_HEADER: alb.sign(alb_cfg, claims)})[0] == 200, (
+        "the load balancer's own header was refused: the probe cannot tell"
+    )
+    code = https(stack, "GET", "/studies", headers={alb.JWT_HEADER: _alb_forgery(alb_cfg, case, claims)})[0]
+    assert code in (401, 403), f"a header {case} was accepted ({code})"

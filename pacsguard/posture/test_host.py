@@ -6,6 +6,7 @@ import json
 import stat
 
 import pytest
+import testinfra
 
 from pacsguard.posture.conftest import in_netns, need
 
@@ -35,8 +36,22 @@ def test_orthanc_runs_as_its_own_user(host) -> None:
 def test_firewall_drops_by_default_and_admits_neither_8042_nor_5432(host, target: dict) -> None:
     ruleset = host.run(in_netns(target, "nft list ruleset")).stdout
     assert "hook input priority filter; policy drop;" in ruleset or "policy drop" in ruleset, "input policy is not drop"
-    accepts = [line for line in ruleset.splitlines() if "accept" in line and "dport" in line]
+    # Inbound only: a host whose database is elsewhere (RDS) has an egress rule to 5432, which admits nothing.
+    accepts = [line for line in _input_chains(ruleset) if "accept" in line and "dport" in line]
     assert not [a for a in accepts if "8042" in a or "5432" in a], accepts
+
+
+def _input_chains(ruleset: str) -> list[str]:
+    """The rule lines of every chain hooked on input (nft prints a chain's rules between its braces)."""
+    lines, inside, out = ruleset.splitlines(), False, []
+    for i, line in enumerate(lines):
+        if line.strip().startswith("chain "):
+            inside = i + 1 < len(lines) and "hook input" in lines[i + 1]
+        elif inside and line.strip() == "}":
+            inside = False
+        elif inside:
+            out.append(line)
+    return out
 
 
 @control("PACS-DICOM-EXPOSURE")
@@ -55,16 +70,24 @@ def _mode(host, path: str) -> tuple[int, str, str]:
 
 @control("HOST-FILE-PERMISSIONS")
 def test_credentials_keys_and_audit_trail_modes(host, target: dict) -> None:
-    expect = {
-        need(target, "credentials_file"): (0o600, "root", None),
+    host_files = {
         need(target, "orthanc_credentials"): (0o640, "root", "orthanc"),
-        need(target, "ca_key"): (0o600, "root", None),
         need(target, "audit_log"): (0o640, "root", "orthanc"),
     }
-    expect.update({m["key"]: (0o600, "root", None) for m in target["modalities"]})
+    # The users' credentials, the CA key and the modality keys: the host's own on a local stack; on an EC2 host
+    # they are the operator's copies (the host keeps neither CA nor modality keys), checked where they are.
+    keys = {
+        need(target, "credentials_file"): (0o600, "root", None),
+        need(target, "ca_key"): (0o600, "root", None),
+        **{m["key"]: (0o600, "root", None) for m in target["modalities"]},
+    }
+    keys_host = testinfra.get_host("local://") if target.get("operator_files_local") else host
     wrong = []
-    for path, (mode, user, group) in expect.items():
-        got_mode, got_user, got_group = _mode(host, path)
+    for on, path, (mode, user, group) in [
+        *((host, p, e) for p, e in host_files.items()),
+        *((keys_host, p, e) for p, e in keys.items()),
+    ]:
+        got_mode, got_user, got_group = _mode(on, path)
         if got_mode & 0o007 or got_mode > mode or got_user != user or (group and got_group != group):
             wrong.append(f"{path}: {oct(got_mode)} {got_user}:{got_group}")
     assert not wrong, wrong
@@ -139,6 +162,9 @@ def test_only_expected_sockets_listen(host, target: dict) -> None:
     relays = [a for a in listeners if a.rsplit(":", 1)[1] == str(target.get("dicom_relay_port"))]
     assert all(a.startswith("127.") for a in relays), f"DICOM relays off loopback: {relays}"
     database = [addr for addr in listeners if addr.endswith(f":{target.get('database_port', 5432)}")]
+    if target.get("database_remote"):  # RDS: nothing on the host listens on the database port
+        assert not database, f"a database listens on the host: {database}"
+        return
     assert database and all(a.startswith(("127.0.0.1:", "[::1]:")) for a in database), (
         f"PostgreSQL listens on {database}"
     )

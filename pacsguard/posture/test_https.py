@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import re
 import socket
 
 import pytest
 
-from pacsguard.posture.clients import assert_old_tls_refused, https, tls_context
+from pacsguard.posture.clients import assert_old_tls_refused, credential_lines, https, tls_context
 from pacsguard.posture.conftest import need, user_with_role
 
 control = pytest.mark.control
@@ -110,10 +109,8 @@ def _raw_https(stack: dict, request: bytes) -> bytes:
 @control("PACS-HTTP-HARDENING")
 def test_huge_content_length_is_refused_and_the_server_stays_up(stack: dict) -> None:
     admin = user_with_role(stack["_users"], "admin")
-    auth = base64.b64encode(f"{admin}:{stack['_users'][admin]['password']}".encode()).decode()
-    head = (
-        f"POST /instances HTTP/1.1\r\nHost: pacs\r\nAuthorization: Basic {auth}\r\nContent-Length: 4294967295\r\n\r\n"
-    )
+    credentials = credential_lines(stack, admin)
+    head = f"POST /instances HTTP/1.1\r\nHost: pacs\r\n{credentials}Content-Length: 4294967295\r\n\r\n"
     answer = _raw_https(stack, head.encode())
     assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
     assert https(stack, "GET", "/system", admin)[0] == 200

@@ -32,6 +32,8 @@ def test_a_sign_in_older_than_the_timeout_is_refused(stack: dict, minutes_ago: A
 
     from orthanc_config.plugin.pacsguard_identity import JWT_HEADER, sign_jwt
 
+    if stack.get("alb"):
+        pytest.skip("behind the ALB the sign-in age is the ALB's session timeout: its header names no auth_time")
     key = serialization.load_pem_private_key(
         _readable(need(stack, "jwt_signing_key"), "signing key").read_bytes(), None
     )

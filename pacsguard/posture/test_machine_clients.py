@@ -28,7 +28,31 @@ def issuer(target: dict[str, Any]) -> Any:
     key = Path(info["signing_key"])
     if not key.exists():
         pytest.skip(f"the machine issuer's signing key {key} is not readable here (run as root on the host)")
-    return LocalIssuer(info["issuer"], key, key.with_suffix(".unused"))
+    return Issuer(LocalIssuer(info["issuer"], key, key.with_suffix(".unused")), info.get("client_ids", {}))
+
+
+class Issuer:
+    """The probes name machine clients as the local stack does (ai-pipeline, router); a stack whose issuer is
+    Cognito gives each its own client id (target: machine_issuer.client_ids), which the tokens then carry."""
+
+    def __init__(self, local: Any, client_ids: dict[str, str]) -> None:
+        self.local, self.client_ids = local, client_ids
+        self.key_file = local.key_file
+
+    def client_id(self, name: str) -> str:
+        return self.client_ids.get(name, name)
+
+    def kid(self) -> str:
+        return self.local.kid()
+
+    def mint(self, name: str, lifetime: int = 900, *, now: float | None = None, overrides: dict | None = None) -> str:
+        from orthanc_config.machine_issuer import LOCAL_CLIENTS, RESOURCE_SERVER
+
+        mapped: dict[str, object] = {}
+        if name in self.client_ids:
+            cid = self.client_ids[name]
+            mapped = {"client_id": cid, "sub": cid, "scope": f"{RESOURCE_SERVER}/{LOCAL_CLIENTS[name]}"}
+        return self.local.mint(name, lifetime, now=now, overrides={**mapped, **(overrides or {})})
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -44,7 +68,7 @@ def test_read_scope_queries_and_cannot_store(stack: dict, issuer: Any) -> None:
     token = issuer.mint("ai-pipeline")
     assert https(stack, "GET", QIDO, headers=bearer(token))[0] == 200
     assert https(stack, "POST", QIDO, body=b"", headers=bearer(token))[0] == 403
-    mine = [r for r in audit_lines(stack) if r.get("user") == "machine:ai-pipeline"]
+    mine = [r for r in audit_lines(stack) if r.get("user") == f"machine:{issuer.client_id('ai-pipeline')}"]
     assert mine and mine[-1]["outcome"] != "0" and any(r["outcome"] == "0" for r in mine)
 
 

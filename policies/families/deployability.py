@@ -279,6 +279,21 @@ def _cognito_scopes(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no Cognito authentication")]
 
 
+def _refresh_rotation_flows(g: PlanGraph) -> list[Outcome]:
+    out = []
+    for client in g.of("aws:cognito/userPoolClient:UserPoolClient"):
+        rotation = (client.inputs.get("refreshTokenRotation") or {}).get("feature")
+        flows = as_list(client.inputs.get("explicitAuthFlows"))
+        failure = (
+            "refresh-token rotation is enabled while ALLOW_REFRESH_TOKEN_AUTH is listed: Cognito refuses that flow "
+            "on rotating clients"
+            if rotation == "ENABLED" and "ALLOW_REFRESH_TOKEN_AUTH" in flows
+            else None
+        )
+        out.append(resource_outcome(client, failure, "no refresh flow that rotation refuses"))
+    return out or [Outcome("stack", "skipped", "not applicable: no Cognito app client")]
+
+
 # The default prefix before account-derived suffixes: predictable from the stack name alone.
 BARE_LOGIN_PREFIX = re.compile(r"^pacsguard-[a-z0-9-]*-login$")
 
@@ -716,6 +731,19 @@ CONTROLS = [
         "Leave identity.domain_prefix unset (the stack adds a hash of account and stack) or give a unique one.",
         ("cognito/latest/developerguide/cognito-user-pools-assign-domain-prefix.html",),
         _cognito_domain,
+    ),
+    _rule(
+        "DEP-COGNITO-REFRESH-ROTATION",
+        "App clients that rotate refresh tokens do not list the REFRESH_TOKEN_AUTH flow",
+        "high",
+        "Cognito documents refresh-token rotation as incompatible with REFRESH_TOKEN_AUTH: a rotating client must "
+        "not enable that flow; it refreshes through the token endpoint's refresh_token grant instead.",
+        "Drop ALLOW_REFRESH_TOKEN_AUTH from explicit_auth_flows of every client with refresh_token_rotation ENABLED.",
+        (
+            "cognito/latest/developerguide/amazon-cognito-user-pools-using-the-refresh-token.html",
+            "cognito-user-identity-pools/latest/APIReference/API_RefreshTokenRotationType.html",
+        ),
+        _refresh_rotation_flows,
     ),
     _rule(
         "DEP-ALB-IDP-EGRESS",

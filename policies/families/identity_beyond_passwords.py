@@ -22,6 +22,9 @@ MAX_REFRESH_MINUTES = 60  # Cognito's minimum: the ALB session, not the refresh 
 EMERGENCY_METRICS = ("EmergencyAccessUsed", "BreakGlassCredentialRead")
 EMERGENCY_GROUP = "emergency"
 PASSKEY_AS_MFA = "MULTI_FACTOR_WITH_USER_VERIFICATION"  # not declarable with pulumi-aws 7.51: set after deploy
+PENDING_FACTOR = (
+    "pending"  # the plan's view until the operator says the factor is set (pool tag pacsguard:passkeys-mfa)
+)
 # Cognito's defaults when a validity or its unit is not given.
 DEFAULT_MINUTES = {"access": 60, "id": 60, "refresh": 30 * 24 * 60}
 DEFAULT_UNITS = {"access": "hours", "id": "hours", "refresh": "days"}
@@ -108,8 +111,21 @@ def judge_passkeys(
         return "no phishing-resistant factor: passkeys are off"
     if tier not in ("ESSENTIALS", "PLUS"):
         return f"user pool tier {tier or 'LITE'} offers no passkeys (ESSENTIALS or PLUS)"
-    if "WEB_AUTHN" not in first_factors:
-        return "passkeys (WEB_AUTHN) are not an allowed first factor"
+    if webauthn and webauthn.get("mfa_required") and webauthn.get("factor") == PENDING_FACTOR:
+        # Plan time: the pool's passkey factor is set after the first deploy (pulumi-aws cannot declare it).
+        if "WEB_AUTHN" in first_factors:
+            return (
+                "AWS refuses WEB_AUTHN as a first factor of an MFA-required pool until passkeys count as MFA: "
+                "the first `pulumi up` fails; run the one-time set-user-pool-mfa-config (README), then set "
+                "identity.passkeys_count_as_mfa"
+            )
+        webauthn = {k: v for k, v in webauthn.items() if k not in ("mfa_required", "factor")}
+    elif "WEB_AUTHN" not in first_factors:
+        return "passkeys (WEB_AUTHN) are not an allowed first factor" + (
+            f" (with MFA required: set the passkey factor to {PASSKEY_AS_MFA}, then identity.passkeys_count_as_mfa)"
+            if webauthn and webauthn.get("mfa_required")
+            else ""
+        )
     if mode == "required" and "PASSWORD" in first_factors:
         return "passkeys are required but a password is still a first factor"
     if webauthn is not None:
@@ -198,8 +214,16 @@ def _emergency(g: PlanGraph) -> list[Outcome]:
 
 def _passkeys(i: dict[str, Any]) -> str | None:
     wa = i.get("webAuthnConfiguration")
+    tags = i.get("tags") or {}
     webauthn = (
-        {"relying_party": wa.get("relyingPartyId"), "user_verification": wa.get("userVerification")} if wa else {}
+        {
+            "relying_party": wa.get("relyingPartyId"),
+            "user_verification": wa.get("userVerification"),
+            "mfa_required": i.get("mfaConfiguration") == "ON",
+            "factor": PASSKEY_AS_MFA if tags.get("pacsguard:passkeys-mfa") == "set" else PENDING_FACTOR,
+        }
+        if wa
+        else {}
     )
     factors = (i.get("signInPolicy") or {}).get("allowedFirstAuthFactors") or ["PASSWORD"]
     return judge_passkeys(
@@ -360,9 +384,10 @@ CONTROLS = [
         severity="high",
         rationale="TOTP codes can be phished in real time; a passkey is bound to the stack's domain and needs the "
         "user's biometric or PIN.",
-        remediation="identity.passkeys: allowed; WebAuthn relying party = web.domain_name, user verification "
-        "required, tier ESSENTIALS or PLUS; with MFA required also `aws cognito-idp set-user-pool-mfa-config` with "
-        "WebAuthnConfiguration FactorConfiguration=MULTI_FACTOR_WITH_USER_VERIFICATION (pulumi-aws 7.51 cannot).",
+        remediation="identity.passkeys: allowed; WebAuthn relying party = the managed-login host, user "
+        "verification required, tier ESSENTIALS or PLUS; with MFA required, after deploy `aws cognito-idp "
+        "set-user-pool-mfa-config` with WebAuthnConfiguration FactorConfiguration=MULTI_FACTOR_WITH_USER_VERIFICATION "
+        "(pulumi-aws 7.51 cannot), then identity.passkeys_count_as_mfa: true to add the passkey first factor.",
         citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
         plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _passkeys),
         cloud=CloudCheck(_c_passkeys),

@@ -31,18 +31,22 @@ def test_machine_clients_have_a_secret_one_scope_and_short_tokens(dev: Synthesis
 
 
 def test_alb_verifies_machine_tokens_before_forwarding_dicomweb(dev: Synthesis) -> None:
-    rule = named(dev, RULE, "web-machine-clients").inputs
-    conditions = {k: v for cond in rule["conditions"] for k, v in cond.items() if v}
-    assert conditions["pathPattern"]["values"] == ["/dicom-web/*"]
-    assert conditions["httpHeader"] == {"httpHeaderName": "Authorization", "values": ["Bearer *"]}
-    first, second = sorted(rule["actions"], key=lambda a: a["order"])
-    assert (first["type"], second["type"]) == ("jwt-validation", "forward")
-    jwt = first["jwtValidation"]
-    assert re.fullmatch(r"https://cognito-idp\.eu-west-1\.amazonaws\.com/\S+", jwt["issuer"])
-    assert jwt["jwksEndpoint"] == jwt["issuer"] + "/.well-known/jwks.json"
-    claims = {c["name"]: c for c in jwt["additionalClaims"]}
-    assert claims["token_use"]["values"] == ["access"]
-    assert set(claims["scope"]["values"]) == {"pacs/read", "pacs/store"}
+    rules = {r.name: r.inputs for r in dev.of_type(RULE)}
+    # One rule per PACS scope, each claim check single-valued: AWS leaves "any or all of several values" undefined.
+    assert set(rules) == {"web-machine-read", "web-machine-store"}
+    assert len({r["priority"] for r in rules.values()}) == 2
+    for name, rule in rules.items():
+        conditions = {k: v for cond in rule["conditions"] for k, v in cond.items() if v}
+        assert conditions["pathPattern"]["values"] == ["/dicom-web/*"]
+        assert conditions["httpHeader"] == {"httpHeaderName": "Authorization", "values": ["Bearer *"]}
+        first, second = sorted(rule["actions"], key=lambda a: a["order"])
+        assert (first["type"], second["type"]) == ("jwt-validation", "forward")
+        jwt = first["jwtValidation"]
+        assert re.fullmatch(r"https://cognito-idp\.eu-west-1\.amazonaws\.com/\S+", jwt["issuer"])
+        assert jwt["jwksEndpoint"] == jwt["issuer"] + "/.well-known/jwks.json"
+        claims = {c["name"]: c for c in jwt["additionalClaims"]}
+        assert claims["token_use"]["values"] == ["access"]
+        assert claims["scope"]["values"] == [f"pacs/{name.removeprefix('web-machine-')}"]
 
 
 def test_no_machine_rule_without_machine_clients(prod: Synthesis) -> None:
@@ -52,7 +56,7 @@ def test_no_machine_rule_without_machine_clients(prod: Synthesis) -> None:
 def test_hosts_verify_machine_tokens_against_the_same_issuer(dev: Synthesis) -> None:
     body = re.search(r"<<'PACSGUARD_PROFILE'\n(.*)\nPACSGUARD_PROFILE", user_data(dev), re.S).group(1)
     profile = json.loads(body)
-    rule = named(dev, RULE, "web-machine-clients").inputs
+    rule = named(dev, RULE, "web-machine-read").inputs
     jwt = next(a for a in rule["actions"] if a["type"] == "jwt-validation")["jwtValidation"]
     assert profile["machine_issuer"] == jwt["issuer"] and profile["machine_jwks"] == jwt["jwksEndpoint"]
     ids = {f"{c.name}-id" for c in _machine_clients(dev)}  # the mocks id every resource "<name>-id"
@@ -87,14 +91,19 @@ def test_break_glass_is_sealed_grouped_and_alarmed(stack: Synthesis) -> None:
         assert alarms[metric]["threshold"] == 1 and alarms[metric]["alarmActions"]
 
 
-def test_passkeys_relying_party_is_the_stack_domain_with_user_verification(stack: Synthesis) -> None:
+def test_passkeys_relying_party_is_the_login_host_with_user_verification(stack: Synthesis) -> None:
     (pool,) = stack.of_type("aws:cognito/userPool:UserPool")
     p = pool.inputs
+    domain = named(stack, "aws:cognito/userPoolDomain:UserPoolDomain", "identity-domain").inputs["domain"]
+    # A browser runs the passkey ceremony only for a relying party that is the login page's host or its suffix.
     assert p["webAuthnConfiguration"] == {
-        "relyingPartyId": stack.settings.web.domain_name,
+        "relyingPartyId": f"{domain}.auth.{stack.settings.region}.amazoncognito.com",
         "userVerification": "required",
     }
-    assert "WEB_AUTHN" in p["signInPolicy"]["allowedFirstAuthFactors"]
+    # MFA is required: AWS refuses WEB_AUTHN as a first factor until passkeys count as MFA (set after deploy).
+    assert p["mfaConfiguration"] == "ON"
+    assert p["signInPolicy"]["allowedFirstAuthFactors"] == ["PASSWORD"]
+    assert p["tags"]["pacsguard:passkeys-mfa"] == "pending"
     assert p["userPoolTier"] in ("ESSENTIALS", "PLUS")
     assert p["tags"]["pacsguard:passkeys"] == stack.settings.identity.passkeys
 
@@ -117,3 +126,23 @@ def test_passkeys_are_served_by_managed_login(stack: Synthesis) -> None:
     assert branding.inputs["useCognitoProvidedValues"] is True and branding.inputs["clientId"]
     client = named(stack, CLIENT, "identity-alb-client").inputs
     assert "ALLOW_USER_AUTH" in client["explicitAuthFlows"]  # choice-based sign-in (passkey or password)
+
+
+def test_first_factors_add_passkeys_only_once_they_count_as_mfa() -> None:
+    from infra.identity import first_factors
+
+    assert first_factors("allowed", mfa=True, counts_as_mfa=False) == ["PASSWORD"]
+    assert first_factors("allowed", mfa=True, counts_as_mfa=True) == ["PASSWORD", "WEB_AUTHN"]
+    assert first_factors("allowed", mfa=False, counts_as_mfa=False) == ["PASSWORD", "WEB_AUTHN"]
+    assert first_factors("off", mfa=True, counts_as_mfa=True) == ["PASSWORD"]
+
+
+def test_rotating_clients_leave_out_the_refresh_flow_and_machine_clients_allow_no_user_sign_in(
+    stack: Synthesis,
+) -> None:
+    for client in stack.of_type(CLIENT):
+        flows = client.inputs.get("explicitAuthFlows") or []
+        if (client.inputs.get("refreshTokenRotation") or {}).get("feature") == "ENABLED":
+            assert "ALLOW_REFRESH_TOKEN_AUTH" not in flows, client.name
+        if "client_credentials" in (client.inputs.get("allowedOauthFlows") or []):
+            assert flows == ["ALLOW_REFRESH_TOKEN_AUTH"], client.name

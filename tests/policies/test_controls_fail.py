@@ -234,6 +234,10 @@ MUTATIONS = {
         "web-https",
     ),
     "DEP-COGNITO-DOMAIN": (edit("identity-domain", domain="pacsguard-prod-login"), "identity-domain"),
+    "DEP-COGNITO-REFRESH-ROTATION": (
+        edit("identity-alb-client", explicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]),
+        "identity-alb-client",
+    ),
     "DEP-ALB-IDP-EGRESS": (drop("web-to-idp"), "web-alb"),
     "DEP-HEALTH-CHECK-SOURCES": (profile(LT, lb_cidrs=[]), "dicom-nlb"),
     "DEP-HOSPITAL-ROUTES": (drop("network-hospital-0-0"), "network-private-rt-0"),
@@ -279,8 +283,9 @@ MUTATIONS = {
     ),
     "IAM-AUTO-LOGOFF": (edit("identity-alb-client", refreshTokenRotation=DELETE), "identity-alb-client"),
     "IAM-EMERGENCY-ACCESS": (drop("alarms-EmergencyAccessUsed-alarm"), "EmergencyAccessUsed"),
+    # Passkeys declared as a first factor before they count as MFA: AWS refuses the pool on the first deploy.
     "IAM-PASSKEYS": (
-        edit("identity-users", **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD"]}),
+        edit("identity-users", **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"]}),
         "identity-users",
     ),
 }
@@ -292,6 +297,9 @@ ALSO_FAILS = {
     "PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"},
     # Logging the ALB to another bucket also skips waiting for that bucket's policy.
     "DEP-ALB-LOG-DESTINATION": {"DEP-ORDER-ALB-LOGS"},
+    # Without required MFA a pool must offer passkeys as a first factor itself; the prod pool leaves that step
+    # for after deploy because AWS refuses it while MFA is required.
+    "IAM-MFA": {"IAM-PASSKEYS"},
 }
 
 

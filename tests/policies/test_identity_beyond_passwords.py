@@ -25,11 +25,12 @@ def test_dev_stack_with_machine_clients_passes(dev_graph: PlanGraph) -> None:
 
 
 def test_machine_rule_that_forwards_unverified_fails(dev_graph: PlanGraph) -> None:
-    strip = transform(
-        "web-machine-clients", lambda i: i.update(actions=[a for a in i["actions"] if a["type"] == "forward"])
-    )
-    msgs = failures("IAM-MACHINE-TOKENS", strip(dev_graph))
+    def unverified(rule: str):
+        return transform(rule, lambda i: i.update(actions=[a for a in i["actions"] if a["type"] == "forward"]))
+
+    msgs = failures("IAM-MACHINE-TOKENS", unverified("web-machine-read")(dev_graph))
     assert "forwards without verifying a token first" in msgs
+    msgs = failures("IAM-MACHINE-TOKENS", unverified("web-machine-store")(unverified("web-machine-read")(dev_graph)))
     assert any("no listener rule verifies" in m for m in msgs)
 
 
@@ -72,3 +73,20 @@ def test_passkeys_under_required_mfa_need_the_multi_factor_setting() -> None:
     assert "offers no passkey sign-in" in judge_passkeys("allowed", {**base, "factor": None}, factors, "PLUS")
     assert judge_passkeys("allowed", {**base, "factor": PASSKEY_AS_MFA}, factors, "PLUS") is None
     assert judge_passkeys("allowed", None, factors, "PLUS") is None  # the endpoint did not say (reported skipped)
+
+
+def test_passkey_first_factor_before_passkeys_count_as_mfa_fails(dev_graph: PlanGraph) -> None:
+    """AWS refuses this pool on the first `pulumi up` (MFA ON, WEB_AUTHN first factor, single-factor passkeys)."""
+    early = edit("identity-users", **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"]})
+    assert any("first `pulumi up` fails" in m for m in failures("IAM-PASSKEYS", early(dev_graph)))
+    declared = edit(
+        "identity-users",
+        **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"], "tags.pacsguard:passkeys-mfa": "set"},
+    )
+    assert failures("IAM-PASSKEYS", declared(dev_graph)) == []
+
+
+def test_rotating_client_with_the_refresh_flow_fails(dev_graph: PlanGraph) -> None:
+    flows = edit("identity-alb-client", explicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])
+    assert any("refuses that flow" in m for m in failures("DEP-COGNITO-REFRESH-ROTATION", flows(dev_graph)))
+    assert failures("DEP-COGNITO-REFRESH-ROTATION", dev_graph) == []

@@ -14,6 +14,10 @@ from tests.rehearsal.region import HERE, SUBNET_B, Region, ip
 SYSTEM_PYTHON = "/usr/bin/python3"
 LB_ADDRESS = f"{SUBNET_B}.5"  # the balancer's own address, in its own subnet: health checks come from here
 VIP = f"{SUBNET_B}.100"  # the listener address modalities connect to (the NLB's DNS name resolves here)
+# The site network beside the modalities: an address of the modality subnet no AE title is bound to, and a reading
+# room's workstation, whose HTTPS the site network sends from its own address (as a NAT gateway would).
+UNBOUND_ADDRESS = "10.60.10.99"
+READING_ROOM = "10.60.20.10"
 
 
 def _fresh_ns(name: str) -> None:
@@ -54,7 +58,13 @@ class Balancer:
         ip("-n", self.modality_ns, "link", "set", "eth0", "up")
         for address in self.modality_addresses:
             ip("-n", self.modality_ns, "addr", "add", f"{address}/24", "dev", "eth0")
+        ip("-n", self.modality_ns, "addr", "add", f"{UNBOUND_ADDRESS}/24", "dev", "eth0")
         ip("-n", self.modality_ns, "route", "add", "default", "via", "10.60.10.1")
+        # Reading-room HTTPS leaves the site network from the reading room's address; its replies come back here.
+        snat = (f"table ip site {{\n  chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n"
+                f"    tcp dport 443 snat to {READING_ROOM}\n  }}\n}}\n")  # fmt: skip
+        subprocess.run([*netns.exec_prefix(self.modality_ns), "nft", "-f", "-"], input=snat, text=True, check=True)
+        ip("-n", self.ns, "route", "add", f"{READING_ROOM}/32", "via", self.modality_addresses[0])
         self._write_targets([])
         cfg = self.dir / "lb.json"
         files = {"targets_file": str(self.targets_file), "status_file": str(self.status_file)}

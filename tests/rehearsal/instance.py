@@ -1,5 +1,6 @@
 """One emulated EC2 instance: a fresh network namespace on the VPC bridge, its IMDSv2 endpoint on
-169.254.169.254, and the user data run by Debian's system Python inside its own root file system."""
+169.254.169.254 (one link away, in a namespace of its own: on EC2 it is no listener of the instance), and the user
+data run by Debian's system Python inside its own root file system."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from orthanc_config import netns
 from tests.host.conftest import SLOT, slot_name
-from tests.rehearsal.region import HERE, SUBNET_A, SUBNET_B, Region, ip
+from tests.rehearsal.region import HERE, SERVICES_ADDRESS, SUBNET_A, SUBNET_B, Region, ip
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 # What the AMI must not already carry: the machine's own PACSGuard state stays invisible to an instance.
@@ -28,6 +29,7 @@ class Instance:
     user_data: str
     efs_dir: Path
     ns: str = field(init=False)
+    metadata_ns: str = field(init=False)
     address: str = field(init=False)
     boot_seconds: float = 0.0
     boot_log: Path = field(init=False)
@@ -36,6 +38,7 @@ class Instance:
 
     def __post_init__(self) -> None:
         self.ns = slot_name(f"rhi{self.number}")
+        self.metadata_ns = slot_name(f"rhm{self.number}")
         self.address = f"{SUBNET_A}.{10 + self.number}"
         self.dir = self.base / f"instance-{self.number}"
         self.boot_log = self.dir / "cloud-init-output.log"
@@ -59,15 +62,15 @@ class Instance:
         # The VPC's routing: the load balancer's subnet is on-link, and replies to modalities go back through it.
         ip("-n", self.ns, "route", "add", f"{SUBNET_B}.0/24", "dev", "eth0")
         ip("-n", self.ns, "route", "add", "10.60.0.0/16", "via", f"{SUBNET_B}.5")
-        ip("-n", self.ns, "addr", "add", "169.254.169.254/32", "dev", "lo")
+        self._metadata_link()
         self._start_imds()
         start = time.monotonic()
         config = self.dir / "init.json"
         config.write_text(json.dumps(self._init_config()))
         log = self.boot_log.open("ab")
         self._init = subprocess.Popen(
-            [*netns.exec_prefix(self.ns), "unshare", "--mount", "--propagation", "private", SYSTEM_PYTHON, "-I",
-             str(HERE / "instance_init.py"), str(config)],
+            [*netns.exec_prefix(self.ns), "unshare", "--mount", "--uts", "--propagation", "private", SYSTEM_PYTHON,
+             "-I", str(HERE / "instance_init.py"), str(config)],
             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
         )  # fmt: skip
         assert self._init.stdout is not None
@@ -101,6 +104,19 @@ class Instance:
                 raise RuntimeError(f"instance {self.number} never became healthy (last: {status}); see {self.boot_log}")
             time.sleep(0.2)
 
+    def _metadata_link(self) -> None:
+        """169.254.169.254 on the far side of a link of the instance's own, as the Nitro hypervisor answers it."""
+        if netns.exists(self.metadata_ns):
+            netns.kill_all(self.metadata_ns)
+            ip("netns", "del", self.metadata_ns)
+        ip("netns", "add", self.metadata_ns)
+        ip("link", "add", "imds0", "netns", self.ns, "type", "veth", "peer", "name", "eth0", "netns", self.metadata_ns)
+        for ns, dev in ((self.ns, "imds0"), (self.metadata_ns, "eth0"), (self.metadata_ns, "lo")):
+            ip("-n", ns, "link", "set", dev, "up")
+        ip("-n", self.metadata_ns, "addr", "add", "169.254.169.254/32", "dev", "lo")
+        ip("-n", self.metadata_ns, "route", "add", f"{self.address}/32", "dev", "eth0")
+        ip("-n", self.ns, "route", "add", "169.254.169.254/32", "dev", "imds0", "src", self.address)
+
     def _start_imds(self) -> None:
         cfg = self.dir / "imds.json"
         cfg.write_text(
@@ -117,7 +133,7 @@ class Instance:
             )
         )
         self._imds = subprocess.Popen(
-            [*netns.exec_prefix(self.ns), SYSTEM_PYTHON, "-I", str(HERE / "imds.py"), str(cfg)],
+            [*netns.exec_prefix(self.metadata_ns), SYSTEM_PYTHON, "-I", str(HERE / "imds.py"), str(cfg)],
             stdout=subprocess.DEVNULL, stderr=(self.dir / "imds.log").open("ab"), start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 10
@@ -134,10 +150,14 @@ class Instance:
     def _init_config(self) -> dict:
         plan = self.region.plan
         (self.dir / "user-data.txt").write_text(self.user_data)
-        hosts = {plan["db_host"]: "10.40.0.1", **dict.fromkeys(plan["public_hosts"], "10.40.0.1")}
+        # EC2 names an instance after its private address, and the VPC's resolver answers that name.
+        hostname = "ip-" + self.address.replace(".", "-")
+        hosts = {hostname: self.address, plan["db_host"]: SERVICES_ADDRESS,
+                 **dict.fromkeys(plan["public_hosts"], SERVICES_ADDRESS)}  # fmt: skip
         return {
             "disk": str(self.dir / "disk"),
             "hide": list(HIDDEN),
+            "hostname": hostname,
             "hosts": hosts,
             "web_root": str(self.region.web_root),
             "standins_dir": str(HERE / "standins"),
@@ -147,6 +167,12 @@ class Instance:
             # The one difference from EC2: AWS APIs are answered by the rehearsal's moto server.
             "env": {"AWS_ENDPOINT_URL": self.region.endpoint_for_hosts},
         }
+
+    @property
+    def anchor_pid(self) -> int:
+        """The process whose namespaces are the instance (mount, root, network): what nsenter enters."""
+        assert self._init is not None
+        return self._init.pid
 
     def run(self, *cmd: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
         """A command on the instance, as root (what an operator's SSM session would be)."""
@@ -170,11 +196,14 @@ class Instance:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
         netns.kill_all(self.ns)
+        if netns.exists(self.metadata_ns):
+            netns.kill_all(self.metadata_ns)
         for proc in (self._init, self._imds):
             if proc is not None:
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if netns.exists(self.ns):
-            ip("netns", "del", self.ns)
+        for ns in (self.ns, self.metadata_ns):
+            if netns.exists(ns):
+                ip("netns", "del", ns)

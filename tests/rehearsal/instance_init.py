@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,7 @@ def main(config_path):
     sh("mount", "-t", "tmpfs", "-o", "mode=0755", "run", str(root / "run"))
     sh("mount", "-t", "tmpfs", "-o", "mode=1777", "tmp", str(root / "tmp"))
 
+    socket.sethostname(cfg["hostname"])  # its own UTS namespace: the machine's name stays the machine's
     # The VPC's DNS answers, and the trust store of a machine whose AWS endpoints are the rehearsal's.
     hosts = "127.0.0.1 localhost\n" + "".join(f"{ip} {name}\n" for name, ip in cfg["hosts"].items())
     (root / "etc/hosts").write_text(hosts)

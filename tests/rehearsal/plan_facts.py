@@ -29,6 +29,8 @@ def plan_facts(synthesis: Synthesis, workdir: Path) -> dict:
     bucket, key = re.search(r"^AWS_REGION=\S+ python3 \S+ s3-get s3://([^/]+)/(\S+) ", user_data, re.M).groups()
     assert (bucket, key) == (bundle_object.inputs["bucket"], bundle_object.inputs["key"])
     truststore = urllib.parse.urlsplit(profile.database.ca_bundle_url)
+    alb_keys = urllib.parse.urlsplit(profile.jwt_key_url)
+    user_pool = urllib.parse.urlsplit(profile.machine_jwks)
     db_secret_arn = profile.database.password_source.removeprefix("aws-secretsmanager:")
     return {
         "user_data": user_data,
@@ -47,7 +49,9 @@ def plan_facts(synthesis: Synthesis, workdir: Path) -> dict:
         "db_secret_name": db_secret_arn.split(":secret:", 1)[1],
         "truststore_host": truststore.hostname,
         "truststore_path": truststore.path,
-        "public_hosts": [truststore.hostname],
+        "public_hosts": [truststore.hostname, alb_keys.hostname, user_pool.hostname],
+        "machine_jwks_path": user_pool.path,  # the user pool's JWKS (machine clients' access tokens)
+        "alb_key_path": alb_keys.path,  # .../{kid}: the region serves the ALB's public key there
         "efs": profile.efs,
         "ca_secret_name": profile.stack_ca_secret.split(":secret:", 1)[1],
         "db_app_secret_name": profile.database.app_password_secret.split(":secret:", 1)[1],

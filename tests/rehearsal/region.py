@@ -14,12 +14,14 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 
 from orthanc_config import netns, pki
+from orthanc_config.machine_issuer import LOCAL_CLIENTS, LocalIssuer
 from tests.host.conftest import slot_name, slot_subnet
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -135,6 +137,43 @@ class Region:
                   dns_names=tuple(self.plan["public_hosts"]))  # fmt: skip
         self.rds_ca = rds.cert
         self.web_root = web.cert
+        self._alb_key()
+
+    def _alb_key(self) -> None:
+        """The ALB's signing key: the region's key endpoint serves its public half under a key id."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        self.alb_kid = str(uuid.uuid4())
+        self.alb_signing_key = self.pki_dir / "alb-signing.key"
+        self.alb_signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))  # fmt: skip
+        self.alb_signing_key.chmod(0o600)
+        public = key.public_key()
+        self.alb_public_pem = public.public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
+
+    def machine_target(self) -> dict:
+        """Cognito's client-credentials grant as the verifier plays it: the pool's key, and each machine client's
+        id (the plan's) under the name the posture probes use."""
+        profile = self.plan["profile"]
+        ids = {name: next(c for c in profile.machine_clients if name in c) for name in LOCAL_CLIENTS}
+        return {"issuer": profile.machine_issuer, "signing_key": str(self.machine_key),
+                "resource_server": profile.machine_resource_server, "clients": dict(LOCAL_CLIENTS),
+                "client_ids": ids}  # fmt: skip
+
+    def alb_target(self) -> dict:
+        """The ALB as the verifier plays it (pacsguard/posture/alb.py): its key, key id and ARN."""
+        profile = self.plan["profile"]
+        return {
+            "signing_key": str(self.alb_signing_key),
+            "kid": self.alb_kid,
+            "signer": profile.jwt_signer,
+            "issuer": profile.machine_issuer or "https://rehearsal.example",
+            "client": "rehearsal-web-client",
+        }
 
     def _moto(self) -> None:
         env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "false"}
@@ -183,17 +222,36 @@ class Region:
                     raise
                 time.sleep(0.2)
 
-    def psql(self, sql: str, user: str | None = None, password: str | None = None, database: str = "") -> str:
-        """Run SQL as the master user (or another), over TLS with full verification, as a client in the VPC."""
+    def _psql_command(self, user: str | None, password: str | None, database: str) -> tuple[list[str], dict]:
+        """psql as the master user (or another), over TLS with full verification, as a client in the VPC."""
         env = {"PGPASSWORD": password or self.db_password, "PATH": "/usr/bin:/bin", "PGSSLMODE": "verify-full",
                "PGSSLROOTCERT": str(self.rds_ca), "PGCONNECT_TIMEOUT": "5", "PGHOSTADDR": SERVICES_ADDRESS}  # fmt: skip
         role = user or self.plan["db_master_user"]
-        res = in_ns(self.ns, str(PG_BIN / "psql"), "-h", self.plan["db_host"], "-U", role,
-                    "-d", database or self.plan["db_name"], "-tAc", sql,
-                    capture_output=True, text=True, env=env, check=False)  # fmt: skip
+        cmd = [*netns.exec_prefix(self.ns), str(PG_BIN / "psql"), "-h", self.plan["db_host"], "-U", role,
+               "-d", database or self.plan["db_name"]]  # fmt: skip
+        return cmd, env
+
+    def psql_session(self, *args: str) -> subprocess.Popen:
+        """A master-user session that stays open (SQL on its stdin), e.g. another host's bootstrap mid-way."""
+        cmd, env = self._psql_command(None, None, "")
+        return subprocess.Popen([*cmd, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+    def psql(self, sql: str, user: str | None = None, password: str | None = None, database: str = "") -> str:
+        """Run SQL as the master user (or another), over TLS with full verification, as a client in the VPC."""
+        cmd, env = self._psql_command(user, password, database)
+        res = subprocess.run([*cmd, "-tAc", sql], capture_output=True, text=True, env=env, check=False)
         if res.returncode != 0:
             raise RuntimeError(f"psql {sql!r}: {res.stderr.strip()}")
         return res.stdout.strip()
+
+    def wait_for_sql(self, query: str, timeout: float = 30) -> None:
+        """Until the query returns a row (a state another session reaches; no time is asserted)."""
+        deadline = time.monotonic() + timeout
+        while not self.psql(query):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never true: {query}")
+            time.sleep(0.1)
 
     def _web(self) -> None:
         """AWS's public HTTPS endpoints the host fetches from (RDS trust store), with the rehearsal's root."""
@@ -201,6 +259,13 @@ class Region:
         bundle = docroot / self.plan["truststore_path"].lstrip("/")
         bundle.parent.mkdir(parents=True)
         shutil.copyfile(self.rds_ca, bundle)
+        jwks = docroot / self.plan["machine_jwks_path"].lstrip("/")
+        jwks.parent.mkdir(parents=True, exist_ok=True)
+        self.machine_key = self.pki_dir / "user-pool-signing.key"
+        LocalIssuer(self.plan["profile"].machine_issuer, self.machine_key, jwks).ensure()
+        alb_key = docroot / self.plan["alb_key_path"].replace("{kid}", self.alb_kid).lstrip("/")
+        alb_key.parent.mkdir(parents=True, exist_ok=True)
+        alb_key.write_bytes(self.alb_public_pem)
         web = self.pki_dir / "web"
         self._spawn("web.log", sys.executable, str(HERE / "web.py"), SERVICES_ADDRESS, "443", str(docroot),
                     str(web / "server.crt"), str(web / "server.key"))  # fmt: skip
@@ -267,6 +332,17 @@ class Region:
             page = logs.get_log_events(logGroupName=group, logStreamName=stream, nextToken=page["nextForwardToken"])
             messages += [e["message"] for e in page["events"]]
         return messages
+
+    def rotate_app_secret(self) -> str:
+        """A rotation of the application role's own secret (single-user strategy: the role gets the new password,
+        then the secret's new version becomes current). Orthanc's open sessions stay; new logins need it."""
+        new = secrets.token_urlsafe(24)
+        user = self.plan["profile"].database.app_user
+        self.psql(f"ALTER ROLE {user} PASSWORD '{new}'")
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.plan["db_app_secret_name"], SecretString=json.dumps({"username": user, "password": new})
+        )
+        return new
 
     def rotate_master_secret(self) -> str:
         """What RDS's managed rotation does: a new password on the role, then the secret's new current version."""

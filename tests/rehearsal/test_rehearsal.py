@@ -4,6 +4,7 @@ against both; the database's master secret rotates; an instance is replaced and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from orthanc_config import db_app_user
 from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
 from pacsguard.posture.dicom_files import unique_ct
+from tests.rehearsal import verifier
 from tests.rehearsal.balancer import VIP, Balancer
 from tests.rehearsal.conftest import Fleet
 from tests.rehearsal.instance import Instance
@@ -121,6 +124,90 @@ def test_one_modality_certificate_works_against_both_instances(
     assert stored_instances(fleet.region) == before + 4
 
 
+# What verify cannot prove against a rehearsed instance, and why (the probe's skip message must say so).
+EXPECTED_SKIPS = {
+    "test_token_times_are_bounded[no iat]": "carries no iat",  # the ALB signs exp only; the other cases bound it
+    "test_a_sign_in_older_than_the_timeout_is_refused": "ALB's session timeout",  # no auth_time in its header
+    "test_a_revoked_certificate_is_refused_on_the_crl": "revoked_probe",  # stack-CA revocation is not built yet
+    # Emergency access on AWS is a sealed Secrets Manager secret whose tags open the window: not rehearsed yet.
+    "test_break_glass_": "break_glass",
+    "test_open_window_": "break_glass",
+    "test_an_expired_window_": "break_glass",
+    "test_a_window_longer_": "break_glass",
+}
+# Found by this rehearsal, not fixed here (the file belongs to another change): nginx's access record of a request
+# the ALB signed in names no user ($remote_user only), so the trail's nginx layer cannot say who asked.
+KNOWN_DEFECTS = {"test_every_https_probe_of_this_run_is_in_the_trail": "requests nginx did not record"}
+
+
+def test_pacsguard_verify_passes_against_each_instance(
+    fleet: Fleet, first: Instance, balancer: Balancer, tmp_path: Path
+) -> None:
+    """The wire/host layer against each rehearsed EC2 host: the verifier plays the ALB (its signed identity header),
+    reaches the host from the site network, and checks the host inside its own namespaces."""
+    operator = verifier.operator_files(fleet.region, tmp_path / "operator")
+    running = fleet.running()
+    assert len(running) == 2
+    for inst in running:
+        target_file = tmp_path / f"target-{inst.number}.json"
+        target_file.write_text(json.dumps(verifier.target(fleet.region, inst, operator), indent=2))
+        report = tmp_path / f"verify-{inst.number}.json"
+        res = verifier.verify(balancer, target_file, report)
+        assert report.exists(), res.stderr[-3000:]
+        findings = json.loads(report.read_text())["findings"]
+        bad = [f for f in findings if f["status"] in ("fail", "error") and f["resource"] not in KNOWN_DEFECTS]
+        assert not bad, f"instance {inst.number}: {[(f['resource'], f['message'][:300]) for f in bad]}"
+        for probe, text in KNOWN_DEFECTS.items():
+            (known,) = [f for f in findings if f["resource"] == probe]
+            assert known["status"] == "fail" and text in known["message"], known
+        unexplained = [
+            (f["resource"], f["message"])
+            for f in findings
+            if f["status"] == "skipped"
+            and not any(f["resource"].startswith(p) and text in f["message"] for p, text in EXPECTED_SKIPS.items())
+        ]
+        assert not unexplained, f"instance {inst.number}: skips without their prerequisite: {unexplained}"
+        assert sum(f["status"] == "pass" for f in findings) >= 100
+
+
+MUTATIONS = {  # the host's identity check, broken the two ways the ALB probes exist to catch
+    "signature not verified": ("        key.verify(der, ", "        (lambda *a: None)(der, "),
+    "signer not pinned": ('    if signer and header.get("signer") != signer:', "    if False:"),
+}
+
+
+def test_the_load_balancer_probes_fail_against_a_host_that_trusts_any_header(
+    fleet: Fleet, first: Instance, balancer: Balancer, tmp_path: Path
+) -> None:
+    """Mutation: the rehearsed host's installed identity check loses its signature check and its signer pin; the
+    probes of forged and foreign load-balancer headers must then fail."""
+    plugin = "/var/lib/pacsguard/plugin/pacsguard_identity.py"
+    original = first.read(plugin)
+    mutated = original
+    for old, new in MUTATIONS.values():
+        assert old in mutated, f"the mutation point {old!r} moved"
+        mutated = mutated.replace(old, new)
+    operator = verifier.operator_files(fleet.region, tmp_path / "operator")
+    target_file = tmp_path / "target.json"
+    target_file.write_text(json.dumps(verifier.target(fleet.region, first, operator)))
+    try:
+        first.run("sh", "-c", f"cat > {plugin}", input=mutated, text=True)
+        first.run("systemctl", "restart", "pacsguard-orthanc")
+        first.wait_healthy(time.monotonic() + 60)
+        rows = verifier.probes(balancer, target_file, tmp_path / "results.jsonl", "load_balancer_header")
+    finally:
+        first.run("sh", "-c", f"cat > {plugin}", input=original, text=True)
+        first.run("systemctl", "restart", "pacsguard-orthanc")
+        first.wait_healthy(time.monotonic() + 60)
+    outcome = {r["probe"]: r["status"] for r in rows}
+    assert outcome == {
+        "test_a_load_balancer_header_it_cannot_trust_is_refused[signed by another key]": "fail",
+        "test_a_load_balancer_header_it_cannot_trust_is_refused[another load balancer of the region]": "fail",
+        "test_a_load_balancer_header_it_cannot_trust_is_refused[unknown key id]": "pass",
+        "test_a_load_balancer_header_it_cannot_trust_is_refused[unsigned]": "pass",
+    }
+
+
 def store_until_accepted(balancer: Balancer, modality: dict[str, str], address: str, path: Path) -> bool:
     """A store, retried while the host reconnects to its database (no timing is asserted)."""
     for _ in range(60):
@@ -128,6 +215,32 @@ def store_until_accepted(balancer: Balancer, modality: dict[str, str], address: 
             return True
         time.sleep(0.5)
     return False
+
+
+def test_two_new_hosts_preparing_the_application_role_at_once_both_succeed(region: Region) -> None:
+    """Issue 12: two brand-new hosts both ran CREATE ROLE; the second failed on the duplicate role name and its
+    bootstrap stopped. Here one host is mid-way (lock taken, role created, not committed) while the other runs the
+    bootstrap's role SQL; it must wait its turn and succeed."""
+    role = f"race_app_{int(time.time())}"
+    first_host = region.psql_session("-X", "-q", "-v", "ON_ERROR_STOP=1")
+    assert first_host.stdin is not None
+    first_host.stdin.write(f"BEGIN;\nSELECT pg_advisory_xact_lock({db_app_user.ROLE_LOCK_KEY});\n"
+                           f"CREATE ROLE {role} LOGIN;\n")  # fmt: skip
+    first_host.stdin.flush()
+    mid_way = f"SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CREATE ROLE {role}%' AND state <> 'active'"  # noqa: S608
+    region.wait_for_sql(mid_way)
+    second_host = region.psql_session("-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "pw=race-password-0123456789",
+                                      "-f", "-")  # fmt: skip
+    assert second_host.stdin is not None
+    second_host.stdin.write(db_app_user.role_sql(role, region.plan["db_name"]))
+    second_host.stdin.close()
+    # The second host is waiting (on the lock, or on the role name the first one has not committed yet).
+    region.wait_for_sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    first_host.stdin.write("COMMIT;\n")
+    first_host.stdin.close()
+    assert first_host.wait(timeout=30) == 0, first_host.stderr.read() if first_host.stderr else ""
+    assert second_host.wait(timeout=30) == 0, second_host.stderr.read() if second_host.stderr else ""
+    assert region.psql(f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{role}'") == "t"  # noqa: S608
 
 
 def test_host_nginx_and_audit_logs_reach_the_stacks_log_groups(fleet: Fleet, first: Instance) -> None:
@@ -164,6 +277,31 @@ def test_orthanc_survives_master_secret_rotation_and_a_database_failover(
         path, _ = unique_ct(tmp_path, f"after-failover-{i}.dcm")
         assert store_until_accepted(balancer, modality, inst.address, path), f"instance {inst.number} lost its index"
     assert stored_instances(region) == before + len(fleet.running())
+
+
+def test_orthanc_follows_the_rotation_of_its_own_database_secret(
+    fleet: Fleet, balancer: Balancer, modality: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 12: the application role's password was read once at boot; once its secret rotated, the next reconnect
+    (a failover) failed to log in. Each host's timer follows the secret and restarts Orthanc with it."""
+    region = fleet.region
+    new = region.rotate_app_secret()
+    for inst in fleet.running():  # what each host's pacsguard-db-credentials.timer runs
+        res = inst.run("python3", BUNDLE_PATH, "db-credentials", "--profile", PROFILE_PATH, capture_output=True,
+                       text=True, check=False)  # fmt: skip
+        assert res.returncode == 0 and "rotated" in res.stdout, res.stdout + res.stderr
+        inst.wait_healthy(time.monotonic() + 60)
+        again = inst.run("python3", BUNDLE_PATH, "db-credentials", "--profile", PROFILE_PATH, capture_output=True,
+                         text=True, check=False)  # fmt: skip
+        assert "credentials current" in again.stdout, again.stdout + again.stderr
+        assert new not in inst.read("/etc/orthanc-pacsguard/orthanc.json")  # only the 0640 credentials file holds it
+    region.fail_over_database()  # every session drops: Orthanc must log in again, with the rotated password
+    before = stored_instances(region)
+    for i, inst in enumerate(fleet.running()):
+        path, _ = unique_ct(tmp_path, f"after-app-rotation-{i}.dcm")
+        assert store_until_accepted(balancer, modality, inst.address, path), f"instance {inst.number} lost its index"
+    assert stored_instances(region) == before + len(fleet.running())
+    assert region.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'orthanc_app'") != "0"
 
 
 def test_replacing_an_instance_keeps_the_images_and_the_ca(

@@ -152,3 +152,21 @@ def test_behind_load_balancers_the_client_address_comes_from_x_forwarded_for(tmp
 
 def test_without_load_balancers_nothing_is_trusted_for_forwarded_addresses(tmp_path: Path) -> None:
     assert "set_real_ip_from" not in nginx_conf(tmp_path)
+
+
+def test_orthanc_resolves_names_only_through_the_hosts_resolvers(tmp_path: Path) -> None:
+    """Review of issue 14: 'orthanc may use port 53 anywhere' let a compromised Orthanc tunnel data over DNS."""
+    from orthanc_config.render_nftables import system_resolvers
+
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# DHCP\nsearch eu-west-1.compute.internal\nnameserver 10.40.0.2\nnameserver fd00:ec2::253\n")
+    resolvers = system_resolvers(conf)
+    assert resolvers == ("10.40.0.2", "fd00:ec2::253")
+    remote_db = dataclasses.replace(
+        PROFILE, database=dataclasses.replace(PROFILE.database, host="db.abc.eu-west-1.rds.amazonaws.com")
+    )
+    output = render_nftables(remote_db, resolvers).split("chain output", 1)[1].split("chain forward", 1)[0]
+    dns = [ln.strip() for ln in output.splitlines() if "dport 53" in ln]
+    assert dns and all("daddr { 10.40.0.2 }" in ln or "daddr { fd00:ec2::253 }" in ln for ln in dns), dns
+    assert len(dns) == 4  # udp and tcp, each family
+    assert system_resolvers(tmp_path / "absent") == ()
