@@ -96,7 +96,8 @@ class Identity(pulumi.ComponentResource):
             # in one and cannot be phished to another site.
             web_authn_configuration=(
                 aws.cognito.UserPoolWebAuthnConfigurationArgs(
-                    relying_party_id=login_host(login_domain_prefix(ctx), ctx.region), user_verification="required"
+                    relying_party_id=login_host(login_domain_prefix(ctx, s.identity.domain_prefix), ctx.region),
+                    user_verification="required",
                 )
                 if s.identity.passkeys != "off"
                 else None
