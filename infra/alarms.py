@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.policy_doc import document, statement
+from stacks.settings import DetectionSettings
 
 TRAIL_FILTERS = {
     "UnauthorizedApiCalls": '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }',
@@ -83,12 +84,13 @@ class AlarmsArgs:
     trail_log_group: pulumi.Input[str]
     audit_log_group: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    detection: DetectionSettings
 
 
 class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:audit:Alarms", name, None, opts)
-        ctx, det = args.context, args.context.settings.detection
+        ctx, det = args.context, args.detection
         child = pulumi.ResourceOptions(parent=self)
         namespace = f"PACSGuard/{ctx.stack}"
         self.topic = aws.sns.Topic(

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from infra.context import StackContext
 from infra.keys import Keys, KeysArgs
 from infra.policy_doc import assume_role_policy
+from stacks.settings import BackupSettings
 
 BACKUP_POLICIES = ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores")
 COMPLIANCE_GRACE_DAYS = 3  # after this the prod vault lock can no longer be removed, by anyone
@@ -22,14 +23,15 @@ class BackupsArgs:
     backups_key_arn: pulumi.Input[str]
     protected_arns: list[pulumi.Input[str]]
     restore_tests: list[tuple[str, pulumi.Input[str]]]  # (resource type "EFS"/"RDS", ARN)
+    backup: BackupSettings
 
 
 class Backups(pulumi.ComponentResource):
     def __init__(self, name: str, args: BackupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:backup:Backups", name, None, opts)
-        ctx, b = args.context, args.context.settings.backup
+        ctx, b = args.context, args.backup
         child = pulumi.ResourceOptions(parent=self)
-        self.vault = self._locked_vault(name, ctx, args.backups_key_arn, self)
+        self.vault = self._locked_vault(name, ctx, b, args.backups_key_arn, self)
 
         copy_to: pulumi.Output[str] | None = None
         if b.copy_region:
@@ -39,7 +41,7 @@ class Backups(pulumi.ComponentResource):
             remote_keys = Keys(
                 f"{name}-copy-keys", KeysArgs(context=remote, data_classes=("backups",)), opts=remote_opts
             )
-            remote_vault = self._locked_vault(f"{name}-copy", remote, remote_keys.arn("backups"), self, provider)
+            remote_vault = self._locked_vault(f"{name}-copy", remote, b, remote_keys.arn("backups"), self, provider)
             copy_to = remote_vault.arn
 
         def rule(rule_name: str, cron: str, days: int, continuous: bool = False) -> aws.backup.PlanRuleArgs:
@@ -114,11 +116,11 @@ class Backups(pulumi.ComponentResource):
     def _locked_vault(
         name: str,
         ctx: StackContext,
+        b: BackupSettings,
         key_arn: pulumi.Input[str],
         parent: pulumi.Resource,
         provider: aws.Provider | None = None,
     ) -> aws.backup.Vault:
-        b = ctx.settings.backup
         vault = aws.backup.Vault(
             f"{name}-vault",
             name=f"{ctx.prefix}-{ctx.region}",
@@ -133,7 +135,7 @@ class Backups(pulumi.ComponentResource):
             min_retention_days=min(b.daily_retention_days, 35),
             max_retention_days=b.monthly_retention_days,
             # Compliance mode (immutable after the grace days) in prod; governance in dev so it can be torn down.
-            changeable_for_days=COMPLIANCE_GRACE_DAYS if ctx.settings.is_prod else None,
+            changeable_for_days=COMPLIANCE_GRACE_DAYS if ctx.is_prod else None,
             opts=pulumi.ResourceOptions(parent=vault, provider=provider),
         )
         return vault

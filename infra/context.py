@@ -22,6 +22,11 @@ class StackContext:
     account_id: pulumi.Input[str]
     partition: str
     region: str
+    log_retention_days: int  # every log group and log bucket of the stack keeps its records this long
+
+    @property
+    def is_prod(self) -> bool:
+        return self.settings.is_prod
 
     @property
     def prefix(self) -> str:

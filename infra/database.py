@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.log_group import encrypted_log_group
+from stacks.settings import DatabaseSettings
 
 DB_NAME = "orthanc"
 DB_USER = "orthanc_admin"
@@ -38,12 +39,14 @@ class DatabaseArgs:
     database_key_arn: pulumi.Input[str]
     secrets_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    database: DatabaseSettings
+    deletion_protection: bool
 
 
 class Database(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:data:Database", name, None, opts)
-        ctx, db = args.context, args.context.settings.database
+        ctx, db = args.context, args.database
         child = pulumi.ResourceOptions(parent=self)
         identifier = f"{ctx.prefix}-index"
         major = db.engine_version.split(".")[0]
@@ -91,7 +94,7 @@ class Database(pulumi.ComponentResource):
             )
             for kind in LOG_EXPORTS
         ]
-        prod = ctx.settings.is_prod
+        prod = ctx.is_prod
         self.instance = aws.rds.Instance(
             f"{name}-index",
             identifier=identifier,
@@ -119,7 +122,7 @@ class Database(pulumi.ComponentResource):
             maintenance_window="sun:03:30-sun:04:30",
             copy_tags_to_snapshot=True,
             delete_automated_backups=False,
-            deletion_protection=ctx.settings.deletion_protection,
+            deletion_protection=args.deletion_protection,
             skip_final_snapshot=not prod,
             final_snapshot_identifier=f"{identifier}-final" if prod else None,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.policy_doc import assume_role_policy, document, statement
+from stacks.settings import AccountSettings, DetectionSettings
 
 GUARDDUTY_FEATURES = ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS")
 # AWS Config managed rules that mirror PACSGuard controls (the catalog names them as equivalents).
@@ -37,14 +38,16 @@ class DetectionArgs:
     config_bucket_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     config_bucket_policy: pulumi.Resource  # admits Config's delivery: PutDeliveryChannel checks it
+    detection: DetectionSettings
+    account: AccountSettings  # which account services the stack creates, finds existing, or leaves off
 
 
 class Detection(pulumi.ComponentResource):
     def __init__(self, name: str, args: DetectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:audit:Detection", name, None, opts)
-        ctx, det = args.context, args.context.settings.detection
+        ctx, det = args.context, args.detection
         child = pulumi.ResourceOptions(parent=self)
-        acct = ctx.settings.account
+        acct = args.account
         # `existing`: the organisation's detector/recorder/hub runs already; a second create fails.
         if acct.guardduty == "create":
             self._guardduty(name, ctx)

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from infra.context import StackContext
 from infra.ingress_rules import allow_networks
 from infra.lb_targets import attach_hosts
+from stacks.settings import DicomSettings
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,13 @@ class DicomIngressArgs:
     public_subnet_ids: list[pulumi.Input[str]]
     private_subnet_ids: list[pulumi.Input[str]]
     hosts_security_group_id: pulumi.Input[str]
+    dicom: DicomSettings
 
 
 class DicomIngress(pulumi.ComponentResource):
     def __init__(self, name: str, args: DicomIngressArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:edge:DicomIngress", name, None, opts)
-        ctx, dicom = args.context, args.context.settings.dicom
+        ctx, dicom = args.context, args.dicom
         child = pulumi.ResourceOptions(parent=self)
         tags = ctx.tags("none")
         self.security_group = aws.ec2.SecurityGroup(
@@ -66,7 +68,7 @@ class DicomIngress(pulumi.ComponentResource):
             subnets=args.public_subnet_ids if dicom.internet_facing else args.private_subnet_ids,
             security_groups=[self.security_group.id],
             enable_cross_zone_load_balancing=True,
-            enable_deletion_protection=ctx.settings.is_prod,
+            enable_deletion_protection=ctx.is_prod,
             tags=tags,
             opts=child,
         )

@@ -137,7 +137,7 @@ class Hosts(pulumi.ComponentResource):
 
         self.host_filled = host_filled_secrets(name, ctx, args.secrets_key_arn, parent=self)
         self.image_volume = (
-            image_volume(f"{name}-images", ctx, args.zones[0], args.images_key_arn, parent=self)
+            image_volume(f"{name}-images", ctx, args.zones[0], args.images_key_arn, s.storage.ebs_size_gb, parent=self)
             if s.storage.mode == "ebs"
             else None
         )

@@ -96,7 +96,8 @@ class Identity(pulumi.ComponentResource):
             # in one and cannot be phished to another site.
             web_authn_configuration=(
                 aws.cognito.UserPoolWebAuthnConfigurationArgs(
-                    relying_party_id=login_host(login_domain_prefix(ctx), ctx.region), user_verification="required"
+                    relying_party_id=login_host(login_domain_prefix(ctx, s.identity.domain_prefix), ctx.region),
+                    user_verification="required",
                 )
                 if s.identity.passkeys != "off"
                 else None
@@ -129,7 +130,7 @@ class Identity(pulumi.ComponentResource):
             )
         self.domain = aws.cognito.UserPoolDomain(
             f"{name}-domain",
-            domain=login_domain_prefix(ctx),
+            domain=login_domain_prefix(ctx, s.identity.domain_prefix),
             user_pool_id=self.pool.id,
             # Passkeys exist only in managed login (version 2); the classic hosted UI cannot offer them.
             managed_login_version=2 if s.identity.passkeys != "off" else 1,

@@ -15,12 +15,18 @@ from infra.policy_doc import Statement, statement
 
 
 def image_volume(
-    name: str, ctx: StackContext, zone: str, images_key_arn: pulumi.Input[str], *, parent: pulumi.Resource
+    name: str,
+    ctx: StackContext,
+    zone: str,
+    images_key_arn: pulumi.Input[str],
+    size_gb: int,  # storage.ebs_size_gb
+    *,
+    parent: pulumi.Resource,
 ) -> aws.ebs.Volume:
     return aws.ebs.Volume(
         name,
         availability_zone=zone,
-        size=ctx.settings.storage.ebs_size_gb,
+        size=size_gb,
         type="gp3",
         encrypted=True,
         kms_key_id=images_key_arn,

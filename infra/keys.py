@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -58,6 +59,7 @@ KEY_DATA_CLASS: dict[str, DataClass] = {
 @dataclass(frozen=True)
 class KeysArgs:
     context: StackContext
+    autoscaling_service_role: Literal["auto", "create", "existing"] = "auto"  # account.autoscaling_service_role
     deletion_window_days: int = 30
     data_classes: tuple[str, ...] = tuple(KEY_SERVICES)
 
@@ -69,7 +71,10 @@ class Keys(pulumi.ComponentResource):
         super().__init__("pacsguard:security:Keys", name, None, opts)
         ctx = args.context
         self.keys: dict[str, aws.kms.Key] = {}
-        self._asg_role_exists = _autoscaling_role_exists(ctx)
+        # Only the images key names the Auto Scaling service-linked role.
+        self._asg_role_exists = "images" in args.data_classes and _autoscaling_role_exists(
+            args.autoscaling_service_role
+        )
         for data_class in args.data_classes:
             services = KEY_SERVICES[data_class]
             policy = document(*_key_policy(ctx, data_class, services))
@@ -123,9 +128,8 @@ class Keys(pulumi.ComponentResource):
         return self.keys[data_class].arn
 
 
-def _autoscaling_role_exists(ctx: StackContext) -> bool:
+def _autoscaling_role_exists(mode: str) -> bool:
     """account.autoscaling_service_role; `auto` asks IAM, since creating a role the account has fails ("taken")."""
-    mode = ctx.settings.account.autoscaling_service_role
     if mode != "auto":
         return mode == "existing"
     found = aws.iam.get_roles(

@@ -20,7 +20,7 @@ def encrypted_log_group(
         resource_name,
         name=log_group_name,
         kms_key_id=logs_key_arn,
-        retention_in_days=ctx.settings.effective_log_retention,
+        retention_in_days=ctx.log_retention_days,
         tags=ctx.tags("logs"),
         opts=ctx.opts(parent, phi=True),
     )

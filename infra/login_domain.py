@@ -9,13 +9,12 @@ import pulumi
 from infra.context import StackContext
 
 
-def login_domain_prefix(ctx: StackContext) -> pulumi.Input[str]:
+def login_domain_prefix(ctx: StackContext, chosen: str | None) -> pulumi.Input[str]:
     """`identity.domain_prefix` when given; otherwise the stack prefix plus a short hash of account and stack.
 
     A second adopter's stack of the same name (in another account, same region) would otherwise find the bare
     `<prefix>-login` taken, and CreateUserPoolDomain fails.
     """
-    chosen = ctx.settings.identity.domain_prefix
     if chosen:
         return chosen
     return pulumi.Output.from_input(ctx.account_id).apply(

@@ -40,9 +40,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         account_id=identity.account_id,
         partition=partition,
         region=settings.region,
+        log_retention_days=settings.effective_log_retention,
     )
 
-    keys = Keys("keys", KeysArgs(context=ctx))
+    keys = Keys("keys", KeysArgs(context=ctx, autoscaling_service_role=settings.account.autoscaling_service_role))
     network = Network("network", NetworkArgs(context=ctx, zones=zones, logs_key_arn=keys.arn("logs")))
     hosts_sg = HostsSecurityGroup("hosts-sg", ctx, network.vpc.id)
     storage = Storage(
@@ -66,6 +67,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             database_key_arn=keys.arn("database"),
             secrets_key_arn=keys.arn("secrets"),
             logs_key_arn=keys.arn("logs"),
+            database=settings.database,
+            deletion_protection=settings.deletion_protection,
         ),
     )
     allow_host_egress(hosts_sg, ctx, network, database, storage)
@@ -95,6 +98,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             public_subnet_ids=network.subnet_ids("public"),
             private_subnet_ids=network.subnet_ids("private"),
             hosts_security_group_id=hosts_sg.id,
+            dicom=settings.dicom,
         ),
     )
     ami = host_ami(settings.hosts.ami)
@@ -127,7 +131,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     web.attach(hosts.group.name)
     dicom.attach(hosts.group.name)
     if settings.waf.enabled:
-        Waf("waf", WafArgs(context=ctx, load_balancer_arn=web.alb.arn, logs_key_arn=keys.arn("logs")))
+        Waf("waf", WafArgs(context=ctx, load_balancer_arn=web.alb.arn, logs_key_arn=keys.arn("logs"), waf=settings.waf))
     trail = AuditTrail(
         "trail",
         AuditTrailArgs(
@@ -145,6 +149,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             trail_log_group=trail.log_group.name,
             audit_log_group=hosts.log_groups["orthanc-audit"].name,
             logs_key_arn=keys.arn("logs"),
+            detection=settings.detection,
         ),
     )
     Detection(
@@ -155,6 +160,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             config_bucket_arn=storage.config_delivery.bucket.arn,
             logs_key_arn=keys.arn("logs"),
             config_bucket_policy=storage.config_delivery.policy,
+            detection=settings.detection,
+            account=settings.account,
         ),
     )
     protected = [database.instance.arn]
@@ -167,7 +174,11 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     Backups(
         "backups",
         BackupsArgs(
-            context=ctx, backups_key_arn=keys.arn("backups"), protected_arns=protected, restore_tests=restore_tests
+            context=ctx,
+            backups_key_arn=keys.arn("backups"),
+            protected_arns=protected,
+            restore_tests=restore_tests,
+            backup=settings.backup,
         ),
     )
 

@@ -170,7 +170,7 @@ def _unlocked_log_bucket(
     receives_server_access_logs: bool = False,
 ) -> SecureBucketArgs:
     """A log delivery destination AWS refuses to see locked: tagged as such, retention kept by lifecycle."""
-    days = ctx.settings.effective_log_retention
+    days = ctx.log_retention_days
     return SecureBucketArgs(
         context=ctx,
         data_class="logs",

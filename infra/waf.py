@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.log_group import encrypted_log_group
+from stacks.settings import WafSettings
 
 W = aws.wafv2
 MANAGED_GROUPS = (
@@ -52,6 +53,7 @@ class WafArgs:
     context: StackContext
     load_balancer_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    waf: WafSettings
 
 
 def _visibility(metric: str) -> W.WebAclRuleVisibilityConfigArgs:
@@ -137,7 +139,7 @@ def _body_rules_except_stow(priority: int, stow_prefix: str) -> W.WebAclRuleArgs
 class Waf(pulumi.ComponentResource):
     def __init__(self, name: str, args: WafArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:edge:Waf", name, None, opts)
-        ctx, waf = args.context, args.context.settings.waf
+        ctx, waf = args.context, args.waf
         child = pulumi.ResourceOptions(parent=self)
         rules = [
             W.WebAclRuleArgs(

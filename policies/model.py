@@ -67,6 +67,8 @@ class StackCheck:
     """A check over the whole graph (joins split resources): also a CrossGuard stack validation policy."""
 
     check: Callable[[PlanGraph], list[Outcome]]
+    judge: Callable[[Any], str | None] | None = None  # the shared judge over facts (policies.facts.kinds.judged)
+    kind: Any = None  # the policies.facts.kinds.Kind it judges
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class CloudCheck:
     """A check of what the AWS account actually runs (boto3, through policies.cloud.api)."""
 
     check: Callable[[Any], list[Outcome]]  # CloudContext -> outcomes
+    judge: Callable[[Any], str | None] | None = None  # the same judge as the plan check's, when the control has one
+    kind: Any = None
 
 
 @dataclass(frozen=True)

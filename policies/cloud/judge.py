@@ -1,31 +1,9 @@
-"""Small judgements both the cloud checks and reports share (AWS API shapes, not Pulumi inputs)."""
+"""What a cloud check says when the stack has nothing of a kind in the account (predicates over values live in
+policies.facts.predicates, shared with the plan layer)."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
-from policies.graph import as_list, statements
 from policies.model import SCOPE, Outcome
-
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def customer_key(value: Any) -> bool:
-    """A customer-managed key given as ARN or id (AWS-managed aliases and empties are not)."""
-    if not isinstance(value, str) or not value or "alias/aws/" in value:
-        return False
-    return (value.startswith("arn:") and ":key/" in value) or bool(UUID.match(value))
-
-
-def denies_insecure_transport(doc: dict[str, Any], actions: tuple[str, ...]) -> bool:
-    for st in statements(doc):
-        if st.get("Effect") != "Deny":
-            continue
-        secure = (st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")
-        if str(secure).lower() == "false" and set(as_list(st.get("Action"))) & set(actions):
-            return True
-    return False
 
 
 def none_found(what: str, stack: str) -> list[Outcome]:

@@ -6,8 +6,11 @@ from typing import Any
 
 from policies import citations as c
 from policies.cloud.checks import monitoring
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import Bucket, Database, LoadBalancer, LogGroup
 from policies.graph import PlanGraph
-from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, outcome, resource_outcome
 
 AUDIT = Citations(hipaa=(c.AUDIT, c.ACTIVITY_REVIEW), gdpr=(c.GDPR_CIA, c.GDPR_BREACH), ihe=(c.ITI_20,))
 DETECTION = Citations(hipaa=(c.ACTIVITY_REVIEW, c.LOGIN_MONITORING), gdpr=(c.GDPR_BREACH,))
@@ -16,7 +19,13 @@ REQUIRED_ALARMS = (
     "UnauthorizedApiCalls", "RootAccountUse", "ConsoleLoginWithoutMfa", "IamPolicyChanges",
     "KmsKeyDisableOrDeletion", "SecurityGroupChanges", "PacsAuthenticationFailures",
 )  # fmt: skip
+REQUIRED_LOG_EXPORTS = ("postgresql", "upgrade")
 GUARDDUTY_FEATURES = ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS")
+
+
+def _db_log_exports(db: Database) -> str | None:
+    missing = [x for x in REQUIRED_LOG_EXPORTS if x not in db.log_exports]
+    return f"logs not exported to CloudWatch: {', '.join(missing)}" if missing else None
 
 
 def _trail(g: PlanGraph) -> list[Outcome]:
@@ -63,33 +72,24 @@ def _data_events(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no PHI bucket")]
 
 
-def _access_logging(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for b in g.of("aws:s3/bucket:Bucket"):
-        if b.tags.get("pacsguard:log-sink"):
-            out.append(Outcome(b.name, "pass", "the access-log sink itself (logging into itself would loop)"))
-            continue
-        logged = g.parts(b, "aws:s3/bucketLogging:BucketLogging", "bucket")
-        out.append(resource_outcome(b, None if logged else "server access logging is off"))
-    return out
+def _access_logging(b: Bucket) -> str | None:
+    return None if b.access_logging or b.log_sink else "server access logging is off"
 
 
-def _alb_logs(i: dict[str, Any]) -> str | None:
-    if i.get("loadBalancerType", "application") != "application":
+def _access_logging_ok(b: Bucket) -> str:
+    return "the access-log sink itself (logging into itself would loop)" if b.log_sink else "compliant"
+
+
+def _alb_logs(lb: LoadBalancer) -> str | None:
+    return None if lb.access_logs else "access logs are off"
+
+
+def _retention(lg: LogGroup) -> str | None:
+    minimum = MIN_RETENTION[lg.environment]
+    days = lg.retention_days
+    if days and days >= minimum:
         return None
-    return None if (i.get("accessLogs") or {}).get("enabled") else "access logs are off"
-
-
-def _retention(g: PlanGraph) -> list[Outcome]:
-    minimum = MIN_RETENTION[g.environment]
-    out = []
-    for lg in g.of("aws:cloudwatch/logGroup:LogGroup"):
-        days = lg.inputs.get("retentionInDays") or 0
-        failure = (
-            None if days >= minimum else f"kept {days or 'an unset number of'} days; {g.environment} needs {minimum}"
-        )
-        out.append(resource_outcome(lg, failure, f"kept {days} days"))
-    return out
+    return f"kept {f'{days} days' if days else 'forever (retention unset)'}; {lg.environment} needs {minimum} days"
 
 
 def _alarms(g: PlanGraph) -> list[Outcome]:
@@ -210,49 +210,6 @@ def _c_data_events(cx: Any) -> list[Outcome]:
     return out or none_found("PHI bucket", cx.stack)
 
 
-def _c_access_logs(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import s3
-    from policies.cloud.judge import none_found
-
-    out = []
-    for b in s3.buckets(cx.api, cx.stack):
-        if b["tags"].get("pacsguard:log-sink"):
-            out.append(Outcome(b["name"], "pass", "the access-log sink itself"))
-        else:
-            out.append(outcome(b["name"], None if s3.logging(cx.api, b["name"]) else "server access logging is off"))
-    return out or none_found("bucket", cx.stack)
-
-
-def _c_alb_logs(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import edge
-    from policies.cloud.judge import none_found
-
-    return [
-        outcome(
-            lb["LoadBalancerName"],
-            None if lb["attributes"].get("access_logs.s3.enabled") == "true" else "access logs are off",
-        )
-        for lb in edge.load_balancers(cx.api, cx.stack)
-        if lb.get("Type") == "application"
-    ] or none_found("application load balancer", cx.stack)
-
-
-def _c_retention(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import audit_services
-    from policies.cloud.judge import none_found
-
-    minimum = MIN_RETENTION[cx.environment]
-    return [
-        outcome(
-            g["logGroupName"],
-            None
-            if (g.get("retentionInDays") or 0) >= minimum
-            else f"kept {g.get('retentionInDays') or 'forever (unset)'}; {cx.environment} needs {minimum} days",
-        )
-        for g in audit_services.log_groups(cx.api, cx.stack)
-    ] or none_found("log group", cx.stack)
-
-
 def _c_guardduty(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import audit_services
 
@@ -318,8 +275,7 @@ CONTROLS = [
             "prowler": "s3_bucket_server_access_logging_enabled",
             "checkov": "CKV_AWS_18",
         },
-        plan=StackCheck(_access_logging),
-        cloud=CloudCheck(_c_access_logs),
+        **judged(kinds.BUCKETS, _access_logging, _access_logging_ok),
     ),
     Control(
         id="AUD-ALB-LOGS",
@@ -330,8 +286,12 @@ CONTROLS = [
         remediation="Enable access_logs to the access-log bucket.",
         citations=AUDIT,
         equivalents={"prowler": "elbv2_logging_enabled", "checkov": "CKV_AWS_91"},
-        plan=ResourceCheck(("aws:lb/loadBalancer:LoadBalancer",), _alb_logs),
-        cloud=CloudCheck(_c_alb_logs),
+        **judged(
+            kinds.LOAD_BALANCERS,
+            _alb_logs,
+            applies=lambda lb: lb.type == "application",
+            applies_to="application load balancers",
+        ),
     ),
     Control(
         id="AUD-LOG-RETENTION",
@@ -345,8 +305,7 @@ CONTROLS = [
             "prowler": "cloudwatch_log_group_retention_policy_specific_days_enabled",
             "checkov": "CKV_AWS_338",
         },
-        plan=StackCheck(_retention),
-        cloud=CloudCheck(_c_retention),
+        **judged(kinds.LOG_GROUPS, _retention, lambda lg: f"kept {lg.retention_days} days"),
     ),
     Control(
         id="AUD-ALARMS",
@@ -399,6 +358,6 @@ CONTROLS = [
         remediation="Set enabled_cloudwatch_logs_exports=['postgresql', 'upgrade'] on the instance (the stack's Database component does).",
         citations=Citations(hipaa=(c.AUDIT, c.LOGIN_MONITORING), gdpr=(c.GDPR_CIA,)),
         equivalents={"aws_config": "RDS_LOGGING_ENABLED", "prowler": "rds_instance_integration_cloudwatch_logs"},
-        cloud=CloudCheck(monitoring.db_log_exports),
+        **judged(kinds.DATABASES, _db_log_exports, "postgresql and upgrade logs exported"),
     ),
 ]

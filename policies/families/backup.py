@@ -3,12 +3,13 @@ and are tested."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from policies import citations as c
 from policies.cloud.checks import backups
+from policies.facts import kinds
+from policies.facts.kinds import judged, judged_each
+from policies.facts.resources import BackupPlan, Database, Vault
 from policies.graph import PlanGraph
-from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, resource_outcome
 
 CONTINGENCY = Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,))
 MIN_DB_BACKUP_DAYS = {"prod": 35, "dev": 1}
@@ -27,58 +28,28 @@ def _coverage(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-def _pitr(g: PlanGraph) -> list[Outcome]:
-    minimum = MIN_DB_BACKUP_DAYS[g.environment]
-    out = []
-    for db in g.of("aws:rds/instance:Instance"):
-        days = db.inputs.get("backupRetentionPeriod") or 0
-        out.append(
-            resource_outcome(
-                db, None if days >= minimum else f"automated backups kept {days} days; {g.environment} needs {minimum}"
-            )
-        )
-    continuous = any(
-        r.get("enableContinuousBackup") for p in g.of("aws:backup/plan:Plan") for r in p.inputs.get("rules") or []
-    )
-    if g.of("aws:backup/plan:Plan") and not continuous:
-        out.append(Outcome("backup-plan", "fail", "no rule with continuous backup (point-in-time restore)"))
-    return out
+def _db_pitr(db: Database) -> str | None:
+    minimum = MIN_DB_BACKUP_DAYS[db.environment]
+    days = db.backup_retention_days
+    return None if days >= minimum else f"automated backups kept {days} days; {db.environment} needs {minimum}"
 
 
-def _offsite(g: PlanGraph) -> list[Outcome]:
-    plans = g.of("aws:backup/plan:Plan")
-    if not plans:
-        return [Outcome("stack", "fail", "no backup plan")]
-    copies = [c for p in plans for r in p.inputs.get("rules") or [] for c in r.get("copyActions") or []]
-    vaults = {v.urn: v for v in g.of("aws:backup/vault:Vault")}
-    remote = [v for v in vaults.values() if v.provider_region and v.provider_region != g.region]
-    if g.environment != "prod" and not copies:
-        return [Outcome(plans[0].name, "skipped", "dev stacks keep backups in-region")]
-    if not copies or not remote:
-        return [
-            Outcome(
-                plans[0].name,
-                "fail",
-                "no copy to a vault in another region (a regional outage or a region-wide "
-                "compromise loses every backup)",
-            )
-        ]
-    return [Outcome(plans[0].name, "pass", f"copied to {remote[0].provider_region}")]
+def _continuous(p: BackupPlan) -> str | None:
+    return None if p.continuous else "no rule with continuous backup (point-in-time restore)"
 
 
-def _vault_lock(g: PlanGraph) -> list[Outcome]:
-    out = []
-    locks = g.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
-    for v in g.of("aws:backup/vault:Vault"):
-        mine = [lk for lk in locks if lk.depends_on("backupVaultName", v)]
-        if not mine:
-            failure = "vault is not locked: recovery points can be deleted"
-        elif g.environment == "prod" and mine[0].inputs.get("changeableForDays") is None:
-            failure = "vault lock in governance mode; prod needs compliance mode (changeable_for_days)"
-        else:
-            failure = None
-        out.append(resource_outcome(v, failure, "locked"))
-    return out or [Outcome("stack", "fail", "no backup vault")]
+def _offsite(p: BackupPlan) -> str | None:
+    if p.copy_regions:
+        return None
+    return "no copy to a vault in another region (a regional outage or a region-wide compromise loses every backup)"
+
+
+def _vault_lock(v: Vault) -> str | None:
+    if not v.locked:
+        return "vault is not locked: recovery points can be deleted"
+    if v.environment == "prod" and not v.compliance_mode:
+        return "vault lock in governance mode; prod needs compliance mode (changeable_for_days)"
+    return None
 
 
 def _restore_testing(g: PlanGraph) -> list[Outcome]:
@@ -103,80 +74,11 @@ def _restore_testing(g: PlanGraph) -> list[Outcome]:
     ]
 
 
-def _env(i: dict[str, Any]) -> str:
-    return (i.get("tags") or {}).get("pacsguard:environment", "prod")
-
-
-def _rds_multi_az(i: dict[str, Any]) -> str | None:
-    return None if i.get("multiAz") else "single-AZ: an AZ outage stops the PACS"
+def _multi_az(db: Database) -> str | None:
+    return None if db.multi_az else "single-AZ: an AZ outage stops the PACS"
 
 
 # --- cloud checks -------------------------------------------------------------------------------------
-
-
-def _c_pitr(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import data
-    from policies.cloud.judge import none_found
-
-    minimum = MIN_DB_BACKUP_DAYS[cx.environment]
-    return [
-        outcome(
-            db["DBInstanceIdentifier"],
-            None
-            if (db.get("BackupRetentionPeriod") or 0) >= minimum
-            else f"automated backups kept {db.get('BackupRetentionPeriod')} days; {cx.environment} needs {minimum}",
-        )
-        for db in data.db_instances(cx.api, cx.stack)
-    ] or none_found("database", cx.stack)
-
-
-def _c_offsite(cx: Any) -> list[Outcome]:
-    """Every plan of the stack copies off-site: one plan's copy does not protect what another plan backs up."""
-    from policies.cloud.collect import backup
-
-    plans = backup.plans(cx.api, cx.stack)
-    if not plans:
-        return [Outcome("stack", "fail", f"no backup plan tagged pacsguard:stack={cx.stack}")]
-    out = []
-    for p in plans:
-        copies = [c["DestinationBackupVaultArn"] for r in (p.get("BackupPlan") or {}).get("Rules", [])
-                  for c in r.get("CopyActions", []) or []]  # fmt: skip
-        remote = sorted({a.split(":")[3] for a in copies if a.split(":")[3] != cx.region})
-        name = (p.get("BackupPlan") or {}).get("BackupPlanName") or p.get("BackupPlanId", "plan")
-        if not remote and cx.environment != "prod":
-            out.append(Outcome(name, "skipped", "not applicable: dev stacks keep backups in-region"))
-        else:
-            out.append(outcome(name, None if remote else "no copy to a vault in another region",
-                               f"copied to {', '.join(remote)}"))  # fmt: skip
-    return out
-
-
-def _c_vault_lock(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import backup
-    from policies.cloud.judge import none_found
-
-    out = []
-    for v in backup.vaults(cx.api, cx.stack):
-        if not v.get("Locked"):
-            failure = "vault is not locked"
-        elif cx.environment == "prod" and not v.get("LockDate"):
-            failure = "vault lock in governance mode; prod needs compliance mode"
-        else:
-            failure = None
-        out.append(outcome(v["BackupVaultName"], failure, "locked"))
-    return out or none_found("backup vault", cx.stack)
-
-
-def _c_multi_az(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import data
-    from policies.cloud.judge import none_found
-
-    if cx.environment != "prod":
-        return [Outcome("stack", "skipped", "not applicable: applies to prod stacks only")]
-    return [
-        outcome(db["DBInstanceIdentifier"], _rds_multi_az({"multiAz": db.get("MultiAZ")}))
-        for db in data.db_instances(cx.api, cx.stack)
-    ] or none_found("database", cx.stack)
 
 
 CONTROLS = [
@@ -205,8 +107,7 @@ CONTROLS = [
             "prowler": "rds_instance_backup_enabled",
             "checkov": "CKV_AWS_133",
         },
-        plan=StackCheck(_pitr),
-        cloud=CloudCheck(_c_pitr),
+        **judged_each(judged(kinds.DATABASES, _db_pitr), judged(kinds.BACKUP_PLANS, _continuous)),
     ),
     Control(
         id="BAK-OFFSITE",
@@ -217,8 +118,14 @@ CONTROLS = [
         remediation="Set backup.copy_region (inside allowed_regions).",
         citations=Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,)),
         equivalents={},
-        plan=StackCheck(_offsite),
-        cloud=CloudCheck(_c_offsite),
+        **judged(
+            kinds.BACKUP_PLANS,
+            _offsite,
+            lambda p: f"copied to {', '.join(p.copy_regions)}",
+            applies=lambda p: p.environment == "prod" or bool(p.copy_regions),
+            applies_to="prod stacks (dev stacks may keep backups in-region)",
+            missing="no backup plan",
+        ),
     ),
     Control(
         id="BAK-VAULT-LOCK",
@@ -231,8 +138,7 @@ CONTROLS = [
         equivalents={
             "aws_config": "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED"
         },  # Prowler 5 has no vault-lock check
-        plan=StackCheck(_vault_lock),
-        cloud=CloudCheck(_c_vault_lock),
+        **judged(kinds.VAULTS, _vault_lock, "locked", missing="no backup vault"),
     ),
     Control(
         id="BAK-RESTORE-TESTING",
@@ -258,9 +164,6 @@ CONTROLS = [
             "prowler": "rds_instance_multi_az",
             "checkov": "CKV_AWS_157",
         },
-        plan=ResourceCheck(
-            ("aws:rds/instance:Instance",), _rds_multi_az, applies=lambda i: _env(i) == "prod", applies_to="prod stacks"
-        ),
-        cloud=CloudCheck(_c_multi_az),
+        **judged(kinds.DATABASES, _multi_az, applies=lambda db: db.environment == "prod", applies_to="prod stacks"),
     ),
 ]

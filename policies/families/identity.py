@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
-from policies.cloud.checks import monitoring, principals
+from policies.cloud.checks import principals
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import Database, Principal, UserPool
 from policies.families.identity_beyond_passwords import CONTROLS as BEYOND_PASSWORDS
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
@@ -19,6 +22,43 @@ RESOURCE_WILDCARD_ONLY = {
     "ec2messages:FailMessage", "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
     "ec2:DescribeVolumes",  # EC2 Describe* actions take no resource (storage.mode ebs: the host watches its volume)
 }  # fmt: skip
+
+
+# AWS-managed policies that are administrative by design: judged by name, the only thing the plan knows of them.
+ADMIN_AWS_MANAGED = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+
+
+def _too_broad(doc: dict[str, Any]) -> str | None:
+    """Why a policy document is administrative or wildcard, or None."""
+    for st in statements(doc):
+        if st.get("Effect") != "Allow":
+            continue
+        sid = st.get("Sid") or "(no Sid)"
+        actions = [str(a) for a in as_list(st.get("Action"))]
+        resources = [str(r) for r in as_list(st.get("Resource"))]
+        if "*" in actions or "*:*" in actions:
+            return f"statement {sid} allows every action" + (" on every resource" if "*" in resources else "")
+        if st.get("NotAction") is not None and "*" in resources:
+            return f"statement {sid} allows everything but {as_list(st.get('NotAction'))}"
+        wild = [a for a in actions if a.endswith(":*")]
+        if wild and "*" in resources:
+            return f"statement {sid} allows {', '.join(wild)} on every resource"
+    return None
+
+
+def _no_admin(p: Principal) -> str | None:
+    by_name = {f"AWS-managed policy {n}" for n in p.aws_managed if n in ADMIN_AWS_MANAGED}
+    reasons = [f"{label}: administrative by design" for label in sorted(by_name)]
+    reasons += [f"{label}: {why}" for label, doc in p.documents if label not in by_name and (why := _too_broad(doc))]
+    return "; ".join(reasons) or None
+
+
+def _secret_rotation(db: Database) -> str | None:
+    """RDS turns 7-day rotation on for the secrets it manages; turning it off, or a password set by hand, leaves the
+    password forever."""
+    if not db.password_managed:
+        return "the master password is not managed by RDS in Secrets Manager: nothing rotates it"
+    return None if db.secret_rotates else "automatic rotation of the master secret is off"
 
 
 def _allow_statements(i: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,21 +90,16 @@ def _no_static_keys(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "pass", "no IAM users or access keys: every principal is a role")]
 
 
-def _mfa(i: dict[str, Any]) -> str | None:
-    if i.get("mfaConfiguration") != "ON":
-        return f"MFA is {i.get('mfaConfiguration') or 'OFF'}, not required"
-    if not (i.get("softwareTokenMfaConfiguration") or {}).get("enabled"):
-        return "TOTP MFA is not enabled"
-    return None
+def _mfa(pool: UserPool) -> str | None:
+    if pool.mfa != "ON":
+        return f"MFA is {pool.mfa or 'OFF'}, not required"
+    return None if pool.totp else "TOTP MFA is not enabled"
 
 
-def _password_policy(i: dict[str, Any]) -> str | None:
-    pp = i.get("passwordPolicy") or {}
-    if (pp.get("minimumLength") or 0) < 14:
-        return f"passwords may be {pp.get('minimumLength') or 8} characters; require 14"
-    if not (i.get("adminCreateUserConfig") or {}).get("allowAdminCreateUserOnly"):
-        return "anyone can sign up"
-    return None
+def _password_policy(pool: UserPool) -> str | None:
+    if (pool.min_password_length or 0) < 14:
+        return f"passwords may be {pool.min_password_length or 8} characters; require 14"
+    return None if pool.admin_only_signup else "anyone can sign up"
 
 
 def _session_timeout(i: dict[str, Any]) -> str | None:
@@ -109,39 +144,6 @@ def _role_arns(g: PlanGraph) -> list[Outcome]:
 
 
 # --- cloud checks -------------------------------------------------------------------------------------
-
-
-def _c_mfa(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import identity
-    from policies.cloud.judge import none_found
-
-    out = []
-    for pool in identity.user_pools(cx.api, cx.stack):
-        failure = (
-            None
-            if pool.get("MfaConfiguration") == "ON"
-            else f"MFA is {pool.get('MfaConfiguration', 'OFF')}, not required"
-        )
-        out.append(outcome(pool["Id"], failure, "MFA required"))
-    return out or none_found("user pool", cx.stack)
-
-
-def _c_passwords(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import identity
-    from policies.cloud.judge import none_found
-
-    out = []
-    for pool in identity.user_pools(cx.api, cx.stack):
-        pp = (pool.get("Policies") or {}).get("PasswordPolicy") or {}
-        admin_only = (pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")
-        failure = _password_policy(
-            {
-                "passwordPolicy": {"minimumLength": pp.get("MinimumLength")},
-                "adminCreateUserConfig": {"allowAdminCreateUserOnly": admin_only},
-            }
-        )
-        out.append(outcome(pool["Id"], failure))
-    return out or none_found("user pool", cx.stack)
 
 
 def _c_static_keys(cx: Any) -> list[Outcome]:
@@ -216,7 +218,7 @@ CONTROLS = [
         title="No IAM users or long-lived access keys",
         family="identity",
         severity="high",
-        rationale="Static keys leak through laptops and CI logs; roles with short sessions do not.",
+        rationale="Static keys leak through laptops and CI logs; roles with short sessions do not. In the account, an active IAM user key fails when older than 90 days, unused for 90 days, or never used at all (whatever its age: a key nobody uses is one to delete); the plan fails any key or user the program creates.",
         remediation="Use roles: the instance profile for hosts, SSO for people.",
         citations=IDENTITY,
         equivalents={
@@ -235,8 +237,7 @@ CONTROLS = [
         remediation="Set mfa_configuration='ON' with software token MFA on the user pool.",
         citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
         equivalents={"prowler": "cognito_user_pool_mfa_enabled"},
-        plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _mfa),
-        cloud=CloudCheck(_c_mfa),
+        **judged(kinds.USER_POOLS, _mfa, "MFA required"),
     ),
     Control(
         id="IAM-PASSWORDS",
@@ -247,8 +248,7 @@ CONTROLS = [
         remediation="password_policy minimum_length >= 14; admin_create_user_config allow_admin_create_user_only.",
         citations=IDENTITY,
         equivalents={"prowler": "cognito_user_pool_password_policy_minimum_length_14"},
-        plan=ResourceCheck(("aws:cognito/userPool:UserPool",), _password_policy),
-        cloud=CloudCheck(_c_passwords),
+        **judged(kinds.USER_POOLS, _password_policy),
     ),
     Control(
         id="IAM-SESSION-TIMEOUT",
@@ -299,7 +299,7 @@ CONTROLS = [
         title="No IAM user, group or role holds administrative or wildcard rights",
         family="identity",
         severity="critical",
-        rationale="An access key or role with *:* (inline, customer-managed or AdministratorAccess) can read every image, disable every control and delete the backups; svc:* on every resource grants actions nobody reviewed.",
+        rationale="An access key or role with *:* (inline, customer-managed or AdministratorAccess) can read every image, disable every control and delete the backups; svc:* on every resource grants actions nobody reviewed. Account-level by design in the cloud: the stack's key policies trust the account, so any administrator of the account can read the images, whatever stack it belongs to; the plan judges the stack's own roles.",
         remediation="Replace administrator policies with least-privilege ones; use short-lived SSO sessions with MFA for administration, outside the PHI account where possible.",
         citations=IDENTITY,
         equivalents={
@@ -308,7 +308,7 @@ CONTROLS = [
             "iam_user_administrator_access_policy, iam_group_administrator_access_policy",
             "aws_config": "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
         },
-        cloud=CloudCheck(principals.admin_principals),
+        **judged(kinds.PRINCIPALS, _no_admin, "no administrative or wildcard policy"),
     ),
     Control(
         id="IAM-CONSOLE-MFA",
@@ -336,7 +336,7 @@ CONTROLS = [
             "aws_config": "SECRETSMANAGER_ROTATION_ENABLED_CHECK",
             "prowler": "secretsmanager_automatic_rotation_enabled",
         },
-        cloud=CloudCheck(monitoring.secret_rotation),
+        **judged(kinds.DATABASES, _secret_rotation, "master secret rotated automatically"),
     ),
 ]
 

@@ -282,7 +282,7 @@ def _c_auto_logoff(cx: Any) -> list[Outcome]:
 
 def _c_emergency(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import audit_services, identity_clients, tag_dict
-    from policies.cloud.judge import customer_key
+    from policies.facts.predicates import customer_key
 
     out = []
     sealed = [

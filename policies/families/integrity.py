@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from policies import citations as c
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import Bucket, Database
 from policies.graph import PlanGraph
-from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
+from policies.model import Citations, Control, Outcome, StackCheck, resource_outcome
 
 INTEGRITY = Citations(hipaa=(c.INTEGRITY, c.INTEGRITY_MECHANISM), gdpr=(c.GDPR_CIA,))
 PHI_TYPES = (
@@ -15,46 +16,40 @@ PHI_TYPES = (
 )  # fmt: skip
 
 
-def _versioning(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for b in g.of("aws:s3/bucket:Bucket"):
-        parts = g.parts(b, "aws:s3/bucketVersioning:BucketVersioning", "bucket")
-        on = any((p.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled" for p in parts)
-        out.append(resource_outcome(b, None if on else "versioning is off: an overwrite or delete is final"))
-    return out
+# --- judges over facts both layers produce (policies.facts) ------------------------------------------
 
 
-def _object_lock(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for b in g.of("aws:s3/bucket:Bucket"):
-        if b.tags.get("pacsguard:data-class") != "logs":
-            continue
-        locks = g.parts(b, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "bucket")
-        retention = ((locks[0].inputs.get("rule") or {}).get("defaultRetention") or {}) if locks else {}
-        if b.tags.get("pacsguard:log-sink"):
-            # AWS refuses object lock on a server access log destination: it is judged on the weaker guard it can
-            # carry (versioning is INT-S3-VERSIONING's), retention kept by lifecycle.
-            out.append(resource_outcome(b, _sink_retention(g, b), "log delivery destination: no lock allowed by AWS, "
-                                        "retention by lifecycle"))  # fmt: skip
-            continue
-        if not b.inputs.get("objectLockEnabled") or not locks:
-            failure = "log bucket without object lock: logs can be deleted to hide an intrusion"
-        elif g.environment == "prod" and retention.get("mode") != "COMPLIANCE":
-            failure = f"object lock in {retention.get('mode')} mode; prod needs COMPLIANCE"
-        else:
-            failure = None
-        out.append(resource_outcome(b, failure, f"object lock, {retention.get('mode')} mode"))
-    return out or [Outcome("stack", "fail", "no log bucket")]
+def _versioning(b: Bucket) -> str | None:
+    return None if b.versioning else "versioning is off: an overwrite or delete is final"
 
 
-def _sink_retention(g: PlanGraph, bucket: Any) -> str | None:
-    for lc in g.parts(bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "bucket"):
-        if any(
-            (r.get("expiration") or {}).get("days") and r.get("status") == "Enabled"
-            for r in lc.inputs.get("rules") or []
-        ):
-            return None
-    return "log delivery destination without a lifecycle retention rule"
+def _is_log_bucket(b: Bucket) -> bool:
+    return b.data_class == "logs"
+
+
+def _log_object_lock(b: Bucket) -> str | None:
+    if b.log_sink:
+        # AWS refuses object lock on a log delivery destination: it is judged on the weaker guard it can carry
+        # (versioning is INT-S3-VERSIONING's), retention kept by lifecycle.
+        return None if b.lifecycle_days else "log delivery destination without a lifecycle retention rule"
+    if not b.object_lock or b.lock_mode is None:
+        return "log bucket without object lock (and a default retention): logs can be deleted to hide an intrusion"
+    if b.environment == "prod" and b.lock_mode != "COMPLIANCE":
+        return f"object lock in {b.lock_mode} mode; prod needs COMPLIANCE"
+    return None
+
+
+def _log_object_lock_ok(b: Bucket) -> str:
+    if b.log_sink:
+        return f"log delivery destination: no lock allowed by AWS, retention by lifecycle ({b.lifecycle_days} days)"
+    return f"object lock, {b.lock_mode} mode"
+
+
+def _db_deletion(db: Database) -> str | None:
+    return None if db.deletion_protection else "deletion protection is off"
+
+
+# --- plan-only checks ----------------------------------------------------------------------------------
 
 
 def _phi_object_lock(g: PlanGraph) -> list[Outcome]:
@@ -67,10 +62,6 @@ def _phi_object_lock(g: PlanGraph) -> list[Outcome]:
         failure = None if b.inputs.get("objectLockEnabled") and mode else "PHI archive without object lock"
         out.append(resource_outcome(b, failure, f"object lock, {mode} mode (erasure needs a governance bypass)"))
     return out or [Outcome("stack", "skipped", "not applicable: no PHI bucket")]
-
-
-def _rds_deletion(i: dict[str, Any]) -> str | None:
-    return None if i.get("deletionProtection") else "deletion protection is off"
 
 
 def _prod_deletion_protection(g: PlanGraph) -> list[Outcome]:
@@ -101,54 +92,6 @@ def _protect(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-# --- cloud checks -------------------------------------------------------------------------------------
-
-
-def _c_versioning(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import s3
-    from policies.cloud.judge import none_found
-
-    return [
-        outcome(b["name"], None if s3.versioning(cx.api, b["name"]) == "Enabled" else "versioning is off")
-        for b in s3.buckets(cx.api, cx.stack)
-    ] or none_found("bucket", cx.stack)
-
-
-def _c_object_lock(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import s3
-
-    out = []
-    for b in s3.buckets(cx.api, cx.stack):
-        if b["tags"].get("pacsguard:data-class") != "logs":
-            continue
-        if b["tags"].get("pacsguard:log-sink"):
-            # As in the plan check: AWS refuses a locked log delivery destination, so retention is by lifecycle.
-            days = s3.lifecycle_expiration_days(cx.api, b["name"])
-            failure = None if days else "log delivery destination without a lifecycle retention rule"
-            out.append(outcome(b["name"], failure, f"log delivery destination, retention by lifecycle ({days} days)"))
-            continue
-        lock = s3.object_lock(cx.api, b["name"]) or {}
-        mode = ((lock.get("Rule") or {}).get("DefaultRetention") or {}).get("Mode")
-        if lock.get("ObjectLockEnabled") != "Enabled":
-            failure = "log bucket without object lock"
-        elif cx.environment == "prod" and mode != "COMPLIANCE":
-            failure = f"object lock in {mode or 'no default'} mode; prod needs COMPLIANCE"
-        else:
-            failure = None
-        out.append(outcome(b["name"], failure, f"object lock, {mode} mode"))
-    return out or [Outcome("stack", "fail", f"no log bucket tagged pacsguard:stack={cx.stack}")]
-
-
-def _c_db_deletion(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import data
-    from policies.cloud.judge import none_found
-
-    return [
-        outcome(db["DBInstanceIdentifier"], None if db.get("DeletionProtection") else "deletion protection is off")
-        for db in data.db_instances(cx.api, cx.stack)
-    ] or none_found("database", cx.stack)
-
-
 CONTROLS = [
     Control(
         id="INT-S3-VERSIONING",
@@ -163,8 +106,7 @@ CONTROLS = [
             "prowler": "s3_bucket_object_versioning",
             "checkov": "CKV_AWS_21",
         },
-        plan=StackCheck(_versioning),
-        cloud=CloudCheck(_c_versioning),
+        **judged(kinds.BUCKETS, _versioning),
     ),
     Control(
         id="INT-LOG-OBJECT-LOCK",
@@ -175,8 +117,14 @@ CONTROLS = [
         remediation="Create the log buckets with object lock and a default retention (COMPLIANCE mode in prod).",
         citations=Citations(hipaa=(c.INTEGRITY, c.AUDIT), gdpr=(c.GDPR_CIA,)),
         equivalents={"prowler": "s3_bucket_object_lock"},
-        plan=StackCheck(_object_lock),
-        cloud=CloudCheck(_c_object_lock),
+        **judged(
+            kinds.BUCKETS,
+            _log_object_lock,
+            _log_object_lock_ok,
+            applies=_is_log_bucket,
+            missing="no log bucket",
+            none_applies="no log bucket",
+        ),
     ),
     Control(
         id="INT-PHI-OBJECT-LOCK",
@@ -204,8 +152,7 @@ CONTROLS = [
             "prowler": "rds_instance_deletion_protection",
             "checkov": "CKV_AWS_293",
         },
-        plan=ResourceCheck(("aws:rds/instance:Instance",), _rds_deletion),
-        cloud=CloudCheck(_c_db_deletion),
+        **judged(kinds.DATABASES, _db_deletion),
     ),
     Control(
         id="INT-PROD-DELETION-PROTECTION",

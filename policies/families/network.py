@@ -7,12 +7,15 @@ from typing import Any
 
 from infra.endpoint_services import POLICY_SERVICES
 from policies import citations as c
+from policies.facts import kinds
+from policies.facts.kinds import judged
+from policies.facts.resources import Bucket, Database, Host, LoadBalancer, Vpc
 from policies.graph import PlanGraph, as_list, policy_doc, statements
 from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
+from policies.plan.facts import PAB_FLAGS
 
 EXPOSURE = Citations(hipaa=(c.ACCESS, c.TRANSMISSION), gdpr=(c.GDPR_CIA, c.GDPR_BY_DESIGN))
 WORLD = ("0.0.0.0/0", "::/0")
-PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 REQUIRED_ENDPOINTS = ("s3", "ssm", "ssmmessages", "ec2messages", "kms", "logs", "secretsmanager", "sts")
 REQUIRED_WAF_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
@@ -21,25 +24,16 @@ REQUIRED_WAF_GROUPS = (
 )
 
 
-def _public_access(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for bucket in g.of("aws:s3/bucket:Bucket"):
-        blocks = g.parts(bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket")
-        missing = [f for f in PAB_FLAGS if not any(b.inputs.get(f) for b in blocks)]
-        public_allow = [
-            st.get("Sid", "?")
-            for p in g.parts(bucket, "aws:s3/bucketPolicy:BucketPolicy", "bucket")
-            for st in statements(policy_doc(p.inputs.get("policy")))
-            if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})
-        ]
-        if missing:
-            failure = f"public access block lacks {', '.join(missing)}"
-        elif public_allow:
-            failure = f"bucket policy allows anyone ({', '.join(public_allow)})"
-        else:
-            failure = None
-        out.append(resource_outcome(bucket, failure, "all four public access block flags on"))
-    return out
+def _s3_public(b: Bucket) -> str | None:
+    missing = [flag for flag in PAB_FLAGS if flag not in b.public_access_block]
+    public_allow = [
+        st.get("Sid", "?")
+        for st in statements(b.policy)
+        if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})
+    ]
+    if missing:
+        return f"public access block lacks {', '.join(missing)}"
+    return f"bucket policy allows anyone ({', '.join(public_allow)})" if public_allow else None
 
 
 def _world_ingress(g: PlanGraph) -> list[Outcome]:
@@ -85,84 +79,47 @@ def _default_sg(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-def _no_public_ip_lt(i: dict[str, Any]) -> str | None:
-    for ni in i.get("networkInterfaces") or []:
-        if str(ni.get("associatePublicIpAddress")).lower() == "true":
-            return "launch template gives hosts a public IP"
-    return None
+def _host_public_ip(h: Host) -> str | None:
+    if not h.public_ip:
+        return None
+    return f"public IP {h.public_address}" if h.public_address else "hosts get a public IP on launch"
 
 
 def _no_public_ip_subnet(i: dict[str, Any]) -> str | None:
     return "subnet assigns public IPs on launch" if i.get("mapPublicIpOnLaunch") else None
 
 
-def _imdsv2(i: dict[str, Any]) -> str | None:
-    md = i.get("metadataOptions") or {}
-    if md.get("httpTokens") != "required":
+def _imdsv2(h: Host) -> str | None:
+    if h.imds_tokens != "required":
         return "IMDSv1 allowed (http_tokens is not 'required'): SSRF can steal the instance role"
-    if (md.get("httpPutResponseHopLimit") or 1) > 1:
+    if (h.imds_hop_limit or 1) > 1:
         return "metadata hop limit above 1 lets containers reach the instance role"
     return None
 
 
-def _flow_logs(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for vpc in g.of("aws:ec2/vpc:Vpc"):
-        logs = [f for f in g.of("aws:ec2/flowLog:FlowLog") if f.depends_on("vpcId", vpc)]
-        if not logs:
-            out.append(Outcome(vpc.name, "fail", "no flow log"))
-        elif not any(f.inputs.get("trafficType") == "ALL" for f in logs):
-            out.append(Outcome(vpc.name, "fail", "flow logs do not capture ALL traffic"))
-        else:
-            out.append(Outcome(vpc.name, "pass", "flow logs capture all traffic"))
-    return out
+def _flow_logs(v: Vpc) -> str | None:
+    if not v.flow_log_traffic:
+        return "no flow log"
+    return None if "ALL" in v.flow_log_traffic else "flow logs do not capture ALL traffic"
 
 
-def _db_private(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for db in g.of("aws:rds/instance:Instance"):
-        if db.inputs.get("publiclyAccessible"):
-            out.append(Outcome(db.name, "fail", "database is publicly accessible"))
-            continue
-        groups = g.referenced(db, "vpcSecurityGroupIds")
-        wide = [
-            r.name
-            for sg in groups
-            for r in g.parts(sg, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "securityGroupId")
-            if r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")
-        ]
-        failure = (
-            f"database security group admits address ranges ({', '.join(wide)}), not only the hosts' group"
-            if wide
-            else None
+def _db_private(db: Database) -> str | None:
+    if db.publicly_accessible:
+        return "database is publicly accessible"
+    if db.admitted_cidrs:
+        return (
+            f"database security group admits address ranges ({', '.join(db.admitted_cidrs)}), not only the hosts' group"
         )
-        out.append(resource_outcome(db, failure, "private, reachable only from the hosts' security group"))
-    return out
+    return None
 
 
-def _waf_on_alb(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for alb in [
-        lb
-        for lb in g.of("aws:lb/loadBalancer:LoadBalancer")
-        if lb.inputs.get("loadBalancerType", "application") == "application"
-    ]:
-        assocs = [a for a in g.of("aws:wafv2/webAclAssociation:WebAclAssociation") if a.depends_on("resourceArn", alb)]
-        acls = [acl for a in assocs for acl in g.referenced(a, "webAclArn")]
-        if not acls:
-            out.append(Outcome(alb.name, "fail", "no WAF web ACL is associated"))
-            continue
-        rules = acls[0].inputs.get("rules") or []
-        groups = {((r.get("statement") or {}).get("managedRuleGroupStatement") or {}).get("name") for r in rules}
-        rate = any((r.get("statement") or {}).get("rateBasedStatement") for r in rules)
-        missing = [grp for grp in REQUIRED_WAF_GROUPS if grp not in groups]
-        if missing:
-            out.append(Outcome(alb.name, "fail", f"web ACL lacks managed rule groups {', '.join(missing)}"))
-        elif not rate:
-            out.append(Outcome(alb.name, "fail", "web ACL has no rate-based rule"))
-        else:
-            out.append(Outcome(alb.name, "pass", "WAF with managed rules and a rate limit"))
-    return out or [Outcome("stack", "skipped", "not applicable: no application load balancer")]
+def _waf(lb: LoadBalancer) -> str | None:
+    if lb.waf_groups is None:
+        return "no WAF web ACL is associated"
+    missing = [grp for grp in REQUIRED_WAF_GROUPS if grp not in lb.waf_groups]
+    if missing:
+        return f"web ACL lacks managed rule groups {', '.join(missing)}"
+    return None if lb.waf_rate_limit else "web ACL has no rate-based rule"
 
 
 def _endpoints(g: PlanGraph) -> list[Outcome]:
@@ -221,14 +178,8 @@ def _host_egress(g: PlanGraph) -> list[Outcome]:
     return out or [Outcome("stack", "skipped", "not applicable: no host launch template")]
 
 
-def _alb_headers(i: dict[str, Any]) -> str | None:
-    if i.get("loadBalancerType", "application") != "application":
-        return None
-    return (
-        None
-        if i.get("dropInvalidHeaderFields")
-        else "invalid header fields are passed to the hosts (request smuggling)"
-    )
+def _alb_headers(lb: LoadBalancer) -> str | None:
+    return None if lb.drops_invalid_headers else "invalid header fields are passed to the hosts (request smuggling)"
 
 
 def _db_isolated(g: PlanGraph) -> list[Outcome]:
@@ -262,33 +213,12 @@ def _db_isolated(g: PlanGraph) -> list[Outcome]:
 
 # --- cloud checks -------------------------------------------------------------------------------------
 
-PAB_API_FLAGS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
-
-
-def _c_s3_public(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import s3
-    from policies.cloud.judge import none_found
-
-    out = []
-    for b in s3.buckets(cx.api, cx.stack):
-        pab = s3.public_access_block(cx.api, b["name"]) or {}
-        missing = [f for f in PAB_API_FLAGS if not pab.get(f)]
-        public = [st.get("Sid", "?") for st in statements(s3.policy(cx.api, b["name"]))
-                  if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"})]  # fmt: skip
-        failure = (
-            f"public access block lacks {', '.join(missing)}"
-            if missing
-            else (f"policy allows anyone ({', '.join(public)})" if public else None)
-        )
-        out.append(outcome(b["name"], failure, "all four public access block flags on"))
-    return out or none_found("bucket", cx.stack)
-
 
 def _c_s3_account_pab(cx: Any) -> list[Outcome]:
     from policies.cloud.collect import s3
 
     pab = s3.account_public_access_block(cx.api) or {}
-    missing = [f for f in PAB_API_FLAGS if not pab.get(f)]
+    missing = [f for f in PAB_FLAGS if not pab.get(f)]
     return [
         outcome(
             "account",
@@ -336,132 +266,6 @@ def _c_default_sg(cx: Any) -> list[Outcome]:
     return out or none_found("VPC", cx.stack)
 
 
-def _c_no_public_ip(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-
-    out = [
-        outcome(i["InstanceId"], f"public IP {i['PublicIpAddress']}" if i.get("PublicIpAddress") else None)
-        for i in ec2.instances(cx.api, cx.stack)
-    ]
-    for lt in ec2.launch_templates(cx.api, cx.stack):
-        nis = lt["data"].get("NetworkInterfaces", [])
-        out.append(
-            outcome(
-                lt["LaunchTemplateName"],
-                "launch template gives a public IP" if any(n.get("AssociatePublicIpAddress") for n in nis) else None,
-            )
-        )
-    return out or none_found("instance or launch template", cx.stack)
-
-
-def _c_imdsv2(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-
-    out = []
-    for i in ec2.instances(cx.api, cx.stack):
-        md = i.get("MetadataOptions", {})
-        out.append(outcome(i["InstanceId"], None if md.get("HttpTokens") == "required" else "IMDSv1 allowed"))
-    for lt in ec2.launch_templates(cx.api, cx.stack):
-        md = lt["data"].get("MetadataOptions", {})
-        failure = _imdsv2(
-            {
-                "metadataOptions": {
-                    "httpTokens": md.get("HttpTokens"),
-                    "httpPutResponseHopLimit": md.get("HttpPutResponseHopLimit"),
-                }
-            }
-        )
-        out.append(outcome(lt["LaunchTemplateName"], failure))
-    return out or none_found("instance or launch template", cx.stack)
-
-
-def _c_flow_logs(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-    from policies.cloud.scope import stack_vpc_ids
-
-    logs = ec2.flow_logs(cx.api)
-    out = []
-    for vpc_id in sorted(stack_vpc_ids(cx)):
-        mine = [f for f in logs if f.get("ResourceId") == vpc_id]
-        failure = (
-            "no flow log"
-            if not mine
-            else (None if any(f.get("TrafficType") == "ALL" for f in mine) else "flow logs do not capture ALL traffic")
-        )
-        out.append(outcome(vpc_id, failure))
-    return out or none_found("VPC", cx.stack)
-
-
-def _c_db_private(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import data, ec2
-    from policies.cloud.judge import none_found
-
-    groups = {g["GroupId"]: g for g in ec2.security_groups(cx.api)}
-    out = []
-    for db in data.db_instances(cx.api, cx.stack):
-        if db.get("PubliclyAccessible"):
-            out.append(outcome(db["DBInstanceIdentifier"], "database is publicly accessible"))
-            continue
-        wide = [
-            g
-            for sg in db.get("VpcSecurityGroups", [])
-            for p in groups.get(sg["VpcSecurityGroupId"], {}).get("IpPermissions", [])
-            for g in [r.get("CidrIp") for r in p.get("IpRanges", [])]
-        ]
-        out.append(
-            outcome(
-                db["DBInstanceIdentifier"],
-                f"security group admits {wide[0]}" if wide else None,
-                "private, hosts' group only",
-            )
-        )
-    return out or none_found("database", cx.stack)
-
-
-def _c_waf(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import edge
-    from policies.cloud.judge import none_found
-
-    out = []
-    for lb in edge.load_balancers(cx.api, cx.stack):
-        if lb.get("Type") != "application":
-            continue
-        acl = edge.web_acl_for(cx.api, lb["LoadBalancerArn"])
-        if not acl:
-            out.append(outcome(lb["LoadBalancerName"], "no WAF web ACL is associated"))
-            continue
-        groups = {
-            ((r.get("Statement") or {}).get("ManagedRuleGroupStatement") or {}).get("Name")
-            for r in acl.get("Rules", [])
-        }
-        rate = any((r.get("Statement") or {}).get("RateBasedStatement") for r in acl.get("Rules", []))
-        missing = [g for g in REQUIRED_WAF_GROUPS if g not in groups]
-        failure = (
-            f"web ACL lacks {', '.join(missing)}" if missing else (None if rate else "web ACL has no rate-based rule")
-        )
-        out.append(outcome(lb["LoadBalancerName"], failure, "WAF with managed rules and a rate limit"))
-    return out or none_found("application load balancer", cx.stack)
-
-
-def _c_alb_headers(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import edge
-    from policies.cloud.judge import none_found
-
-    return [
-        outcome(
-            lb["LoadBalancerName"],
-            None
-            if lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true"
-            else "invalid header fields are passed on",
-        )
-        for lb in edge.load_balancers(cx.api, cx.stack)
-        if lb.get("Type") == "application"
-    ] or none_found("application load balancer", cx.stack)
-
-
 CONTROLS = [
     Control(
         id="NET-S3-PUBLIC",
@@ -476,8 +280,7 @@ CONTROLS = [
             "prowler": "s3_bucket_level_public_access_block",
             "checkov": "CKV_AWS_53",
         },
-        plan=StackCheck(_public_access),
-        cloud=CloudCheck(_c_s3_public),
+        **judged(kinds.BUCKETS, _s3_public, "all four public access block flags on"),
     ),
     Control(
         id="NET-SG-WORLD",
@@ -520,8 +323,7 @@ CONTROLS = [
             "prowler": "ec2_launch_template_no_public_ip",
             "checkov": "CKV_AWS_88",
         },
-        plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _no_public_ip_lt),
-        cloud=CloudCheck(_c_no_public_ip),
+        **judged(kinds.HOSTS, _host_public_ip),
     ),
     Control(
         id="NET-SUBNET-NO-PUBLIC-IP",
@@ -547,8 +349,7 @@ CONTROLS = [
             "prowler": "ec2_launch_template_imdsv2_required",
             "checkov": "CKV_AWS_79",
         },
-        plan=ResourceCheck(("aws:ec2/launchTemplate:LaunchTemplate",), _imdsv2),
-        cloud=CloudCheck(_c_imdsv2),
+        **judged(kinds.HOSTS, _imdsv2),
     ),
     Control(
         id="NET-FLOW-LOGS",
@@ -563,8 +364,7 @@ CONTROLS = [
             "prowler": "vpc_flow_logs_enabled",
             "checkov": "CKV2_AWS_11",
         },
-        plan=StackCheck(_flow_logs),
-        cloud=CloudCheck(_c_flow_logs),
+        **judged(kinds.VPCS, _flow_logs, "flow logs capture all traffic"),
     ),
     Control(
         id="NET-DB-PRIVATE",
@@ -579,8 +379,7 @@ CONTROLS = [
             "prowler": "rds_instance_no_public_access",
             "checkov": "CKV_AWS_17",
         },
-        plan=StackCheck(_db_private),
-        cloud=CloudCheck(_c_db_private),
+        **judged(kinds.DATABASES, _db_private, "private, reachable only from the hosts' security group"),
     ),
     Control(
         id="NET-DB-ISOLATED",
@@ -602,8 +401,13 @@ CONTROLS = [
         remediation="Associate a WAFv2 web ACL with the common, known-bad-inputs and SQLi groups and a rate-based rule.",
         citations=EXPOSURE,
         equivalents={"aws_config": "ALB_WAF_ENABLED", "prowler": "elbv2_waf_acl_attached", "checkov": "CKV2_AWS_28"},
-        plan=StackCheck(_waf_on_alb),
-        cloud=CloudCheck(_c_waf),
+        **judged(
+            kinds.LOAD_BALANCERS,
+            _waf,
+            "WAF with managed rules and a rate limit",
+            applies=lambda lb: lb.type == "application",
+            applies_to="application load balancers",
+        ),
     ),
     Control(
         id="NET-VPC-ENDPOINTS",
@@ -642,8 +446,12 @@ CONTROLS = [
             "prowler": "elbv2_alb_drop_invalid_header_fields_enabled",
             "checkov": "CKV_AWS_131",
         },
-        plan=ResourceCheck(("aws:lb/loadBalancer:LoadBalancer",), _alb_headers),
-        cloud=CloudCheck(_c_alb_headers),
+        **judged(
+            kinds.LOAD_BALANCERS,
+            _alb_headers,
+            applies=lambda lb: lb.type == "application",
+            applies_to="application load balancers",
+        ),
     ),
     Control(
         id="NET-S3-ACCOUNT-PAB",

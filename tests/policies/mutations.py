@@ -170,3 +170,13 @@ def retarget(name: str, prop: str, target: str) -> Mutation:
         return transform(name, lambda _i: None, property_dependencies=props)(g)
 
     return apply
+
+
+def attach_aws_managed(role: str, policy: str, name: str = "extra-attachment") -> Mutation:
+    """Attach an AWS-managed policy (by ARN) to role `role`, as a hurried admin would."""
+
+    def apply(g: PlanGraph) -> PlanGraph:
+        inputs = {"policyArn": f"arn:aws:iam::aws:policy/{policy}"}
+        return add("aws:iam/rolePolicyAttachment:RolePolicyAttachment", name, inputs, {"role": [urn_of(g, role)]})(g)
+
+    return apply

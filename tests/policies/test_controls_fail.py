@@ -15,6 +15,7 @@ from policies.graph import PlanGraph
 from tests.policies.mutations import (
     DELETE,
     add,
+    attach_aws_managed,
     chain,
     drop,
     edit,
@@ -78,6 +79,13 @@ MUTATIONS = {
     "ENC-EFS-TLS": (policy_statements("storage-images-policy", _no_sid("DenyWithoutTls")), "storage-images"),
     "ENC-EBS-DEFAULT": (edit("ebs-encryption-by-default", enabled=False), "account"),
     "ENC-EBS-VOLUMES": (edit(LT, **{"blockDeviceMappings.0.ebs.encrypted": "false"}), LT),
+    "ENC-KMS-KEY-STATE": (edit("keys-images", isEnabled=False), "keys-images"),
+    "IAM-SECRET-ROTATION": (edit("database-index", manageMasterUserPassword=False), "database-index"),
+    "AUD-RDS-LOGS": (edit("database-index", enabledCloudwatchLogsExports=["upgrade"]), "database-index"),
+    "IAM-NO-ADMIN": (
+        attach_aws_managed("hosts-role", "AdministratorAccess"),
+        "hosts-role",
+    ),
     "ENC-LOGS-KMS": (edit("hosts-log-nginx", kmsKeyId=DELETE), "hosts-log-nginx"),
     "ENC-DB-SECRET": (
         edit("database-index", manageMasterUserPassword=False, password="hunter2hunter2"),
@@ -283,6 +291,9 @@ MUTATIONS = {
 }
 # Where one mistake is, by nature, two findings (a world-open DICOM rule is also a world-open rule).
 ALSO_FAILS = {
+    # A password the program does not hand to Secrets Manager is also one nothing rotates.
+    "ENC-DB-SECRET": {"IAM-SECRET-ROTATION"},
+    "IAM-SECRET-ROTATION": {"ENC-DB-SECRET"},
     "PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"},
     # Logging the ALB to another bucket also skips waiting for that bucket's policy.
     "DEP-ALB-LOG-DESTINATION": {"DEP-ORDER-ALB-LOGS"},
@@ -379,3 +390,12 @@ def test_elb_logging_rule_evaluates_albs_so_the_config_rules_rule_accepts_it(pro
         "aws:cfg/rule:Rule", "alb-logging", {"source": {"owner": "AWS", "sourceIdentifier": "ELB_LOGGING_ENABLED"}}
     )(prod_graph)
     assert "fail" not in _statuses(graph, "DEP-CONFIG-RULES-APPLY")
+
+
+def test_an_in_region_plan_beside_one_that_copies_off_site_fails_bak_offsite(prod_graph: PlanGraph) -> None:
+    # As in the account (issue 17): one plan's copy does not protect what another plan backs up.
+    graph = add("aws:backup/plan:Plan", "in-region", {"rules": [{"ruleName": "daily", "targetVaultName": "v"}]})(
+        prod_graph
+    )
+    verdicts = {f.resource: f.status for f in evaluate(graph) if f.control == "BAK-OFFSITE"}
+    assert verdicts == {"backups-plan": "pass", "in-region": "fail"}

@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from policies.cloud.collect import audit_services, data
-from policies.cloud.judge import none_found
+from policies.cloud.collect import audit_services
 from policies.model import Outcome, outcome
 
 # CIS AWS Foundations Benchmark v3.0 section 4 (monitoring): the events each filter must match.
@@ -79,30 +78,3 @@ def cis_alarms(cx: Any) -> list[Outcome]:
             failure = None
         out.append(outcome(name, failure, "metric filter and a notifying alarm"))
     return out
-
-
-def secret_rotation(cx: Any) -> list[Outcome]:
-    """The database's master password: managed by RDS in Secrets Manager, and rotated automatically (AWS turns
-    7-day rotation on for RDS-managed secrets; turning it off, or a password set by hand, leaves it forever)."""
-    out = []
-    for db in data.db_instances(cx.api, cx.stack):
-        secret = (db.get("MasterUserSecret") or {}).get("SecretArn")
-        if not secret:
-            failure = "the master password is not managed by RDS in Secrets Manager: nothing rotates it"
-        else:
-            rotating = cx.api.call("secretsmanager", "DescribeSecret", SecretId=secret).get("RotationEnabled")
-            failure = None if rotating else "automatic rotation of the master secret is off"
-        out.append(outcome(db["DBInstanceIdentifier"], failure, "master secret rotated automatically"))
-    return out or none_found("database", cx.stack)
-
-
-REQUIRED_LOG_EXPORTS = ("postgresql", "upgrade")
-
-
-def db_log_exports(cx: Any) -> list[Outcome]:
-    out = []
-    for db in data.db_instances(cx.api, cx.stack):
-        missing = [x for x in REQUIRED_LOG_EXPORTS if x not in (db.get("EnabledCloudwatchLogsExports") or [])]
-        failure = f"logs not exported to CloudWatch: {', '.join(missing)}" if missing else None
-        out.append(outcome(db["DBInstanceIdentifier"], failure, "postgresql and upgrade logs exported"))
-    return out or none_found("database", cx.stack)

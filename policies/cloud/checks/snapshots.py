@@ -1,44 +1,23 @@
-"""ENC-EBS-VOLUMES and ENC-SNAPSHOTS in the account: the stack's volumes and the snapshots of its volumes and
-database are encrypted with a stack key, and no snapshot is shared with everyone."""
+"""ENC-SNAPSHOTS in the account (the cloud has snapshots, the plan does not): the snapshots of the stack's volumes
+and database are encrypted with a stack key, and no snapshot is shared with everyone."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from policies.cloud.collect import data, ec2, in_stack, kms, tag_dict
-from policies.cloud.judge import none_found
+from policies.cloud.collect import data, ec2, kms, tag_dict
+from policies.cloud.facts import is_stack_key, stack_volume_ids
 from policies.model import Outcome, outcome
 
 
 def _key_failure(encrypted: bool, key: str | None, stack_keys: set[str]) -> str | None:
     if not encrypted:
         return "not encrypted"
-    if key not in stack_keys and not any(key and key.endswith(k.rsplit("/", 1)[-1]) for k in stack_keys):
-        return f"encrypted with {key or 'the AWS-managed key'}, not a key of the stack"
-    return None
-
-
-def stack_volume_ids(cx: Any) -> set[str]:
-    tagged = {v["VolumeId"] for v in ec2.volumes(cx.api) if in_stack(v.get("Tags"), cx.stack)}
-    attached = {
-        m["Ebs"]["VolumeId"]
-        for i in ec2.instances(cx.api, cx.stack)
-        for m in i.get("BlockDeviceMappings", [])
-        if m.get("Ebs", {}).get("VolumeId")
-    }
-    return tagged | attached
-
-
-def volumes(cx: Any) -> list[Outcome]:
-    keys = kms.stack_key_arns(cx.api, cx.stack)
-    mine = stack_volume_ids(cx)
-    return [
-        outcome(
-            v["VolumeId"], _key_failure(bool(v.get("Encrypted")), v.get("KmsKeyId"), keys), "encrypted with a stack key"
-        )
-        for v in ec2.volumes(cx.api)
-        if v["VolumeId"] in mine
-    ] or none_found("EBS volume", cx.stack)
+    return (
+        None
+        if is_stack_key(key, stack_keys)
+        else f"encrypted with {key or 'the AWS-managed key'}, not a key of the stack"
+    )
 
 
 def snapshots(cx: Any) -> list[Outcome]:

@@ -1,0 +1,324 @@
+"""Cloud collectors -> typed facts (policies.facts), one function per resource kind, the same kinds the plan
+adapters (policies.plan.facts) produce. Each reads the per-service collectors (policies.cloud.collect), whose
+boto3 calls are made once per audit (AwsApi caches them), and only the stack's own resources."""
+
+from __future__ import annotations
+
+from policies.cloud.collect import audit_services, backup, data, ec2, edge, iam, identity, in_stack, kms, s3
+from policies.cloud.context import CloudContext
+from policies.cloud.scope import stack_vpc_ids
+from policies.facts.resources import (
+    BackupPlan,
+    Bucket,
+    Database,
+    EbsDefault,
+    EncryptedResource,
+    FileSystem,
+    Host,
+    Key,
+    KeyLifecycle,
+    Listener,
+    LoadBalancer,
+    LogGroup,
+    Principal,
+    UserPool,
+    Vault,
+    Volume,
+    Vpc,
+)
+from policies.plan.facts import DATA_CLASS_TAG, LOG_SINK_TAG, PAB_FLAGS
+
+
+def is_stack_key(key: str | None, stack_keys: set[str]) -> bool:
+    """AWS reports a resource's key as an ARN or a bare id: either names one of the stack's key ARNs."""
+    return bool(key) and (key in stack_keys or any(str(key).endswith(k.rsplit("/", 1)[-1]) for k in stack_keys))
+
+
+def buckets(cx: CloudContext) -> list[Bucket]:
+    out = []
+    for b in s3.buckets(cx.api, cx.stack):
+        rule = s3.encryption(cx.api, b["name"])
+        default = (rule or {}).get("ApplyServerSideEncryptionByDefault") or {}
+        pab = s3.public_access_block(cx.api, b["name"]) or {}
+        lock = s3.object_lock(cx.api, b["name"]) or {}
+        out.append(
+            Bucket(
+                name=b["name"],
+                environment=cx.environment,
+                data_class=b["tags"].get(DATA_CLASS_TAG),
+                sse_algorithm=default.get("SSEAlgorithm") if rule is not None else None,
+                kms_key=default.get("KMSMasterKeyID"),
+                bucket_key=bool((rule or {}).get("BucketKeyEnabled")),
+                log_sink=bool(b["tags"].get(LOG_SINK_TAG)),
+                versioning=s3.versioning(cx.api, b["name"]) == "Enabled",
+                public_access_block=frozenset(flag for flag in PAB_FLAGS if pab.get(flag)),
+                object_lock=lock.get("ObjectLockEnabled") == "Enabled",
+                lock_mode=((lock.get("Rule") or {}).get("DefaultRetention") or {}).get("Mode"),
+                lifecycle_days=s3.lifecycle_expiration_days(cx.api, b["name"]),
+                access_logging=bool(s3.logging(cx.api, b["name"])),
+                policy=s3.policy(cx.api, b["name"]),
+            )
+        )
+    return out
+
+
+def keys(cx: CloudContext) -> list[Key]:
+    """The stack's keys that are not on their way out (ENC-KMS-KEY-STATE judges those)."""
+    return [
+        Key(k["id"], kms.rotation_enabled(cx.api, k["id"]), kms.key_policy(cx.api, k["id"]))
+        for k in kms.keys(cx.api, cx.stack)
+    ]
+
+
+def key_lifecycles(cx: CloudContext) -> list[KeyLifecycle]:
+    """Every stack key, pending deletion and disabled ones included."""
+    out = []
+    for k in kms.all_keys(cx.api, cx.stack):
+        when = k["meta"].get("DeletionDate")
+        out.append(
+            KeyLifecycle(
+                k["id"], k["meta"].get("KeyState", ""), when.strftime("%Y-%m-%d") if hasattr(when, "strftime") else None
+            )
+        )
+    return out
+
+
+def databases(cx: CloudContext) -> list[Database]:
+    groups = {g["GroupId"]: g for g in ec2.security_groups(cx.api)}
+    out = []
+    for db in data.db_instances(cx.api, cx.stack):
+        params = [g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])]
+        secret = (db.get("MasterUserSecret") or {}).get("SecretArn")
+        rules = [
+            p
+            for sg in db.get("VpcSecurityGroups", [])
+            for p in groups.get(sg["VpcSecurityGroupId"], {}).get("IpPermissions", [])
+        ]
+        cidrs = [r.get("CidrIp") for p in rules for r in p.get("IpRanges", [])] + [
+            r.get("CidrIpv6") for p in rules for r in p.get("Ipv6Ranges", [])
+        ]
+        out.append(
+            Database(
+                name=db["DBInstanceIdentifier"],
+                environment=cx.environment,
+                encrypted=bool(db.get("StorageEncrypted")),
+                kms_key=db.get("KmsKeyId"),
+                force_ssl=any(data.db_parameters(cx.api, g).get("rds.force_ssl") == "1" for g in params),
+                deletion_protection=bool(db.get("DeletionProtection")),
+                multi_az=bool(db.get("MultiAZ")),
+                publicly_accessible=bool(db.get("PubliclyAccessible")),
+                admitted_cidrs=tuple(c for c in cidrs if c),
+                backup_retention_days=int(db.get("BackupRetentionPeriod") or 0),
+                log_exports=tuple(db.get("EnabledCloudwatchLogsExports") or ()),
+                password_managed=bool(secret),
+                secret_rotates=bool(secret)
+                and bool(cx.api.call("secretsmanager", "DescribeSecret", SecretId=secret).get("RotationEnabled")),
+            )
+        )
+    return out
+
+
+def file_systems(cx: CloudContext) -> list[FileSystem]:
+    return [
+        FileSystem(
+            fs["FileSystemId"],
+            bool(fs.get("Encrypted")),
+            fs.get("KmsKeyId"),
+            data.file_system_policy(cx.api, fs["FileSystemId"]),
+        )
+        for fs in data.file_systems(cx.api, cx.stack)
+    ]
+
+
+def ebs_default(cx: CloudContext) -> list[EbsDefault]:
+    if not ec2.ebs_encryption_by_default(cx.api):
+        return [EbsDefault("account", False, None)]
+    return [EbsDefault("account", True, ec2.ebs_default_key(cx.api) or None)]
+
+
+def stack_volume_ids(cx: CloudContext) -> set[str]:
+    """Volumes tagged with the stack or attached to its instances (an untagged data volume is still the stack's)."""
+    tagged = {v["VolumeId"] for v in ec2.volumes(cx.api) if in_stack(v.get("Tags"), cx.stack)}
+    attached = {
+        m["Ebs"]["VolumeId"]
+        for i in ec2.instances(cx.api, cx.stack)
+        for m in i.get("BlockDeviceMappings", [])
+        if m.get("Ebs", {}).get("VolumeId")
+    }
+    return tagged | attached
+
+
+def volumes(cx: CloudContext) -> list[Volume]:
+    stack_keys = kms.stack_key_arns(cx.api, cx.stack)
+    mine = stack_volume_ids(cx)
+    return [
+        Volume(
+            v["VolumeId"],
+            bool(v.get("Encrypted")),
+            v.get("KmsKeyId"),
+            is_stack_key(v.get("KmsKeyId"), stack_keys),
+        )
+        for v in ec2.volumes(cx.api)
+        if v["VolumeId"] in mine
+    ]
+
+
+def log_groups(cx: CloudContext) -> list[LogGroup]:
+    return [
+        LogGroup(g["logGroupName"], cx.environment, g.get("kmsKeyId"), g.get("retentionInDays"))
+        for g in audit_services.log_groups(cx.api, cx.stack)
+    ]
+
+
+def load_balancers(cx: CloudContext) -> list[LoadBalancer]:
+    out = []
+    for lb in edge.load_balancers(cx.api, cx.stack):
+        kind = lb.get("Type") or "application"
+        # Only an application load balancer can carry a web ACL: asking about another is an API error.
+        acl = edge.web_acl_for(cx.api, lb["LoadBalancerArn"]) if kind == "application" else None
+        statements_ = [r.get("Statement") or {} for r in (acl or {}).get("Rules", [])]
+        out.append(
+            LoadBalancer(
+                lb["LoadBalancerName"],
+                kind,
+                lb["attributes"].get("routing.http.drop_invalid_header_fields.enabled") == "true",
+                lb["attributes"].get("access_logs.s3.enabled") == "true",
+                tuple((st.get("ManagedRuleGroupStatement") or {}).get("Name") or "" for st in statements_)
+                if acl
+                else None,
+                any(st.get("RateBasedStatement") for st in statements_),
+            )
+        )
+    return out
+
+
+def secrets(cx: CloudContext) -> list[EncryptedResource]:
+    return [EncryptedResource(s["Name"], s.get("KmsKeyId")) for s in audit_services.secrets(cx.api, cx.stack)]
+
+
+def topics(cx: CloudContext) -> list[EncryptedResource]:
+    return [
+        EncryptedResource(t["arn"].rsplit(":", 1)[-1], t["attributes"].get("KmsMasterKeyId"))
+        for t in audit_services.topics(cx.api, cx.stack)
+    ]
+
+
+def vaults(cx: CloudContext) -> list[Vault]:
+    return [
+        Vault(
+            v["BackupVaultName"],
+            cx.environment,
+            v.get("EncryptionKeyArn"),
+            bool(v.get("Locked")),
+            bool(v.get("Locked") and v.get("LockDate")),
+        )
+        for v in backup.vaults(cx.api, cx.stack)
+    ]
+
+
+def trails(cx: CloudContext) -> list[EncryptedResource]:
+    """Trails are account-wide: every one counts, whatever its tags."""
+    return [EncryptedResource(t["Name"], t.get("KmsKeyId")) for t in audit_services.trails(cx.api)]
+
+
+def listeners(cx: CloudContext) -> list[Listener]:
+    out = []
+    for lb in edge.load_balancers(cx.api, cx.stack):
+        for lst in lb["listeners"]:
+            actions = lst.get("DefaultActions", [])
+            redirects = bool(actions) and all(
+                a.get("Type") == "redirect" and (a.get("RedirectConfig") or {}).get("Protocol") == "HTTPS"
+                for a in actions
+            )
+            name = f"{lb['LoadBalancerName']}:{lst.get('Port')}"
+            out.append(Listener(name, lst.get("Protocol"), lst.get("SslPolicy"), redirects))
+    return out
+
+
+def principals(cx: CloudContext) -> list[Principal]:
+    """Every IAM user, group and role of the account (IAM-NO-ADMIN is account-level by design: the stack's key
+    policies trust the account, so any administrator of the account can read the images), AWS's service-linked
+    roles aside."""
+    details = iam.authorization_details(cx.api)
+    local = {}
+    for p in details["Policies"]:
+        default = next((v for v in p.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
+        if default:
+            local[p["Arn"]] = iam.document(default["Document"])
+    out = []
+    lists = (("UserDetailList", "UserName", "UserPolicyList"), ("GroupDetailList", "GroupName", "GroupPolicyList"),
+             ("RoleDetailList", "RoleName", "RolePolicyList"))  # fmt: skip
+    for list_key, name_key, inline_key in lists:
+        for p in details[list_key]:
+            if p.get("Path", "").startswith(iam.SERVICE_LINKED_PATH):
+                continue
+            docs = [
+                (f"inline policy {i['PolicyName']}", iam.document(i["PolicyDocument"])) for i in p.get(inline_key, [])
+            ]
+            managed = []
+            for a in p.get("AttachedManagedPolicies", []):
+                if a["PolicyArn"] in local:
+                    docs.append((f"customer-managed policy {a['PolicyName']}", local[a["PolicyArn"]]))
+                else:
+                    managed.append(a["PolicyName"])
+                    docs.append(
+                        (f"AWS-managed policy {a['PolicyName']}", iam.managed_policy_document(cx.api, a["PolicyArn"]))
+                    )
+            kind = list_key.removesuffix("DetailList").lower()
+            out.append(Principal(f"{kind}/{p[name_key]}", tuple(docs), tuple(managed)))
+    return out
+
+
+def hosts(cx: CloudContext) -> list[Host]:
+    out = []
+    for i in ec2.instances(cx.api, cx.stack):
+        md = i.get("MetadataOptions", {})
+        address = i.get("PublicIpAddress")
+        out.append(
+            Host(i["InstanceId"], bool(address), address, md.get("HttpTokens"), md.get("HttpPutResponseHopLimit"))
+        )
+    for lt in ec2.launch_templates(cx.api, cx.stack):
+        md = lt["data"].get("MetadataOptions", {})
+        public = any(n.get("AssociatePublicIpAddress") for n in lt["data"].get("NetworkInterfaces", []))
+        out.append(
+            Host(lt["LaunchTemplateName"], public, None, md.get("HttpTokens"), md.get("HttpPutResponseHopLimit"))
+        )
+    return out
+
+
+def user_pools(cx: CloudContext) -> list[UserPool]:
+    out = []
+    for pool in identity.user_pools(cx.api, cx.stack):
+        mfa = cx.api.call("cognito-idp", "GetUserPoolMfaConfig", UserPoolId=pool["Id"])
+        out.append(
+            UserPool(
+                pool["Id"],
+                pool.get("MfaConfiguration") or mfa.get("MfaConfiguration"),
+                bool((mfa.get("SoftwareTokenMfaConfiguration") or {}).get("Enabled")),
+                ((pool.get("Policies") or {}).get("PasswordPolicy") or {}).get("MinimumLength"),
+                bool((pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")),
+            )
+        )
+    return out
+
+
+def backup_plans(cx: CloudContext) -> list[BackupPlan]:
+    out = []
+    for p in backup.plans(cx.api, cx.stack):
+        rules = (p.get("BackupPlan") or {}).get("Rules", [])
+        copies = [c["DestinationBackupVaultArn"] for r in rules for c in r.get("CopyActions", []) or []]
+        regions = sorted({a.split(":")[3] for a in copies if a.split(":")[3] != cx.region})
+        name = (p.get("BackupPlan") or {}).get("BackupPlanName") or p.get("BackupPlanId", "plan")
+        out.append(
+            BackupPlan(name, cx.environment, tuple(regions), any(r.get("EnableContinuousBackup") for r in rules))
+        )
+    return out
+
+
+def vpcs(cx: CloudContext) -> list[Vpc]:
+    """The stack's VPCs: tagged, or used by its resources though nobody tagged them (policies.cloud.scope)."""
+    logs = ec2.flow_logs(cx.api)
+    return [
+        Vpc(vpc_id, tuple(str(f.get("TrafficType")) for f in logs if f.get("ResourceId") == vpc_id))
+        for vpc_id in sorted(stack_vpc_ids(cx))
+    ]

@@ -1,0 +1,305 @@
+"""Plan adapters: the synthesised graph (policies.graph) -> typed facts, one function per resource kind.
+
+pulumi-aws v7 splits one logical thing into several resources (a bucket's encryption and policy); the joins follow
+property dependencies (policies.graph.PlanGraph.parts/referenced), which mocks and a real preview both provide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.facts.predicates import customer_key, merged_policy
+from policies.facts.resources import (
+    BackupPlan,
+    Bucket,
+    Database,
+    EbsDefault,
+    EncryptedResource,
+    FileSystem,
+    Host,
+    Key,
+    KeyLifecycle,
+    Listener,
+    LoadBalancer,
+    LogGroup,
+    Principal,
+    UserPool,
+    Vault,
+    Volume,
+    Vpc,
+)
+from policies.graph import PlanGraph, policy_doc
+
+LOG_SINK_TAG = "pacsguard:log-sink"
+DATA_CLASS_TAG = "pacsguard:data-class"
+SSE_CONFIG = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+# The public access block's four flags: the API's name -> the Pulumi input's.
+PAB_FLAGS = {
+    "BlockPublicAcls": "blockPublicAcls",
+    "BlockPublicPolicy": "blockPublicPolicy",
+    "IgnorePublicAcls": "ignorePublicAcls",
+    "RestrictPublicBuckets": "restrictPublicBuckets",
+}
+
+
+def _true(value: Any) -> bool:
+    """Launch template inputs carry booleans as strings ("true")."""
+    return str(value).lower() == "true"
+
+
+def buckets(g: PlanGraph) -> list[Bucket]:
+    out = []
+    for b in g.of("aws:s3/bucket:Bucket"):
+        rules = [r for conf in g.parts(b, SSE_CONFIG, "bucket") for r in conf.inputs.get("rules") or []]
+        default = (rules[0].get("applyServerSideEncryptionByDefault") or {}) if rules else {}
+        policies = [policy_doc(p.inputs.get("policy")) for p in g.parts(b, BUCKET_POLICY, "bucket")]
+        blocks = g.parts(b, PUBLIC_ACCESS_BLOCK, "bucket")
+        locks = g.parts(b, OBJECT_LOCK, "bucket")
+        expirations = [
+            (r.get("expiration") or {}).get("days")
+            for lc in g.parts(b, LIFECYCLE, "bucket")
+            for r in lc.inputs.get("rules") or []
+            if r.get("status") == "Enabled"
+        ]
+        out.append(
+            Bucket(
+                name=b.name,
+                environment=g.environment,
+                data_class=b.tags.get(DATA_CLASS_TAG),
+                sse_algorithm=default.get("sseAlgorithm") if rules else None,
+                kms_key=default.get("kmsMasterKeyId"),
+                bucket_key=bool(rules and rules[0].get("bucketKeyEnabled")),
+                log_sink=bool(b.tags.get(LOG_SINK_TAG)),
+                versioning=any(
+                    (v.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled"
+                    for v in g.parts(b, "aws:s3/bucketVersioning:BucketVersioning", "bucket")
+                ),
+                public_access_block=frozenset(
+                    api for api, arg in PAB_FLAGS.items() if any(blk.inputs.get(arg) for blk in blocks)
+                ),
+                object_lock=bool(b.inputs.get("objectLockEnabled")),
+                lock_mode=(((locks[0].inputs.get("rule") or {}).get("defaultRetention") or {}) if locks else {}).get(
+                    "mode"
+                ),
+                lifecycle_days=min((int(d) for d in expirations if d), default=None),
+                access_logging=bool(g.parts(b, "aws:s3/bucketLogging:BucketLogging", "bucket")),
+                policy=merged_policy(policies),
+            )
+        )
+    return out
+
+
+def keys(g: PlanGraph) -> list[Key]:
+    return [
+        Key(k.name, bool(k.inputs.get("enableKeyRotation")), policy_doc(k.inputs.get("policy")))
+        for k in g.of("aws:kms/key:Key")
+    ]
+
+
+def key_lifecycles(g: PlanGraph) -> list[KeyLifecycle]:
+    """A key the program declares disabled (is_enabled=False); deletion is never planned."""
+    return [
+        KeyLifecycle(k.name, "Disabled" if k.inputs.get("isEnabled") is False else "Enabled")
+        for k in g.of("aws:kms/key:Key")
+    ]
+
+
+def databases(g: PlanGraph) -> list[Database]:
+    out = []
+    for db in g.of("aws:rds/instance:Instance"):
+        groups = g.referenced(db, "parameterGroupName")
+        params = {p.get("name"): str(p.get("value")) for grp in groups for p in grp.inputs.get("parameters") or []}
+        cidrs = [
+            cidr
+            for sg in g.referenced(db, "vpcSecurityGroupIds")
+            for rule in g.parts(sg, INGRESS_RULE, "securityGroupId")
+            for cidr in (rule.inputs.get("cidrIpv4"), rule.inputs.get("cidrIpv6"))
+            if cidr
+        ]
+        out.append(
+            Database(
+                name=db.name,
+                environment=g.environment,
+                encrypted=bool(db.inputs.get("storageEncrypted")),
+                kms_key=db.inputs.get("kmsKeyId"),
+                force_ssl=params.get("rds.force_ssl") == "1",
+                deletion_protection=bool(db.inputs.get("deletionProtection")),
+                multi_az=bool(db.inputs.get("multiAz")),
+                publicly_accessible=bool(db.inputs.get("publiclyAccessible")),
+                admitted_cidrs=tuple(cidrs),
+                log_exports=tuple(db.inputs.get("enabledCloudwatchLogsExports") or ()),
+                password_managed=bool(db.inputs.get("manageMasterUserPassword")),
+                secret_rotates=bool(db.inputs.get("manageMasterUserPassword")),
+                backup_retention_days=int(db.inputs.get("backupRetentionPeriod") or 0),
+            )
+        )
+    return out
+
+
+def file_systems(g: PlanGraph) -> list[FileSystem]:
+    out = []
+    for fs in g.of("aws:efs/fileSystem:FileSystem"):
+        parts = g.parts(fs, "aws:efs/fileSystemPolicy:FileSystemPolicy", "fileSystemId")
+        policy = merged_policy([policy_doc(p.inputs.get("policy")) for p in parts])
+        out.append(FileSystem(fs.name, bool(fs.inputs.get("encrypted")), fs.inputs.get("kmsKeyId"), policy))
+    return out
+
+
+def ebs_default(g: PlanGraph) -> list[EbsDefault]:
+    enc = g.of("aws:ebs/encryptionByDefault:EncryptionByDefault")
+    key = g.of("aws:ebs/defaultKmsKey:DefaultKmsKey")
+    if not enc or not enc[0].inputs.get("enabled"):
+        return [EbsDefault("account", False, None)]
+    return [EbsDefault(enc[0].name, True, key[0].inputs.get("keyArn") if key else None)]
+
+
+def volumes(g: PlanGraph) -> list[Volume]:
+    """The volumes the stack's launch templates give every host (the plan cannot see volumes made later)."""
+    out = []
+    for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
+        for bdm in lt.inputs.get("blockDeviceMappings") or []:
+            ebs = bdm.get("ebs") or {}
+            key = ebs.get("kmsKeyId")
+            name = f"{lt.name}:{bdm.get('deviceName', '')}"  # a launch template gives each host several volumes
+            out.append(Volume(name, _true(ebs.get("encrypted")), key, customer_key(key)))
+    return out
+
+
+def _encrypted(g: PlanGraph, token: str, key_input: str) -> list[EncryptedResource]:
+    return [EncryptedResource(r.name, r.inputs.get(key_input)) for r in g.of(token)]
+
+
+def log_groups(g: PlanGraph) -> list[LogGroup]:
+    return [
+        LogGroup(lg.name, g.environment, lg.inputs.get("kmsKeyId"), int(lg.inputs.get("retentionInDays") or 0) or None)
+        for lg in g.of("aws:cloudwatch/logGroup:LogGroup")
+    ]
+
+
+def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
+    out = []
+    associations = g.of("aws:wafv2/webAclAssociation:WebAclAssociation")
+    for lb in g.of("aws:lb/loadBalancer:LoadBalancer"):
+        acls = [acl for a in associations if a.depends_on("resourceArn", lb) for acl in g.referenced(a, "webAclArn")]
+        rules = (acls[0].inputs.get("rules") or []) if acls else []
+        statements_ = [r.get("statement") or {} for r in rules]
+        out.append(
+            LoadBalancer(
+                lb.name,
+                lb.inputs.get("loadBalancerType") or "application",
+                bool(lb.inputs.get("dropInvalidHeaderFields")),
+                bool((lb.inputs.get("accessLogs") or {}).get("enabled")),
+                tuple((st.get("managedRuleGroupStatement") or {}).get("name") or "" for st in statements_)
+                if acls
+                else None,
+                any(st.get("rateBasedStatement") for st in statements_),
+            )
+        )
+    return out
+
+
+def secrets(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:secretsmanager/secret:Secret", "kmsKeyId")
+
+
+def topics(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:sns/topic:Topic", "kmsMasterKeyId")
+
+
+def vaults(g: PlanGraph) -> list[Vault]:
+    out = []
+    locks = g.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    for v in g.of("aws:backup/vault:Vault"):
+        mine = [lk for lk in locks if lk.depends_on("backupVaultName", v)]
+        compliance = bool(mine) and mine[0].inputs.get("changeableForDays") is not None
+        out.append(Vault(v.name, g.environment, v.inputs.get("kmsKeyArn"), bool(mine), compliance))
+    return out
+
+
+def trails(g: PlanGraph) -> list[EncryptedResource]:
+    return _encrypted(g, "aws:cloudtrail/trail:Trail", "kmsKeyId")
+
+
+def listeners(g: PlanGraph) -> list[Listener]:
+    out = []
+    for lst in g.of("aws:lb/listener:Listener"):
+        actions = lst.inputs.get("defaultActions") or []
+        redirects = bool(actions) and all(
+            a.get("type") == "redirect" and (a.get("redirect") or {}).get("protocol") == "HTTPS" for a in actions
+        )
+        out.append(Listener(lst.name, lst.inputs.get("protocol"), lst.inputs.get("sslPolicy"), redirects))
+    return out
+
+
+def principals(g: PlanGraph) -> list[Principal]:
+    """The stack's roles with their inline policies, customer-managed policies (declared in the program) and the
+    AWS-managed ones they attach by ARN."""
+    out = []
+    for role in g.of("aws:iam/role:Role"):
+        docs = [(f"inline policy {p.name}", policy_doc(p.inputs.get("policy")))
+                for p in g.parts(role, "aws:iam/rolePolicy:RolePolicy", "role")]  # fmt: skip
+        docs += [(f"inline policy {p.get('name')}", policy_doc(p.get("policy")))
+                 for p in role.inputs.get("inlinePolicies") or []]  # fmt: skip
+        arns = [str(a) for a in role.inputs.get("managedPolicyArns") or []]
+        for att in g.parts(role, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "role"):
+            declared = g.referenced(att, "policyArn")
+            if declared:
+                docs += [(f"customer-managed policy {p.name}", policy_doc(p.inputs.get("policy"))) for p in declared]
+            else:
+                arns.append(str(att.inputs.get("policyArn") or ""))
+        managed = tuple(a.rsplit("/", 1)[-1] for a in arns if a.startswith(AWS_MANAGED_POLICY))
+        out.append(Principal(role.name, tuple(docs), managed))
+    return out
+
+
+def hosts(g: PlanGraph) -> list[Host]:
+    out = []
+    for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
+        md = lt.inputs.get("metadataOptions") or {}
+        public = any(_true(ni.get("associatePublicIpAddress")) for ni in lt.inputs.get("networkInterfaces") or [])
+        hops = md.get("httpPutResponseHopLimit")
+        out.append(Host(lt.name, public, None, md.get("httpTokens"), int(hops) if hops else None))
+    return out
+
+
+def user_pools(g: PlanGraph) -> list[UserPool]:
+    out = []
+    for pool in g.of("aws:cognito/userPool:UserPool"):
+        i = pool.inputs
+        length = (i.get("passwordPolicy") or {}).get("minimumLength")
+        out.append(
+            UserPool(
+                pool.name,
+                i.get("mfaConfiguration"),
+                bool((i.get("softwareTokenMfaConfiguration") or {}).get("enabled")),
+                int(length) if length else None,
+                bool((i.get("adminCreateUserConfig") or {}).get("allowAdminCreateUserOnly")),
+            )
+        )
+    return out
+
+
+def backup_plans(g: PlanGraph) -> list[BackupPlan]:
+    """Each plan with the regions its copy actions reach (the vaults its rules refer to, by their provider)."""
+    out = []
+    for p in g.of("aws:backup/plan:Plan"):
+        rules = p.inputs.get("rules") or []
+        copies = any(r.get("copyActions") for r in rules)
+        vaults = [r for r in g.referenced(p, "rules") if r.type == "aws:backup/vault:Vault"]
+        regions = sorted({v.provider_region for v in vaults if v.provider_region and v.provider_region != g.region})
+        continuous = any(r.get("enableContinuousBackup") for r in rules)
+        out.append(BackupPlan(p.name, g.environment, tuple(regions) if copies else (), continuous))
+    return out
+
+
+def vpcs(g: PlanGraph) -> list[Vpc]:
+    logs = g.of("aws:ec2/flowLog:FlowLog")
+    return [
+        Vpc(v.name, tuple(str(f.inputs.get("trafficType")) for f in logs if f.depends_on("vpcId", v)))
+        for v in g.of("aws:ec2/vpc:Vpc")
+    ]
