@@ -7,6 +7,8 @@ The local stack's CA sits in its PKI folder. An EC2 stack's shared CA is reached
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +54,17 @@ def _rights(value: str | None) -> tuple[str, ...] | None:
     return rights
 
 
+@contextmanager
+def _pki_errors() -> Iterator[None]:
+    """Bad input or an unusable stack/CA: one line and exit 2 (imported late: `--help` stays fast)."""
+    from orthanc_config.local_stack import LocalStackError
+    from orthanc_config.pki_lifecycle import CaUnavailable
+    from orthanc_config.profile import ProfileError
+
+    with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
+        yield
+
+
 def _say(message: str) -> None:
     stderr_console().print(message, markup=False, highlight=False)
 
@@ -75,11 +88,8 @@ def issue(
 ) -> None:
     """Issue a modality certificate; a new AE title joins Orthanc's allow-list (Orthanc restarts for that)."""
     from orthanc_config import local_pki
-    from orthanc_config.local_stack import LocalStackError
-    from orthanc_config.pki_lifecycle import CaUnavailable
-    from orthanc_config.profile import ProfileError
 
-    with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
+    with _pki_errors():
         opts = _options(name, state_dir, subnet, stack)
         change = local_pki.issue(opts, aet, host=host, rights=_rights(rights), port=port, days=days, say=_say)
     _print_records(change.records)
@@ -95,11 +105,8 @@ def revoke(
 ) -> None:
     """Revoke: the CRL and nginx's certificate map change, nginx reloads; Orthanc keeps running."""
     from orthanc_config import local_pki
-    from orthanc_config.local_stack import LocalStackError
-    from orthanc_config.pki_lifecycle import CaUnavailable
-    from orthanc_config.profile import ProfileError
 
-    with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
+    with _pki_errors():
         change = local_pki.revoke(_options(name, state_dir, subnet, stack), target, say=_say)
     _print_records(change.records)
 
@@ -115,11 +122,8 @@ def rotate(
 ) -> None:
     """New server certificates, or a modality's successor certificate with an overlap period."""
     from orthanc_config import local_pki
-    from orthanc_config.local_stack import LocalStackError
-    from orthanc_config.pki_lifecycle import CaUnavailable
-    from orthanc_config.profile import ProfileError
 
-    with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
+    with _pki_errors():
         change = local_pki.rotate(_options(name, state_dir, subnet, stack), target, overlap_days, say=_say)
     _print_records(change.records)
 
@@ -134,11 +138,9 @@ def list_certificates(
 ) -> None:
     """Every certificate with its expiry and status; warns on stderr about those about to expire."""
     from orthanc_config import local_pki
-    from orthanc_config.local_stack import LocalStackError
-    from orthanc_config.pki_lifecycle import FAIL_DAYS, CaUnavailable
-    from orthanc_config.profile import ProfileError
+    from orthanc_config.pki_lifecycle import FAIL_DAYS
 
-    with user_errors(ProfileError, LocalStackError, CaUnavailable, OSError):
+    with _pki_errors():
         rows = local_pki.listing(_options(name, state_dir, subnet, stack))
     for row in rows:
         if row["status"] == "expiring":  # within WARN_DAYS
