@@ -81,6 +81,10 @@ def wait_port(host: str, port: int, timeout: float = 30) -> None:
 
 @contextmanager
 def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
+    # Two runs in one slot would share these namespaces, and the first to finish would tear down the other's.
+    busy = [n for n in (PLAIN.name, HARDENED_NAME) if netns.exists(n)]
+    if busy:
+        raise RuntimeError(f"namespace {busy[0]} exists: another benchmark of this slot is running (or left it)")
     base = Path(tempfile.mkdtemp(prefix="pacsguard-bench-", dir="/var/tmp"))
     base.chmod(0o755)
     hardened = LocalOptions(
