@@ -364,6 +364,17 @@ def scale_section(scale: dict, plot: str = "performance-scale.png", command: str
                 )  # fmt: skip
                 row += f" {r['fill_seconds'] / 60:.1f} | {parts} |"
             lines.append(row)
+    first, last = scale["steps"][0], scale["steps"][-1]
+    if last is not first:
+        growth = "; ".join(
+            f"{label} " + ", ".join(
+                f"{t} {first['targets'][t][k]['p50_ms']:.1f} -> {last['targets'][t][k]['p50_ms']:.1f} ms"
+                for t in ("plain", "hardened")
+            )
+            for k, label in (("qido_rs", "QIDO-RS"), ("wado_rs", "WADO-RS"))
+        )  # fmt: skip
+        span = f"From {first['instances']:,} to {last['instances']:,} instances"
+        lines += ["", f"{span}, p50: {growth}."]
     if "stopped_at" in scale:
         lines += ["", f"Growth stopped at {scale['stopped_at']['size']:,}: {scale['stopped_at']['reason']}."]
     return [*lines, ""]
