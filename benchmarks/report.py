@@ -86,7 +86,8 @@ def plan_section(timing: dict) -> list[str]:
     variants = timing["synthesis_fresh_interpreter"]
     lines += [
         "",
-        "Synthesis of prod in a fresh interpreter (imports included), with the synthesis measures switched off one "
+        "Synthesis of prod in a fresh interpreter (imports included, the interpreter's exit not), with the "
+        "synthesis measures switched off one "
         "at a time: a service package imported whole (`infra/synth_imports.py` loads a name's module on first use "
         "instead), the cyclic garbage collector left running (`infra/synth_gc.py` pauses it while the SDK's "
         "several hundred thousand class objects are created) and the SDK's walk of the Python stack for every "
