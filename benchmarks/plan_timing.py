@@ -43,8 +43,6 @@ if "full-import" in sys.argv[1]:
 import infra.synth
 if "gc-on" in sys.argv[1]:
     infra.synth.paused_gc = contextlib.nullcontext
-if "stack-walk" in sys.argv[1]:
-    infra.synth._no_stack_traces = contextlib.nullcontext
 synth = infra.synth.synthesize("prod")
 print(len(synth.resources), time.perf_counter() - start, time.process_time())
 """
@@ -52,8 +50,7 @@ VARIANTS = {
     "as shipped": "shipped",
     "whole service packages imported": "full-import",
     "cyclic GC left on": "gc-on",
-    "the SDK's stack walk per resource kept": "stack-walk",
-    "none of the three": "full-import,gc-on,stack-walk",
+    "neither": "full-import,gc-on",
 }
 # The console script as it was before it froze the plan's heap: `app` alone, so the exiting interpreter collects it.
 HEAP_COLLECTED = "import sys; from pacsguard.cli import app; sys.argv[0] = 'pacsguard'; app()"

@@ -89,9 +89,8 @@ def plan_section(timing: dict) -> list[str]:
         "Synthesis of prod in a fresh interpreter (imports included, the interpreter's exit not), with the "
         "synthesis measures switched off one "
         "at a time: a service package imported whole (`infra/synth_imports.py` loads a name's module on first use "
-        "instead), the cyclic garbage collector left running (`infra/synth_gc.py` pauses it while the SDK's "
-        "several hundred thousand class objects are created) and the SDK's walk of the Python stack for every "
-        "resource it registers (`infra/synth.py` skips it under mocks: only the engine shows it).",
+        "instead) and the cyclic garbage collector left running (`infra/synth_gc.py` pauses it while the SDK's "
+        "several hundred thousand class objects are created).",
         "",
         "| synthesis | median wall (s) | median CPU (s) |",
         "|---|---|---|",

@@ -6,14 +6,11 @@ No CLI, no cloud, no credentials: this is what `pacsguard plan` and the tests in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pmocks
-from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -147,7 +144,7 @@ class _CapturingMonitor(pmocks.MockMonitor):
 
 def synthesize(stack: str, stacks_dir: Path = STACKS_DIR) -> Synthesis:
     """Synthesise `stack` from its YAML and return every registered resource (SettingsError if invalid)."""
-    with paused_gc(), _no_stack_traces():
+    with paused_gc():
         from infra.stack import build
 
         config = read_stack_config(stack, stacks_dir)
@@ -159,25 +156,6 @@ def synthesize(stack: str, stacks_dir: Path = STACKS_DIR) -> Synthesis:
         SETTINGS.outputs.clear()
         _sync_await(run_pulumi_func(lambda: build(settings)))
         return Synthesis(stack=stack, settings=settings, resources=monitor.captured)
-
-
-@contextmanager
-def _no_stack_traces() -> Iterator[None]:
-    """Register resources without the caller's stack trace: only the engine shows it, and no engine runs here.
-
-    The SDK walks and converts the whole Python stack for every resource it registers (`_get_stack_trace`, about a
-    sixth of a synthesis's CPU on prod). The monitor records nothing of it. An SDK without that function synthesises
-    as before, only slower."""
-    sdk = pulumi.runtime.resource
-    real = getattr(sdk, "_get_stack_trace", None)
-    if real is None:
-        yield
-        return
-    sdk._get_stack_trace = source_pb2.StackTrace
-    try:
-        yield
-    finally:
-        sdk._get_stack_trace = real
 
 
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (the SDK's secret marker, not a secret)
