@@ -1,13 +1,15 @@
 """C-STORE ingest with a C sender: DCMTK storescu over mutual TLS, 1, 4 and 8 parallel associations, CT slices and
-multi-frame instances, to the hardened stack (through nginx's DICOM TLS edge), plain Orthanc and DCMTK storescp
-over TLS (the ceiling), in one run.
+multi-frame instances, to the hardened stack (through nginx's DICOM TLS edge), plain Orthanc (SQLite index), plain
+Orthanc on a PostgreSQL index and DCMTK storescp over TLS (the ceiling), in one run.
 
     sudo .venv/bin/python -m benchmarks.ingest [--ct 96] [--multiframe 16] [--frames 16] [--rounds 2]
 
 Every run sends new instances (fresh UIDs). Within a round, the three targets get the same workload back to back,
 in an order that rotates from round to round, so drift in the machine (other work on its 2 cores) hits every
 target alike; a ratio is the median of the rounds' ratios. Plain Orthanc (no TLS, SQLite, no plugin) is the
-baseline the goal is relative to; storescp (which only writes files) says what the wire and the sender reach.
+baseline the goal is relative to (what a user compares with); plain Orthanc on PostgreSQL (no TLS, no plugin, no
+nginx, the product's index settings) separates the hardening's cost (hardened / plain_pg) from the database's
+(plain_pg / plain); storescp (which only writes files) says what the wire and the sender reach.
 Writes benchmarks/results/ingest.json.
 """
 
@@ -32,7 +34,7 @@ from orthanc_config.orthanc_launcher import DICOM_SOCKET_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARALLEL = (1, 4, 8)
-TARGETS = ("hardened", "plain", "storescp_tls")
+TARGETS = ("hardened", "plain", "plain_pg", "storescp_tls")
 GOAL_TO_PLAIN = 0.9  # hardened / plain at 8 associations
 GOAL_TO_CEILING = 0.5  # both Orthancs within 2x of storescp
 
@@ -133,15 +135,11 @@ def main() -> None:
         result["nagle_probe_instances_per_s"] = nagle_probe(scratch)
         print(f"one association, DCMTK to DCMTK: {result['nagle_probe_instances_per_s']}", flush=True)
         with bench_targets(log=lambda m: print(m, flush=True)) as targets:
-            endpoints = {
-                "hardened": (targets["hardened"]["host"], targets["hardened"]["port"]),
-                "plain": (targets["plain"]["host"], targets["plain"]["port"]),
-                "storescp_tls": (targets["storescp_tls"]["host"], targets["storescp_tls"]["port"]),
-            }
+            endpoints = {t: (targets[t]["host"], targets[t]["port"]) for t in TARGETS}
             for r in range(args.rounds):
                 for parallel in args.parallel:
                     for kind, (count, frames) in workloads.items():
-                        order = TARGETS[r % 3 :] + TARGETS[: r % 3]
+                        order = TARGETS[r % len(TARGETS) :] + TARGETS[: r % len(TARGETS)]
                         for name in order:
                             folder = scratch / f"{name}-{kind}-{parallel}-{r}"
                             mb = write_series(folder, count, frames)
@@ -172,7 +170,8 @@ def main() -> None:
         print(
             f"{row['kind']:10} x{row['parallel']}: "
             + "  ".join(f"{t} {row['targets'][t]['instances_per_s']:.1f}/s" for t in TARGETS)
-            + f"  hardened/plain {row['hardened_to_plain']:.2f} hardened/ceiling {row['hardened_to_ceiling']:.2f}"
+            + f"  hardened/plain {row['hardened_to_plain']:.2f} hardened/plain_pg {row['hardened_to_plain_pg']:.2f}"
+            + f" hardened/ceiling {row['hardened_to_ceiling']:.2f}"
         )
 
 
@@ -202,6 +201,8 @@ def summarise(runs: list[dict]) -> list[dict]:
             out.append({
                 "kind": kind, "parallel": parallel, "targets": per,
                 "hardened_to_plain": ratio("hardened", "plain"),
+                "hardened_to_plain_pg": ratio("hardened", "plain_pg"),
+                "plain_pg_to_plain": ratio("plain_pg", "plain"),
                 "hardened_to_ceiling": ratio("hardened", "storescp_tls"),
                 "plain_to_ceiling": ratio("plain", "storescp_tls"),
             })  # fmt: skip

@@ -29,14 +29,21 @@ def _viewer_section(viewer: dict) -> list[str]:
         "",
         f"One study of {viewer['instances']} CT slices (512 x 512, 16 bit) loaded as a web viewer does: the study "
         f"list, the series metadata, then every frame, {viewer['parallel']} requests in parallel; median of "
-        f"{viewer['rounds']} alternating rounds.",
+        f"{viewer['rounds']} rounds in rotating order.",
         "",
         "| target | seconds | requests/s | 429 answers |",
         "|---|---|---|---|",
         *rows,
         "",
         f"Hardened/plain: **{viewer['ratio_hardened_to_plain']:.2f}** (goal {viewer['goal_ratio']}, "
-        f"{'met' if viewer['goal_met'] else 'NOT met'}; machine load average "
+        f"{'met' if viewer['goal_met'] else 'NOT met'}"
+        + (
+            f"; hardened / plain Orthanc on PostgreSQL, the hardening's own cost: "
+            f"**{viewer['ratio_hardened_to_plain_pg']:.2f}**"
+            if "ratio_hardened_to_plain_pg" in viewer
+            else ""
+        )
+        + "; machine load average "
         f"{viewer.get('load_average_1min', float('nan')):.1f} on 2 cores at the end). The hardened side is HTTPS "
         "through nginx as a radiologist, with the RBAC/audit plugin deciding and recording every frame. nginx "
         "limits each signed-in user to "
@@ -131,6 +138,9 @@ def main() -> None:
     scale = _load("scale")
     if scale:
         lines += report_pacs.scale_section(scale)
+    scale_100k = _load("scale_100k")
+    if scale_100k:
+        lines += report_pacs.scale_section(scale_100k, "performance-scale-100k.png", "make bench-scale")
     edge = _load("dicom_edge")
     if edge:
         d, e = edge["targets"]["direct"], edge["targets"]["edge"]

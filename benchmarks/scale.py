@@ -4,9 +4,11 @@ rate, then C-FIND, QIDO-RS and WADO-RS latency, hardened vs plain.
 
     sudo .venv/bin/python -m benchmarks.scale [--sizes 1000 10000] [--max-minutes 20]
 
-100,000 instances: `--sizes 1000 10000 100000` (about 1.6 GB of disk for the two archives, and tens of minutes on
-a 2-core machine). Growth stops at the first size that would start after --max-minutes (recorded as
-`stopped_at`), and before a step whose files would leave less than 2 GB free. Writes benchmarks/results/scale.json.
+100,000 instances: `--sizes 1000 10000 100000 --output scale_100k.json` (`make bench-scale`), run apart from
+`make bench` because filling it takes most of an hour on a 2-core machine. Growth stops at the first size that would
+start after --max-minutes (recorded as `stopped_at`), and before a step whose files would leave less than 2 GB free.
+Each step is sent in chunks of CHUNK instances, so the sender's scratch files stay bounded; each step records its
+wall time and the disk every archive (files and index) takes. Writes benchmarks/results/scale.json (or --output).
 """
 
 from __future__ import annotations
@@ -31,6 +33,28 @@ PER_STUDY = 50
 INSTANCE_KB = 20  # an XS instance on disk, with its index rows and slack
 FREE_FLOOR_BYTES = 2 * 1024**3
 TARGETS = ("plain", "hardened")
+CHUNK = 10_000  # instances generated and sent at a time: ~100 MB of scratch files
+
+
+def disk_bytes(folder: Path) -> int:
+    """Bytes of every file under `folder` (the archive's files, or a PostgreSQL cluster's data directory)."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def archive_bytes(t: dict) -> dict[str, int]:
+    """What the archive takes on disk: its files, and for the hardened stack its PostgreSQL cluster (the index)."""
+    out = {"files": disk_bytes(Path(t["storage"]))}
+    if "state_dir" in t:
+        out["index"] = disk_bytes(Path(t["state_dir"]) / "postgres")
+    return out
+
+
+def fill(t: dict, studies: list[tuple[str, str, str]]) -> list[Stored]:
+    per_chunk = max(1, CHUNK // PER_STUDY)
+    stored: list[Stored] = []
+    for i in range(0, len(studies), per_chunk):
+        stored += populate(t, studies[i : i + per_chunk], PER_STUDY)
+    return stored
 
 
 def _latencies(t: dict, stored: list[Stored], n: int) -> dict[str, dict[str, float]]:
@@ -58,6 +82,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--max-minutes", type=float, default=20)
     parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--output", default="scale.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
     began = time.monotonic()
     result: dict[str, Any] = {"per_study": PER_STUDY, "steps": [], "load_average_1min": [os.getloadavg()[0]]}
@@ -80,11 +105,13 @@ def main() -> None:
             for name in TARGETS if len(result["steps"]) % 2 == 0 else TARGETS[::-1]:
                 t = targets[name]
                 start = time.perf_counter()
-                stored[name] += populate(t, studies, PER_STUDY)
+                stored[name] += fill(t, studies)
                 seconds = time.perf_counter() - start  # includes writing the files, alike for both targets
                 finds = [_find_once(t, random.choice(stored[name])[0]) for _ in range(args.queries)]  # noqa: S311
                 step["targets"][name] = {
                     "ingest_instances_per_s": grow / seconds,
+                    "fill_seconds": seconds,
+                    "disk_bytes": archive_bytes(t),
                     "c_find": _pct(finds),
                     **_latencies(t, stored[name], args.queries),
                 }
@@ -94,7 +121,7 @@ def main() -> None:
     result["minutes"] = (time.monotonic() - began) / 60
     result["load_average_1min"].append(os.getloadavg()[0])
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / args.output).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks import plain_postgres
 from benchmarks.instances import write_series
 from benchmarks.populate import SCRATCH, send_files
 from benchmarks.targets import bench_targets
@@ -63,7 +64,12 @@ def psql(t: dict, sql: str) -> str | None:
 
 
 def wal_flushes(t: dict) -> int | None:
-    """PostgreSQL's count of WAL flushes to disk (each durable commit waits for one, shared by concurrent ones)."""
+    """PostgreSQL's count of WAL flushes to disk (each durable commit waits for one, shared by concurrent ones);
+    None for a target without a PostgreSQL index."""
+    if "index" in t:  # plain Orthanc on its own cluster
+        return plain_postgres.wal_flushes(t["index"], ["ip", "netns", "exec", t["netns"]])
+    if "database_port" not in t:
+        return None
     out = psql(t, "SELECT wal_sync FROM pg_stat_wal")
     return int(out) if out and out.isdigit() else None
 
@@ -163,7 +169,7 @@ def profile_ingest(t: dict, folder: Path, count: int, parallel: int, sample: boo
     write_series(folder, count)
     files = sorted(folder.iterdir())
     before = cpu_by_program(namespace_pids(netns))
-    flushes = wal_flushes(t) if "database_port" in t else None
+    flushes = wal_flushes(t)
     hot: list[str] = []
     sampler = threading.Thread(target=_sample, args=(orthanc if sample else None, folder.parent, hot))
     start = time.perf_counter()
@@ -204,10 +210,16 @@ def main() -> None:
             result["plain_runs"] = [
                 profile_ingest(targets["plain"], scratch / "plain", args.instances, args.parallel[0], sample=False)
             ]
+            # The same Orthanc on the product's index engine, without TLS, plugin or nginx.
+            result["plain_pg_runs"] = [
+                profile_ingest(targets["plain_pg"], scratch / "plain_pg", args.instances, p, sample=False)
+                for p in args.parallel
+            ]
             result["hardened_without_durable_commit"] = without_durable_commit(t, scratch / "async", args.instances)
             result["viewer"] = profile_viewer(t, scratch, args.instances)
             result["viewer_plain"] = profile_viewer(targets["plain"], scratch, args.instances)
-            print(json.dumps({k: result[k] for k in ("viewer", "viewer_plain")}, indent=1), flush=True)
+            result["viewer_plain_pg"] = profile_viewer(targets["plain_pg"], scratch, args.instances)
+            print(json.dumps({k: result[k] for k in ("viewer", "viewer_plain", "viewer_plain_pg")}, indent=1))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result["load_average_1min"] = os.getloadavg()[0]

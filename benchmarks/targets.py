@@ -2,7 +2,10 @@
 
 - hardened: a local stack (mutual TLS, RBAC/audit plugin, PostgreSQL over TLS) in its own namespace;
 - plain: Orthanc with no TLS, SQLite and only the DICOMweb plugin, in a namespace of its own (Orthanc binds
-  every interface, so it never runs in the machine's namespace);
+  every interface, so it never runs in the machine's namespace): what an out-of-the-box Orthanc gives a user;
+- plain_pg: the same plain Orthanc on a PostgreSQL index (orthanc-postgresql, one index connection as the product
+  has, a cluster with PostgreSQL's durable defaults, no TLS), in plain's namespace: hardened / plain_pg is the
+  hardening's own cost, plain_pg / plain the database choice's;
 - storescp_tls: DCMTK's receiver over the same mutual TLS, the wire's ceiling.
 """
 
@@ -17,10 +20,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.plain_postgres import plain_postgres
 from benchmarks.slot import slot_name, slot_subnet
 from orthanc_config import netns, pki
 from orthanc_config.local_stack import LocalOptions, down, up
@@ -30,13 +34,37 @@ PLAIN = netns.Link.for_name(slot_name("pgplain"), slot_subnet(13))
 HARDENED_NAME, HARDENED_SUBNET = slot_name("pgbench"), slot_subnet(12)
 
 
-def _plain_config(state: Path) -> dict[str, Any]:
+PLUGINS = "/usr/share/orthanc/plugins"
+PORTS = {"plain": (4242, 8042), "plain_pg": (4243, 8043)}  # (DICOM, HTTP) in plain's namespace
+
+
+def _plain_config(state: Path, name: str = "plain", index_uri: str = "") -> dict[str, Any]:
+    dicom, http = PORTS[name]
+    cfg: dict[str, Any] = {
+        "Name": name, "StorageDirectory": str(state / "db"), "IndexDirectory": str(state / "db"),
+        "DicomAet": name.upper().replace("_", ""), "DicomPort": dicom, "HttpPort": http,
+        "DicomAlwaysAllowStore": True, "DicomAlwaysAllowEcho": True, "DicomAlwaysAllowFind": True,
+        "AuthenticationEnabled": False, "RemoteAccessAllowed": True,
+        "Plugins": [f"{PLUGINS}/libOrthancDicomWeb.so"], "StorageCompression": False,
+    }  # fmt: skip
+    if index_uri:
+        # The product's index settings (render_orthanc.credential_settings) without TLS: one connection, no lock.
+        from orthanc_config.render_orthanc import INDEX_CONNECTIONS
+
+        cfg["Plugins"].append(f"{PLUGINS}/libOrthancPostgreSQLIndex.so")
+        cfg["PostgreSQL"] = {
+            "EnableIndex": True, "EnableStorage": False, "ConnectionUri": index_uri, "Lock": False,
+            "IndexConnectionsCount": INDEX_CONNECTIONS,
+        }  # fmt: skip
+    return cfg
+
+
+def _plain_entry(name: str, state: Path) -> dict[str, Any]:
+    dicom, http = PORTS[name]
+    aet = name.upper().replace("_", "")
     return {
-        "Name": "plain", "StorageDirectory": str(state / "db"), "IndexDirectory": str(state / "db"),
-        "DicomAet": "PLAIN", "DicomPort": 4242, "HttpPort": 8042, "DicomAlwaysAllowStore": True,
-        "DicomAlwaysAllowEcho": True, "DicomAlwaysAllowFind": True, "AuthenticationEnabled": False,
-        "RemoteAccessAllowed": True, "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
-        "StorageCompression": False,
+        "host": PLAIN.ns_address, "port": dicom, "aet": "BENCH", "called": aet, "http": f"http://{PLAIN.ns_address}:{http}",
+        "dcmtk": ["-aet", "BENCH", "-aec", aet], "netns": PLAIN.name, "storage": state / "db",
     }  # fmt: skip
 
 
@@ -53,26 +81,33 @@ def wait_port(host: str, port: int, timeout: float = 30) -> None:
 
 @contextmanager
 def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
+    # Two runs in one slot would share these namespaces, and the first to finish would tear down the other's.
+    busy = [n for n in (PLAIN.name, HARDENED_NAME) if netns.exists(n)]
+    if busy:
+        raise RuntimeError(f"namespace {busy[0]} exists: another benchmark of this slot is running (or left it)")
     base = Path(tempfile.mkdtemp(prefix="pacsguard-bench-", dir="/var/tmp"))
     base.chmod(0o755)
     hardened = LocalOptions(
         name=HARDENED_NAME, state_dir=base / "hardened", subnet=HARDENED_SUBNET, install_packages=False
     )
     procs: list[subprocess.Popen] = []
+    cleanup = ExitStack()
     try:
         doc = up(hardened, say=lambda m: log(f"hardened: {m}"))
         netns.create(PLAIN)
         prefix = netns.exec_prefix(PLAIN.name)
-        plain = base / "plain"
-        (plain / "db").mkdir(parents=True)
-        shutil.chown(plain / "db", "orthanc", "orthanc")
-        (plain / "orthanc.json").write_text(json.dumps(_plain_config(plain)))
+        index_uri = cleanup.enter_context(plain_postgres(base / "plain_pg_index", prefix))
         run_as_orthanc = [*prefix, "setpriv", "--reuid=orthanc", "--regid=orthanc", "--init-groups"]
         # Orthanc and storescp get what the hardened launcher gives Orthanc (orthanc_launcher.DICOM_SOCKET_ENV):
         # without it Nagle's delay caps any one association near 20 instances/s, and the ratios would compare
         # that delay, not the hardening.
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": {**os.environ, **DICOM_SOCKET_ENV}}
-        procs.append(subprocess.Popen([*run_as_orthanc, "/usr/sbin/Orthanc", str(plain / "orthanc.json")], **quiet))
+        for name, uri in (("plain", ""), ("plain_pg", index_uri)):
+            state = base / name
+            (state / "db").mkdir(parents=True)
+            shutil.chown(state / "db", "orthanc", "orthanc")
+            (state / "orthanc.json").write_text(json.dumps(_plain_config(state, name, uri)))
+            procs.append(subprocess.Popen([*run_as_orthanc, "/usr/sbin/Orthanc", str(state / "orthanc.json")], **quiet))
         ca = pki.Issued(Path(doc["ca_cert"]), Path(doc["ca_key"]))
         srv = pki.issue(ca, base / "scp", "scp", "scp", days=1, server=True, addresses=(PLAIN.ns_address,))
         out = base / "scp" / "out"
@@ -92,9 +127,8 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
             "11113",
         ]
         procs.append(subprocess.Popen([*prefix, *scp], **quiet))
-        wait_port(PLAIN.ns_address, 4242)
-        wait_port(PLAIN.ns_address, 8042)
-        wait_port(PLAIN.ns_address, 11113)
+        for port in (*PORTS["plain"], *PORTS["plain_pg"], 11113):
+            wait_port(PLAIN.ns_address, port)
         m = doc["modalities"][0]
         ws = next(x for x in doc["modalities"] if "find" in x["rights"])
         tls = ssl.create_default_context(cafile=doc["ca_cert"])
@@ -115,16 +149,8 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
         ]
         users = json.loads(Path(doc["credentials_file"]).read_text())["users"]
         yield {
-            "plain": {
-                "host": PLAIN.ns_address,
-                "port": 4242,
-                "aet": "BENCH",
-                "called": "PLAIN",
-                "http": f"http://{PLAIN.ns_address}:8042",
-                "dcmtk": ["-aet", "BENCH", "-aec", "PLAIN"],
-                "netns": PLAIN.name,
-                "storage": plain / "db",
-            },
+            "plain": _plain_entry("plain", base / "plain"),
+            "plain_pg": {**_plain_entry("plain_pg", base / "plain_pg"), "index": base / "plain_pg_index"},
             "hardened": {
                 "host": doc["dicom"]["host"],
                 "port": doc["dicom"]["port"],
@@ -156,6 +182,7 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
         for p in procs:
             p.terminate()
             p.wait(10)
+        cleanup.close()
         netns.delete(PLAIN)
         down(hardened, purge=True, say=lambda _m: None)
         shutil.rmtree(base, ignore_errors=True)

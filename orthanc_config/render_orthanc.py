@@ -27,6 +27,15 @@ PLUGINS = ("libOrthancPython.so", "libOrthancPostgreSQLIndex.so", "libOrthancDic
 GDCM_PLUGIN = "libOrthancGdcm.so"
 # At most this many GDCM decodes at once: a study of large JPEG 2000 images must not take every core and all memory.
 GDCM_THROTTLING = 4
+# GDCM only for what Orthanc's own DCMTK cannot decode. Without this list a loaded GDCM plugin decodes every image
+# first (Orthanc tries plugins before its built-in decoder), uncompressed CT included: each rendered request then
+# parses the whole file a second time. Debian's Orthanc links DCMTK's JPEG and JPEG-LS codecs; JPEG 2000 is GDCM's.
+GDCM_TRANSFER_SYNTAXES = (
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.92",  # JPEG 2000 Part 2 multi-component lossless
+    "1.2.840.10008.1.2.4.93",  # JPEG 2000 Part 2 multi-component
+)
 # Orthanc 1.11.2 adds "reject when full".
 STORAGE_REJECT_SINCE = "1.11.2"
 # Index connections per host (orthanc-postgresql 4.0). Measured (issue 18): with 4, parallel associations' writes
@@ -128,7 +137,11 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
         "PythonScript": paths.plugin_script,
         "PythonVerbose": False,
         "HttpsCACertificates": "/etc/ssl/certs/ca-certificates.crt",
-        "Gdcm": {"Enable": bool(paths.library_dir), "Throttling": GDCM_THROTTLING},
+        "Gdcm": {
+            "Enable": bool(paths.library_dir),
+            "Throttling": GDCM_THROTTLING,
+            "RestrictTransferSyntaxes": list(GDCM_TRANSFER_SYNTAXES),
+        },
         "DicomWeb": {
             "Enable": True,
             "Root": "/dicom-web/",

@@ -2,6 +2,10 @@
 
 The sink cannot ask Orthanc over HTTP (Orthanc's port admits nginx alone), and the study a DICOM retrieve
 released must be named in its record. The query walks up (series, instance) or down (patient) to the studies.
+
+Answers are cached, boundedly: an Orthanc id of a study, series or instance is a hash of the DICOM UIDs above it,
+so it names one study forever. A patient's studies change as studies arrive, so a patient is asked anew every
+time, and so is an id the index did not know (it may arrive later).
 """
 
 from __future__ import annotations
@@ -9,10 +13,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections import OrderedDict
 from pathlib import Path
 
 ORTHANC_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{8}){4}$")
+CACHE_SIZE = 10_000  # ids remembered (~1 MB): a long C-MOVE names one study per instance
+PATIENT = 0  # Orthanc's resourcetype of a patient; 1 study, 2 series, 3 instance
 QUERY = """
+SELECT 'level=' || resourcetype FROM resources WHERE publicid = :'id';
 WITH RECURSIVE start AS (SELECT internalid, resourcetype, parentid FROM resources WHERE publicid = :'id'),
 up AS (SELECT * FROM start UNION ALL
        SELECT r.internalid, r.resourcetype, r.parentid FROM resources r JOIN up ON r.internalid = up.parentid),
@@ -27,9 +35,10 @@ WHERE d.taggroup = 32 AND d.tagelement = 13
 
 
 class StudyLookup:
-    def __init__(self, connection_uri: str) -> None:
+    def __init__(self, connection_uri: str, cache_size: int = CACHE_SIZE) -> None:
         self.uri = connection_uri
-        self.cache: dict[str, list[str]] = {}
+        self.cache: OrderedDict[str, list[str]] = OrderedDict()
+        self.cache_size = cache_size
 
     @classmethod
     def from_credentials(cls, path: str) -> StudyLookup:
@@ -38,17 +47,25 @@ class StudyLookup:
     def studies_of(self, orthanc_id: str) -> list[str]:
         if not ORTHANC_ID.match(orthanc_id):
             return []
-        if orthanc_id not in self.cache:
-            try:
-                res = subprocess.run(
-                    ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"id={orthanc_id}", "-f", "-",
-                     self.uri],
-                    input=QUERY, capture_output=True, text=True, timeout=10, check=False,
-                    env={"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
-                )  # fmt: skip
-            except (OSError, subprocess.TimeoutExpired):  # the index is restarting: the record names no study
-                return []
-            if res.returncode != 0:
-                return []
-            self.cache[orthanc_id] = [x for x in res.stdout.split() if x]
-        return self.cache[orthanc_id]
+        if orthanc_id in self.cache:
+            self.cache.move_to_end(orthanc_id)
+            return list(self.cache[orthanc_id])
+        try:
+            res = subprocess.run(
+                ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"id={orthanc_id}", "-f", "-",
+                 self.uri],
+                input=QUERY, capture_output=True, text=True, timeout=10, check=False,
+                env={"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):  # the index is restarting: the record names no study
+            return []
+        if res.returncode != 0:
+            return []
+        words = [x for x in res.stdout.split() if x]
+        levels = [int(w.split("=", 1)[1]) for w in words if w.startswith("level=")]
+        studies = [w for w in words if not w.startswith("level=")]
+        if studies and levels and levels[0] != PATIENT:
+            self.cache[orthanc_id] = studies
+            if len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+        return studies

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -65,12 +67,40 @@ class GuardSettings:
 
 # (level, Orthanc id) -> the StudyInstanceUIDs it belongs to; the plugin asks Orthanc itself.
 StudyResolver = Callable[[str, str], list[str]]
+# An Orthanc id of a study, series or instance is a hash of the DICOM UIDs above it: it names one study forever.
+# A patient's studies change as studies arrive, so a patient is never cached, nor an id Orthanc did not know.
+STUDY_CACHE_LEVELS = frozenset({"studies", "series", "instances"})
+STUDY_CACHE_SIZE = 10_000
+
+
+class CachedStudies:
+    """A StudyResolver that asks Orthanc once per id that cannot change study, and at most `size` ids at a time."""
+
+    def __init__(self, resolve: StudyResolver, size: int = STUDY_CACHE_SIZE) -> None:
+        self.resolve = resolve
+        self.size = size
+        self.known: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+        self.lock = threading.Lock()  # Orthanc calls the filter from many threads
+
+    def __call__(self, level: str, orthanc_id: str) -> list[str]:
+        key = (level, orthanc_id)
+        with self.lock:
+            if key in self.known:
+                self.known.move_to_end(key)
+                return list(self.known[key])
+        found = self.resolve(level, orthanc_id)
+        if found and level in STUDY_CACHE_LEVELS:
+            with self.lock:
+                self.known[key] = list(found)
+                if len(self.known) > self.size:
+                    self.known.popitem(last=False)
+        return found
 
 
 class Guard:
     def __init__(self, settings: GuardSettings, studies_of: StudyResolver | None = None) -> None:
         self.settings = settings
-        self.studies_of = studies_of
+        self.studies_of = CachedStudies(studies_of) if studies_of else None
         self.log = audit.AuditLog(settings.audit_log, settings.audit_socket)
         self.jwt_key = identity.load_public_key(settings.jwt_public_key_pem) if settings.jwt_public_key_pem else None
         self.alb_keys = identity.AlbKeys(settings.jwt_key_url) if settings.jwt_key_url else None

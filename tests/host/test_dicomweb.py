@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -13,7 +14,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformationModelGet
 
-from pacsguard.posture.clients import modality_ctx
+from pacsguard.posture.clients import audit_lines, modality_ctx
 from tests.host.reading import ReadingStudy, dicomweb, own_ca_bundle, reading_study, session_for
 
 pytestmark = pytest.mark.host
@@ -103,8 +104,8 @@ def test_a_role_without_read_rights_gets_no_pixels(stack: dict, study: ReadingSt
             assert session.get(base + path).status_code == 403, path
 
 
-def test_c_get_transcodes_the_jpeg2000_instance_for_a_workstation(stack: dict, study: ReadingStudy) -> None:
-    """A workstation that accepts only uncompressed images gets the JPEG 2000 one transcoded by GDCM."""
+def _c_get(stack: dict, study: ReadingStudy, sop: str) -> tuple[list[int], list[pydicom.Dataset]]:
+    """One instance by C-GET as WORKSTATION_1, which accepts only uncompressed images: statuses and what arrived."""
     received: list[pydicom.Dataset] = []
 
     def on_store(event: evt.Event) -> int:
@@ -125,10 +126,38 @@ def test_c_get_transcodes_the_jpeg2000_instance_for_a_workstation(stack: dict, s
     assert assoc.is_established
     query = Dataset()
     query.QueryRetrieveLevel, query.StudyInstanceUID = "IMAGE", study.study_uid
-    query.SeriesInstanceUID, query.SOPInstanceUID = study.series_uid, study.j2k.SOPInstanceUID
+    query.SeriesInstanceUID, query.SOPInstanceUID = study.series_uid, sop
     statuses = [status.Status for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet)]
     assoc.release()
+    return statuses, received
+
+
+def test_c_get_transcodes_the_jpeg2000_instance_for_a_workstation(stack: dict, study: ReadingStudy) -> None:
+    """A workstation that accepts only uncompressed images gets the JPEG 2000 one transcoded by GDCM."""
+    statuses, received = _c_get(stack, study, study.j2k.SOPInstanceUID)
     assert statuses[-1] == 0x0000, [hex(s) for s in statuses]
     (got,) = received
     assert got.SOPInstanceUID == study.j2k.SOPInstanceUID
     assert np.array_equal(got.pixel_array, study.plain.pixel_array)
+
+
+def _names_export_of(record: dict, aet: str, study_uid: str) -> bool:
+    studies = record.get("study_uids")
+    studies = studies if isinstance(studies, list) else [studies]
+    return (record.get("layer"), record.get("event_id"), record.get("ae_title")) == (
+        "orthanc-dicom", "110106", aet
+    ) and study_uid in studies  # fmt: skip
+
+
+def test_every_c_get_is_an_export_naming_its_study(stack: dict, study: ReadingStudy) -> None:
+    """The sink names the study of each retrieved instance from the index (cached per instance): asked twice, two
+    records, both naming the study."""
+    for _ in range(2):
+        assert _c_get(stack, study, study.plain.SOPInstanceUID)[0][-1] == 0x0000
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        exports = [r for r in audit_lines(stack) if _names_export_of(r, "WORKSTATION_1", study.study_uid)]
+        if len(exports) >= 2:
+            break
+        time.sleep(0.2)
+    assert len(exports) >= 2

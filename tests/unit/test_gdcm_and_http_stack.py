@@ -21,6 +21,18 @@ def test_gdcm_is_loaded_and_enabled_with_the_stack_fix() -> None:
     assert cfg["Gdcm"]["Enable"] is True and cfg["Gdcm"]["Throttling"] >= 1
 
 
+def test_gdcm_decodes_only_jpeg_2000_and_leaves_the_rest_to_orthanc() -> None:
+    """A loaded GDCM decoded every image before Orthanc's own decoder, uncompressed CT included (a second parse
+    of the whole file per rendered request); DCMTK inside Orthanc decodes uncompressed, JPEG and JPEG-LS."""
+    syntaxes = orthanc_settings(PROFILE, dataclasses.replace(PATHS, library_dir="/state/lib"))["Gdcm"][
+        "RestrictTransferSyntaxes"
+    ]
+    assert {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"} <= set(syntaxes)
+    assert not {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.80"} & set(
+        syntaxes
+    )
+
+
 def test_without_the_stack_fix_gdcm_stays_out() -> None:
     cfg = orthanc_settings(PROFILE, PATHS)
     assert not any(GDCM_PLUGIN in p for p in cfg["Plugins"]) and cfg["Gdcm"]["Enable"] is False

@@ -297,3 +297,54 @@ def test_fails_closed_when_the_sink_never_confirms_the_record(tmp_path: Path, mo
     g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x", audit_socket=path))
     assert not g.http("GET", "/studies", "127.0.0.1", basic("alice"))
     silent.close()
+
+
+# The study an exported file belongs to is asked of Orthanc once per id that cannot change study.
+def counting_guard(tmp_path: Path, answers: dict) -> tuple[guard_mod.Guard, list[tuple[str, str]]]:
+    asked: list[tuple[str, str]] = []
+
+    def studies_of(level: str, oid: str) -> list[str]:
+        asked.append((level, oid))
+        return list(answers.get((level, oid), []))
+
+    return guard_mod.Guard(settings(ADMIN_ROLES, tmp_path, "basic+jwt", PEM), studies_of), asked
+
+
+def test_each_export_is_recorded_with_its_study_though_orthanc_is_asked_once(tmp_path: Path) -> None:
+    g, asked = counting_guard(tmp_path, {("instances", "i1"): ["1.2.3"]})
+    for _ in range(3):
+        assert g.http("GET", "/instances/i1/file", "127.0.0.1", {**basic("root"), "host": "pacs"})
+    exports = [r for r in lines(g) if r.get("event_id") == "110106"]
+    assert [r["study_uids"] for r in exports] == ["1.2.3"] * 3
+    assert asked == [("instances", "i1")]
+
+
+def test_a_patients_studies_and_an_unknown_id_are_asked_every_time(tmp_path: Path) -> None:
+    answers = {("patients", "p1"): ["1.2.3"]}
+    g, asked = counting_guard(tmp_path, answers)
+    root = {**basic("root"), "host": "pacs"}
+    g.http("GET", "/patients/p1/archive", "127.0.0.1", root)
+    answers[("patients", "p1")] = ["1.2.3", "1.2.4"]  # a new study of the patient arrived
+    g.http("GET", "/patients/p1/archive", "127.0.0.1", root)
+    g.http("GET", "/instances/i9/file", "127.0.0.1", root)  # not (yet) in Orthanc
+    answers[("instances", "i9")] = ["1.2.9"]
+    g.http("GET", "/instances/i9/file", "127.0.0.1", root)
+    exports = [r for r in lines(g) if r.get("event_id") == "110106"]
+    assert exports[1]["study_uids"] == ["1.2.3", "1.2.4"]
+    assert exports[3]["study_uids"] == "1.2.9"
+    assert len(asked) == 4
+
+
+def test_a_cached_study_changes_no_decision(tmp_path: Path) -> None:
+    g, _ = counting_guard(tmp_path, {("instances", "i1"): ["1.2.3"]})
+    g.settings.roles["tom"] = "technologist"
+    assert g.http("GET", "/instances/i1/file", "127.0.0.1", {**basic("root"), "host": "pacs"})
+    assert not g.http("GET", "/instances/i1/file", "127.0.0.1", {**basic("tom"), "host": "pacs"})
+    assert lines(g)[-1]["outcome"] != "0"
+
+
+def test_the_study_cache_is_bounded() -> None:
+    cache = guard_mod.CachedStudies(lambda level, oid: [oid], size=2)
+    for oid in ("a", "b", "c"):
+        cache("instances", oid)
+    assert list(cache.known) == [("instances", "b"), ("instances", "c")]
