@@ -4,23 +4,53 @@ boto3 calls are made once per audit (AwsApi caches them), and only the stack's o
 
 from __future__ import annotations
 
-from policies.cloud.collect import audit_services, backup, data, ec2, edge, iam, identity, in_stack, kms, s3
+from typing import Any
+
+from policies.cloud.checks.backups import protected_resources, selects
+from policies.cloud.collect import (
+    audit_services,
+    backup,
+    data,
+    ec2,
+    edge,
+    iam,
+    identity,
+    identity_clients,
+    in_stack,
+    kms,
+    s3,
+    tag_dict,
+)
 from policies.cloud.context import CloudContext
-from policies.cloud.scope import stack_vpc_ids
+from policies.cloud.scope import stack_security_group_ids, stack_vpc_ids
+from policies.facts import cognito
+from policies.facts.predicates import customer_key, world_port
 from policies.facts.resources import (
+    AppClient,
     BackupPlan,
     Bucket,
     Database,
+    DefaultGroup,
+    Detector,
     EbsDefault,
+    EmergencyAccess,
     EncryptedResource,
     FileSystem,
     Host,
     Key,
     KeyLifecycle,
     Listener,
+    ListenerRule,
     LoadBalancer,
     LogGroup,
+    LoginListener,
+    Passkeys,
+    PhiBucket,
     Principal,
+    Protected,
+    Recorder,
+    SecurityGroup,
+    Trail,
     UserPool,
     Vault,
     Volume,
@@ -216,9 +246,206 @@ def vaults(cx: CloudContext) -> list[Vault]:
     ]
 
 
-def trails(cx: CloudContext) -> list[EncryptedResource]:
-    """Trails are account-wide: every one counts, whatever its tags."""
-    return [EncryptedResource(t["Name"], t.get("KmsKeyId")) for t in audit_services.trails(cx.api)]
+def trails(cx: CloudContext) -> list[Trail]:
+    """Trails are account-wide: every one counts, whatever its tags (shadow trails asked of their home region)."""
+    return [
+        Trail(
+            t["Name"],
+            t.get("KmsKeyId"),
+            multi_region=bool(t.get("IsMultiRegionTrail")),
+            log_validation=bool(t.get("LogFileValidationEnabled")),
+            cloudwatch_logs=bool(t.get("CloudWatchLogsLogGroupArn")),
+            logging=bool(t.get("IsLogging")),
+        )
+        for t in audit_services.trails(cx.api)
+    ]
+
+
+def _watched_objects(cx: CloudContext) -> tuple[bool, set[str]]:
+    """(every bucket's objects are recorded, the bucket ARNs or prefixes some trail records data events of)."""
+    watched: set[str] = set()
+    everything = False
+    for t in audit_services.trails(cx.api):
+        sel = t["selectors"]
+        for adv in sel.get("AdvancedEventSelectors", []) or []:
+            fields = {f["Field"]: f for f in adv.get("FieldSelectors", [])}
+            if "Data" not in fields.get("eventCategory", {}).get("Equals", []):
+                continue
+            arns = fields.get("resources.ARN", {}).get("StartsWith")
+            everything = everything or arns is None
+            watched.update(arns or [])
+        for es in sel.get("EventSelectors", []) or []:
+            for dr in es.get("DataResources", []) or []:
+                watched.update(dr.get("Values", []))
+    return everything, watched
+
+
+def phi_buckets(cx: CloudContext) -> list[PhiBucket]:
+    phi = [b["name"] for b in s3.buckets(cx.api, cx.stack) if b["tags"].get(DATA_CLASS_TAG) == "phi"]
+    if not phi:
+        return []
+    everything, watched = _watched_objects(cx)
+    out = []
+    for name in phi:
+        own = f"arn:aws:s3:::{name}"
+        # "arn:aws:s3" in a classic selector means every bucket; otherwise the bucket (or its prefix) is named.
+        covered = everything or any(
+            w in ("arn:aws:s3", "arn:aws:s3:::", own, own + "/") or w.startswith(own + "/") for w in watched
+        )
+        out.append(PhiBucket(name, covered))
+    return out
+
+
+def detectors(cx: CloudContext) -> list[Detector]:
+    enabled = [d for d in audit_services.guardduty_detectors(cx.api) if d.get("Status") == "ENABLED"]
+    if not enabled:
+        return [Detector("account", False, ())]
+    features = {f.get("Name") for f in enabled[0].get("Features", []) if f.get("Status") == "ENABLED"}
+    return [Detector(enabled[0]["id"], True, tuple(sorted(str(f) for f in features)))]
+
+
+def recorders(cx: CloudContext) -> list[Recorder]:
+    found = audit_services.config_recorders(cx.api)
+    if not found:
+        return [Recorder("account", False, False, False)]
+    r = found[0]
+    return [Recorder(r["name"], True, bool((r.get("recordingGroup") or {}).get("allSupported")), bool(r["recording"]))]
+
+
+def protected(cx: CloudContext) -> list[Protected]:
+    """The stack's databases, file systems and volumes, and whether a selection of the stack's plans covers each
+    (by ARN, wildcard or tag condition, and not excluded)."""
+    resources = protected_resources(cx)
+    if not resources:
+        return []
+    plans = backup.plans(cx.api, cx.stack)
+    chosen = [s for p in plans for s in backup.selections(cx.api, p["BackupPlanId"])]
+    return [Protected(name, len(plans), any(selects(s, arn, tags) for s in chosen)) for name, arn, tags in resources]
+
+
+def security_groups(cx: CloudContext) -> list[SecurityGroup]:
+    """The stack's groups: tagged, or used by its resources (policies.cloud.scope)."""
+    mine = stack_security_group_ids(cx)
+    out = []
+    for g in ec2.security_groups(cx.api):
+        if g["GroupId"] not in mine:
+            continue
+        ports = [
+            world_port(p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"))
+            for p in g.get("IpPermissions", [])
+            if any(r.get("CidrIp") == "0.0.0.0/0" for r in p.get("IpRanges", []))
+            or any(r.get("CidrIpv6") == "::/0" for r in p.get("Ipv6Ranges", []))
+        ]
+        out.append(SecurityGroup(g["GroupId"], tuple(ports)))
+    return out
+
+
+def _login_actions(cx: CloudContext) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (lst["ListenerArn"], a["AuthenticateCognitoConfig"])
+        for lb in edge.load_balancers(cx.api, cx.stack)
+        for lst in lb["listeners"]
+        for a in lst.get("DefaultActions") or []
+        if a.get("AuthenticateCognitoConfig")
+    ]
+
+
+def login_listeners(cx: CloudContext) -> list[LoginListener]:
+    return [
+        LoginListener(arn, dict(auth.get("AuthenticationRequestExtraParams") or {})) for arn, auth in _login_actions(cx)
+    ]
+
+
+def _rules(cx: CloudContext) -> list[dict[str, Any]]:
+    return [
+        r
+        for lb in edge.load_balancers(cx.api, cx.stack)
+        for lst in lb["listeners"]
+        for r in edge.listener_rules(cx.api, lst["ListenerArn"])
+    ]
+
+
+def _verifies_pool_jwt(rule: dict[str, Any]) -> bool:
+    for a in rule.get("Actions") or []:
+        jwt = a.get("JwtValidationConfig") or {}
+        if a.get("Type") == "jwt-validation" and str(jwt.get("Issuer", "")).startswith("https://cognito-idp."):
+            return bool(jwt.get("JwksEndpoint"))
+    return False
+
+
+def listener_rules(cx: CloudContext) -> list[ListenerRule]:
+    out = []
+    for r in _rules(cx):
+        actions = sorted(r.get("Actions") or [], key=lambda a: a.get("Order") or 0)
+        out.append(ListenerRule(r["RuleArn"], cognito.forwards_unverified([str(a.get("Type")) for a in actions])))
+    return out
+
+
+def app_clients(cx: CloudContext) -> list[AppClient]:
+    """The stack pools' clients. No jwt-validation rule at an emulator's endpoint is no evidence either way: moto's
+    ELBv2 refuses the action, so none can exist there (jwt_verified None)."""
+    pools = identity.user_pools(cx.api, cx.stack)
+    if not pools:
+        return []
+    sessions = [
+        (auth.get("SessionTimeout") or 0) / 60 or cognito.DEFAULT_SESSION_MINUTES for _, auth in _login_actions(cx)
+    ]
+    jwt: bool | None = any(_verifies_pool_jwt(r) for r in _rules(cx))
+    if not jwt and getattr(cx.api, "endpoint_url", None):
+        jwt = None
+    names = {"access": "AccessToken", "id": "IdToken", "refresh": "RefreshToken"}
+    out = []
+    for pool in pools:
+        for r in identity_clients.app_clients(cx.api, pool["Id"]):
+            units = r.get("TokenValidityUnits") or {}
+            out.append(
+                AppClient(
+                    name=f"{pool['Id']}/{r.get('ClientName', r['ClientId'])}",
+                    flows=tuple(r.get("AllowedOAuthFlows") or ()),
+                    scopes=tuple(r.get("AllowedOAuthScopes") or ()),
+                    secret=bool(r.get("_has_secret")),  # the collector drops ClientSecret and leaves this marker
+                    minutes={k: cognito.lifetime(r.get(f"{n}Validity"), units.get(n), k) for k, n in names.items()},
+                    rotation=(r.get("RefreshTokenRotation") or {}).get("Feature") == "ENABLED",
+                    session_minutes=min(sessions) if sessions else None,
+                    jwt_verified=jwt,
+                )
+            )
+    return out
+
+
+def emergency_access(cx: CloudContext) -> list[EmergencyAccess]:
+    sealed = tuple(
+        (s["Name"], customer_key(s.get("KmsKeyId")))
+        for s in audit_services.secrets(cx.api, cx.stack)
+        if tag_dict(s.get("Tags")).get("pacsguard:purpose") == cognito.BREAK_GLASS_PURPOSE
+    )
+    pools = identity.user_pools(cx.api, cx.stack)
+    group = bool(pools) and all(cognito.EMERGENCY_GROUP in identity_clients.groups(cx.api, p["Id"]) for p in pools)
+    alarms = identity_clients.alarms(cx.api)
+    alarmed = tuple(m for m in cognito.EMERGENCY_METRICS if m in alarms and alarms[m].get("AlarmActions"))
+    return [EmergencyAccess("stack", sealed, group, alarmed)]
+
+
+def passkey_pools(cx: CloudContext) -> list[Passkeys]:
+    out = []
+    for pool in identity.user_pools(cx.api, cx.stack):
+        wa = identity_clients.webauthn(cx.api, pool["Id"])
+        webauthn = (
+            {
+                "relying_party": wa.get("RelyingPartyId"),
+                "user_verification": wa.get("UserVerification"),
+                "factor": wa.get("FactorConfiguration"),
+                "mfa_required": pool.get("MfaConfiguration") == "ON",
+            }
+            if wa
+            else None
+        )
+        factors = ((pool.get("Policies") or {}).get("SignInPolicy") or {}).get("AllowedFirstAuthFactors") or [
+            "PASSWORD"
+        ]
+        mode = tag_dict(pool.get("UserPoolTags")).get("pacsguard:passkeys")
+        out.append(Passkeys(pool["Id"], mode, pool.get("UserPoolTier") or "", tuple(factors), webauthn))
+    return out
 
 
 def listeners(cx: CloudContext) -> list[Listener]:
@@ -321,4 +548,14 @@ def vpcs(cx: CloudContext) -> list[Vpc]:
     return [
         Vpc(vpc_id, tuple(str(f.get("TrafficType")) for f in logs if f.get("ResourceId") == vpc_id))
         for vpc_id in sorted(stack_vpc_ids(cx))
+    ]
+
+
+def default_groups(cx: CloudContext) -> list[DefaultGroup]:
+    """The default group of each of the stack's VPCs (AWS makes one with every VPC)."""
+    vpc_ids = stack_vpc_ids(cx)
+    return [
+        DefaultGroup(g["GroupId"], len(g.get("IpPermissions", []) + g.get("IpPermissionsEgress", [])))
+        for g in ec2.security_groups(cx.api)
+        if g.get("GroupName") == "default" and g.get("VpcId") in vpc_ids
     ]

@@ -7,27 +7,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.facts.predicates import customer_key, merged_policy
+from policies.facts import cognito
+from policies.facts.predicates import customer_key, merged_policy, world_port
 from policies.facts.resources import (
+    DECLARED,
+    DELEGATED,
+    AppClient,
     BackupPlan,
     Bucket,
     Database,
+    DefaultGroup,
+    Detector,
     EbsDefault,
+    EmergencyAccess,
     EncryptedResource,
     FileSystem,
     Host,
     Key,
     KeyLifecycle,
     Listener,
+    ListenerRule,
     LoadBalancer,
     LogGroup,
+    LoginListener,
+    Passkeys,
+    PhiBucket,
     Principal,
+    Protected,
+    Recorder,
+    SecurityGroup,
+    Trail,
     UserPool,
     Vault,
     Volume,
     Vpc,
 )
-from policies.graph import PlanGraph, policy_doc
+from policies.graph import PlanGraph, Res, as_list, policy_doc
 
 LOG_SINK_TAG = "pacsguard:log-sink"
 DATA_CLASS_TAG = "pacsguard:data-class"
@@ -38,6 +53,14 @@ OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguratio
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+GROUPS = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+WORLD = ("0.0.0.0/0", "::/0")
+CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+RULE_TYPES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
+METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 # The public access block's four flags: the API's name -> the Pulumi input's.
 PAB_FLAGS = {
     "BlockPublicAcls": "blockPublicAcls",
@@ -221,8 +244,194 @@ def vaults(g: PlanGraph) -> list[Vault]:
     return out
 
 
-def trails(g: PlanGraph) -> list[EncryptedResource]:
-    return _encrypted(g, "aws:cloudtrail/trail:Trail", "kmsKeyId")
+def trails(g: PlanGraph) -> list[Trail]:
+    out = []
+    for t in g.of("aws:cloudtrail/trail:Trail"):
+        i = t.inputs
+        out.append(
+            Trail(
+                t.name,
+                i.get("kmsKeyId"),
+                multi_region=bool(i.get("isMultiRegionTrail")),
+                log_validation=bool(i.get("enableLogFileValidation")),
+                cloudwatch_logs=bool(i.get("cloudWatchLogsGroupArn")),
+                logging=i.get("enableLogging") is not False,
+            )
+        )
+    return out
+
+
+def phi_buckets(g: PlanGraph) -> list[PhiBucket]:
+    """PHI buckets and whether a trail's data-event selector covers their objects (all buckets, or by ARN: the
+    selector then depends on exactly those buckets)."""
+    trails_ = g.of("aws:cloudtrail/trail:Trail")
+    all_objects, watched = False, set()
+    for t in trails_:
+        for sel in t.inputs.get("advancedEventSelectors") or []:
+            fields = {f.get("field"): f for f in sel.get("fieldSelectors") or []}
+            if "Data" in (fields.get("eventCategory") or {}).get("equals", []) and "resources.ARN" not in fields:
+                all_objects = True
+        watched.update(t.property_dependencies.get("advancedEventSelectors", []))
+    return [
+        PhiBucket(b.name, bool(trails_) and (all_objects or b.urn in watched))
+        for b in g.of("aws:s3/bucket:Bucket")
+        if b.tags.get(DATA_CLASS_TAG) == "phi"
+    ]
+
+
+def detectors(g: PlanGraph) -> list[Detector]:
+    declared = [d for d in g.of("aws:guardduty/detector:Detector") if d.inputs.get("enable", True)]
+    if not declared:
+        return [Detector("account", False, (), DELEGATED if "guardduty" in g.existing_services else DECLARED)]
+    features = {
+        f.inputs.get("name")
+        for f in g.of("aws:guardduty/detectorFeature:DetectorFeature")
+        if f.inputs.get("status") == "ENABLED"
+    }
+    return [Detector(declared[0].name, True, tuple(sorted(str(f) for f in features)))]
+
+
+def recorders(g: PlanGraph) -> list[Recorder]:
+    declared = g.of("aws:cfg/recorder:Recorder")
+    if not declared:
+        return [Recorder("account", False, False, False, DELEGATED if "config" in g.existing_services else DECLARED)]
+    rec = declared[0]
+    started = any(s.inputs.get("isEnabled") for s in g.of("aws:cfg/recorderStatus:RecorderStatus"))
+    return [Recorder(rec.name, True, bool((rec.inputs.get("recordingGroup") or {}).get("allSupported")), started)]
+
+
+def protected(g: PlanGraph) -> list[Protected]:
+    """The index database and image store, and whether a backup selection names them (a selection's resources
+    depend on exactly what it selects). Volumes made at run time are the account's to see."""
+    plans = len(g.of("aws:backup/plan:Plan"))
+    covered = {
+        u for sel in g.of("aws:backup/selection:Selection") for u in sel.property_dependencies.get("resources", [])
+    }
+    return [
+        Protected(r.name, plans, r.urn in covered)
+        for r in g.of("aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem")
+    ]
+
+
+def _ingress_world_ports(i: dict[str, Any]) -> list[str]:
+    sources = [i.get("cidrIpv4"), i.get("cidrIpv6"), *as_list(i.get("cidrBlocks")), *as_list(i.get("ipv6CidrBlocks"))]
+    if i.get("type") not in (None, "ingress") or not set(sources) & set(WORLD):
+        return []
+    return [world_port(i.get("ipProtocol", i.get("protocol")), i.get("fromPort"), i.get("toPort"))]
+
+
+def security_groups(g: PlanGraph) -> list[SecurityGroup]:
+    """Each group with its standalone and inline ingress rules; a rule on a group the program does not declare is
+    judged as its own group."""
+    out, claimed = [], set()
+    for sg in g.of(*GROUPS):
+        rules = g.parts(sg, INGRESS_RULE, "securityGroupId") + g.parts(sg, LEGACY_RULE, "securityGroupId")
+        claimed |= {r.urn for r in rules}
+        ports = [p for r in rules for p in _ingress_world_ports(r.inputs)]
+        ports += [p for ing in sg.inputs.get("ingress") or [] for p in _ingress_world_ports(ing)]
+        out.append(SecurityGroup(sg.name, tuple(ports)))
+    for rule in g.of(INGRESS_RULE, LEGACY_RULE):
+        if rule.urn not in claimed:
+            out.append(SecurityGroup(rule.name, tuple(_ingress_world_ports(rule.inputs))))
+    return out
+
+
+def _login_actions(g: PlanGraph) -> list[tuple[Res, dict[str, Any]]]:
+    return [
+        (lst, a["authenticateCognito"])
+        for lst in g.of(*LISTENER_TYPES)
+        for a in lst.inputs.get("defaultActions") or []
+        if a.get("authenticateCognito")
+    ]
+
+
+def login_listeners(g: PlanGraph) -> list[LoginListener]:
+    return [
+        LoginListener(lst.name, dict(auth.get("authenticationRequestExtraParams") or {}))
+        for lst, auth in _login_actions(g)
+    ]
+
+
+def _verifies_pool_jwt(rule: Res) -> bool:
+    for a in rule.inputs.get("actions") or []:
+        jwt = a.get("jwtValidation") or {}
+        if a.get("type") == "jwt-validation" and str(jwt.get("issuer", "")).startswith("https://cognito-idp."):
+            return bool(jwt.get("jwksEndpoint"))
+    return False
+
+
+def app_clients(g: PlanGraph) -> list[AppClient]:
+    sessions = [
+        (auth.get("sessionTimeout") or 0) / 60 or cognito.DEFAULT_SESSION_MINUTES for _, auth in _login_actions(g)
+    ]
+    jwt = any(_verifies_pool_jwt(r) for r in g.of(*RULE_TYPES))
+    out = []
+    for r in g.of(CLIENT):
+        i = r.inputs
+        units = i.get("tokenValidityUnits") or {}
+        out.append(
+            AppClient(
+                name=r.name,
+                flows=tuple(i.get("allowedOauthFlows") or ()),
+                scopes=tuple(i.get("allowedOauthScopes") or ()),
+                secret=bool(i.get("generateSecret")),
+                minutes={
+                    k: cognito.lifetime(i.get(f"{k}TokenValidity"), units.get(f"{k}Token"), k)
+                    for k in cognito.DEFAULT_MINUTES
+                },
+                rotation=(i.get("refreshTokenRotation") or {}).get("feature") == "ENABLED",
+                session_minutes=min(sessions) if sessions else None,
+                jwt_verified=jwt,
+            )
+        )
+    return out
+
+
+def listener_rules(g: PlanGraph) -> list[ListenerRule]:
+    out = []
+    for rule in g.of(*RULE_TYPES):
+        actions = sorted(rule.inputs.get("actions") or [], key=lambda a: a.get("order") or 0)
+        out.append(ListenerRule(rule.name, cognito.forwards_unverified([str(a.get("type")) for a in actions])))
+    return out
+
+
+def emergency_access(g: PlanGraph) -> list[EmergencyAccess]:
+    sealed = tuple(
+        (s.name, customer_key(s.inputs.get("kmsKeyId")))
+        for s in g.of("aws:secretsmanager/secret:Secret")
+        if s.tags.get("pacsguard:purpose") == cognito.BREAK_GLASS_PURPOSE
+    )
+    group = any(gr.inputs.get("name") == cognito.EMERGENCY_GROUP for gr in g.of("aws:cognito/userGroup:UserGroup"))
+    filters = {f.inputs.get("name") for f in g.of(METRIC_FILTER)}
+    alarms = {a.inputs.get("metricName"): a for a in g.of(METRIC_ALARM)}
+    alarmed = tuple(
+        m for m in cognito.EMERGENCY_METRICS if m in filters and m in alarms and alarms[m].inputs.get("alarmActions")
+    )
+    return [EmergencyAccess("stack", sealed, group, alarmed)]
+
+
+def passkey_pools(g: PlanGraph) -> list[Passkeys]:
+    out = []
+    for pool in g.of("aws:cognito/userPool:UserPool"):
+        i, tags = pool.inputs, pool.tags
+        wa = i.get("webAuthnConfiguration")
+        webauthn = (
+            {
+                "relying_party": wa.get("relyingPartyId"),
+                "user_verification": wa.get("userVerification"),
+                "mfa_required": i.get("mfaConfiguration") == "ON",
+                "factor": cognito.PASSKEY_AS_MFA
+                if tags.get("pacsguard:passkeys-mfa") == "set"
+                else cognito.PENDING_FACTOR,
+            }
+            if wa
+            else {}
+        )
+        factors = (i.get("signInPolicy") or {}).get("allowedFirstAuthFactors") or ["PASSWORD"]
+        out.append(
+            Passkeys(pool.name, tags.get("pacsguard:passkeys"), i.get("userPoolTier") or "", tuple(factors), webauthn)
+        )
+    return out
 
 
 def listeners(g: PlanGraph) -> list[Listener]:
@@ -303,3 +512,15 @@ def vpcs(g: PlanGraph) -> list[Vpc]:
         Vpc(v.name, tuple(str(f.inputs.get("trafficType")) for f in logs if f.depends_on("vpcId", v)))
         for v in g.of("aws:ec2/vpc:Vpc")
     ]
+
+
+def default_groups(g: PlanGraph) -> list[DefaultGroup]:
+    out = []
+    for v in g.of("aws:ec2/vpc:Vpc"):
+        mine = g.parts(v, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "vpcId")
+        if not mine:
+            out.append(DefaultGroup(v.name, None))
+            continue
+        i = mine[0].inputs
+        out.append(DefaultGroup(mine[0].name, len(i.get("ingress") or []) + len(i.get("egress") or [])))
+    return out
