@@ -8,40 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from policies.facts import cognito
+from policies.facts import resources as facts
 from policies.facts.predicates import customer_key, merged_policy, world_port
-from policies.facts.resources import (
-    DECLARED,
-    DELEGATED,
-    AppClient,
-    BackupPlan,
-    Bucket,
-    Database,
-    DefaultGroup,
-    Detector,
-    EbsDefault,
-    EmergencyAccess,
-    EncryptedResource,
-    FileSystem,
-    Host,
-    Key,
-    KeyLifecycle,
-    Listener,
-    ListenerRule,
-    LoadBalancer,
-    LogGroup,
-    LoginListener,
-    Passkeys,
-    PhiBucket,
-    Principal,
-    Protected,
-    Recorder,
-    SecurityGroup,
-    Trail,
-    UserPool,
-    Vault,
-    Volume,
-    Vpc,
-)
+from policies.facts.resources import DECLARED, DELEGATED
 from policies.graph import PlanGraph, Res, as_list, policy_doc
 
 LOG_SINK_TAG = "pacsguard:log-sink"
@@ -75,7 +44,7 @@ def _true(value: Any) -> bool:
     return str(value).lower() == "true"
 
 
-def buckets(g: PlanGraph) -> list[Bucket]:
+def buckets(g: PlanGraph) -> list[facts.Bucket]:
     out = []
     for b in g.of("aws:s3/bucket:Bucket"):
         rules = [r for conf in g.parts(b, SSE_CONFIG, "bucket") for r in conf.inputs.get("rules") or []]
@@ -90,7 +59,7 @@ def buckets(g: PlanGraph) -> list[Bucket]:
             if r.get("status") == "Enabled"
         ]
         out.append(
-            Bucket(
+            facts.Bucket(
                 name=b.name,
                 environment=g.environment,
                 data_class=b.tags.get(DATA_CLASS_TAG),
@@ -117,22 +86,22 @@ def buckets(g: PlanGraph) -> list[Bucket]:
     return out
 
 
-def keys(g: PlanGraph) -> list[Key]:
+def keys(g: PlanGraph) -> list[facts.Key]:
     return [
-        Key(k.name, bool(k.inputs.get("enableKeyRotation")), policy_doc(k.inputs.get("policy")))
+        facts.Key(k.name, bool(k.inputs.get("enableKeyRotation")), policy_doc(k.inputs.get("policy")))
         for k in g.of("aws:kms/key:Key")
     ]
 
 
-def key_lifecycles(g: PlanGraph) -> list[KeyLifecycle]:
+def key_lifecycles(g: PlanGraph) -> list[facts.KeyLifecycle]:
     """A key the program declares disabled (is_enabled=False); deletion is never planned."""
     return [
-        KeyLifecycle(k.name, "Disabled" if k.inputs.get("isEnabled") is False else "Enabled")
+        facts.KeyLifecycle(k.name, "Disabled" if k.inputs.get("isEnabled") is False else "Enabled")
         for k in g.of("aws:kms/key:Key")
     ]
 
 
-def databases(g: PlanGraph) -> list[Database]:
+def databases(g: PlanGraph) -> list[facts.Database]:
     out = []
     for db in g.of("aws:rds/instance:Instance"):
         groups = g.referenced(db, "parameterGroupName")
@@ -145,7 +114,7 @@ def databases(g: PlanGraph) -> list[Database]:
             if cidr
         ]
         out.append(
-            Database(
+            facts.Database(
                 name=db.name,
                 environment=g.environment,
                 encrypted=bool(db.inputs.get("storageEncrypted")),
@@ -164,24 +133,24 @@ def databases(g: PlanGraph) -> list[Database]:
     return out
 
 
-def file_systems(g: PlanGraph) -> list[FileSystem]:
+def file_systems(g: PlanGraph) -> list[facts.FileSystem]:
     out = []
     for fs in g.of("aws:efs/fileSystem:FileSystem"):
         parts = g.parts(fs, "aws:efs/fileSystemPolicy:FileSystemPolicy", "fileSystemId")
         policy = merged_policy([policy_doc(p.inputs.get("policy")) for p in parts])
-        out.append(FileSystem(fs.name, bool(fs.inputs.get("encrypted")), fs.inputs.get("kmsKeyId"), policy))
+        out.append(facts.FileSystem(fs.name, bool(fs.inputs.get("encrypted")), fs.inputs.get("kmsKeyId"), policy))
     return out
 
 
-def ebs_default(g: PlanGraph) -> list[EbsDefault]:
+def ebs_default(g: PlanGraph) -> list[facts.EbsDefault]:
     enc = g.of("aws:ebs/encryptionByDefault:EncryptionByDefault")
     key = g.of("aws:ebs/defaultKmsKey:DefaultKmsKey")
     if not enc or not enc[0].inputs.get("enabled"):
-        return [EbsDefault("account", False, None)]
-    return [EbsDefault(enc[0].name, True, key[0].inputs.get("keyArn") if key else None)]
+        return [facts.EbsDefault("account", False, None)]
+    return [facts.EbsDefault(enc[0].name, True, key[0].inputs.get("keyArn") if key else None)]
 
 
-def volumes(g: PlanGraph) -> list[Volume]:
+def volumes(g: PlanGraph) -> list[facts.Volume]:
     """The volumes the stack's launch templates give every host (the plan cannot see volumes made later)."""
     out = []
     for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
@@ -189,22 +158,24 @@ def volumes(g: PlanGraph) -> list[Volume]:
             ebs = bdm.get("ebs") or {}
             key = ebs.get("kmsKeyId")
             name = f"{lt.name}:{bdm.get('deviceName', '')}"  # a launch template gives each host several volumes
-            out.append(Volume(name, _true(ebs.get("encrypted")), key, customer_key(key)))
+            out.append(facts.Volume(name, _true(ebs.get("encrypted")), key, customer_key(key)))
     return out
 
 
-def _encrypted(g: PlanGraph, token: str, key_input: str) -> list[EncryptedResource]:
-    return [EncryptedResource(r.name, r.inputs.get(key_input)) for r in g.of(token)]
+def _encrypted(g: PlanGraph, token: str, key_input: str) -> list[facts.EncryptedResource]:
+    return [facts.EncryptedResource(r.name, r.inputs.get(key_input)) for r in g.of(token)]
 
 
-def log_groups(g: PlanGraph) -> list[LogGroup]:
+def log_groups(g: PlanGraph) -> list[facts.LogGroup]:
     return [
-        LogGroup(lg.name, g.environment, lg.inputs.get("kmsKeyId"), int(lg.inputs.get("retentionInDays") or 0) or None)
+        facts.LogGroup(
+            lg.name, g.environment, lg.inputs.get("kmsKeyId"), int(lg.inputs.get("retentionInDays") or 0) or None
+        )
         for lg in g.of("aws:cloudwatch/logGroup:LogGroup")
     ]
 
 
-def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
+def load_balancers(g: PlanGraph) -> list[facts.LoadBalancer]:
     out = []
     associations = g.of("aws:wafv2/webAclAssociation:WebAclAssociation")
     for lb in g.of("aws:lb/loadBalancer:LoadBalancer"):
@@ -212,7 +183,7 @@ def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
         rules = (acls[0].inputs.get("rules") or []) if acls else []
         statements_ = [r.get("statement") or {} for r in rules]
         out.append(
-            LoadBalancer(
+            facts.LoadBalancer(
                 lb.name,
                 lb.inputs.get("loadBalancerType") or "application",
                 bool(lb.inputs.get("dropInvalidHeaderFields")),
@@ -226,30 +197,30 @@ def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
     return out
 
 
-def secrets(g: PlanGraph) -> list[EncryptedResource]:
+def secrets(g: PlanGraph) -> list[facts.EncryptedResource]:
     return _encrypted(g, "aws:secretsmanager/secret:Secret", "kmsKeyId")
 
 
-def topics(g: PlanGraph) -> list[EncryptedResource]:
+def topics(g: PlanGraph) -> list[facts.EncryptedResource]:
     return _encrypted(g, "aws:sns/topic:Topic", "kmsMasterKeyId")
 
 
-def vaults(g: PlanGraph) -> list[Vault]:
+def vaults(g: PlanGraph) -> list[facts.Vault]:
     out = []
     locks = g.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
     for v in g.of("aws:backup/vault:Vault"):
         mine = [lk for lk in locks if lk.depends_on("backupVaultName", v)]
         compliance = bool(mine) and mine[0].inputs.get("changeableForDays") is not None
-        out.append(Vault(v.name, g.environment, v.inputs.get("kmsKeyArn"), bool(mine), compliance))
+        out.append(facts.Vault(v.name, g.environment, v.inputs.get("kmsKeyArn"), bool(mine), compliance))
     return out
 
 
-def trails(g: PlanGraph) -> list[Trail]:
+def trails(g: PlanGraph) -> list[facts.Trail]:
     out = []
     for t in g.of("aws:cloudtrail/trail:Trail"):
         i = t.inputs
         out.append(
-            Trail(
+            facts.Trail(
                 t.name,
                 i.get("kmsKeyId"),
                 multi_region=bool(i.get("isMultiRegionTrail")),
@@ -261,7 +232,7 @@ def trails(g: PlanGraph) -> list[Trail]:
     return out
 
 
-def phi_buckets(g: PlanGraph) -> list[PhiBucket]:
+def phi_buckets(g: PlanGraph) -> list[facts.PhiBucket]:
     """PHI buckets and whether a trail's data-event selector covers their objects (all buckets, or by ARN: the
     selector then depends on exactly those buckets)."""
     trails_ = g.of("aws:cloudtrail/trail:Trail")
@@ -273,34 +244,36 @@ def phi_buckets(g: PlanGraph) -> list[PhiBucket]:
                 all_objects = True
         watched.update(t.property_dependencies.get("advancedEventSelectors", []))
     return [
-        PhiBucket(b.name, bool(trails_) and (all_objects or b.urn in watched))
+        facts.PhiBucket(b.name, bool(trails_) and (all_objects or b.urn in watched))
         for b in g.of("aws:s3/bucket:Bucket")
         if b.tags.get(DATA_CLASS_TAG) == "phi"
     ]
 
 
-def detectors(g: PlanGraph) -> list[Detector]:
+def detectors(g: PlanGraph) -> list[facts.Detector]:
     declared = [d for d in g.of("aws:guardduty/detector:Detector") if d.inputs.get("enable", True)]
     if not declared:
-        return [Detector("account", False, (), DELEGATED if "guardduty" in g.existing_services else DECLARED)]
+        return [facts.Detector("account", False, (), DELEGATED if "guardduty" in g.existing_services else DECLARED)]
     features = {
         f.inputs.get("name")
         for f in g.of("aws:guardduty/detectorFeature:DetectorFeature")
         if f.inputs.get("status") == "ENABLED"
     }
-    return [Detector(declared[0].name, True, tuple(sorted(str(f) for f in features)))]
+    return [facts.Detector(declared[0].name, True, tuple(sorted(str(f) for f in features)))]
 
 
-def recorders(g: PlanGraph) -> list[Recorder]:
+def recorders(g: PlanGraph) -> list[facts.Recorder]:
     declared = g.of("aws:cfg/recorder:Recorder")
     if not declared:
-        return [Recorder("account", False, False, False, DELEGATED if "config" in g.existing_services else DECLARED)]
+        return [
+            facts.Recorder("account", False, False, False, DELEGATED if "config" in g.existing_services else DECLARED)
+        ]
     rec = declared[0]
     started = any(s.inputs.get("isEnabled") for s in g.of("aws:cfg/recorderStatus:RecorderStatus"))
-    return [Recorder(rec.name, True, bool((rec.inputs.get("recordingGroup") or {}).get("allSupported")), started)]
+    return [facts.Recorder(rec.name, True, bool((rec.inputs.get("recordingGroup") or {}).get("allSupported")), started)]
 
 
-def protected(g: PlanGraph) -> list[Protected]:
+def protected(g: PlanGraph) -> list[facts.Protected]:
     """The index database and image store, and whether a backup selection names them (a selection's resources
     depend on exactly what it selects). Volumes made at run time are the account's to see."""
     plans = len(g.of("aws:backup/plan:Plan"))
@@ -308,7 +281,7 @@ def protected(g: PlanGraph) -> list[Protected]:
         u for sel in g.of("aws:backup/selection:Selection") for u in sel.property_dependencies.get("resources", [])
     }
     return [
-        Protected(r.name, plans, r.urn in covered)
+        facts.Protected(r.name, plans, r.urn in covered)
         for r in g.of("aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem")
     ]
 
@@ -320,7 +293,7 @@ def _ingress_world_ports(i: dict[str, Any]) -> list[str]:
     return [world_port(i.get("ipProtocol", i.get("protocol")), i.get("fromPort"), i.get("toPort"))]
 
 
-def security_groups(g: PlanGraph) -> list[SecurityGroup]:
+def security_groups(g: PlanGraph) -> list[facts.SecurityGroup]:
     """Each group with its standalone and inline ingress rules; a rule on a group the program does not declare is
     judged as its own group."""
     out, claimed = [], set()
@@ -329,10 +302,10 @@ def security_groups(g: PlanGraph) -> list[SecurityGroup]:
         claimed |= {r.urn for r in rules}
         ports = [p for r in rules for p in _ingress_world_ports(r.inputs)]
         ports += [p for ing in sg.inputs.get("ingress") or [] for p in _ingress_world_ports(ing)]
-        out.append(SecurityGroup(sg.name, tuple(ports)))
+        out.append(facts.SecurityGroup(sg.name, tuple(ports)))
     for rule in g.of(INGRESS_RULE, LEGACY_RULE):
         if rule.urn not in claimed:
-            out.append(SecurityGroup(rule.name, tuple(_ingress_world_ports(rule.inputs))))
+            out.append(facts.SecurityGroup(rule.name, tuple(_ingress_world_ports(rule.inputs))))
     return out
 
 
@@ -345,9 +318,9 @@ def _login_actions(g: PlanGraph) -> list[tuple[Res, dict[str, Any]]]:
     ]
 
 
-def login_listeners(g: PlanGraph) -> list[LoginListener]:
+def login_listeners(g: PlanGraph) -> list[facts.LoginListener]:
     return [
-        LoginListener(lst.name, dict(auth.get("authenticationRequestExtraParams") or {}))
+        facts.LoginListener(lst.name, dict(auth.get("authenticationRequestExtraParams") or {}))
         for lst, auth in _login_actions(g)
     ]
 
@@ -360,7 +333,7 @@ def _verifies_pool_jwt(rule: Res) -> bool:
     return False
 
 
-def app_clients(g: PlanGraph) -> list[AppClient]:
+def app_clients(g: PlanGraph) -> list[facts.AppClient]:
     sessions = [
         (auth.get("sessionTimeout") or 0) / 60 or cognito.DEFAULT_SESSION_MINUTES for _, auth in _login_actions(g)
     ]
@@ -370,7 +343,7 @@ def app_clients(g: PlanGraph) -> list[AppClient]:
         i = r.inputs
         units = i.get("tokenValidityUnits") or {}
         out.append(
-            AppClient(
+            facts.AppClient(
                 name=r.name,
                 flows=tuple(i.get("allowedOauthFlows") or ()),
                 scopes=tuple(i.get("allowedOauthScopes") or ()),
@@ -387,15 +360,15 @@ def app_clients(g: PlanGraph) -> list[AppClient]:
     return out
 
 
-def listener_rules(g: PlanGraph) -> list[ListenerRule]:
+def listener_rules(g: PlanGraph) -> list[facts.ListenerRule]:
     out = []
     for rule in g.of(*RULE_TYPES):
         actions = sorted(rule.inputs.get("actions") or [], key=lambda a: a.get("order") or 0)
-        out.append(ListenerRule(rule.name, cognito.forwards_unverified([str(a.get("type")) for a in actions])))
+        out.append(facts.ListenerRule(rule.name, cognito.forwards_unverified([str(a.get("type")) for a in actions])))
     return out
 
 
-def emergency_access(g: PlanGraph) -> list[EmergencyAccess]:
+def emergency_access(g: PlanGraph) -> list[facts.EmergencyAccess]:
     sealed = tuple(
         (s.name, customer_key(s.inputs.get("kmsKeyId")))
         for s in g.of("aws:secretsmanager/secret:Secret")
@@ -407,10 +380,10 @@ def emergency_access(g: PlanGraph) -> list[EmergencyAccess]:
     alarmed = tuple(
         m for m in cognito.EMERGENCY_METRICS if m in filters and m in alarms and alarms[m].inputs.get("alarmActions")
     )
-    return [EmergencyAccess("stack", sealed, group, alarmed)]
+    return [facts.EmergencyAccess("stack", sealed, group, alarmed)]
 
 
-def passkey_pools(g: PlanGraph) -> list[Passkeys]:
+def passkey_pools(g: PlanGraph) -> list[facts.Passkeys]:
     out = []
     for pool in g.of("aws:cognito/userPool:UserPool"):
         i, tags = pool.inputs, pool.tags
@@ -429,23 +402,25 @@ def passkey_pools(g: PlanGraph) -> list[Passkeys]:
         )
         factors = (i.get("signInPolicy") or {}).get("allowedFirstAuthFactors") or ["PASSWORD"]
         out.append(
-            Passkeys(pool.name, tags.get("pacsguard:passkeys"), i.get("userPoolTier") or "", tuple(factors), webauthn)
+            facts.Passkeys(
+                pool.name, tags.get("pacsguard:passkeys"), i.get("userPoolTier") or "", tuple(factors), webauthn
+            )
         )
     return out
 
 
-def listeners(g: PlanGraph) -> list[Listener]:
+def listeners(g: PlanGraph) -> list[facts.Listener]:
     out = []
     for lst in g.of("aws:lb/listener:Listener"):
         actions = lst.inputs.get("defaultActions") or []
         redirects = bool(actions) and all(
             a.get("type") == "redirect" and (a.get("redirect") or {}).get("protocol") == "HTTPS" for a in actions
         )
-        out.append(Listener(lst.name, lst.inputs.get("protocol"), lst.inputs.get("sslPolicy"), redirects))
+        out.append(facts.Listener(lst.name, lst.inputs.get("protocol"), lst.inputs.get("sslPolicy"), redirects))
     return out
 
 
-def principals(g: PlanGraph) -> list[Principal]:
+def principals(g: PlanGraph) -> list[facts.Principal]:
     """The stack's roles with their inline policies, customer-managed policies (declared in the program) and the
     AWS-managed ones they attach by ARN."""
     out = []
@@ -462,27 +437,27 @@ def principals(g: PlanGraph) -> list[Principal]:
             else:
                 arns.append(str(att.inputs.get("policyArn") or ""))
         managed = tuple(a.rsplit("/", 1)[-1] for a in arns if a.startswith(AWS_MANAGED_POLICY))
-        out.append(Principal(role.name, tuple(docs), managed))
+        out.append(facts.Principal(role.name, tuple(docs), managed))
     return out
 
 
-def hosts(g: PlanGraph) -> list[Host]:
+def hosts(g: PlanGraph) -> list[facts.Host]:
     out = []
     for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
         md = lt.inputs.get("metadataOptions") or {}
         public = any(_true(ni.get("associatePublicIpAddress")) for ni in lt.inputs.get("networkInterfaces") or [])
         hops = md.get("httpPutResponseHopLimit")
-        out.append(Host(lt.name, public, None, md.get("httpTokens"), int(hops) if hops else None))
+        out.append(facts.Host(lt.name, public, None, md.get("httpTokens"), int(hops) if hops else None))
     return out
 
 
-def user_pools(g: PlanGraph) -> list[UserPool]:
+def user_pools(g: PlanGraph) -> list[facts.UserPool]:
     out = []
     for pool in g.of("aws:cognito/userPool:UserPool"):
         i = pool.inputs
         length = (i.get("passwordPolicy") or {}).get("minimumLength")
         out.append(
-            UserPool(
+            facts.UserPool(
                 pool.name,
                 i.get("mfaConfiguration"),
                 bool((i.get("softwareTokenMfaConfiguration") or {}).get("enabled")),
@@ -493,7 +468,7 @@ def user_pools(g: PlanGraph) -> list[UserPool]:
     return out
 
 
-def backup_plans(g: PlanGraph) -> list[BackupPlan]:
+def backup_plans(g: PlanGraph) -> list[facts.BackupPlan]:
     """Each plan with the regions its copy actions reach (the vaults its rules refer to, by their provider)."""
     out = []
     for p in g.of("aws:backup/plan:Plan"):
@@ -502,25 +477,25 @@ def backup_plans(g: PlanGraph) -> list[BackupPlan]:
         vaults = [r for r in g.referenced(p, "rules") if r.type == "aws:backup/vault:Vault"]
         regions = sorted({v.provider_region for v in vaults if v.provider_region and v.provider_region != g.region})
         continuous = any(r.get("enableContinuousBackup") for r in rules)
-        out.append(BackupPlan(p.name, g.environment, tuple(regions) if copies else (), continuous))
+        out.append(facts.BackupPlan(p.name, g.environment, tuple(regions) if copies else (), continuous))
     return out
 
 
-def vpcs(g: PlanGraph) -> list[Vpc]:
+def vpcs(g: PlanGraph) -> list[facts.Vpc]:
     logs = g.of("aws:ec2/flowLog:FlowLog")
     return [
-        Vpc(v.name, tuple(str(f.inputs.get("trafficType")) for f in logs if f.depends_on("vpcId", v)))
+        facts.Vpc(v.name, tuple(str(f.inputs.get("trafficType")) for f in logs if f.depends_on("vpcId", v)))
         for v in g.of("aws:ec2/vpc:Vpc")
     ]
 
 
-def default_groups(g: PlanGraph) -> list[DefaultGroup]:
+def default_groups(g: PlanGraph) -> list[facts.DefaultGroup]:
     out = []
     for v in g.of("aws:ec2/vpc:Vpc"):
         mine = g.parts(v, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "vpcId")
         if not mine:
-            out.append(DefaultGroup(v.name, None))
+            out.append(facts.DefaultGroup(v.name, None))
             continue
         i = mine[0].inputs
-        out.append(DefaultGroup(mine[0].name, len(i.get("ingress") or []) + len(i.get("egress") or [])))
+        out.append(facts.DefaultGroup(mine[0].name, len(i.get("ingress") or []) + len(i.get("egress") or [])))
     return out
