@@ -49,19 +49,31 @@ def _viewer_section(viewer: dict) -> list[str]:
 
 
 def plan_section(timing: dict) -> list[str]:
-    """`pacsguard plan` and `--help`: CLI medians against their goals, and what each import measure is worth."""
+    """`pacsguard plan` and `--help`: CLI medians against their goals, and what each synthesis measure is worth."""
     m, cli = timing["machine"], timing["cli"]
     names = {
         "help": "`pacsguard --help`",
-        "plan_prod_cold": "`pacsguard plan --stack prod --no-cache` (cold: synthesis and checks)",
-        "plan_prod_cached": "`pacsguard plan --stack prod`, unchanged tree (cache hit: no Pulumi SDK)",
+        "plan_prod_cold": "`pacsguard plan --stack prod --no-cache` (cold: synthesis, API models read, checks)",
+        "plan_prod_changed_program": "`pacsguard plan --stack prod` after an edit (synthesis again; API model "
+        "enumerations from the cache)",
+        "plan_prod_cold_heap_collected": "cold, as the console script was before it froze the plan's heap (the "
+        "exiting interpreter collects it)",
+        "plan_prod_cached": "`pacsguard plan --stack prod`, unchanged tree (cache hit: no Pulumi SDK, no botocore)",
+        "plan_prod_cached_no_bytecode": "cache hit, sources compiled every run (PYTHONDONTWRITEBYTECODE=1, as on "
+        "this CI machine)",
     }
+    bytecode = (
+        "The CLI runs wrote bytecode, as a user's install does"
+        if m.get("children_write_bytecode")
+        else f"PYTHONDONTWRITEBYTECODE was {m['PYTHONDONTWRITEBYTECODE'] or 'unset'} for these runs"
+    )
     lines = [
         "## `pacsguard plan --stack prod` and `pacsguard --help`",
         "",
         f"{m['cpus']} x {m['cpu']}, Python {m['python']}; the 1-minute load average was "
         f"{timing['load_average_1m_before']:.1f} before and {timing['load_average_1m_after']:.1f} after: other "
-        "engineers' test suites shared the machine, so wall times run above CPU times. Medians of fresh processes.",
+        "engineers' test suites shared the machine, so wall times run above CPU times (CPU times are the steadier "
+        f"figure). Medians of fresh processes. {bytecode}.",
         "",
         "| command | median wall (s) | median CPU (s) | fastest wall (s) | runs | goal (s) |",
         "|---|---|---|---|---|---|",
@@ -74,7 +86,8 @@ def plan_section(timing: dict) -> list[str]:
     variants = timing["synthesis_fresh_interpreter"]
     lines += [
         "",
-        "Synthesis of prod in a fresh interpreter (imports included), with the import-time measures switched off one "
+        "Synthesis of prod in a fresh interpreter (imports included, the interpreter's exit not), with the "
+        "synthesis measures switched off one "
         "at a time: a service package imported whole (`infra/synth_imports.py` loads a name's module on first use "
         "instead) and the cyclic garbage collector left running (`infra/synth_gc.py` pauses it while the SDK's "
         "several hundred thousand class objects are created).",
@@ -88,13 +101,7 @@ def plan_section(timing: dict) -> list[str]:
         "",
         f"Once the imports are paid, a warm synthesis of prod ({p['resources']} resources) takes "
         f"{p['synth_warm_median_s']:.2f} s and every plan check {p['checks_median_s'] * 1000:.1f} ms "
-        f"({p['findings']} findings). PYTHONDONTWRITEBYTECODE was "
-        f"{m['PYTHONDONTWRITEBYTECODE'] or 'unset'} for these runs"
-        + (
-            ": every run compiled the project's sources anew, which an installed copy does not."
-            if m["PYTHONDONTWRITEBYTECODE"]
-            else "."
-        ),
+        f"({p['findings']} findings).",
         "",
     ]
     return lines

@@ -110,12 +110,8 @@ def _synthesise(stack: str, stacks_dir: Path) -> tuple[Synthesis, Locations]:
 
 def _load(entry: Path, key: str) -> tuple[list[dict[str, Any]], Locations] | None:
     """The entry's graph, or None for anything but an intact entry written under this very key."""
-    try:
-        raw = entry.read_bytes()
-    except OSError:
-        return None
-    checksum, _, body = raw.partition(b"\n")
-    if hashlib.sha256(body).hexdigest().encode() != checksum:
+    body = read_checked(entry)
+    if body is None:
         return None
     try:
         doc = json.loads(body)
@@ -129,9 +125,22 @@ def _load(entry: Path, key: str) -> tuple[list[dict[str, Any]], Locations] | Non
         return None
 
 
+def read_checked(entry: Path) -> bytes | None:
+    """The body of an entry written by `write_checked`, or None when it is missing, torn or edited."""
+    try:
+        raw = entry.read_bytes()
+    except OSError:
+        return None
+    checksum, _, body = raw.partition(b"\n")
+    return body if hashlib.sha256(body).hexdigest().encode() == checksum else None
+
+
 def _store(entry: Path, doc: dict[str, Any]) -> None:
+    write_checked(entry, json.dumps(doc).encode())
+
+
+def write_checked(entry: Path, body: bytes) -> None:
     """Best effort: a read-only home or a full disk costs the next run its speed, never this run its result."""
-    body = json.dumps(doc).encode()
     tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -65,8 +65,8 @@ def plan(
         True,
         "--cache/--no-cache",
         envvar="PACSGUARD_PLAN_CACHE",
-        help="Reuse the synthesis of an unchanged tree; --no-cache (or PACSGUARD_PLAN_CACHE=0) neither reads nor "
-        "writes the cache.",
+        help="Reuse the synthesis of an unchanged tree and the enumerations of unchanged AWS API models; --no-cache "
+        "(or PACSGUARD_PLAN_CACHE=0) neither reads nor writes the cache.",
     ),
 ) -> None:
     """Synthesise a stack offline (no Pulumi CLI, cloud or credentials) and check every control on it.
@@ -75,7 +75,9 @@ def plan(
     """
     from infra.synth_gc import paused_gc
 
-    with paused_gc():  # a short batch job: the cyclic collector only slows it down
+    # A short batch job: the cyclic collector only slows it down. Run as the console script, the process ends with
+    # the command, so nothing it made is worth a collection on the way out (infra/synth_gc.py).
+    with paused_gc(freeze=_process_ends_with_command):
         _plan(stack, fmt, output, stacks_dir, cache)
 
 
@@ -83,6 +85,7 @@ def _plan(stack: str, fmt: ReportFormat, output: Path | None, stacks_dir: Path |
     from infra.synth_cache import plan_synthesis
     from pacsguard.inventory import plan_document
     from pacsguard.reports import ReportContext
+    from policies import api_enums
     from policies.catalog import controls
     from policies.evaluate import evaluate, exit_code
     from policies.graph import PlanGraph
@@ -93,7 +96,8 @@ def _plan(stack: str, fmt: ReportFormat, output: Path | None, stacks_dir: Path |
         load_settings(stack, stacks_dir)  # fail fast, before the SDK is imported
     with stderr_console().status(f"Synthesising stack {stack} offline..."):
         synth, locations = plan_synthesis(stack, stacks_dir, use_cache=cache)
-    findings = evaluate(PlanGraph.from_synthesis(synth))
+    with api_enums.cached(cache):
+        findings = evaluate(PlanGraph.from_synthesis(synth))
     ctx = ReportContext(
         layer="plan",
         target=stack,
@@ -187,7 +191,12 @@ def list_controls(
             out.print(table)
 
 
+_process_ends_with_command = False  # True under main(): not when a caller (a test) invokes `app` in its own process
+
+
 def main() -> None:
+    global _process_ends_with_command
+    _process_ends_with_command = True
     app()
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from functools import cache
 from typing import Any
 
 from orthanc_config.profile import HostProfile
 from policies import host_profile
+from policies.api_enums import enum_values
 from policies.graph import PlanGraph, Res, as_list, policy_doc, statements
 from policies.model import Citations, Control, Outcome, StackCheck, resource_outcome
 from stacks.settings import RDS_POSTGRES_MAJORS, RDS_VERSIONS_CHECKED, is_hospital_private
@@ -516,17 +516,9 @@ ENUMS = (
 )
 
 
-@cache
-def _service_shapes(service: str) -> dict[str, Any]:
-    # The loader reads the JSON model installed with boto3; a botocore session would cost ~0.3 s of imports.
-    from botocore.loaders import create_loader
-
-    return create_loader().load_service_model(service, "service-2")["shapes"]
-
-
 def botocore_enum(service: str, shape: str) -> frozenset[str]:
-    """The values botocore's model of `service` enumerates for `shape` (KeyError if the model has no such shape)."""
-    return frozenset(_service_shapes(service)[shape].get("enum") or ())
+    """The values botocore's model of `service` enumerates for `shape` (KeyError if the model enumerates none)."""
+    return enum_values(service, shape)
 
 
 def _dig(value: Any, path: str) -> list[Any]:

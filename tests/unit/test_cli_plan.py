@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -82,3 +86,34 @@ def test_the_plan_cache_can_be_switched_off_by_flag_or_environment(
     res = runner.invoke(app, ["plan", "--stack", "dev", "--format", "json", *args], env=env)
     assert res.exit_code in (0, 1), res.output
     assert asked == [expected]
+
+
+ONE_COMMAND = r"""
+import gc, sys
+from pacsguard.cli import main
+try:
+    main()
+except SystemExit as exc:
+    print("\nGC", gc.get_freeze_count(), gc.isenabled(), exc.code)
+"""
+
+
+def test_the_console_script_leaves_a_plans_heap_to_the_exit_not_to_the_collector() -> None:
+    """An exiting interpreter collects the whole heap more than once (~1 s after a synthesis): the console script
+    freezes what the plan made instead; only `main` knows the process ends with the command."""
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "pacsguard"]
+    assert script.value == "pacsguard.cli:main"
+    run = subprocess.run(
+        [sys.executable, "-c", ONE_COMMAND, "plan", "--stack", "dev", "--format", "json"],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    frozen, enabled, code = run.stdout.rsplit("GC", 1)[-1].split()
+    assert code in ("0", "1"), run.stderr
+    assert int(frozen) > 0 and enabled == "True"
+
+
+def test_a_plan_run_inside_another_process_gives_the_collector_back() -> None:
+    frozen = gc.get_freeze_count()
+    res = runner.invoke(app, ["plan", "--stack", "dev", "--format", "json"])
+    assert res.exit_code in (0, 1), res.output
+    assert gc.isenabled() and gc.get_freeze_count() == frozen, "a test process would keep every plan's garbage"

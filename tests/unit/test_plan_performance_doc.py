@@ -17,6 +17,8 @@ def test_the_plan_figures_in_the_doc_come_from_the_benchmark_results() -> None:
 
 def test_the_section_says_what_the_machine_was_doing() -> None:
     timing = json.loads((RESULTS / "plan_timing.json").read_text())
-    timing["load_average_1m_before"], timing["machine"]["PYTHONDONTWRITEBYTECODE"] = 0.3, ""
+    timing["load_average_1m_before"] = 0.3
     text = "\n".join(plan_section(timing))
-    assert "load average was 0.3 before" in text and "PYTHONDONTWRITEBYTECODE was unset for these runs." in text
+    assert "load average was 0.3 before" in text and "The CLI runs wrote bytecode, as a user's install does." in text
+    timing["machine"]["children_write_bytecode"], timing["machine"]["PYTHONDONTWRITEBYTECODE"] = False, ""
+    assert "PYTHONDONTWRITEBYTECODE was unset for these runs." in "\n".join(plan_section(timing))
