@@ -7,8 +7,6 @@ from typing import Literal
 
 import pulumi
 
-from stacks.settings import Settings
-
 DataClass = Literal["phi", "logs", "none"]
 TAG_STACK = "pacsguard:stack"
 TAG_DATA_CLASS = "pacsguard:data-class"
@@ -18,7 +16,7 @@ TAG_ENVIRONMENT = "pacsguard:environment"  # lets policies judge a resource by i
 @dataclass(frozen=True)
 class StackContext:
     stack: str
-    settings: Settings
+    environment: str  # prod or dev: tagged on every resource, so policies judge it by its stack's rules
     account_id: pulumi.Input[str]
     partition: str
     region: str
@@ -26,7 +24,7 @@ class StackContext:
 
     @property
     def is_prod(self) -> bool:
-        return self.settings.is_prod
+        return self.environment == "prod"
 
     @property
     def prefix(self) -> str:
@@ -34,13 +32,13 @@ class StackContext:
         return f"pacsguard-{self.stack}"[:24]
 
     def tags(self, data_class: DataClass, **extra: str) -> dict[str, str]:
-        return {TAG_STACK: self.stack, TAG_DATA_CLASS: data_class, TAG_ENVIRONMENT: self.settings.environment, **extra}
+        return {TAG_STACK: self.stack, TAG_DATA_CLASS: data_class, TAG_ENVIRONMENT: self.environment, **extra}
 
     def opts(
         self, parent: pulumi.Resource, *, phi: bool = False, depends_on: list[pulumi.Resource] | None = None
     ) -> pulumi.ResourceOptions:
         """Child options; PHI-bearing resources and keys are protected from deletion in prod."""
-        return pulumi.ResourceOptions(parent=parent, protect=bool(phi and self.settings.is_prod), depends_on=depends_on)
+        return pulumi.ResourceOptions(parent=parent, protect=bool(phi and self.is_prod), depends_on=depends_on)
 
     def arn(self, service: str, resource: str, *, region: bool = True) -> pulumi.Output[str]:
         where = self.region if region else ""

@@ -12,13 +12,13 @@ from infra.context import StackContext
 from infra.database import DB_NAME, DB_USER
 from infra.host_bundle import host_bundle
 from infra.host_filled_secrets import host_filled_secrets, host_statements
+from infra.host_settings import HostSettings
 from infra.image_volume import attach_statements, image_volume
 from infra.ingress_rules import allow_networks
-from infra.lb_subnets import load_balancer_cidrs
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import Statement, assume_role_policy, document, statement
 from infra.storage import ORTHANC_UID
-from orthanc_config.profile import Database, HostProfile, Modality
+from orthanc_config.profile import Database, HostProfile
 from orthanc_config.userdata import render_user_data
 
 DEBIAN_OWNER = "136693071363"  # Debian's official AWS account for its cloud images
@@ -31,6 +31,7 @@ DB_APP_USER = "orthanc_app"  # Orthanc's least-privilege role; the master user o
 @dataclass(frozen=True)
 class HostsArgs:
     context: StackContext
+    host: HostSettings
     vpc_id: pulumi.Input[str]
     private_subnet_ids: list[pulumi.Input[str]]
     images_key_arn: pulumi.Input[str]
@@ -59,10 +60,11 @@ class HostsSecurityGroup(pulumi.ComponentResource):
         name: str,
         context: StackContext,
         vpc_id: pulumi.Input[str],
+        host: HostSettings,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("pacsguard:compute:HostsSecurityGroup", name, None, opts)
-        ctx, s = context, context.settings
+        ctx = context
         child = pulumi.ResourceOptions(parent=self)
         self.group = aws.ec2.SecurityGroup(
             name,
@@ -71,7 +73,7 @@ class HostsSecurityGroup(pulumi.ComponentResource):
             tags=ctx.tags("phi"),
             opts=child,
         )
-        allow_networks(f"{name}-dicom", ctx, self.group.id, s.dicom.port, s.dicom.modality_cidrs, "DICOM TLS", self)
+        allow_networks(f"{name}-dicom", ctx, self.group.id, host.dicom_port, host.modality_networks, "DICOM TLS", self)
         self.id = self.group.id
         self.register_outputs({"id": self.group.id})
 
@@ -111,7 +113,7 @@ class Hosts(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("pacsguard:compute:Hosts", name, None, opts)
-        ctx, s = args.context, args.context.settings
+        ctx, s = args.context, args.host
         child = pulumi.ResourceOptions(parent=self)
 
         self.log_groups = {
@@ -137,8 +139,8 @@ class Hosts(pulumi.ComponentResource):
 
         self.host_filled = host_filled_secrets(name, ctx, args.secrets_key_arn, parent=self)
         self.image_volume = (
-            image_volume(f"{name}-images", ctx, args.zones[0], args.images_key_arn, s.storage.ebs_size_gb, parent=self)
-            if s.storage.mode == "ebs"
+            image_volume(f"{name}-images", ctx, args.zones[0], args.images_key_arn, s.ebs_size_gb, parent=self)
+            if s.image_store == "ebs"
             else None
         )
         role = aws.iam.Role(
@@ -170,13 +172,13 @@ class Hosts(pulumi.ComponentResource):
             args.machine or [],
             args.break_glass_secret_arn or "",
             *(g.name for g in self.log_groups.values()),
-        ).apply(lambda v: self._user_data(ctx, *v))
+        ).apply(lambda v: self._user_data(ctx, s, *v))
 
         block_devices = [
             aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name="/dev/xvda",
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=s.hosts.root_volume_gb,
+                    volume_size=s.root_volume_gb,
                     volume_type="gp3",
                     encrypted="true",
                     kms_key_id=args.images_key_arn,
@@ -192,7 +194,7 @@ class Hosts(pulumi.ComponentResource):
             f"{name}-lt",
             name_prefix=f"{ctx.prefix}-host-",
             image_id=args.ami_id,
-            instance_type=s.hosts.instance_type,
+            instance_type=s.instance_type,
             ebs_optimized="true",
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
@@ -220,9 +222,9 @@ class Hosts(pulumi.ComponentResource):
         self.group = aws.autoscaling.Group(
             f"{name}-asg",
             name_prefix=f"{ctx.prefix}-hosts-",
-            min_size=s.hosts.count,
-            max_size=s.hosts.count,
-            desired_capacity=s.hosts.count,
+            min_size=s.count,
+            max_size=s.count,
+            desired_capacity=s.count,
             # An EBS image volume attaches within its own zone only.
             vpc_zone_identifiers=args.private_subnet_ids[:1] if self.image_volume else args.private_subnet_ids,
             health_check_type="EC2",
@@ -315,6 +317,7 @@ class Hosts(pulumi.ComponentResource):
     @staticmethod
     def _user_data(
         ctx: StackContext,
+        s: HostSettings,
         db_endpoint: str,
         db_secret_arn: str,
         bucket: str,
@@ -328,19 +331,16 @@ class Hosts(pulumi.ComponentResource):
         break_glass_secret: str,
         *log_groups: str,
     ) -> str:
-        s = ctx.settings
         profile = HostProfile(
             name=f"{ctx.prefix}-host",
             mode="aws",
-            dicom_port=s.dicom.port,
-            https_cidrs=(*(str(c) for c in s.https.cidrs), str(s.vpc_cidr)),
-            lb_cidrs=load_balancer_cidrs(s),
-            modality_cidrs=tuple(str(c) for c in s.dicom.modality_cidrs),
+            dicom_port=s.dicom_port,
+            https_cidrs=s.https_cidrs,
+            lb_cidrs=s.lb_cidrs,
+            modality_cidrs=tuple(str(c) for c in s.modality_networks),
             # NLB health checks come from its private addresses in the VPC (the SG admits only the NLB's group).
-            health_check_cidrs=(str(s.vpc_cidr),),
-            modalities=tuple(
-                Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights)) for m in s.dicom.modalities
-            ),
+            health_check_cidrs=s.health_check_cidrs,
+            modalities=s.modalities,
             database=Database(
                 host=(db_endpoint or "").split(":")[0],
                 name=DB_NAME,
@@ -359,8 +359,8 @@ class Hosts(pulumi.ComponentResource):
             machine_issuer=machine[0] if len(machine) > 2 else "",
             machine_jwks=machine[1] if len(machine) > 2 else "",
             machine_clients=tuple(machine[2:]),
-            session_timeout_minutes=s.web.session_timeout_minutes,
-            emergency_access_minutes=s.identity.emergency_access_minutes,
+            session_timeout_minutes=s.session_timeout_minutes,
+            emergency_access_minutes=s.emergency_access_minutes,
             break_glass_secret=break_glass_secret,
             efs={"file_system_id": fs_id, "access_point_id": ap_id, "uid": str(ORTHANC_UID), "gid": str(ORTHANC_UID)}
             if fs_id

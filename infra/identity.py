@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.login_domain import login_domain_prefix
+from stacks.settings import IdentitySettings
 
 PACS_GROUPS = ("admin", "radiologist", "technologist", "auditor")
 ROLE_ATTRIBUTE = "pacs_role"  # read by the host plugin as custom:pacs_role
@@ -49,18 +50,20 @@ def login_host(prefix: pulumi.Input[str], region: str) -> pulumi.Output[str]:
 class IdentityArgs:
     context: StackContext
     callback_domain: pulumi.Input[str]
+    identity: IdentitySettings
+    session_timeout_minutes: int  # the web session: the browser client's tokens live no longer
     secrets_key_arn: pulumi.Input[str] | None = None  # seals the break-glass credential
 
 
 class Identity(pulumi.ComponentResource):
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:identity:Identity", name, None, opts)
-        ctx, s = args.context, args.context.settings
+        ctx, s = args.context, args.identity
         child = pulumi.ResourceOptions(parent=self)
         self.pool = aws.cognito.UserPool(
             f"{name}-users",
             name=f"{ctx.prefix}-users",
-            mfa_configuration="ON" if s.identity.mfa else "OPTIONAL",
+            mfa_configuration="ON" if s.mfa else "OPTIONAL",
             software_token_mfa_configuration=aws.cognito.UserPoolSoftwareTokenMfaConfigurationArgs(enabled=True),
             admin_create_user_config=aws.cognito.UserPoolAdminCreateUserConfigArgs(allow_admin_create_user_only=True),
             password_policy=aws.cognito.UserPoolPasswordPolicyArgs(
@@ -96,26 +99,24 @@ class Identity(pulumi.ComponentResource):
             # in one and cannot be phished to another site.
             web_authn_configuration=(
                 aws.cognito.UserPoolWebAuthnConfigurationArgs(
-                    relying_party_id=login_host(login_domain_prefix(ctx, s.identity.domain_prefix), ctx.region),
+                    relying_party_id=login_host(login_domain_prefix(ctx, s.domain_prefix), ctx.region),
                     user_verification="required",
                 )
-                if s.identity.passkeys != "off"
+                if s.passkeys != "off"
                 else None
             ),
             sign_in_policy=aws.cognito.UserPoolSignInPolicyArgs(
-                allowed_first_auth_factors=first_factors(
-                    s.identity.passkeys, s.identity.mfa, s.identity.passkeys_count_as_mfa
-                )
+                allowed_first_auth_factors=first_factors(s.passkeys, s.mfa, s.passkeys_count_as_mfa)
             ),
             user_pool_tier="PLUS",  # passkeys and choice-based sign-in need ESSENTIALS or PLUS
             user_pool_add_ons=aws.cognito.UserPoolUserPoolAddOnsArgs(advanced_security_mode="ENFORCED"),
-            deletion_protection="ACTIVE" if s.is_prod else "INACTIVE",
+            deletion_protection="ACTIVE" if ctx.is_prod else "INACTIVE",
             # The configured passkey mode, so plan and audit can judge "enforced as configured".
             tags=ctx.tags(
                 "phi",
                 **{
-                    "pacsguard:passkeys": s.identity.passkeys,
-                    "pacsguard:passkeys-mfa": "set" if s.identity.passkeys_count_as_mfa else "pending",
+                    "pacsguard:passkeys": s.passkeys,
+                    "pacsguard:passkeys-mfa": "set" if s.passkeys_count_as_mfa else "pending",
                 },
             ),
             opts=ctx.opts(self, phi=True),
@@ -130,10 +131,10 @@ class Identity(pulumi.ComponentResource):
             )
         self.domain = aws.cognito.UserPoolDomain(
             f"{name}-domain",
-            domain=login_domain_prefix(ctx, s.identity.domain_prefix),
+            domain=login_domain_prefix(ctx, s.domain_prefix),
             user_pool_id=self.pool.id,
             # Passkeys exist only in managed login (version 2); the classic hosted UI cannot offer them.
-            managed_login_version=2 if s.identity.passkeys != "off" else 1,
+            managed_login_version=2 if s.passkeys != "off" else 1,
             opts=child,
         )
         self.client = aws.cognito.UserPoolClient(
@@ -151,11 +152,11 @@ class Identity(pulumi.ComponentResource):
             enable_token_revocation=True,
             read_attributes=["email", f"custom:{ROLE_ATTRIBUTE}"],
             write_attributes=["email"],
-            explicit_auth_flows=AUTH_FLOWS[s.identity.passkeys],
+            explicit_auth_flows=AUTH_FLOWS[s.passkeys],
             # Automatic logoff: tokens live no longer than the web session; refresh tokens are single-use
             # (rotated, no grace period) and live Cognito's minimum.
-            access_token_validity=s.web.session_timeout_minutes,
-            id_token_validity=s.web.session_timeout_minutes,
+            access_token_validity=args.session_timeout_minutes,
+            id_token_validity=args.session_timeout_minutes,
             refresh_token_validity=REFRESH_TOKEN_MINUTES,
             auth_session_validity=AUTH_SESSION_MINUTES,
             refresh_token_rotation=aws.cognito.UserPoolClientRefreshTokenRotationArgs(
@@ -168,7 +169,7 @@ class Identity(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        if s.identity.passkeys != "off":
+        if s.passkeys != "off":
             # Managed login shows its pages to a client only once the client has a branding style.
             aws.cognito.ManagedLoginBranding(
                 f"{name}-login-branding",
@@ -179,14 +180,14 @@ class Identity(pulumi.ComponentResource):
             )
         self.issuer = pulumi.Output.concat("https://cognito-idp.", ctx.region, ".amazonaws.com/", self.pool.id)
         self.jwks_url = pulumi.Output.concat(self.issuer, "/.well-known/jwks.json")
-        self.machine_clients = self._machine_clients(name, ctx, child)
+        self.machine_clients = self._machine_clients(name, ctx, s)
         aws.cognito.UserGroup(
             f"{name}-group-{EMERGENCY_GROUP}",
             name=EMERGENCY_GROUP,
             user_pool_id=self.pool.id,
             description=(
                 "Break-glass read access, custom:pacs_role emergency, assigned by a second administrator; works only "
-                f"while the sealed secret's window tags are open (at most {s.identity.emergency_access_minutes} min)"
+                f"while the sealed secret's window tags are open (at most {s.emergency_access_minutes} min)"
             ),
             opts=child,
         )
@@ -197,7 +198,7 @@ class Identity(pulumi.ComponentResource):
             name=f"{ctx.prefix}-break-glass",
             description="Sealed emergency-access credential: reading it raises an alarm; rotate it after every use",
             kms_key_id=args.secrets_key_arn,
-            recovery_window_in_days=30 if s.is_prod else 7,
+            recovery_window_in_days=30 if ctx.is_prod else 7,
             tags=ctx.tags("none", **{"pacsguard:purpose": "break-glass"}),
             # The window tags (pacsguard:window-*) are set by a second administrator, not by this program: a
             # `pulumi up --refresh` during an emergency must not strip them and close the window on every host.
@@ -205,11 +206,9 @@ class Identity(pulumi.ComponentResource):
         )
         self.register_outputs({"user_pool": self.pool.id})
 
-    def _machine_clients(
-        self, name: str, ctx: StackContext, child: pulumi.ResourceOptions
-    ) -> list[aws.cognito.UserPoolClient]:
+    def _machine_clients(self, name: str, ctx: StackContext, s: IdentitySettings) -> list[aws.cognito.UserPoolClient]:
         """Client-credentials app clients: a secret, one PACS scope, short access tokens and nothing else."""
-        s = ctx.settings.identity
+        child = pulumi.ResourceOptions(parent=self)
         if not s.machine_clients:
             return []
         server = aws.cognito.ResourceServer(

@@ -13,6 +13,7 @@ from infra.endpoint_policies import endpoint_policy
 from infra.endpoint_services import EBS_ENDPOINTS, INTERFACE_ENDPOINTS, POLICY_SERVICES
 from infra.log_group import encrypted_log_group
 from infra.policy_doc import assume_role_policy, document, statement
+from stacks.settings import ConnectivitySettings
 
 TIERS = ("public", "private", "isolated")
 
@@ -22,12 +23,17 @@ class NetworkArgs:
     context: StackContext
     zones: list[str]
     logs_key_arn: pulumi.Input[str]
+    vpc_cidr: ipaddress.IPv4Network
+    nat_per_az: bool  # one NAT gateway per zone (else one for the stack)
+    connectivity: ConnectivitySettings  # the hospital side: transit gateway or VPN gateway
+    client_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]  # routed through that attachment
+    ebs_endpoints: bool  # the image store is an EBS volume: the hosts reach the EBS APIs through endpoints
 
 
 class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:network:Network", name, None, opts)
-        ctx, s = args.context, args.context.settings
+        ctx, s = args.context, args
         child = pulumi.ResourceOptions(parent=self)
         none_tags = ctx.tags("none")
 
@@ -74,7 +80,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-public-rta-{i}", subnet_id=sn.id, route_table_id=public_rt.id, opts=child
             )
 
-        nat_count = len(args.zones) if ctx.settings.effective_nat_per_az else 1
+        nat_count = len(args.zones) if args.nat_per_az else 1
         nats = []
         for i in range(nat_count):
             eip = aws.ec2.Eip(f"{name}-nat-eip-{i}", domain="vpc", tags=none_tags, opts=child)
@@ -99,7 +105,7 @@ class Network(pulumi.ComponentResource):
             )
             aws.ec2.RouteTableAssociation(f"{name}-private-rta-{i}", subnet_id=sn.id, route_table_id=rt.id, opts=child)
             self.private_route_tables.append(rt)
-        self._hospital_routes(name, ctx)
+        self._hospital_routes(name, ctx, args)
         # Isolated tier: a route table with only the local route, so the database has no way out.
         isolated_rt = aws.ec2.RouteTable(f"{name}-isolated-rt", vpc_id=self.vpc.id, tags=none_tags, opts=child)
         for i, sn in enumerate(self.subnets["isolated"]):
@@ -107,7 +113,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-isolated-rta-{i}", subnet_id=sn.id, route_table_id=isolated_rt.id, opts=child
             )
 
-        self._endpoints(name, ctx, [*(rt.id for rt in self.private_route_tables), isolated_rt.id])
+        self._endpoints(name, ctx, [*(rt.id for rt in self.private_route_tables), isolated_rt.id], args.ebs_endpoints)
         self._flow_logs(name, ctx, args.logs_key_arn)
         self.register_outputs({"vpc_id": self.vpc.id})
 
@@ -117,13 +123,13 @@ class Network(pulumi.ComponentResource):
     def subnet_cidrs(self, tier: str) -> list[str]:
         return list(self.cidrs[tier])
 
-    def _hospital_routes(self, name: str, ctx: StackContext) -> None:
+    def _hospital_routes(self, name: str, ctx: StackContext, args: NetworkArgs) -> None:
         """Routes from the private tier to the hospital networks, through its transit gateway or VPN gateway.
 
         Without them, replies to modalities and reading rooms (the NLB keeps client addresses) follow the
         default route to the NAT and are lost.
         """
-        conn, s = ctx.settings.connectivity, ctx.settings
+        conn, s = args.connectivity, args
         if not conn.attached:
             return
         child = pulumi.ResourceOptions(parent=self)
@@ -155,7 +161,9 @@ class Network(pulumi.ComponentResource):
                     **targets,
                 )
 
-    def _endpoints(self, name: str, ctx: StackContext, route_table_ids: list[pulumi.Input[str]]) -> None:
+    def _endpoints(
+        self, name: str, ctx: StackContext, route_table_ids: list[pulumi.Input[str]], ebs_endpoints: bool
+    ) -> None:
         child = pulumi.ResourceOptions(parent=self)
         tags = ctx.tags("none")
         self.s3_endpoint = aws.ec2.VpcEndpoint(
@@ -186,7 +194,7 @@ class Network(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for svc in (*INTERFACE_ENDPOINTS, *(EBS_ENDPOINTS if ctx.settings.storage.mode == "ebs" else ())):
+        for svc in (*INTERFACE_ENDPOINTS, *(EBS_ENDPOINTS if ebs_endpoints else ())):
             aws.ec2.VpcEndpoint(
                 f"{name}-{svc}",
                 vpc_id=self.vpc.id,

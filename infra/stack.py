@@ -14,6 +14,7 @@ from infra.detection import Detection, DetectionArgs
 from infra.dicom_ingress import DicomIngress, DicomIngressArgs
 from infra.host_ami import host_ami
 from infra.host_egress import allow_host_egress
+from infra.host_settings import host_settings
 from infra.hosts import Hosts, HostsArgs, HostsSecurityGroup
 from infra.identity import Identity, IdentityArgs
 from infra.keys import Keys, KeysArgs
@@ -36,7 +37,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         )
     ctx = StackContext(
         stack=stack,
-        settings=settings,
+        environment=settings.environment,
         account_id=identity.account_id,
         partition=partition,
         region=settings.region,
@@ -44,8 +45,21 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
     )
 
     keys = Keys("keys", KeysArgs(context=ctx, autoscaling_service_role=settings.account.autoscaling_service_role))
-    network = Network("network", NetworkArgs(context=ctx, zones=zones, logs_key_arn=keys.arn("logs")))
-    hosts_sg = HostsSecurityGroup("hosts-sg", ctx, network.vpc.id)
+    network = Network(
+        "network",
+        NetworkArgs(
+            context=ctx,
+            zones=zones,
+            logs_key_arn=keys.arn("logs"),
+            vpc_cidr=settings.vpc_cidr,
+            nat_per_az=settings.effective_nat_per_az,
+            connectivity=settings.connectivity,
+            client_networks=settings.client_networks,
+            ebs_endpoints=settings.storage.mode == "ebs",
+        ),
+    )
+    host = host_settings(settings)
+    hosts_sg = HostsSecurityGroup("hosts-sg", ctx, network.vpc.id, host)
     storage = Storage(
         "storage",
         StorageArgs(
@@ -55,6 +69,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             hosts_security_group_id=hosts_sg.id,
             images_key_arn=keys.arn("images"),
             logs_key_arn=keys.arn("logs"),
+            storage=settings.storage,
         ),
     )
     database = Database(
@@ -71,11 +86,19 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             deletion_protection=settings.deletion_protection,
         ),
     )
-    allow_host_egress(hosts_sg, ctx, network, database, storage)
+    allow_host_egress(
+        hosts_sg, ctx, network, database, storage, settings.hosts.package_egress, settings.dicom.modalities
+    )
 
     identity = Identity(
         "identity",
-        IdentityArgs(context=ctx, callback_domain=settings.web.domain_name, secrets_key_arn=keys.arn("secrets")),
+        IdentityArgs(
+            context=ctx,
+            callback_domain=settings.web.domain_name,
+            identity=settings.identity,
+            session_timeout_minutes=settings.web.session_timeout_minutes,
+            secrets_key_arn=keys.arn("secrets"),
+        ),
     )
     web = WebIngress(
         "web",
@@ -88,6 +111,9 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
             access_log_bucket=storage.access_logs.bucket.id,
             access_log_policy=storage.access_logs.policy,
             identity=identity,
+            web=settings.web,
+            https=settings.https,
+            machine_scopes=[c.scope for c in settings.identity.machine_clients],
         ),
     )
     dicom = DicomIngress(
@@ -107,6 +133,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output]:
         "hosts",
         HostsArgs(
             context=ctx,
+            host=host,
             vpc_id=network.vpc.id,
             private_subnet_ids=network.subnet_ids("private"),
             images_key_arn=keys.arn("images"),

@@ -13,6 +13,7 @@ from infra.context import StackContext
 from infra.log_delivery import alb_log_delivery, config_delivery, trail_delivery
 from infra.policy_doc import Statement, deny_insecure_transport, document
 from infra.trail_name import trail_arn
+from stacks.settings import StorageSettings
 
 ORTHANC_UID = 64042  # fixed so the EFS access point and the host's orthanc user agree
 ORTHANC_STORAGE_PATH = "/orthanc-storage"
@@ -26,12 +27,13 @@ class StorageArgs:
     hosts_security_group_id: pulumi.Input[str]
     images_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    storage: StorageSettings
 
 
 class Storage(pulumi.ComponentResource):
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:storage:Storage", name, None, opts)
-        ctx, s = args.context, args.context.settings
+        ctx, s = args.context, args.storage
 
         # AWS delivers S3 server access logs (and ALB logs) only to SSE-S3 buckets, and refuses a server access
         # log destination with object lock: this one is the terminal log sink, versioned and TLS-only, its
@@ -53,8 +55,8 @@ class Storage(pulumi.ComponentResource):
                 context=ctx,
                 data_class="logs",
                 kms_key_arn=args.logs_key_arn,
-                object_lock_days=s.storage.object_lock_days,
-                object_lock_mode="COMPLIANCE" if s.is_prod else "GOVERNANCE",
+                object_lock_days=s.object_lock_days,
+                object_lock_mode="COMPLIANCE" if ctx.is_prod else "GOVERNANCE",
                 extra_policy_statements=lambda arn: trail_delivery(ctx, arn, trail_arn(ctx)),
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -74,8 +76,8 @@ class Storage(pulumi.ComponentResource):
                 context=ctx,
                 data_class="phi",
                 kms_key_arn=args.images_key_arn,
-                archive_transition_days=s.storage.archive_transition_days,
-                **_archive_lock(s.storage.archive_object_lock, s.storage.object_lock_days),
+                archive_transition_days=s.archive_transition_days,
+                **_archive_lock(s.archive_object_lock, s.object_lock_days),
             ),
             opts=pulumi.ResourceOptions(parent=self),
             log_destination=self.access_logs,
@@ -84,7 +86,7 @@ class Storage(pulumi.ComponentResource):
         self.file_system: aws.efs.FileSystem | None = None
         self.access_point: aws.efs.AccessPoint | None = None
         self.efs_security_group: aws.ec2.SecurityGroup | None = None
-        if s.storage.mode == "efs":
+        if s.mode == "efs":
             self._efs(name, args)
         self.register_outputs({"archive_bucket": self.archive.bucket.id, "logs_bucket": self.logs.bucket.id})
 

@@ -11,6 +11,7 @@ from infra.context import StackContext
 from infra.identity import RESOURCE_SERVER, Identity
 from infra.ingress_rules import allow_networks
 from infra.lb_targets import attach_hosts
+from stacks.settings import HttpsSettings, WebSettings
 
 TLS_POLICIES = {
     "tls13": "ELBSecurityPolicy-TLS13-1-2-2021-06",
@@ -35,12 +36,15 @@ class WebIngressArgs:
     access_log_bucket: pulumi.Input[str]
     access_log_policy: pulumi.Resource  # the bucket policy that admits ALB log delivery
     identity: Identity
+    web: WebSettings
+    https: HttpsSettings  # the networks that may reach the entry
+    machine_scopes: list[str]  # the PACS scopes the machine clients hold: one listener rule each
 
 
 class WebIngress(pulumi.ComponentResource):
     def __init__(self, name: str, args: WebIngressArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pacsguard:edge:WebIngress", name, None, opts)
-        ctx, web = args.context, args.context.settings.web
+        ctx, web = args.context, args.web
         child = pulumi.ResourceOptions(parent=self)
         tags = ctx.tags("none")
 
@@ -52,7 +56,7 @@ class WebIngress(pulumi.ComponentResource):
             opts=child,
         )
         for port, why in ((443, "HTTPS"), (80, "redirect to HTTPS")):
-            allow_networks(f"{name}-in-{port}", ctx, self.security_group.id, port, ctx.settings.https.cidrs, why, self)
+            allow_networks(f"{name}-in-{port}", ctx, self.security_group.id, port, args.https.cidrs, why, self)
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-to-hosts",
             security_group_id=self.security_group.id,
@@ -89,7 +93,7 @@ class WebIngress(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.certificate_arn = web.certificate_arn or self._validated_certificate(name, ctx, tags)
+        self.certificate_arn = web.certificate_arn or self._validated_certificate(name, ctx, web, tags)
 
         self.alb = aws.lb.LoadBalancer(
             f"{name}-alb",
@@ -100,7 +104,7 @@ class WebIngress(pulumi.ComponentResource):
             security_groups=[self.security_group.id],
             drop_invalid_header_fields=True,
             desync_mitigation_mode="strictest",
-            enable_deletion_protection=ctx.settings.is_prod,
+            enable_deletion_protection=ctx.is_prod,
             idle_timeout=300,
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=args.access_log_bucket, prefix="alb", enabled=True),
             tags=tags,
@@ -150,8 +154,7 @@ class WebIngress(pulumi.ComponentResource):
             opts=child,
         )
         if idn.machine_clients:
-            scopes = sorted({c.scope for c in ctx.settings.identity.machine_clients})
-            for offset, scope in enumerate(scopes):
+            for offset, scope in enumerate(sorted(set(args.machine_scopes))):
                 self._machine_rule(name, idn, tags, scope, MACHINE_RULE_PRIORITY + offset)
         aws.lb.Listener(
             f"{name}-http-redirect",
@@ -169,17 +172,17 @@ class WebIngress(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        if ctx.settings.web.route53_zone_id:
-            self._alias_record(name, ctx)
+        if web.route53_zone_id:
+            self._alias_record(name, web)
         self._name = name
         self.register_outputs({"alb_dns": self.alb.dns_name})
 
-    def _alias_record(self, name: str, ctx: StackContext) -> None:
+    def _alias_record(self, name: str, web: WebSettings) -> None:
         """web.domain_name -> the ALB: Cognito redirects browsers to https://<domain>/oauth2/idpresponse."""
         aws.route53.Record(
             f"{name}-alias",
-            zone_id=ctx.settings.web.route53_zone_id,
-            name=ctx.settings.web.domain_name,
+            zone_id=web.route53_zone_id,
+            name=web.domain_name,
             type="A",
             aliases=[
                 aws.route53.RecordAliasArgs(
@@ -189,13 +192,14 @@ class WebIngress(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _validated_certificate(self, name: str, ctx: StackContext, tags: dict[str, str]) -> pulumi.Output[str]:
+    def _validated_certificate(
+        self, name: str, ctx: StackContext, web: WebSettings, tags: dict[str, str]
+    ) -> pulumi.Output[str]:
         """Request a certificate, publish its DNS validation record, and wait until ACM issues it.
 
         The listener takes the validation's ARN, so it is created only once the certificate is ISSUED
         (CreateListener refuses a pending certificate with UnsupportedCertificate).
         """
-        web = ctx.settings.web
         child = pulumi.ResourceOptions(parent=self)
         cert = aws.acm.Certificate(
             f"{name}-certificate",

@@ -60,6 +60,27 @@ USER_POOLS = Kind("user pool", plan.user_pools, cloud.user_pools)
 BACKUP_PLANS = Kind("backup plan", plan.backup_plans, cloud.backup_plans)
 VPCS = Kind("VPC", plan.vpcs, cloud.vpcs)
 LOAD_BALANCERS = Kind("load balancer", plan.load_balancers, cloud.load_balancers)
+DEFAULT_GROUPS = Kind("VPC", plan.default_groups, cloud.default_groups)
+SECURITY_GROUPS = Kind("security group", plan.security_groups, cloud.security_groups)
+PHI_BUCKETS = Kind("PHI bucket", plan.phi_buckets, cloud.phi_buckets)
+DETECTORS = Kind("GuardDuty detector", plan.detectors, cloud.detectors, account_wide=True)
+RECORDERS = Kind("AWS Config recorder", plan.recorders, cloud.recorders, account_wide=True)
+PROTECTED = Kind("database, file system or volume to back up", plan.protected, cloud.protected)
+APP_CLIENTS = Kind("user pool app client", plan.app_clients, cloud.app_clients)
+LISTENER_RULES = Kind(
+    "listener rule",
+    plan.listener_rules,
+    cloud.listener_rules,
+    none_is_fine="no listener rule: nothing is forwarded past the default actions",
+)
+LOGIN_LISTENERS = Kind(
+    "listener signing users in with Cognito",
+    plan.login_listeners,
+    cloud.login_listeners,
+    none_is_fine="no listener signs users in with Cognito: the clients' tokens are held to Cognito's 60 minutes",
+)
+EMERGENCY = Kind("break-glass arrangement", plan.emergency_access, cloud.emergency_access)
+PASSKEY_POOLS = Kind("user pool", plan.passkey_pools, cloud.passkey_pools)
 
 
 def judged(
@@ -71,12 +92,21 @@ def judged(
     applies_to: str = "",
     missing: str | None = None,
     none_applies: str | None = None,
+    unjudged: Callable[[F], tuple[str, str] | None] | None = None,
 ) -> dict[str, Any]:
     """`plan=` and `cloud=` of a Control, both judging `kind`'s facts with `judge` (spread into Control(...)).
 
     `missing`: the failure when the stack has none of the kind at all (else: not applicable in the plan, a scope
     gap in the account). `applies` narrows the facts judged (prod stacks only, log buckets only); when it leaves
-    none, the failure `none_applies`, or else "not applicable" naming `applies_to`."""
+    none, the failure `none_applies`, or else "not applicable" naming `applies_to`. `unjudged`: when the judge
+    finds no failure but the facts leave a property unknown to this layer, (why, cause) makes it `skipped`."""
+
+    def one(f: F) -> Outcome:
+        failure = judge(f)
+        skip = None if failure or unjudged is None else unjudged(f)
+        if skip:
+            return Outcome(f.name, "skipped", *skip)  # type: ignore[attr-defined]
+        return outcome(f.name, failure, ok(f) if callable(ok) else ok)  # type: ignore[attr-defined]
 
     def verdicts(facts: list[F], none: Callable[[], list[Outcome]]) -> list[Outcome]:
         if not facts:
@@ -86,7 +116,7 @@ def judged(
             return [Outcome("stack", "fail", none_applies)]
         if not chosen:
             return [Outcome("stack", "skipped", f"not applicable: applies to {applies_to} only")]
-        return [outcome(f.name, judge(f), ok(f) if callable(ok) else ok) for f in chosen]  # type: ignore[attr-defined]
+        return [one(f) for f in chosen]
 
     def plan_check(g: PlanGraph) -> list[Outcome]:
         return verdicts(

@@ -31,3 +31,11 @@ def denies_insecure_transport(doc: dict[str, Any], actions: tuple[str, ...] = ()
 def merged_policy(docs: list[dict[str, Any]]) -> dict[str, Any]:
     """Several policy documents attached to one resource, as the one document AWS would report."""
     return {"Version": "2012-10-17", "Statement": [st for d in docs for st in statements(d)]}
+
+
+def world_port(protocol: Any, from_port: Any, to_port: Any) -> str:
+    """How a finding names an ingress rule's ports: "443", "8000-8100", or "all" (every protocol, no port)."""
+    if str(protocol) in ("-1", "-1.0", "all") or from_port is None:
+        return "all"
+    low, high = int(float(from_port)), int(float(to_port if to_port is not None else from_port))
+    return str(low) if low == high else f"{low}-{high}"

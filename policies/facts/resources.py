@@ -170,3 +170,121 @@ class BackupPlan:
 class Vpc:
     name: str
     flow_log_traffic: tuple[str, ...]  # the traffic type of each flow log on it (ALL, ACCEPT, REJECT)
+
+
+@dataclass(frozen=True)
+class DefaultGroup:
+    """A VPC's default security group (named after the VPC when the program leaves it unmanaged)."""
+
+    name: str
+    rules: int | None  # ingress and egress rules; None: unmanaged, so AWS's allow-all rules stay (the account
+    # always reports the group)
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    name: str
+    world_ports: tuple[str, ...]  # each ingress port ("443", "8000-8100", "all") open to 0.0.0.0/0 or ::/0
+
+
+@dataclass(frozen=True)
+class Trail(EncryptedResource):
+    """A CloudTrail trail: account-wide, so the account's every trail (shadow trails asked of their home region)."""
+
+    multi_region: bool
+    log_validation: bool
+    cloudwatch_logs: bool  # delivered to a CloudWatch Logs group (what the alarms read)
+    logging: bool
+
+
+@dataclass(frozen=True)
+class PhiBucket:
+    """A PHI bucket and whether any trail records object reads and writes in it (data events)."""
+
+    name: str
+    object_events_recorded: bool
+
+
+# Who runs an account-wide service: the program declares it, or the settings delegate it to the organisation
+# (account.<service>: existing), in which case the plan has nothing to judge and the audit judges the live one.
+DECLARED, DELEGATED = "declared", "delegated"
+
+
+@dataclass(frozen=True)
+class Detector:
+    """The region's GuardDuty detector ("account" when there is none)."""
+
+    name: str
+    enabled: bool
+    features: tuple[str, ...]  # the features that are ENABLED
+    source: str = DECLARED
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """The region's AWS Config recorder ("account" when there is none)."""
+
+    name: str
+    exists: bool
+    all_supported: bool
+    recording: bool
+    source: str = DECLARED
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A resource holding PHI that AWS Backup must select: the index database, the image store, a data volume."""
+
+    name: str
+    backup_plans: int  # the stack's backup plans
+    selected: bool  # a selection of one of those plans covers it
+
+
+@dataclass(frozen=True)
+class AppClient:
+    """A user pool app client: a machine client (client_credentials) or the browser's (the ALB's)."""
+
+    name: str
+    flows: tuple[str, ...]
+    scopes: tuple[str, ...]
+    secret: bool
+    minutes: dict[str, float]  # access / id / refresh token lifetimes
+    rotation: bool  # refresh tokens rotate
+    session_minutes: float | None  # the shortest web session of the listeners that sign users in; None: none does
+    jwt_verified: bool | None  # a listener rule verifies the pool's JWTs before forwarding; None: the endpoint
+    # cannot hold such a rule (an emulator without the jwt-validation action)
+
+
+@dataclass(frozen=True)
+class ListenerRule:
+    name: str
+    forwards_unverified: bool  # forwards before any jwt-validation or authenticate action
+
+
+@dataclass(frozen=True)
+class LoginListener:
+    """A listener that signs users in with Cognito (authenticate-cognito)."""
+
+    name: str
+    extra_params: dict[str, str]  # authentication request extra parameters (prompt=login)
+
+
+@dataclass(frozen=True)
+class EmergencyAccess:
+    """The stack's break-glass arrangement, one per stack."""
+
+    name: str
+    sealed: tuple[tuple[str, bool], ...]  # each break-glass secret and whether a customer key seals it
+    group: bool  # every user pool has the emergency group
+    alarmed: tuple[str, ...]  # emergency metrics an alarm that notifies someone watches
+
+
+@dataclass(frozen=True)
+class Passkeys:
+    """A user pool's passkey (WebAuthn) settings."""
+
+    name: str
+    mode: str | None  # the pool's pacsguard:passkeys tag: off, allowed, required
+    tier: str
+    first_factors: tuple[str, ...]
+    webauthn: dict[str, Any] | None  # relying_party, user_verification, mfa_required, factor; None: not returned

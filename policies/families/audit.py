@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from policies import citations as c
 from policies.cloud.checks import monitoring
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import Bucket, Database, LoadBalancer, LogGroup
+from policies.facts.resources import (
+    DELEGATED,
+    Bucket,
+    Database,
+    Detector,
+    LoadBalancer,
+    LogGroup,
+    PhiBucket,
+    Recorder,
+    Trail,
+)
 from policies.graph import PlanGraph
-from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, outcome, resource_outcome
+from policies.model import NOT_APPLICABLE, Citations, CloudCheck, Control, Outcome, StackCheck
 
 AUDIT = Citations(hipaa=(c.AUDIT, c.ACTIVITY_REVIEW), gdpr=(c.GDPR_CIA, c.GDPR_BREACH), ihe=(c.ITI_20,))
 DETECTION = Citations(hipaa=(c.ACTIVITY_REVIEW, c.LOGIN_MONITORING), gdpr=(c.GDPR_BREACH,))
@@ -28,48 +36,18 @@ def _db_log_exports(db: Database) -> str | None:
     return f"logs not exported to CloudWatch: {', '.join(missing)}" if missing else None
 
 
-def _trail(g: PlanGraph) -> list[Outcome]:
-    trails = g.of("aws:cloudtrail/trail:Trail")
-    if not trails:
-        return [Outcome("account", "fail", "no CloudTrail trail")]
-    out = []
-    for t in trails:
-        i = t.inputs
-        if not i.get("isMultiRegionTrail"):
-            failure = "trail is single-region"
-        elif not i.get("enableLogFileValidation"):
-            failure = "log file validation is off (tampering would go unnoticed)"
-        elif not i.get("cloudWatchLogsGroupArn"):
-            failure = "trail is not delivered to CloudWatch Logs (no alarms possible)"
-        elif i.get("enableLogging") is False:
-            failure = "logging is stopped"
-        else:
-            failure = None
-        out.append(resource_outcome(t, failure, "multi-region, validated, delivered to CloudWatch"))
-    return out
+def _trail(t: Trail) -> str | None:
+    if not t.multi_region:
+        return "trail is single-region"
+    if not t.log_validation:
+        return "log file validation is off (tampering would go unnoticed)"
+    if not t.cloudwatch_logs:
+        return "trail is not delivered to CloudWatch Logs (no alarms possible)"
+    return None if t.logging else "logging is stopped"
 
 
-def _data_events(g: PlanGraph) -> list[Outcome]:
-    phi = [b for b in g.of("aws:s3/bucket:Bucket") if b.tags.get("pacsguard:data-class") == "phi"]
-    trails = g.of("aws:cloudtrail/trail:Trail")
-    all_objects = False
-    watched_urns: set[str] = set()
-    for t in trails:
-        for sel in t.inputs.get("advancedEventSelectors") or []:
-            fields = {f.get("field"): f for f in sel.get("fieldSelectors") or []}
-            if "Data" not in (fields.get("eventCategory") or {}).get("equals", []):
-                continue
-            if "resources.ARN" not in fields:
-                all_objects = True
-        # The selector names bucket ARNs: the trail's inputs depend on exactly those buckets.
-        watched_urns.update(t.property_dependencies.get("advancedEventSelectors", []))
-    out = []
-    for b in phi:
-        covered = bool(trails) and (all_objects or b.urn in watched_urns)
-        out.append(
-            resource_outcome(b, None if covered else "object reads and writes of this PHI bucket are not recorded")
-        )
-    return out or [Outcome("stack", "skipped", "not applicable: no PHI bucket")]
+def _data_events(b: PhiBucket) -> str | None:
+    return None if b.object_events_recorded else "object reads and writes of this PHI bucket are not recorded"
 
 
 def _access_logging(b: Bucket) -> str | None:
@@ -106,131 +84,33 @@ def _alarms(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-def _organisation_runs(g: PlanGraph, service: str) -> list[Outcome]:
-    """account.<service>: existing declares nothing: the plan cannot see it, the cloud audit judges it."""
-    return [
-        Outcome(
-            "account",
-            "skipped",
-            f"account.{service}: existing (run by the organisation); `pacsguard audit` judges the live one",
-        )
-    ]
+def _delegated(source: str, service: str) -> tuple[str, str] | None:
+    """account.<service>: existing declares nothing: the plan cannot see it, the cloud audit judges the live one."""
+    if source != DELEGATED:
+        return None
+    return (
+        f"account.{service}: existing (run by the organisation); `pacsguard audit` judges the live one",
+        NOT_APPLICABLE,
+    )
 
 
-def _guardduty(g: PlanGraph) -> list[Outcome]:
-    detectors = [d for d in g.of("aws:guardduty/detector:Detector") if d.inputs.get("enable", True)]
-    if not detectors and "guardduty" in g.existing_services:
-        return _organisation_runs(g, "guardduty")
-    if not detectors:
-        return [Outcome("account", "fail", "GuardDuty is not enabled")]
-    features = {
-        f.inputs.get("name")
-        for f in g.of("aws:guardduty/detectorFeature:DetectorFeature")
-        if f.inputs.get("status") == "ENABLED"
-    }
-    missing = [f for f in GUARDDUTY_FEATURES if f not in features]
-    return [
-        resource_outcome(
-            detectors[0],
-            f"features off: {', '.join(missing)}" if missing else None,
-            "S3, EBS malware and RDS login protection on",
-        )
-    ]
+def _guardduty(d: Detector) -> str | None:
+    if d.source == DELEGATED:
+        return None
+    if not d.enabled:
+        return "GuardDuty is not enabled"
+    missing = [f for f in GUARDDUTY_FEATURES if f not in d.features]
+    return f"features off: {', '.join(missing)}" if missing else None
 
 
-def _config(g: PlanGraph) -> list[Outcome]:
-    recorders = g.of("aws:cfg/recorder:Recorder")
-    if not recorders and "config" in g.existing_services:
-        return _organisation_runs(g, "config")
-    if not recorders:
-        return [Outcome("account", "fail", "AWS Config is not recording")]
-    rec = recorders[0]
-    group = rec.inputs.get("recordingGroup") or {}
-    status = [s for s in g.of("aws:cfg/recorderStatus:RecorderStatus") if s.inputs.get("isEnabled")]
-    if not group.get("allSupported"):
-        return [Outcome(rec.name, "fail", "recorder does not record all supported resource types")]
-    if not status:
-        return [Outcome(rec.name, "fail", "recorder is not started")]
-    return [Outcome(rec.name, "pass", "recording all resource types")]
-
-
-# --- cloud checks -------------------------------------------------------------------------------------
-
-
-def _c_trail(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import audit_services
-
-    trails = audit_services.trails(cx.api)
-    if not trails:
-        return [Outcome("account", "fail", "no CloudTrail trail")]
-    out = []
-    for t in trails:
-        if not t.get("IsMultiRegionTrail"):
-            failure = "trail is single-region"
-        elif not t.get("LogFileValidationEnabled"):
-            failure = "log file validation is off"
-        elif not t.get("CloudWatchLogsLogGroupArn"):
-            failure = "not delivered to CloudWatch Logs"
-        elif not t.get("IsLogging"):
-            failure = "logging is stopped"
-        else:
-            failure = None
-        out.append(outcome(t["Name"], failure, "multi-region, validated, delivered to CloudWatch"))
-    return out
-
-
-def _c_data_events(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import audit_services, s3
-    from policies.cloud.judge import none_found
-
-    phi = [b for b in s3.buckets(cx.api, cx.stack) if b["tags"].get("pacsguard:data-class") == "phi"]
-    watched: set[str] = set()
-    everything = False
-    for t in audit_services.trails(cx.api):
-        sel = t["selectors"]
-        for adv in sel.get("AdvancedEventSelectors", []) or []:
-            fields = {f["Field"]: f for f in adv.get("FieldSelectors", [])}
-            if "Data" not in fields.get("eventCategory", {}).get("Equals", []):
-                continue
-            arns = fields.get("resources.ARN", {}).get("StartsWith")
-            if arns is None:
-                everything = True
-            watched.update(arns or [])
-        for es in sel.get("EventSelectors", []) or []:
-            for dr in es.get("DataResources", []) or []:
-                watched.update(dr.get("Values", []))
-    out = []
-    for b in phi:
-        own = f"arn:aws:s3:::{b['name']}"
-        # "arn:aws:s3" in a classic selector means every bucket; otherwise the bucket (or its prefix) is named.
-        covered = everything or any(
-            w in ("arn:aws:s3", "arn:aws:s3:::", own, own + "/") or w.startswith(own + "/") for w in watched
-        )
-        out.append(outcome(b["name"], None if covered else "object reads and writes are not recorded"))
-    return out or none_found("PHI bucket", cx.stack)
-
-
-def _c_guardduty(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import audit_services
-
-    detectors = [d for d in audit_services.guardduty_detectors(cx.api) if d.get("Status") == "ENABLED"]
-    if not detectors:
-        return [Outcome("account", "fail", "GuardDuty is not enabled in this region")]
-    features = {f.get("Name") for f in detectors[0].get("Features", []) if f.get("Status") == "ENABLED"}
-    missing = [f for f in GUARDDUTY_FEATURES if f not in features]
-    return [outcome(detectors[0]["id"], f"features off: {', '.join(missing)}" if missing else None)]
-
-
-def _c_config(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import audit_services
-
-    recorders = audit_services.config_recorders(cx.api)
-    if not recorders:
-        return [Outcome("account", "fail", "AWS Config is not recording")]
-    r = recorders[0]
-    if not (r.get("recordingGroup") or {}).get("allSupported"):
-        return [outcome(r["name"], "recorder does not record all supported types")]
-    return [outcome(r["name"], None if r.get("recording") else "recorder is stopped")]
+def _config(r: Recorder) -> str | None:
+    if r.source == DELEGATED:
+        return None
+    if not r.exists:
+        return "AWS Config is not recording"
+    if not r.all_supported:
+        return "recorder does not record all supported resource types"
+    return None if r.recording else "recorder is not recording"
 
 
 CONTROLS = [
@@ -247,8 +127,9 @@ CONTROLS = [
             "prowler": "cloudtrail_multi_region_enabled, cloudtrail_log_file_validation_enabled, cloudtrail_cloudwatch_logging_enabled",
             "checkov": "CKV_AWS_67",
         },
-        plan=StackCheck(_trail),
-        cloud=CloudCheck(_c_trail),
+        **judged(
+            kinds.TRAILS, _trail, "multi-region, validated, delivered to CloudWatch", missing="no CloudTrail trail"
+        ),
     ),
     Control(
         id="AUD-PHI-DATA-EVENTS",
@@ -259,8 +140,7 @@ CONTROLS = [
         remediation="Add an advanced event selector for AWS::S3::Object data events on the PHI buckets.",
         citations=AUDIT,
         equivalents={"prowler": "cloudtrail_s3_dataevents_read_enabled"},
-        plan=StackCheck(_data_events),
-        cloud=CloudCheck(_c_data_events),
+        **judged(kinds.PHI_BUCKETS, _data_events, "object reads and writes recorded"),
     ),
     Control(
         id="AUD-S3-ACCESS-LOGS",
@@ -334,8 +214,12 @@ CONTROLS = [
         remediation="Enable the detector with S3_DATA_EVENTS, EBS_MALWARE_PROTECTION and RDS_LOGIN_EVENTS.",
         citations=DETECTION,
         equivalents={"aws_config": "GUARDDUTY_ENABLED_CENTRALIZED", "prowler": "guardduty_is_enabled"},
-        plan=StackCheck(_guardduty),
-        cloud=CloudCheck(_c_guardduty),
+        **judged(
+            kinds.DETECTORS,
+            _guardduty,
+            "S3, EBS malware and RDS login protection on",
+            unjudged=lambda d: _delegated(d.source, "guardduty"),
+        ),
     ),
     Control(
         id="AUD-CONFIG",
@@ -346,8 +230,12 @@ CONTROLS = [
         remediation="Recorder with all_supported, a delivery channel and the recorder started.",
         citations=DETECTION,
         equivalents={"prowler": "config_recorder_all_regions_enabled"},
-        plan=StackCheck(_config),
-        cloud=CloudCheck(_c_config),
+        **judged(
+            kinds.RECORDERS,
+            _config,
+            "recording all resource types",
+            unjudged=lambda r: _delegated(r.source, "config"),
+        ),
     ),
     Control(
         id="AUD-RDS-LOGS",

@@ -4,28 +4,20 @@ and are tested."""
 from __future__ import annotations
 
 from policies import citations as c
-from policies.cloud.checks import backups
 from policies.facts import kinds
 from policies.facts.kinds import judged, judged_each
-from policies.facts.resources import BackupPlan, Database, Vault
+from policies.facts.resources import BackupPlan, Database, Protected, Vault
 from policies.graph import PlanGraph
-from policies.model import Citations, CloudCheck, Control, Outcome, StackCheck, resource_outcome
+from policies.model import Citations, Control, Outcome, StackCheck, resource_outcome
 
 CONTINGENCY = Citations(hipaa=(c.BACKUP_PLAN, c.DISASTER_RECOVERY), gdpr=(c.GDPR_RESTORE,))
 MIN_DB_BACKUP_DAYS = {"prod": 35, "dev": 1}
 
 
-def _coverage(g: PlanGraph) -> list[Outcome]:
-    covered = {
-        urn for sel in g.of("aws:backup/selection:Selection") for urn in sel.property_dependencies.get("resources", [])
-    }
-    out = [
-        resource_outcome(r, None if r.urn in covered else "not in any backup selection")
-        for r in g.of("aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem")
-    ]
-    if not g.of("aws:backup/plan:Plan"):
-        return [Outcome("stack", "fail", "no backup plan")]
-    return out
+def _coverage(p: Protected) -> str | None:
+    if not p.backup_plans:
+        return "no backup plan"
+    return None if p.selected else "not in any backup selection of the stack's backup plans"
 
 
 def _db_pitr(db: Database) -> str | None:
@@ -91,8 +83,12 @@ CONTROLS = [
         remediation="Select the EFS file system and the RDS instance in an AWS Backup plan.",
         citations=CONTINGENCY,
         equivalents={"prowler": "backup_plans_exist", "aws_config": "RESOURCES_PROTECTED_BY_BACKUP_PLAN"},
-        plan=StackCheck(_coverage),
-        cloud=CloudCheck(backups.coverage),
+        **judged(
+            kinds.PROTECTED,
+            _coverage,
+            "selected by a backup plan",
+            missing="no database, file system or volume of the stack to back up was found",
+        ),
     ),
     Control(
         id="BAK-PITR",

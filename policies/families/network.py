@@ -7,15 +7,15 @@ from typing import Any
 
 from infra.endpoint_services import POLICY_SERVICES
 from policies import citations as c
+from policies.cloud.checks import s3_account
 from policies.facts import kinds
 from policies.facts.kinds import judged
-from policies.facts.resources import Bucket, Database, Host, LoadBalancer, Vpc
+from policies.facts.resources import Bucket, Database, DefaultGroup, Host, LoadBalancer, SecurityGroup, Vpc
 from policies.graph import PlanGraph, as_list, policy_doc, statements
-from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, outcome, resource_outcome
+from policies.model import Citations, CloudCheck, Control, Outcome, ResourceCheck, StackCheck, resource_outcome
 from policies.plan.facts import PAB_FLAGS
 
 EXPOSURE = Citations(hipaa=(c.ACCESS, c.TRANSMISSION), gdpr=(c.GDPR_CIA, c.GDPR_BY_DESIGN))
-WORLD = ("0.0.0.0/0", "::/0")
 REQUIRED_ENDPOINTS = ("s3", "ssm", "ssmmessages", "ec2messages", "kms", "logs", "secretsmanager", "sts")
 REQUIRED_WAF_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
@@ -36,47 +36,14 @@ def _s3_public(b: Bucket) -> str | None:
     return f"bucket policy allows anyone ({', '.join(public_allow)})" if public_allow else None
 
 
-def _world_ingress(g: PlanGraph) -> list[Outcome]:
-    out = []
-    for rule in g.of(
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:ec2/securityGroupRule:SecurityGroupRule"
-    ):
-        i = rule.inputs
-        if i.get("type") not in (None, "ingress"):
-            continue
-        sources = [
-            i.get("cidrIpv4"),
-            i.get("cidrIpv6"),
-            *as_list(i.get("cidrBlocks")),
-            *as_list(i.get("ipv6CidrBlocks")),
-        ]
-        world = [s for s in sources if s in WORLD]
-        port = (
-            f"{i.get('fromPort')}-{i.get('toPort')}" if i.get("fromPort") != i.get("toPort") else str(i.get("fromPort"))
-        )
-        out.append(resource_outcome(rule, f"admits {world[0]} on port {port}" if world else None, "source restricted"))
-    for sg in g.of("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
-        for ing in sg.inputs.get("ingress") or []:
-            if set(as_list(ing.get("cidrBlocks")) + as_list(ing.get("ipv6CidrBlocks"))) & set(WORLD):
-                out.append(Outcome(sg.name, "fail", f"inline rule admits the world on port {ing.get('fromPort')}"))
-    return out or [Outcome("stack", "pass", "no ingress rules")]
+def _sg_world(sg: SecurityGroup) -> str | None:
+    return f"admits the internet on port {', '.join(sg.world_ports)}" if sg.world_ports else None
 
 
-def _default_sg(g: PlanGraph) -> list[Outcome]:
-    vpcs = g.of("aws:ec2/vpc:Vpc")
-    defaults = g.of("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
-    out = []
-    for vpc in vpcs:
-        mine = [d for d in defaults if d.depends_on("vpcId", vpc)]
-        if not mine:
-            out.append(
-                Outcome(vpc.name, "fail", "the default security group is not managed: AWS leaves its allow-all rules")
-            )
-        elif mine[0].inputs.get("ingress") or mine[0].inputs.get("egress"):
-            out.append(Outcome(mine[0].name, "fail", "the default security group has rules"))
-        else:
-            out.append(Outcome(mine[0].name, "pass", "default security group has no rules"))
-    return out
+def _default_sg(d: DefaultGroup) -> str | None:
+    if d.rules is None:
+        return "the default security group is not managed: AWS leaves its allow-all rules"
+    return "the default security group has rules" if d.rules else None
 
 
 def _host_public_ip(h: Host) -> str | None:
@@ -211,61 +178,6 @@ def _db_isolated(g: PlanGraph) -> list[Outcome]:
     return out
 
 
-# --- cloud checks -------------------------------------------------------------------------------------
-
-
-def _c_s3_account_pab(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import s3
-
-    pab = s3.account_public_access_block(cx.api) or {}
-    missing = [f for f in PAB_FLAGS if not pab.get(f)]
-    return [
-        outcome(
-            "account",
-            f"account-level block lacks {', '.join(missing)}" if missing else None,
-            "account blocks public buckets",
-        )
-    ]
-
-
-def _c_sg_world(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-    from policies.cloud.scope import stack_security_group_ids
-
-    mine = stack_security_group_ids(cx)
-    out = []
-    for g in ec2.security_groups(cx.api):
-        if g["GroupId"] not in mine:
-            continue
-        world = [
-            str(p.get("FromPort", "all"))
-            for p in g.get("IpPermissions", [])
-            if any(r.get("CidrIp") == "0.0.0.0/0" for r in p.get("IpRanges", []))
-            or any(r.get("CidrIpv6") == "::/0" for r in p.get("Ipv6Ranges", []))
-        ]
-        out.append(
-            outcome(
-                g["GroupId"], f"admits the internet on port {', '.join(world)}" if world else None, "sources restricted"
-            )
-        )
-    return out or none_found("security group", cx.stack)
-
-
-def _c_default_sg(cx: Any) -> list[Outcome]:
-    from policies.cloud.collect import ec2
-    from policies.cloud.judge import none_found
-    from policies.cloud.scope import stack_vpc_ids
-
-    vpc_ids = stack_vpc_ids(cx)
-    out = []
-    for g in ec2.security_groups(cx.api):
-        if g.get("GroupName") == "default" and g.get("VpcId") in vpc_ids:
-            rules = g.get("IpPermissions", []) + g.get("IpPermissionsEgress", [])
-            out.append(outcome(g["GroupId"], "the default security group has rules" if rules else None))
-    return out or none_found("VPC", cx.stack)
-
-
 CONTROLS = [
     Control(
         id="NET-S3-PUBLIC",
@@ -291,8 +203,7 @@ CONTROLS = [
         remediation="List the hospital networks in dicom.modality_cidrs and https.cidrs; never 0.0.0.0/0 or ::/0.",
         citations=EXPOSURE,
         equivalents={"prowler": "ec2_securitygroup_allow_ingress_from_internet_to_any_port", "checkov": "CKV_AWS_260"},
-        plan=StackCheck(_world_ingress),
-        cloud=CloudCheck(_c_sg_world),
+        **judged(kinds.SECURITY_GROUPS, _sg_world, "sources restricted"),
     ),
     Control(
         id="NET-DEFAULT-SG",
@@ -307,8 +218,7 @@ CONTROLS = [
             "prowler": "ec2_securitygroup_default_restrict_traffic",
             "checkov": "CKV2_AWS_12",
         },
-        plan=StackCheck(_default_sg),
-        cloud=CloudCheck(_c_default_sg),
+        **judged(kinds.DEFAULT_GROUPS, _default_sg, "default security group has no rules"),
     ),
     Control(
         id="NET-HOST-NO-PUBLIC-IP",
@@ -462,6 +372,6 @@ CONTROLS = [
         remediation="Enable all four flags of the S3 account public access block (s3control PutPublicAccessBlock).",
         citations=EXPOSURE,
         equivalents={"prowler": "s3_account_level_public_access_blocks"},
-        cloud=CloudCheck(_c_s3_account_pab),
+        cloud=CloudCheck(s3_account.account_public_access_block),
     ),
 ]

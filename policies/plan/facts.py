@@ -7,27 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.facts.predicates import customer_key, merged_policy
-from policies.facts.resources import (
-    BackupPlan,
-    Bucket,
-    Database,
-    EbsDefault,
-    EncryptedResource,
-    FileSystem,
-    Host,
-    Key,
-    KeyLifecycle,
-    Listener,
-    LoadBalancer,
-    LogGroup,
-    Principal,
-    UserPool,
-    Vault,
-    Volume,
-    Vpc,
-)
-from policies.graph import PlanGraph, policy_doc
+from policies.facts import cognito
+from policies.facts import resources as facts
+from policies.facts.predicates import customer_key, merged_policy, world_port
+from policies.facts.resources import DECLARED, DELEGATED
+from policies.graph import PlanGraph, Res, as_list, policy_doc
 
 LOG_SINK_TAG = "pacsguard:log-sink"
 DATA_CLASS_TAG = "pacsguard:data-class"
@@ -38,6 +22,14 @@ OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguratio
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+GROUPS = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+WORLD = ("0.0.0.0/0", "::/0")
+CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+RULE_TYPES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
+METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 # The public access block's four flags: the API's name -> the Pulumi input's.
 PAB_FLAGS = {
     "BlockPublicAcls": "blockPublicAcls",
@@ -52,7 +44,7 @@ def _true(value: Any) -> bool:
     return str(value).lower() == "true"
 
 
-def buckets(g: PlanGraph) -> list[Bucket]:
+def buckets(g: PlanGraph) -> list[facts.Bucket]:
     out = []
     for b in g.of("aws:s3/bucket:Bucket"):
         rules = [r for conf in g.parts(b, SSE_CONFIG, "bucket") for r in conf.inputs.get("rules") or []]
@@ -67,7 +59,7 @@ def buckets(g: PlanGraph) -> list[Bucket]:
             if r.get("status") == "Enabled"
         ]
         out.append(
-            Bucket(
+            facts.Bucket(
                 name=b.name,
                 environment=g.environment,
                 data_class=b.tags.get(DATA_CLASS_TAG),
@@ -94,22 +86,22 @@ def buckets(g: PlanGraph) -> list[Bucket]:
     return out
 
 
-def keys(g: PlanGraph) -> list[Key]:
+def keys(g: PlanGraph) -> list[facts.Key]:
     return [
-        Key(k.name, bool(k.inputs.get("enableKeyRotation")), policy_doc(k.inputs.get("policy")))
+        facts.Key(k.name, bool(k.inputs.get("enableKeyRotation")), policy_doc(k.inputs.get("policy")))
         for k in g.of("aws:kms/key:Key")
     ]
 
 
-def key_lifecycles(g: PlanGraph) -> list[KeyLifecycle]:
+def key_lifecycles(g: PlanGraph) -> list[facts.KeyLifecycle]:
     """A key the program declares disabled (is_enabled=False); deletion is never planned."""
     return [
-        KeyLifecycle(k.name, "Disabled" if k.inputs.get("isEnabled") is False else "Enabled")
+        facts.KeyLifecycle(k.name, "Disabled" if k.inputs.get("isEnabled") is False else "Enabled")
         for k in g.of("aws:kms/key:Key")
     ]
 
 
-def databases(g: PlanGraph) -> list[Database]:
+def databases(g: PlanGraph) -> list[facts.Database]:
     out = []
     for db in g.of("aws:rds/instance:Instance"):
         groups = g.referenced(db, "parameterGroupName")
@@ -122,7 +114,7 @@ def databases(g: PlanGraph) -> list[Database]:
             if cidr
         ]
         out.append(
-            Database(
+            facts.Database(
                 name=db.name,
                 environment=g.environment,
                 encrypted=bool(db.inputs.get("storageEncrypted")),
@@ -141,24 +133,24 @@ def databases(g: PlanGraph) -> list[Database]:
     return out
 
 
-def file_systems(g: PlanGraph) -> list[FileSystem]:
+def file_systems(g: PlanGraph) -> list[facts.FileSystem]:
     out = []
     for fs in g.of("aws:efs/fileSystem:FileSystem"):
         parts = g.parts(fs, "aws:efs/fileSystemPolicy:FileSystemPolicy", "fileSystemId")
         policy = merged_policy([policy_doc(p.inputs.get("policy")) for p in parts])
-        out.append(FileSystem(fs.name, bool(fs.inputs.get("encrypted")), fs.inputs.get("kmsKeyId"), policy))
+        out.append(facts.FileSystem(fs.name, bool(fs.inputs.get("encrypted")), fs.inputs.get("kmsKeyId"), policy))
     return out
 
 
-def ebs_default(g: PlanGraph) -> list[EbsDefault]:
+def ebs_default(g: PlanGraph) -> list[facts.EbsDefault]:
     enc = g.of("aws:ebs/encryptionByDefault:EncryptionByDefault")
     key = g.of("aws:ebs/defaultKmsKey:DefaultKmsKey")
     if not enc or not enc[0].inputs.get("enabled"):
-        return [EbsDefault("account", False, None)]
-    return [EbsDefault(enc[0].name, True, key[0].inputs.get("keyArn") if key else None)]
+        return [facts.EbsDefault("account", False, None)]
+    return [facts.EbsDefault(enc[0].name, True, key[0].inputs.get("keyArn") if key else None)]
 
 
-def volumes(g: PlanGraph) -> list[Volume]:
+def volumes(g: PlanGraph) -> list[facts.Volume]:
     """The volumes the stack's launch templates give every host (the plan cannot see volumes made later)."""
     out = []
     for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
@@ -166,22 +158,24 @@ def volumes(g: PlanGraph) -> list[Volume]:
             ebs = bdm.get("ebs") or {}
             key = ebs.get("kmsKeyId")
             name = f"{lt.name}:{bdm.get('deviceName', '')}"  # a launch template gives each host several volumes
-            out.append(Volume(name, _true(ebs.get("encrypted")), key, customer_key(key)))
+            out.append(facts.Volume(name, _true(ebs.get("encrypted")), key, customer_key(key)))
     return out
 
 
-def _encrypted(g: PlanGraph, token: str, key_input: str) -> list[EncryptedResource]:
-    return [EncryptedResource(r.name, r.inputs.get(key_input)) for r in g.of(token)]
+def _encrypted(g: PlanGraph, token: str, key_input: str) -> list[facts.EncryptedResource]:
+    return [facts.EncryptedResource(r.name, r.inputs.get(key_input)) for r in g.of(token)]
 
 
-def log_groups(g: PlanGraph) -> list[LogGroup]:
+def log_groups(g: PlanGraph) -> list[facts.LogGroup]:
     return [
-        LogGroup(lg.name, g.environment, lg.inputs.get("kmsKeyId"), int(lg.inputs.get("retentionInDays") or 0) or None)
+        facts.LogGroup(
+            lg.name, g.environment, lg.inputs.get("kmsKeyId"), int(lg.inputs.get("retentionInDays") or 0) or None
+        )
         for lg in g.of("aws:cloudwatch/logGroup:LogGroup")
     ]
 
 
-def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
+def load_balancers(g: PlanGraph) -> list[facts.LoadBalancer]:
     out = []
     associations = g.of("aws:wafv2/webAclAssociation:WebAclAssociation")
     for lb in g.of("aws:lb/loadBalancer:LoadBalancer"):
@@ -189,7 +183,7 @@ def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
         rules = (acls[0].inputs.get("rules") or []) if acls else []
         statements_ = [r.get("statement") or {} for r in rules]
         out.append(
-            LoadBalancer(
+            facts.LoadBalancer(
                 lb.name,
                 lb.inputs.get("loadBalancerType") or "application",
                 bool(lb.inputs.get("dropInvalidHeaderFields")),
@@ -203,40 +197,230 @@ def load_balancers(g: PlanGraph) -> list[LoadBalancer]:
     return out
 
 
-def secrets(g: PlanGraph) -> list[EncryptedResource]:
+def secrets(g: PlanGraph) -> list[facts.EncryptedResource]:
     return _encrypted(g, "aws:secretsmanager/secret:Secret", "kmsKeyId")
 
 
-def topics(g: PlanGraph) -> list[EncryptedResource]:
+def topics(g: PlanGraph) -> list[facts.EncryptedResource]:
     return _encrypted(g, "aws:sns/topic:Topic", "kmsMasterKeyId")
 
 
-def vaults(g: PlanGraph) -> list[Vault]:
+def vaults(g: PlanGraph) -> list[facts.Vault]:
     out = []
     locks = g.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
     for v in g.of("aws:backup/vault:Vault"):
         mine = [lk for lk in locks if lk.depends_on("backupVaultName", v)]
         compliance = bool(mine) and mine[0].inputs.get("changeableForDays") is not None
-        out.append(Vault(v.name, g.environment, v.inputs.get("kmsKeyArn"), bool(mine), compliance))
+        out.append(facts.Vault(v.name, g.environment, v.inputs.get("kmsKeyArn"), bool(mine), compliance))
     return out
 
 
-def trails(g: PlanGraph) -> list[EncryptedResource]:
-    return _encrypted(g, "aws:cloudtrail/trail:Trail", "kmsKeyId")
+def trails(g: PlanGraph) -> list[facts.Trail]:
+    out = []
+    for t in g.of("aws:cloudtrail/trail:Trail"):
+        i = t.inputs
+        out.append(
+            facts.Trail(
+                t.name,
+                i.get("kmsKeyId"),
+                multi_region=bool(i.get("isMultiRegionTrail")),
+                log_validation=bool(i.get("enableLogFileValidation")),
+                cloudwatch_logs=bool(i.get("cloudWatchLogsGroupArn")),
+                logging=i.get("enableLogging") is not False,
+            )
+        )
+    return out
 
 
-def listeners(g: PlanGraph) -> list[Listener]:
+def phi_buckets(g: PlanGraph) -> list[facts.PhiBucket]:
+    """PHI buckets and whether a trail's data-event selector covers their objects (all buckets, or by ARN: the
+    selector then depends on exactly those buckets)."""
+    trails_ = g.of("aws:cloudtrail/trail:Trail")
+    all_objects, watched = False, set()
+    for t in trails_:
+        for sel in t.inputs.get("advancedEventSelectors") or []:
+            fields = {f.get("field"): f for f in sel.get("fieldSelectors") or []}
+            if "Data" in (fields.get("eventCategory") or {}).get("equals", []) and "resources.ARN" not in fields:
+                all_objects = True
+        watched.update(t.property_dependencies.get("advancedEventSelectors", []))
+    return [
+        facts.PhiBucket(b.name, bool(trails_) and (all_objects or b.urn in watched))
+        for b in g.of("aws:s3/bucket:Bucket")
+        if b.tags.get(DATA_CLASS_TAG) == "phi"
+    ]
+
+
+def detectors(g: PlanGraph) -> list[facts.Detector]:
+    declared = [d for d in g.of("aws:guardduty/detector:Detector") if d.inputs.get("enable", True)]
+    if not declared:
+        return [facts.Detector("account", False, (), DELEGATED if "guardduty" in g.existing_services else DECLARED)]
+    features = {
+        f.inputs.get("name")
+        for f in g.of("aws:guardduty/detectorFeature:DetectorFeature")
+        if f.inputs.get("status") == "ENABLED"
+    }
+    return [facts.Detector(declared[0].name, True, tuple(sorted(str(f) for f in features)))]
+
+
+def recorders(g: PlanGraph) -> list[facts.Recorder]:
+    declared = g.of("aws:cfg/recorder:Recorder")
+    if not declared:
+        return [
+            facts.Recorder("account", False, False, False, DELEGATED if "config" in g.existing_services else DECLARED)
+        ]
+    rec = declared[0]
+    started = any(s.inputs.get("isEnabled") for s in g.of("aws:cfg/recorderStatus:RecorderStatus"))
+    return [facts.Recorder(rec.name, True, bool((rec.inputs.get("recordingGroup") or {}).get("allSupported")), started)]
+
+
+def protected(g: PlanGraph) -> list[facts.Protected]:
+    """The index database and image store, and whether a backup selection names them (a selection's resources
+    depend on exactly what it selects). Volumes made at run time are the account's to see."""
+    plans = len(g.of("aws:backup/plan:Plan"))
+    covered = {
+        u for sel in g.of("aws:backup/selection:Selection") for u in sel.property_dependencies.get("resources", [])
+    }
+    return [
+        facts.Protected(r.name, plans, r.urn in covered)
+        for r in g.of("aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem")
+    ]
+
+
+def _ingress_world_ports(i: dict[str, Any]) -> list[str]:
+    sources = [i.get("cidrIpv4"), i.get("cidrIpv6"), *as_list(i.get("cidrBlocks")), *as_list(i.get("ipv6CidrBlocks"))]
+    if i.get("type") not in (None, "ingress") or not set(sources) & set(WORLD):
+        return []
+    return [world_port(i.get("ipProtocol", i.get("protocol")), i.get("fromPort"), i.get("toPort"))]
+
+
+def security_groups(g: PlanGraph) -> list[facts.SecurityGroup]:
+    """Each group with its standalone and inline ingress rules; a rule on a group the program does not declare is
+    judged as its own group."""
+    out, claimed = [], set()
+    for sg in g.of(*GROUPS):
+        rules = g.parts(sg, INGRESS_RULE, "securityGroupId") + g.parts(sg, LEGACY_RULE, "securityGroupId")
+        claimed |= {r.urn for r in rules}
+        ports = [p for r in rules for p in _ingress_world_ports(r.inputs)]
+        ports += [p for ing in sg.inputs.get("ingress") or [] for p in _ingress_world_ports(ing)]
+        out.append(facts.SecurityGroup(sg.name, tuple(ports)))
+    for rule in g.of(INGRESS_RULE, LEGACY_RULE):
+        if rule.urn not in claimed:
+            out.append(facts.SecurityGroup(rule.name, tuple(_ingress_world_ports(rule.inputs))))
+    return out
+
+
+def _login_actions(g: PlanGraph) -> list[tuple[Res, dict[str, Any]]]:
+    return [
+        (lst, a["authenticateCognito"])
+        for lst in g.of(*LISTENER_TYPES)
+        for a in lst.inputs.get("defaultActions") or []
+        if a.get("authenticateCognito")
+    ]
+
+
+def login_listeners(g: PlanGraph) -> list[facts.LoginListener]:
+    return [
+        facts.LoginListener(lst.name, dict(auth.get("authenticationRequestExtraParams") or {}))
+        for lst, auth in _login_actions(g)
+    ]
+
+
+def _verifies_pool_jwt(rule: Res) -> bool:
+    for a in rule.inputs.get("actions") or []:
+        jwt = a.get("jwtValidation") or {}
+        if a.get("type") == "jwt-validation" and str(jwt.get("issuer", "")).startswith("https://cognito-idp."):
+            return bool(jwt.get("jwksEndpoint"))
+    return False
+
+
+def app_clients(g: PlanGraph) -> list[facts.AppClient]:
+    sessions = [
+        (auth.get("sessionTimeout") or 0) / 60 or cognito.DEFAULT_SESSION_MINUTES for _, auth in _login_actions(g)
+    ]
+    jwt = any(_verifies_pool_jwt(r) for r in g.of(*RULE_TYPES))
+    out = []
+    for r in g.of(CLIENT):
+        i = r.inputs
+        units = i.get("tokenValidityUnits") or {}
+        out.append(
+            facts.AppClient(
+                name=r.name,
+                flows=tuple(i.get("allowedOauthFlows") or ()),
+                scopes=tuple(i.get("allowedOauthScopes") or ()),
+                secret=bool(i.get("generateSecret")),
+                minutes={
+                    k: cognito.lifetime(i.get(f"{k}TokenValidity"), units.get(f"{k}Token"), k)
+                    for k in cognito.DEFAULT_MINUTES
+                },
+                rotation=(i.get("refreshTokenRotation") or {}).get("feature") == "ENABLED",
+                session_minutes=min(sessions) if sessions else None,
+                jwt_verified=jwt,
+            )
+        )
+    return out
+
+
+def listener_rules(g: PlanGraph) -> list[facts.ListenerRule]:
+    out = []
+    for rule in g.of(*RULE_TYPES):
+        actions = sorted(rule.inputs.get("actions") or [], key=lambda a: a.get("order") or 0)
+        out.append(facts.ListenerRule(rule.name, cognito.forwards_unverified([str(a.get("type")) for a in actions])))
+    return out
+
+
+def emergency_access(g: PlanGraph) -> list[facts.EmergencyAccess]:
+    sealed = tuple(
+        (s.name, customer_key(s.inputs.get("kmsKeyId")))
+        for s in g.of("aws:secretsmanager/secret:Secret")
+        if s.tags.get("pacsguard:purpose") == cognito.BREAK_GLASS_PURPOSE
+    )
+    group = any(gr.inputs.get("name") == cognito.EMERGENCY_GROUP for gr in g.of("aws:cognito/userGroup:UserGroup"))
+    filters = {f.inputs.get("name") for f in g.of(METRIC_FILTER)}
+    alarms = {a.inputs.get("metricName"): a for a in g.of(METRIC_ALARM)}
+    alarmed = tuple(
+        m for m in cognito.EMERGENCY_METRICS if m in filters and m in alarms and alarms[m].inputs.get("alarmActions")
+    )
+    return [facts.EmergencyAccess("stack", sealed, group, alarmed)]
+
+
+def passkey_pools(g: PlanGraph) -> list[facts.Passkeys]:
+    out = []
+    for pool in g.of("aws:cognito/userPool:UserPool"):
+        i, tags = pool.inputs, pool.tags
+        wa = i.get("webAuthnConfiguration")
+        webauthn = (
+            {
+                "relying_party": wa.get("relyingPartyId"),
+                "user_verification": wa.get("userVerification"),
+                "mfa_required": i.get("mfaConfiguration") == "ON",
+                "factor": cognito.PASSKEY_AS_MFA
+                if tags.get("pacsguard:passkeys-mfa") == "set"
+                else cognito.PENDING_FACTOR,
+            }
+            if wa
+            else {}
+        )
+        factors = (i.get("signInPolicy") or {}).get("allowedFirstAuthFactors") or ["PASSWORD"]
+        out.append(
+            facts.Passkeys(
+                pool.name, tags.get("pacsguard:passkeys"), i.get("userPoolTier") or "", tuple(factors), webauthn
+            )
+        )
+    return out
+
+
+def listeners(g: PlanGraph) -> list[facts.Listener]:
     out = []
     for lst in g.of("aws:lb/listener:Listener"):
         actions = lst.inputs.get("defaultActions") or []
         redirects = bool(actions) and all(
             a.get("type") == "redirect" and (a.get("redirect") or {}).get("protocol") == "HTTPS" for a in actions
         )
-        out.append(Listener(lst.name, lst.inputs.get("protocol"), lst.inputs.get("sslPolicy"), redirects))
+        out.append(facts.Listener(lst.name, lst.inputs.get("protocol"), lst.inputs.get("sslPolicy"), redirects))
     return out
 
 
-def principals(g: PlanGraph) -> list[Principal]:
+def principals(g: PlanGraph) -> list[facts.Principal]:
     """The stack's roles with their inline policies, customer-managed policies (declared in the program) and the
     AWS-managed ones they attach by ARN."""
     out = []
@@ -253,27 +437,27 @@ def principals(g: PlanGraph) -> list[Principal]:
             else:
                 arns.append(str(att.inputs.get("policyArn") or ""))
         managed = tuple(a.rsplit("/", 1)[-1] for a in arns if a.startswith(AWS_MANAGED_POLICY))
-        out.append(Principal(role.name, tuple(docs), managed))
+        out.append(facts.Principal(role.name, tuple(docs), managed))
     return out
 
 
-def hosts(g: PlanGraph) -> list[Host]:
+def hosts(g: PlanGraph) -> list[facts.Host]:
     out = []
     for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
         md = lt.inputs.get("metadataOptions") or {}
         public = any(_true(ni.get("associatePublicIpAddress")) for ni in lt.inputs.get("networkInterfaces") or [])
         hops = md.get("httpPutResponseHopLimit")
-        out.append(Host(lt.name, public, None, md.get("httpTokens"), int(hops) if hops else None))
+        out.append(facts.Host(lt.name, public, None, md.get("httpTokens"), int(hops) if hops else None))
     return out
 
 
-def user_pools(g: PlanGraph) -> list[UserPool]:
+def user_pools(g: PlanGraph) -> list[facts.UserPool]:
     out = []
     for pool in g.of("aws:cognito/userPool:UserPool"):
         i = pool.inputs
         length = (i.get("passwordPolicy") or {}).get("minimumLength")
         out.append(
-            UserPool(
+            facts.UserPool(
                 pool.name,
                 i.get("mfaConfiguration"),
                 bool((i.get("softwareTokenMfaConfiguration") or {}).get("enabled")),
@@ -284,7 +468,7 @@ def user_pools(g: PlanGraph) -> list[UserPool]:
     return out
 
 
-def backup_plans(g: PlanGraph) -> list[BackupPlan]:
+def backup_plans(g: PlanGraph) -> list[facts.BackupPlan]:
     """Each plan with the regions its copy actions reach (the vaults its rules refer to, by their provider)."""
     out = []
     for p in g.of("aws:backup/plan:Plan"):
@@ -293,13 +477,25 @@ def backup_plans(g: PlanGraph) -> list[BackupPlan]:
         vaults = [r for r in g.referenced(p, "rules") if r.type == "aws:backup/vault:Vault"]
         regions = sorted({v.provider_region for v in vaults if v.provider_region and v.provider_region != g.region})
         continuous = any(r.get("enableContinuousBackup") for r in rules)
-        out.append(BackupPlan(p.name, g.environment, tuple(regions) if copies else (), continuous))
+        out.append(facts.BackupPlan(p.name, g.environment, tuple(regions) if copies else (), continuous))
     return out
 
 
-def vpcs(g: PlanGraph) -> list[Vpc]:
+def vpcs(g: PlanGraph) -> list[facts.Vpc]:
     logs = g.of("aws:ec2/flowLog:FlowLog")
     return [
-        Vpc(v.name, tuple(str(f.inputs.get("trafficType")) for f in logs if f.depends_on("vpcId", v)))
+        facts.Vpc(v.name, tuple(str(f.inputs.get("trafficType")) for f in logs if f.depends_on("vpcId", v)))
         for v in g.of("aws:ec2/vpc:Vpc")
     ]
+
+
+def default_groups(g: PlanGraph) -> list[facts.DefaultGroup]:
+    out = []
+    for v in g.of("aws:ec2/vpc:Vpc"):
+        mine = g.parts(v, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "vpcId")
+        if not mine:
+            out.append(facts.DefaultGroup(v.name, None))
+            continue
+        i = mine[0].inputs
+        out.append(facts.DefaultGroup(mine[0].name, len(i.get("ingress") or []) + len(i.get("egress") or [])))
+    return out

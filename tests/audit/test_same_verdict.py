@@ -4,24 +4,28 @@ the emulated prod account broken the same way are failed by the one judge with t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from infra.synth import Synthesis
 from policies.catalog import by_id, controls
-from policies.cloud.api import ApiUnavailable, AwsApi
+from policies.cloud.api import ApiUnavailable, AwsApi, _snake
 from policies.cloud.context import CloudContext
 from policies.graph import PlanGraph
 from tests.audit.account import ACCOUNT, REGION, STACK, build
-from tests.audit.answer_key import ADMIN_DOC, BREAKS, EMULATOR_LIMITS
+from tests.audit.answer_key import ADMIN_DOC, BREAKS, EMULATOR_LIMITS, IDENTITY_BREAKS
 from tests.audit.conftest import Clients
 from tests.policies.mutations import (
     DELETE,
     Mutation,
+    _rebuild,
     add,
     attach_aws_managed,
+    chain,
     drop,
     edit,
     policy_statements,
@@ -33,7 +37,46 @@ CloudBreak = Callable[[Clients, dict], Any]
 
 
 def _answer(name: str) -> CloudBreak:
-    return next(b for b in BREAKS if b.name == name).apply
+    return next(b for b in (*BREAKS, *IDENTITY_BREAKS) if b.name == name).apply
+
+
+def _without_dependency_on(name: str, prop: str, target: str, fn: Callable[[dict[str, Any]], None]) -> Mutation:
+    """Change resource `name`'s inputs with fn and drop its `prop` dependency on `target` (the reference goes too)."""
+
+    def apply(g: PlanGraph) -> PlanGraph:
+        gone = urn_of(g, target)
+        out = []
+        for r in transform(name, fn)(g).resources:
+            if r.name == name:
+                deps = {
+                    **r.property_dependencies,
+                    prop: [u for u in r.property_dependencies.get(prop, []) if u != gone],
+                }
+                r = dataclasses.replace(r, property_dependencies=deps)
+            out.append(r)
+        return _rebuild(g, out)
+
+    return apply
+
+
+def _world_rule_on(group: str) -> Mutation:
+    def apply(g: PlanGraph) -> PlanGraph:
+        rule = {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0"}
+        return add(INGRESS, "hosts-https-world", rule, {"securityGroupId": [urn_of(g, group)]})(g)
+
+    return apply
+
+
+def _rds_login_events_off(c: Clients, ids: dict) -> None:
+    """moto's UpdateDetector replaces the feature list (AWS updates the named ones): name all three."""
+    states = {"S3_DATA_EVENTS": "ENABLED", "EBS_MALWARE_PROTECTION": "ENABLED", "RDS_LOGIN_EVENTS": "DISABLED"}
+    features = [{"Name": name, "Status": status} for name, status in states.items()]
+    c("guardduty").update_detector(DetectorId=ids["detector"], Features=features)
+
+
+MANAGEMENT_ONLY = [
+    {"name": "Management events", "fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}]}
+]
 
 
 def _no_sid(sid: str) -> Mutation:
@@ -181,9 +224,111 @@ SAME: dict[str, tuple[Mutation, CloudBreak]] = {
         edit("database-index", enabledCloudwatchLogsExports=[]),
         _answer("database log export turned off"),
     ),
+    "NET-SG-WORLD": (_world_rule_on("hosts-sg"), _answer("HTTPS opened to the internet on the hosts' group")),
+    "NET-DEFAULT-SG": (
+        edit(
+            "network-default-sg",
+            ingress=[{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/8"]}],
+        ),
+        _answer("SSH rule on the default group"),
+    ),
+    "AUD-CLOUDTRAIL": (edit("trail-trail", isMultiRegionTrail=False), _answer("trail made single-region")),
+    "AUD-PHI-DATA-EVENTS": (
+        _without_dependency_on(
+            "trail-trail",
+            "advancedEventSelectors",
+            "storage-archive",
+            lambda i: i.update(advancedEventSelectors=MANAGEMENT_ONLY),
+        ),
+        _answer("PHI data events no longer recorded"),
+    ),
+    "AUD-GUARDDUTY": (
+        edit("detection-guardduty-rds_login_events", status="DISABLED"),
+        _rds_login_events_off,
+    ),
+    "AUD-CONFIG": (edit("detection-config-recording", isEnabled=False), _answer("AWS Config recorder stopped")),
+    "IAM-MACHINE-TOKENS": (
+        add(
+            "aws:cognito/userPoolClient:UserPoolClient",
+            "leaky-machine",
+            {"allowedOauthFlows": ["client_credentials"], "allowedOauthScopes": ["pacs/read", "pacs/store"]},
+        ),
+        _answer("a machine client given every PACS scope"),
+    ),
+    # The account has no listener signing users in: its clients are held to 60 minutes; the program's is made so.
+    "IAM-AUTO-LOGOFF": (
+        chain(
+            edit("web-https", **{"defaultActions.0.authenticateCognito.sessionTimeout": 3600}),
+            edit("identity-alb-client", accessTokenValidity=1, **{"tokenValidityUnits.accessToken": "days"}),
+        ),
+        _answer("the ALB's access tokens made to last a day"),
+    ),
+    "IAM-EMERGENCY-ACCESS": (drop("alarms-EmergencyAccessUsed-alarm"), _answer("the emergency-access alarm deleted")),
 }
 # Judged controls whose misconfiguration the emulator cannot hold, with the reason.
 NOT_ON_EMULATOR = {"ENC-BACKUP-KMS": "moto gives every backup vault a key: no vault on the AWS-managed key exists"}
+
+# Where moto lacks the API (backup selections) or never returns the setting (a pool's WebAuthn configuration), the
+# cloud side's answers for that one service are AWS-shaped responses through botocore's Stubber, which validates
+# them against the service model; every other service the collector reads is the emulated account's.
+PLAN_ID = "0b1c2d3e-1111-2222-3333-444455556666"
+POOL_ID = f"{REGION}_AbCdEf123"
+Answers = list[tuple[str, dict[str, Any]]]  # (operation, response) in the order the collector asks
+
+
+def _backup_answers(selected: list[str]) -> Answers:
+    plan_arn = f"arn:aws:backup:{REGION}:{ACCOUNT}:backup-plan:{PLAN_ID}"
+    plan = {"BackupPlanArn": plan_arn, "BackupPlanId": PLAN_ID}
+    rule = {"RuleName": "daily", "TargetBackupVaultName": f"pacsguard-{STACK}-{REGION}"}
+    selection = {"SelectionName": "phi", "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/backups", "Resources": selected}
+    return [
+        ("ListBackupPlans", {"BackupPlansList": [{**plan, "BackupPlanName": "pacsguard-prod"}]}),
+        ("ListTags", {"Tags": {"pacsguard:stack": STACK}}),
+        ("GetBackupPlan", {**plan, "BackupPlan": {"BackupPlanName": "pacsguard-prod", "Rules": [rule]}}),
+        ("ListBackupSelections", {"BackupSelectionsList": [{"SelectionId": "phi", "BackupPlanId": PLAN_ID}]}),
+        ("GetBackupSelection", {"BackupSelection": selection, "SelectionId": "phi", "BackupPlanId": PLAN_ID}),
+    ]
+
+
+def _pool_answers(user_verification: str) -> Answers:
+    pool = {
+        "Id": POOL_ID,
+        "Name": "pacsguard-prod-users",
+        "UserPoolTags": {"pacsguard:stack": STACK, "pacsguard:passkeys": "allowed"},
+        "MfaConfiguration": "ON",
+        "UserPoolTier": "PLUS",
+        "Policies": {"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"]}},
+    }
+    webauthn = {
+        "RelyingPartyId": "login.pacs.example-hospital.eu",
+        "UserVerification": user_verification,
+        "FactorConfiguration": "MULTI_FACTOR_WITH_USER_VERIFICATION",
+    }
+    return [
+        ("ListUserPools", {"UserPools": [{"Id": POOL_ID, "Name": "pacsguard-prod-users"}]}),
+        ("DescribeUserPool", {"UserPool": pool}),
+        ("GetUserPoolMfaConfig", {"MfaConfiguration": "ON", "WebAuthnConfiguration": webauthn}),
+    ]
+
+
+ALL_SELECTED = ["arn:aws:rds:*", "arn:aws:elasticfilesystem:*", "arn:aws:ec2:*:*:volume/*"]
+# control id -> (the misconfiguration in the program, service, the account's answers when good, when broken)
+STUBBED_SAME: dict[str, tuple[Mutation, str, Answers, Answers]] = {
+    "BAK-COVERAGE": (
+        _without_dependency_on(
+            "backups-phi", "resources", "database-index", lambda i: i.update(resources=i["resources"][1:])
+        ),
+        "backup",
+        _backup_answers(ALL_SELECTED),
+        _backup_answers(ALL_SELECTED[1:]),
+    ),
+    "IAM-PASSKEYS": (
+        edit("identity-users", **{"webAuthnConfiguration.userVerification": "preferred"}),
+        "cognito-idp",
+        _pool_answers("required"),
+        _pool_answers("preferred"),
+    ),
+}
 
 
 def _judged() -> set[str]:
@@ -191,7 +336,8 @@ def _judged() -> set[str]:
 
 
 def test_every_shared_judge_is_tried_on_both_layers() -> None:
-    assert {case.split("/")[0] for case in SAME} | set(NOT_ON_EMULATOR) == _judged()
+    tried = {case.split("/")[0] for case in SAME} | set(STUBBED_SAME) | set(NOT_ON_EMULATOR)
+    assert tried == _judged()
 
 
 def _failures(outcomes: list) -> set[str]:
@@ -221,3 +367,34 @@ def test_the_same_misconfiguration_gets_the_same_verdict_on_both_layers(
     plan_verdict = _failures(ctl.plan.check(mutation(good_graph)))
     assert plan_verdict, f"{control_id}: the program's misconfiguration passed the plan"
     assert plan_verdict == cloud(), f"{control_id}: the layers disagree on the same misconfiguration"
+
+
+def _stubbed_context(moto: str, service: str, answers: Answers) -> tuple[CloudContext, Stubber]:
+    api = AwsApi(region=REGION, endpoint_url=moto, account_id=ACCOUNT)
+    stubber = Stubber(api.client(service))  # AwsApi keeps this client: the collector's calls reach the stubber
+    for operation, response in answers:
+        stubber.add_response(_snake(operation), response)
+    stubber.activate()
+    return CloudContext(api, STACK, "prod"), stubber
+
+
+@pytest.mark.parametrize("control_id", sorted(STUBBED_SAME))
+def test_the_same_misconfiguration_gets_the_same_verdict_with_aws_shaped_answers(
+    control_id: str, prod: Synthesis, clients: Clients, moto: str
+) -> None:
+    ctl = by_id(control_id)
+    mutation, service, good, broken = STUBBED_SAME[control_id]
+    good_graph = PlanGraph.from_synthesis(prod)
+    build(clients)
+
+    def cloud(answers: Answers) -> set[str]:
+        cx, stubber = _stubbed_context(moto, service, answers)
+        verdict = _failures(ctl.cloud.check(cx))
+        stubber.assert_no_pending_responses()  # every answer was asked for: the collector read what it was given
+        return verdict
+
+    assert _failures(ctl.plan.check(good_graph)) == set()
+    assert cloud(good) == set()
+    plan_verdict = _failures(ctl.plan.check(mutation(good_graph)))
+    assert plan_verdict, f"{control_id}: the program's misconfiguration passed the plan"
+    assert plan_verdict == cloud(broken), f"{control_id}: the layers disagree on the same misconfiguration"

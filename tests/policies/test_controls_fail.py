@@ -107,7 +107,8 @@ MUTATIONS = {
     "ENC-BACKUP-KMS": (edit("backups-vault", kmsKeyArn=DELETE), "backups-vault"),
     "ENC-TRAIL-KMS": (edit("trail-trail", kmsKeyId=DELETE), "trail-trail"),
     "NET-S3-PUBLIC": (edit("storage-archive-public-block", blockPublicPolicy=False), "storage-archive"),
-    "NET-SG-WORLD": (edit("web-in-443-0", cidrIpv4="0.0.0.0/0"), "web-in-443-0"),
+    # The group a rule opens is what a finding names, at both layers.
+    "NET-SG-WORLD": (edit("web-in-443-0", cidrIpv4="0.0.0.0/0"), "web-sg"),
     "NET-DEFAULT-SG": (
         edit(
             "network-default-sg", ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["10.0.0.0/8"]}]

@@ -61,7 +61,8 @@ def test_passkeys_without_user_verification_fail(dev_graph: PlanGraph) -> None:
 
 def test_unsealed_break_glass_secret_fails(dev_graph: PlanGraph) -> None:
     plain = edit("identity-break-glass", kmsKeyId=DELETE)
-    assert "not sealed with the stack's key" in failures("IAM-EMERGENCY-ACCESS", plain(dev_graph))
+    unsealed = "identity-break-glass is not sealed with a customer-managed key"
+    assert unsealed in failures("IAM-EMERGENCY-ACCESS", plain(dev_graph))
 
 
 def test_passkeys_under_required_mfa_need_the_multi_factor_setting() -> None:

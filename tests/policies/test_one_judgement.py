@@ -10,24 +10,14 @@ import inspect
 from policies.catalog import FAMILIES, controls
 from policies.facts import kinds
 
-# Both layers, but what each can see differs by nature, or not yet converted: id -> why.
-NOT_YET = "not converted yet (time): shared facts are possible, the judge is still written twice"
+# Both layers, but the evidence differs by nature: id -> why. Where it differs in degree (account-wide trails and
+# their home regions, GuardDuty or Config delegated to the organisation, a jwt-validation rule an emulator cannot
+# hold), the shared facts carry what each layer can know instead (policies.facts.resources).
 LAYER_SPECIFIC: dict[str, str] = {
-    "NET-SG-WORLD": NOT_YET + "; the cloud side also finds untagged groups through the stack's resources",
-    "NET-DEFAULT-SG": NOT_YET,
     "IAM-NO-STATIC-KEYS": "by nature: the plan sees that the program creates a key or user, the account sees a "
     "key's age and last use",
-    "IAM-MACHINE-TOKENS": NOT_YET,
-    "IAM-AUTO-LOGOFF": NOT_YET,
-    "IAM-EMERGENCY-ACCESS": NOT_YET,
-    "IAM-PASSKEYS": NOT_YET + "; moto never returns a pool's WebAuthn settings, so no same-verdict test could run",
-    "AUD-CLOUDTRAIL": NOT_YET + "; trails are account-wide in the cloud (shadow trails, home regions)",
-    "AUD-PHI-DATA-EVENTS": NOT_YET,
     "AUD-ALARMS": "different evidence: the plan matches the stack's filters and alarms by name, the account matches "
     "CIS filter patterns on any logging trail's log group",
-    "AUD-GUARDDUTY": NOT_YET + "; account.guardduty: existing declares nothing in the plan",
-    "AUD-CONFIG": NOT_YET + "; account.config: existing declares nothing in the plan",
-    "BAK-COVERAGE": NOT_YET + "; moto lacks backup selections, so no same-verdict test could run",
 }
 
 

@@ -1,13 +1,12 @@
-"""BAK-COVERAGE in the account: every stack database, file system and volume is selected by a backup plan of the
-stack (by ARN, wildcard or tag condition, and not excluded)."""
+"""What BAK-COVERAGE needs of the account: the stack's databases, file systems and volumes, and whether a backup
+selection covers one (by ARN, wildcard or tag condition, and not excluded). (policies.cloud.facts.protected)"""
 
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
 from typing import Any
 
-from policies.cloud.collect import backup, data, ec2, in_stack, tag_dict
-from policies.model import Outcome, outcome
+from policies.cloud.collect import data, ec2, in_stack, tag_dict
 
 
 def protected_resources(cx: Any) -> list[tuple[str, str, dict[str, str]]]:
@@ -47,23 +46,3 @@ def selects(selection: dict[str, Any], arn: str, tags: dict[str, str]) -> bool:
         tags.get(c.get("ConditionKey", "").removeprefix("aws:ResourceTag/")) == c.get("ConditionValue") for c in equals
     )
     return by_arn or by_tag or by_condition
-
-
-def coverage(cx: Any) -> list[Outcome]:
-    plans = backup.plans(cx.api, cx.stack)
-    if not plans:
-        return [Outcome("stack", "fail", f"no backup plan tagged pacsguard:stack={cx.stack}")]
-    chosen = [s for p in plans for s in backup.selections(cx.api, p["BackupPlanId"])]
-    resources = protected_resources(cx)
-    if not resources:
-        return [Outcome("stack", "fail", "no database, file system or volume of the stack to back up was found")]
-    return [
-        outcome(
-            name,
-            None
-            if any(selects(s, arn, tags) for s in chosen)
-            else "no backup selection of the stack's plans covers it",
-            "selected by a backup plan",
-        )
-        for name, arn, tags in resources
-    ]

@@ -32,3 +32,8 @@ def load_balancers(api: AwsApi, stack: str) -> list[dict[str, Any]]:
 def web_acl_for(api: AwsApi, resource_arn: str) -> dict[str, Any] | None:
     r = api.call("wafv2", "GetWebACLForResource", ResourceArn=resource_arn, missing=("WAFNonexistentItemException",))
     return (r or {}).get("WebACL")
+
+
+def listener_rules(api: AwsApi, listener_arn: str) -> list[dict[str, Any]]:
+    """A listener's rules besides its default one (whose actions are the listener's default actions)."""
+    return [r for r in api.pages("elbv2", "DescribeRules", "Rules", ListenerArn=listener_arn) if not r.get("IsDefault")]
