@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 _PREFIX = r"^[EWIT]\d{4} \d\d:\d\d:\d\d\.\d{6} (?:[A-Z-]+ +)?[A-Za-z]+\.cpp:\d+\] (?:\(dicom\) )?"
 RECEIVED = re.compile(_PREFIX + r"Association Received from AET (?P<aet>\S+) on IP (?P<ip>\S+)$")
 ACKNOWLEDGED = re.compile(_PREFIX + r"Association Acknowledged \([^)]*\) to AET (?P<aet>\S+) on IP (?P<ip>\S+)$")
-FINISHED = re.compile(_PREFIX + r"Finishing association with AET (?P<aet>\S+) on IP (?P<ip>\S+): .*$")
+# An association ends with "Finishing association" on release, or with a line of its own when Orthanc aborts it
+# (a DIMSE failure) or the peer does: an end left unparsed keeps the association "open" and blurs the AE title of
+# every later operation into a list of candidates.
+FINISHED = re.compile(
+    _PREFIX
+    + r"(?:Finishing association with|Association Aborted with|DIMSE failure \(aborting association with) "
+    + r"AET (?P<aet>\S+) on IP (?P<ip>[^\s)]+)(?:\)?: .*)?$"
+)
 FIND = re.compile(_PREFIX + r"DICOM C-Find request at level: (?P<level>\w+)$")
 GET = re.compile(_PREFIX + r'C-GET-SCU request received from AET "(?P<aet>[^"]+)"$')
 MOVE = re.compile(_PREFIX + r'Move-SCU request received for AET "(?P<dest>[^"]+)"$')

@@ -82,3 +82,23 @@ def test_associations_do_not_outlive_an_orthanc_restart() -> None:
     other = SESSION[1].replace("WORKSTATION_1", "CT_2").replace("127.0.64.2", "127.0.64.3")
     records = run([other, restart, *SESSION])
     assert all(r.get("ae_title") == "WORKSTATION_1" for r in records[1:])
+
+
+def test_an_association_aborted_on_a_dimse_failure_is_closed() -> None:
+    """A DIMSE failure ends the association with its own line and no 'Finishing association' (seen on Orthanc
+    1.10.1 after an echo-only modality's refused request): it must not stay open and blur the AE title of every
+    later operation into a list of candidates."""
+    other = SESSION[1].replace("WORKSTATION_1", "ULTRASOUND_1").replace("127.0.64.2", "127.0.64.3")
+    aborted = (
+        P + "CommandDispatcher.cpp:947] (dicom) DIMSE failure (aborting association with AET ULTRASOUND_1 on IP "
+        "127.0.64.3): DIMSE Caller passed in an illegal association"
+    )
+    records = run([other, aborted, *SESSION])
+    assert all(r.get("ae_title") == "WORKSTATION_1" for r in records[1:])
+
+
+def test_a_peer_abort_closes_the_association() -> None:
+    other = SESSION[1].replace("WORKSTATION_1", "CT_2").replace("127.0.64.2", "127.0.64.3")
+    aborted = P + "CommandDispatcher.cpp:940] (dicom) Association Aborted with AET CT_2 on IP 127.0.64.3"
+    records = run([other, aborted, *SESSION])
+    assert all(r.get("ae_title") == "WORKSTATION_1" for r in records[1:])
