@@ -1,4 +1,17 @@
-"""Where the PACS hosts may send, port by port: nothing outside named destinations but a package window."""
+"""Where the PACS hosts may send, port by port: named destinations, plus the one HTTPS rule to the internet.
+
+The hosts verify signed identities with keys that no VPC endpoint serves: the ALB's signing key for each kid at
+https://public-keys.auth.elb.<region>.amazonaws.com/<kid> (GovCloud: an S3 URL of AWS's own bucket), "User claims
+encoding and signature verification" in
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-authenticate-users.html, and the user
+pool's JWKS (a pool with a domain is incompatible with PrivateLink:
+https://docs.aws.amazon.com/cognito/latest/developerguide/vpc-interface-endpoints.html). A security group matches
+addresses, not names, and no AWS-managed prefix list covers either endpoint
+(https://docs.aws.amazon.com/vpc/latest/userguide/working-with-aws-managed-prefix-lists.html): 443 to 0.0.0.0/0
+is the narrowest rule AWS allows. It is always present and labelled `identity-keys`; on the host only the
+identity-key service's user may use it (orthanc_config/render_nftables.py). With hosts.package_egress: open the
+same rule also carries the package window (a second identical rule would be refused as a duplicate).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +21,9 @@ from infra.hosts import HostsSecurityGroup
 from infra.network import Network
 from infra.storage import Storage
 from stacks.settings import ModalitySettings
+
+IDENTITY_KEYS_PURPOSE = "identity-keys"
+PACKAGE_WINDOW_PURPOSE = "package-window"
 
 
 def allow_host_egress(
@@ -20,22 +36,25 @@ def allow_host_egress(
     modalities: list[ModalitySettings],
 ) -> None:
     """AWS APIs through the endpoints, S3 through its prefix list, the index, the image store, C-MOVE destinations;
-    the Debian mirrors through the NAT only while hosts.package_egress is open (first boot, patch windows)."""
+    the identity keys through the NAT, and the Debian mirrors only while hosts.package_egress is open."""
     hosts_sg.allow_egress(
         "hosts-egress-endpoints", ctx, 443, to_group=network.endpoint_sg.id, why="AWS APIs (VPC endpoints)"
     )
     hosts_sg.allow_egress(
         "hosts-egress-s3", ctx, 443, to_prefix_list=network.s3_endpoint.prefix_list_id, why="S3 (gateway endpoint)"
     )
-    if package_egress == "open":
-        hosts_sg.allow_egress(
-            "hosts-egress-packages",
-            ctx,
-            443,
-            to_cidr="0.0.0.0/0",
-            why="Debian mirrors through the NAT (package window)",
-            purpose="package-window",
-        )
+    window = package_egress == "open"
+    hosts_sg.allow_egress(
+        "hosts-egress-internet-https",
+        ctx,
+        443,
+        to_cidr="0.0.0.0/0",
+        why="Identity keys (ALB signing keys, user pool JWKS) through the NAT"
+        + ("; Debian mirrors (package window)" if window else ""),
+        purpose=f"{IDENTITY_KEYS_PURPOSE} {PACKAGE_WINDOW_PURPOSE}" if window else IDENTITY_KEYS_PURPOSE,
+        # The package window's rule of earlier versions becomes this one in place: no duplicate rule in between.
+        aliases=["hosts-egress-packages"],
+    )
     for i, m in enumerate(x for x in modalities if "move" in x.rights):
         cidr = f"{m.host}/{32 if m.host.version == 4 else 128}"
         hosts_sg.allow_egress(f"hosts-egress-move-{i}", ctx, m.port, to_cidr=cidr, why=f"C-MOVE to {m.aet}")

@@ -52,6 +52,15 @@ class HostsArgs:
     break_glass_secret_arn: pulumi.Input[str] | None = None  # hosts follow its window tags (never its value)
 
 
+def alb_key_url(partition: str, region: str) -> str:
+    """Where the ALB publishes the key of each kid it signs `x-amzn-oidc-data` with ("User claims encoding and
+    signature verification", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-authenticate-users.html):
+    a regional endpoint, or in AWS GovCloud (US) an S3 URL of AWS's own bucket."""
+    if partition == "aws-us-gov":
+        return f"https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}/{{kid}}"
+    return f"https://public-keys.auth.elb.{region}.amazonaws.com/{{kid}}"
+
+
 class HostsSecurityGroup(pulumi.ComponentResource):
     """Created before the hosts so the database and file system can admit exactly this group."""
 
@@ -88,6 +97,7 @@ class HostsSecurityGroup(pulumi.ComponentResource):
         to_prefix_list: pulumi.Input[str] | None = None,
         why: str,
         purpose: str | None = None,
+        aliases: list[str] | None = None,
     ) -> None:
         aws.vpc.SecurityGroupEgressRule(
             name,
@@ -100,7 +110,7 @@ class HostsSecurityGroup(pulumi.ComponentResource):
             **({"cidr_ipv6": to_cidr} if to_cidr and ":" in to_cidr else {"cidr_ipv4": to_cidr}),
             description=why,
             tags=ctx.tags("none", **({"pacsguard:purpose": purpose} if purpose else {})),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=a) for a in aliases or []]),
         )
 
 
@@ -354,7 +364,7 @@ class Hosts(pulumi.ComponentResource):
             identity="jwt",
             # The ALB signs with regional keys it shares with every ALB of the region: pin our own.
             jwt_signer=alb_arn,
-            jwt_key_url=f"https://public-keys.auth.elb.{ctx.region}.amazonaws.com/{{kid}}",
+            jwt_key_url=alb_key_url(ctx.partition, ctx.region),
             # Machine clients: the plugin verifies their Cognito access tokens again (RS256, the pool's JWKS).
             machine_issuer=machine[0] if len(machine) > 2 else "",
             machine_jwks=machine[1] if len(machine) > 2 else "",

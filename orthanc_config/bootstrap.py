@@ -26,6 +26,7 @@ from orthanc_config import (
     db_app_user,
     host_secrets,
     http_stack,
+    identity_keys,
     packages,
     pki,
     pki_lifecycle,
@@ -37,13 +38,19 @@ from orthanc_config import (
 from orthanc_config.cert_inventory import INVENTORY_FILE, Inventory
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
-from orthanc_config.machine_issuer import IssuerError, LocalIssuer, cache_jwks
+from orthanc_config.machine_issuer import LocalIssuer
 from orthanc_config.profile import HostProfile, ProfileError
 from orthanc_config.render_dicom_edge import CONNECTION_LOG, DicomEdgePaths, EdgeCertificate, render_dicom_stream
 from orthanc_config.render_nftables import render_nftables
 from orthanc_config.render_nginx import NginxPaths, render_nginx
 from orthanc_config.render_orthanc import OrthancPaths, OrthancSecrets, render_orthanc
-from orthanc_config.systemd_units import BREAK_GLASS_TIMER, DB_CREDENTIALS_TIMER, LOG_SHIPPER, render_units
+from orthanc_config.systemd_units import (
+    BREAK_GLASS_TIMER,
+    DB_CREDENTIALS_TIMER,
+    IDENTITY_KEYS,
+    LOG_SHIPPER,
+    render_units,
+)
 
 PLUGIN_FILES = (
     "pacsguard_plugin.py",
@@ -280,7 +287,8 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "Identity": p.identity,
             "JwtPublicKeyFile": str(layout.jwt_public_key) if "jwt" in p.identity and not p.jwt_key_url else "",
             "JwtSigner": p.jwt_signer,
-            "JwtKeyUrl": p.jwt_key_url,
+            # AWS: the host's identity-key service, the one process allowed out to the key endpoints.
+            "JwtKeyUrl": identity_keys.plugin_location(p.jwt_key_url),
             "AuditSocket": str(layout.audit_socket),
             "OrthancLog": str(layout.orthanc_log),
             "SessionTimeoutMinutes": p.session_timeout_minutes,
@@ -288,8 +296,12 @@ def plugin_config(layout: HostLayout, roles: dict[str, str]) -> RenderedFile:
             "Emergency": {"WindowFile": str(layout.break_glass_window)},
             "Machine": {
                 "Issuer": p.machine_issuer,
-                # AWS: the copy fetched at boot (cache_jwks); local: the local issuer's file.
-                "Jwks": str(layout.machine_jwks_file) if p.machine_clients else "",
+                # AWS: the identity-key service (it keeps the pool's JWKS current); local: the local issuer's file.
+                "Jwks": (
+                    identity_keys.plugin_location(p.machine_jwks) if p.mode == "aws" else str(layout.machine_jwks_file)
+                )
+                if p.machine_clients
+                else "",
                 "ResourceServer": p.machine_resource_server,
                 "Clients": list(p.machine_clients),
             },
@@ -381,11 +393,8 @@ def configure(
         ensure_jwt_keys(layout)
     if local and profile.machine_clients:
         LocalIssuer(profile.machine_issuer, layout.machine_issuer_key, layout.machine_jwks_file).ensure()
-    elif profile.machine_clients:
-        try:
-            cache_jwks(profile.machine_jwks, layout.machine_jwks_file)
-        except IssuerError as exc:
-            say(f"Machine clients: {exc}")  # the PACS still comes up; bearer tokens are refused until a copy exists
+    if identity_keys.needed(profile):
+        identity_keys.ensure_user(say)  # before the firewall that names it is loaded
 
     library_dir = http_stack.prepare(layout.library_dir)
     if library_dir is None:
@@ -433,6 +442,8 @@ def start_system_services(configured: Configured, say: Progress = print) -> None
         unit.write()
     subprocess.run(["systemctl", "daemon-reload"], check=True)
     names = ["pacsguard-firewall", "pacsguard-audit", "pacsguard-orthanc", "pacsguard-nginx"]
+    if identity_keys.needed(configured.layout.profile):
+        names.insert(1, IDENTITY_KEYS)
     if configured.layout.profile.break_glass_secret:
         names.append(BREAK_GLASS_TIMER)
     if configured.layout.profile.log_groups:
@@ -450,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     inst = sub.add_parser("install", help="configure this host from a profile and start its services")
     inst.add_argument("--profile", required=True, type=Path)
     inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
+    keys = sub.add_parser("identity-keys", help="serve the identity keys to the plugin (systemd starts it)")
+    keys.add_argument("rest", nargs=argparse.REMAINDER)
     sink = sub.add_parser("audit-sink", help="run the audit sink (systemd starts it)")
     sink.add_argument("--config", required=True)
     launch = sub.add_parser("run-orthanc", help="start Orthanc with its output connected to the audit sink")
@@ -464,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     ship.add_argument("--profile", required=True, type=Path)
     ship.add_argument("--once", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "identity-keys":
+        return identity_keys.main(args.rest)
     if args.command == "audit-sink":
         from orthanc_config import audit_sink
 

@@ -95,35 +95,3 @@ class LocalIssuer:
 def _b64uint(value: int) -> str:
     raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def cache_jwks(url: str, target: Path, fetch: object = None) -> bool:
-    """On AWS: keep the pool's JWKS on disk, fetched while the host can reach Cognito (first boot, package window).
-
-    A user pool with a domain cannot be reached through a VPC endpoint, and the hosts' egress is closed outside the
-    package window; the plugin reads this copy and fails closed (no machine client) when there is none.
-    Returns whether a copy is in place.
-    """
-    import ssl
-    import urllib.request
-
-    if not url.startswith("https://"):
-        return target.exists()
-    try:
-        if fetch is None:
-            with urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=10) as resp:  # noqa: S310
-                raw = resp.read()
-        else:
-            raw = fetch(url)  # type: ignore[operator]
-        keys = json.loads(raw)["keys"]
-        if not keys:
-            raise ValueError("no keys")
-    except (OSError, ValueError, KeyError) as exc:
-        if target.exists():
-            return True  # keep the copy fetched earlier
-        raise IssuerError(
-            f"cannot fetch the machine clients' JWKS {url} ({exc}); machine clients are refused"
-        ) from None
-    target.write_text(json.dumps({"keys": keys}, indent=2) + "\n")
-    os.chmod(target, 0o644)
-    return True

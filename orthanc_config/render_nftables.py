@@ -3,8 +3,10 @@ Orthanc's own DICOM and HTTP ports (plain, behind nginx's TLS edge) admit only n
 loopback: no other local process reaches Orthanc, so none can choose the X-Real-IP the audit records.
 
 Egress: export destinations are configuration as code. Orthanc (the orthanc user) reaches nothing but
-loopback and its database; nginx's workers reach only the configured modalities (the DICOM relays). Any
-other new connection from either user is refused and counted.
+loopback and its database; nginx's workers reach only the configured modalities (the DICOM relays). On AWS
+the identity-key service's user (identity_keys.py) alone may open HTTPS to the internet, for the load
+balancer's signing keys and the user pool's JWKS, and resolve names through the host's resolvers. Any other
+new connection from these users is refused and counted.
 
 Applied only inside the host's own network namespace (never the machine's root namespace).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from orthanc_config import identity_keys
 from orthanc_config.profile import HostProfile
 
 TABLE = "pacsguard"
@@ -110,26 +113,36 @@ def _daddr(addresses: tuple[str, ...]) -> str:
     return f"{family} daddr {{ {', '.join(addresses)} }} "
 
 
+def _resolve(user: str, why: str, resolvers: tuple[str, ...]) -> list[str]:
+    """Name lookups only to the host's own resolvers, so DNS cannot carry data to any server on the internet."""
+    v4 = tuple(a for a in resolvers if ipaddress.ip_address(a).version == 4)
+    v6 = tuple(a for a in resolvers if ipaddress.ip_address(a).version == 6)
+    where = [_daddr(v4), _daddr(v6)] if resolvers else [""]
+    return [
+        f'meta skuid "{user}" {w}{proto} dport 53 accept comment "{why}"'
+        for w in where
+        if w or not resolvers
+        for proto in ("udp", "tcp")
+    ]
+
+
 def egress_rules(profile: HostProfile, resolvers: tuple[str, ...] = ()) -> list[str]:
     """New outbound connections of the orthanc and nginx users: the configured destinations, nothing else."""
     rules = []
     db = profile.database
     if not db.host.startswith("127.") and db.host != "localhost":
-        # An RDS endpoint is a name, not an address: its port is the narrowest rule nftables can hold. Name
-        # lookups go only to the host's own resolvers, so DNS cannot carry data to any server on the internet.
-        v4 = tuple(a for a in resolvers if ipaddress.ip_address(a).version == 4)
-        v6 = tuple(a for a in resolvers if ipaddress.ip_address(a).version == 6)
-        where = [_daddr(v4), _daddr(v6)] if resolvers else [""]
-        rules += [
-            f'meta skuid "{ORTHANC_USER}" {w}{proto} dport 53 accept comment "orthanc: resolve the database"'
-            for w in where
-            if w or not resolvers
-            for proto in ("udp", "tcp")
-        ]
+        # An RDS endpoint is a name, not an address: its port is the narrowest rule nftables can hold.
+        rules += _resolve(ORTHANC_USER, "orthanc: resolve the database", resolvers)
         rules.append(f'meta skuid "{ORTHANC_USER}" tcp dport {db.port} accept comment "orthanc: database"')
-    if profile.jwt_key_url:
-        rules.append(f'meta skuid "{ORTHANC_USER}" tcp dport 443 accept comment "orthanc: load balancer keys"')
+    # No HTTPS for Orthanc: it asks the identity-key service on a Unix socket for every key it verifies with.
     rules.append(f'meta skuid "{ORTHANC_USER}" counter reject comment "orthanc: no other egress"')
+    if identity_keys.needed(profile):
+        keys = identity_keys.USER
+        rules += _resolve(keys, "identity keys: resolve the key endpoints", resolvers)
+        rules.append(
+            f'meta skuid "{keys}" tcp dport 443 accept comment "identity keys: load balancer keys, user pool JWKS"'
+        )
+        rules.append(f'meta skuid "{keys}" counter reject comment "identity keys: no other egress"')
     for m in profile.modalities:
         family = "ip6" if _is_ip(m.host) and ipaddress.ip_address(m.host).version == 6 else "ip"
         where = f"{family} daddr {m.host} " if _is_ip(m.host) else ""

@@ -6,7 +6,7 @@ orthanc user before Orthanc starts. Both run from the host bundle under Debian's
 
 from __future__ import annotations
 
-from orthanc_config import http_stack
+from orthanc_config import http_stack, identity_keys
 from orthanc_config.files import RenderedFile
 from orthanc_config.layout import HostLayout
 from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
@@ -121,7 +121,52 @@ WantedBy=multi-user.target
     ]
     if layout.profile.log_groups:
         units.append(RenderedFile(f"{UNIT_DIR}/{LOG_SHIPPER}.service", shipper))
-    return units + break_glass_units(layout) + db_credentials_units(layout)
+    return units + identity_key_units(layout) + break_glass_units(layout) + db_credentials_units(layout)
+
+
+IDENTITY_KEYS = "pacsguard-identity-keys"
+
+
+def identity_key_units(layout: HostLayout) -> list[RenderedFile]:
+    """The identity-key service (identity_keys.py): its own user, the one the firewall lets out on 443."""
+    alb, jwks = identity_keys.sources(layout.profile)
+    if not (alb or jwks):
+        return []
+    run_dir, user = identity_keys.SOCKET_DIR, identity_keys.USER
+    service = f"""[Unit]
+Description=PACSGuard identity keys (load balancer signing keys, user pool JWKS) for the Orthanc plugin
+After=network-online.target pacsguard-firewall.service
+Wants=network-online.target
+Before=pacsguard-orthanc.service
+
+[Service]
+User={user}
+Group={user}
+ExecStart=/usr/bin/python3 {BUNDLE_PATH} identity-keys --alb-key-url "{alb}" --jwks-url "{jwks}" \\
+    --socket {identity_keys.SOCKET} --cache-dir {identity_keys.CACHE_DIR}
+# Orthanc (group orthanc) reaches the socket through its directory; nobody else but root does.
+RuntimeDirectory={run_dir.name}
+RuntimeDirectoryMode=0750
+ExecStartPre=+/bin/chgrp orthanc {run_dir}
+CacheDirectory={identity_keys.CACHE_DIR.name}
+Restart=always
+RestartSec=2
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+CapabilityBoundingSet=
+SystemCallFilter=@system-service
+
+[Install]
+WantedBy=multi-user.target
+"""
+    return [RenderedFile(f"{UNIT_DIR}/{IDENTITY_KEYS}.service", service)]
 
 
 BREAK_GLASS_TIMER = "pacsguard-break-glass.timer"

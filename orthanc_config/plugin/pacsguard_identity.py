@@ -80,23 +80,61 @@ def token_kid(token: str) -> str:
     return kid
 
 
+KEY_SERVICE_SCHEME = "unix:"  # JwtKeyUrl/Jwks "unix:/run/pacsguard-keys/keys.sock": ask the host's key service
+KEY_SERVICE_TIMEOUT_SECONDS = 8.0  # above the service's own 5 s upstream timeout
+
+
+def ask_key_service(socket_path: str, request: str, timeout: float = KEY_SERVICE_TIMEOUT_SECONDS) -> bytes:
+    """One request to the host's identity-key service (orthanc_config/identity_keys.py), which alone may reach the
+    key endpoints on the internet. Every failure is an IdentityError naming the cause: the sign-in is refused."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(socket_path)
+            conn.sendall(request.encode("ascii") + b"\n")
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+    except (OSError, UnicodeEncodeError) as exc:
+        raise IdentityError(f"identity key service {socket_path} unavailable ({exc})") from None
+    status, _, body = b"".join(chunks).partition(b"\n")
+    if status != b"ok":
+        reason = (status + body).decode("utf-8", "replace").removeprefix("error ").strip() or "no answer"
+        raise IdentityError(f"identity key service: {reason}")
+    return body
+
+
 class AlbKeys:
-    """The load balancer's signing keys, fetched by key id over HTTPS and cached.
+    """The load balancer's signing keys by key id, cached: from the host's key service ("unix:<socket>", AWS) or
+    fetched over HTTPS ("https://.../{kid}").
 
     Every ALB of a region signs with the same keys: the caller must also pin `signer` to its own ALB.
     """
 
     def __init__(self, url_template: str, fetch: Callable[[str], bytes] | None = None) -> None:
-        if not url_template.startswith("https://") or "{kid}" not in url_template:
-            raise IdentityError("JWT key URL must be https:// and contain {kid}")
-        self.url_template = url_template
-        self.fetch = fetch or _https_get
+        if url_template.startswith(KEY_SERVICE_SCHEME):
+            socket_path = url_template[len(KEY_SERVICE_SCHEME) :]
+            self.url_template = "{kid}"
+            self.fetch = fetch or (lambda kid: ask_key_service(socket_path, f"alb {kid}"))
+        elif url_template.startswith("https://") and "{kid}" in url_template:
+            self.url_template = url_template
+            self.fetch = fetch or _https_get
+        else:
+            raise IdentityError("JWT key URL must be unix:<key service socket>, or https:// containing {kid}")
         self.cache: dict[str, ec.EllipticCurvePublicKey] = {}
 
     def key_for(self, token: str) -> ec.EllipticCurvePublicKey:
         kid = token_kid(token)
         if kid not in self.cache:
-            self.cache[kid] = load_public_key(self.fetch(self.url_template.format(kid=kid)))
+            try:
+                pem = self.fetch(self.url_template.format(kid=kid))
+                self.cache[kid] = load_public_key(pem)
+            except IdentityError as exc:
+                raise IdentityError(f"no signing key for kid {kid}: {exc}") from None
+            except (OSError, ValueError, TypeError) as exc:  # the https fetch, a PEM that does not parse
+                raise IdentityError(f"no signing key for kid {kid}: {exc}") from None
         return self.cache[kid]
 
 

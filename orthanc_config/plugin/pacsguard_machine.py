@@ -37,7 +37,8 @@ class MachineIdentity:
 
 @dataclass
 class JwksSource:
-    """The issuer's public keys: a file (the local issuer) or an https URL (Cognito), cached by key id."""
+    """The issuer's public keys, cached by key id: a file (the local issuer), the host's key service
+    ("unix:<socket>": on AWS, Cognito's JWKS, which Orthanc may not fetch itself) or an https URL."""
 
     location: str
     fetch: Callable[[str], bytes] | None = None
@@ -46,27 +47,30 @@ class JwksSource:
     min_refetch_seconds: float = 300.0  # an unknown kid refetches at most this often (no fetch amplification)
 
     def __post_init__(self) -> None:
-        if not (self.location.startswith("https://") or self.location.startswith("/")):
-            raise MachineTokenError("the JWKS location must be an https:// URL or an absolute file path")
+        if not self.location.startswith(("https://", "/", identity.KEY_SERVICE_SCHEME)):
+            raise MachineTokenError("the JWKS location must be unix:<key service socket>, https:// or a file path")
 
     def key(self, kid: str) -> object:
         stale = time.monotonic() - self.fetched_at >= self.min_refetch_seconds
         if not self.keys or (kid not in self.keys and stale):
-            self._load()
+            self._load(kid)
         if kid not in self.keys:
             raise MachineTokenError("token signed with a key the issuer does not publish")
         return self.keys[kid]
 
-    def _load(self) -> None:
+    def _load(self, kid: str) -> None:
         self.fetched_at = time.monotonic()
         try:
-            if self.location.startswith("/"):
+            if self.location.startswith(identity.KEY_SERVICE_SCHEME):
+                # The service fetches the pool's JWKS again when it does not know this kid (a rotated key).
+                raw = identity.ask_key_service(self.location[len(identity.KEY_SERVICE_SCHEME) :], f"jwks {kid}")
+            elif self.location.startswith("/"):
                 with open(self.location, "rb") as fh:
                     raw = fh.read()
             else:
                 raw = (self.fetch or _https_get)(self.location)
             published = json.loads(raw).get("keys", [])
-        except (OSError, ValueError, AttributeError) as exc:
+        except (OSError, ValueError, AttributeError, identity.IdentityError) as exc:
             raise MachineTokenError(f"the issuer's keys are unavailable ({exc})") from None
         keys = {}
         for jwk in published:

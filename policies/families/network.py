@@ -121,26 +121,40 @@ def _account_only(policy: Any) -> bool:
     )
 
 
+INTERNET_HTTPS_PURPOSES = {"identity-keys", "package-window"}
+
+
 def _host_egress(g: PlanGraph) -> list[Outcome]:
-    """Hosts talk to named destinations: groups, prefix lists, single addresses; the package window is the exception."""
+    """Hosts talk to named destinations: groups, prefix lists, single addresses. The one exception is a single TCP 443
+    rule to the internet labelled with its purpose: the identity keys no VPC endpoint serves (the ALB's signing keys,
+    the user pool's JWKS; on the host only the key service's user may use it) and, open, the package window."""
     out = []
     for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
         for sg in g.referenced(lt, "networkInterfaces"):
             if sg.type != "aws:ec2/securityGroup:SecurityGroup":
                 continue
+            internet_https = 0
             for rule in g.parts(sg, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "securityGroupId"):
                 i = rule.inputs
                 cidr = i.get("cidrIpv4") or i.get("cidrIpv6")
-                window = rule.tags.get("pacsguard:purpose") == "package-window" and i.get("fromPort") == 443 == i.get(
-                    "toPort"
-                )
+                purposes = set(str(rule.tags.get("pacsguard:purpose", "")).split())
+                labelled = bool(purposes) and purposes <= INTERNET_HTTPS_PURPOSES
+                https = i.get("ipProtocol") == "tcp" and i.get("fromPort") == 443 == i.get("toPort")
+                wide = bool(cidr) and ipaddress.ip_network(cidr).num_addresses > 1
                 if i.get("ipProtocol") == "-1":
                     failure = "all protocols and ports"
-                elif cidr and not window and ipaddress.ip_network(cidr).num_addresses > 1:
+                elif wide and not (labelled and https):
                     failure = f"egress to the network {cidr}: name the destination (group, prefix list, address)"
+                elif wide and internet_https:
+                    failure = f"a second internet HTTPS rule ({cidr}): one labelled rule carries keys and packages"
                 else:
                     failure = None
-                ok = "package window (hosts.package_egress: open)" if window else "named destination"
+                internet_https += int(wide and labelled and https)
+                ok = (
+                    f"internet HTTPS for {' and '.join(sorted(purposes))} only (identity-key service, package window)"
+                    if wide
+                    else "named destination"
+                )
                 out.append(resource_outcome(rule, failure, ok))
     return out or [Outcome("stack", "skipped", "not applicable: no host launch template")]
 
@@ -335,10 +349,12 @@ CONTROLS = [
         title="Hosts send only to named destinations",
         family="network",
         severity="medium",
-        rationale="A host that may reach any address on 443 can send PHI anywhere; endpoints, the S3 prefix list, "
-        "the stack's groups and each C-MOVE destination are all it needs outside a package window.",
-        remediation="Egress to security groups, prefix lists or single addresses; set hosts.package_egress: closed "
-        "outside patch windows.",
+        rationale="A host that may reach any address can send PHI anywhere; endpoints, the S3 prefix list, "
+        "the stack's groups and each C-MOVE destination are all it needs, plus one labelled HTTPS rule for the "
+        "identity keys no endpoint serves (on the host only the key service's user may use it).",
+        remediation="Egress to security groups, prefix lists or single addresses; one TCP 443 rule to the internet "
+        "labelled pacsguard:purpose identity-keys (package-window while hosts.package_egress is open); set "
+        "hosts.package_egress: closed outside patch windows.",
         citations=EXPOSURE,
         equivalents={},
         plan=StackCheck(_host_egress),

@@ -293,13 +293,20 @@ def test_ebs_hosts_attach_their_volume_through_an_ec2_endpoint(organisation: Syn
     assert not [e for e in prod.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["serviceName"].endswith(".ec2")]
 
 
-def test_closed_package_window_leaves_hosts_no_internet_egress(organisation: Synthesis) -> None:
+def test_closed_package_window_leaves_hosts_only_the_identity_key_rule(organisation: Synthesis) -> None:
+    """With package egress closed, sign-in still needs the ALB's key endpoint and machine tokens the pool's JWKS,
+    which no VPC endpoint serves: one labelled 443 rule stays (the host lets only its key service use it)."""
     egress = [
         r
         for r in organisation.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
         if r.inputs["securityGroupId"] == "hosts-sg-id"
     ]
-    assert not [r.name for r in egress if r.inputs.get("cidrIpv4") == "0.0.0.0/0"]
+    world = [r for r in egress if r.inputs.get("cidrIpv4") == "0.0.0.0/0" or r.inputs.get("cidrIpv6")]
+    assert [(r.name, r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"]) for r in world] == [
+        ("hosts-egress-internet-https", "tcp", 443, 443)
+    ]
+    assert world[0].inputs["tags"]["pacsguard:purpose"] == "identity-keys"
+    assert "package window" not in world[0].inputs["description"].lower()
 
 
 def test_every_client_network_is_private_and_outside_the_vpc(prod: Synthesis) -> None:

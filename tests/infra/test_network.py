@@ -99,8 +99,11 @@ def test_host_egress_is_limited_to_needed_ports(stack: Synthesis) -> None:
             assert (i["cidrIpv4"], i["fromPort"]) in {(f"{m.host}/32", m.port) for m in movers}
         else:
             assert i.get("referencedSecurityGroupId") or i.get("prefixListId")
-    # 443 to anywhere only as the package window (hosts.package_egress), never for AWS APIs.
-    assert world == (["hosts-egress-packages"] if stack.settings.hosts.package_egress == "open" else [])
+    # 443 to anywhere in one rule only, for the identity keys (and, open, the package window); never for AWS APIs.
+    assert world == ["hosts-egress-internet-https"]
+    rule = named(stack, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "hosts-egress-internet-https")
+    window = stack.settings.hosts.package_egress == "open"
+    assert rule.inputs["tags"]["pacsguard:purpose"] == ("identity-keys package-window" if window else "identity-keys")
     apis = named(stack, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "hosts-egress-endpoints")
     assert apis.inputs["referencedSecurityGroupId"] == "network-endpoints-sg-id"
     s3 = named(stack, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "hosts-egress-s3")

@@ -163,21 +163,3 @@ def test_the_plugin_verifies_under_debians_system_python(issuer: LocalIssuer) ->
 def test_missing_key_set_refuses_tokens_instead_of_failing(issuer: LocalIssuer, tmp_path: Path) -> None:
     v = machine.MachineVerifier(ISSUER, "pacs", ("ai-pipeline",), machine.JwksSource(str(tmp_path / "absent.json")))
     assert "keys are unavailable" in _refused(v, issuer.mint("ai-pipeline"))
-
-
-def test_aws_hosts_keep_a_copy_of_the_pools_key_set(issuer: LocalIssuer, tmp_path: Path) -> None:
-    """A pool with a domain is unreachable through a VPC endpoint: the copy fetched at boot serves afterwards."""
-    from orthanc_config.machine_issuer import cache_jwks
-
-    target = tmp_path / "jwks.json"
-    published = issuer.jwks_file.read_bytes()
-    assert cache_jwks("https://cognito-idp.test/pool/.well-known/jwks.json", target, lambda _u: published)
-    v = machine.MachineVerifier(ISSUER, "pacs", ("router",), machine.JwksSource(str(target)))
-    assert v.verify(issuer.mint("router"), PATH).role == "service"
-
-    def unreachable(_u: str) -> bytes:
-        raise OSError("no route")
-
-    assert cache_jwks("https://cognito-idp.test/pool/.well-known/jwks.json", target, unreachable)  # kept
-    with pytest.raises(IssuerError, match="machine clients are refused"):
-        cache_jwks("https://cognito-idp.test/x", tmp_path / "none.json", unreachable)

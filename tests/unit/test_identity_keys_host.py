@@ -1,0 +1,171 @@
+"""The identity-key service on an AWS host: the firewall, its unit, the plugin configuration and the guard.
+
+Before, Orthanc itself fetched the ALB's keys on 443, which only worked while the package window was open.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pacsguard_guard as guard_mod
+import pacsguard_identity as ident
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from orthanc_config import identity_keys as keys
+from orthanc_config.bootstrap import plugin_config
+from orthanc_config.layout import HostLayout
+from orthanc_config.profile import Database, HostProfile
+from orthanc_config.render_nftables import egress_rules, render_nftables
+from orthanc_config.systemd_units import identity_key_units
+from tests.unit.test_plugin_guard import ALB_ARN, ROLES, alb_token, basic, lines, settings
+
+ALB_URL = "https://public-keys.auth.elb.eu-central-1.amazonaws.com/{kid}"
+JWKS_URL = "https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_pool/.well-known/jwks.json"
+AWS = HostProfile(
+    name="t",
+    mode="aws",
+    identity="jwt",
+    jwt_signer=ALB_ARN,
+    jwt_key_url=ALB_URL,
+    machine_issuer="https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_pool",
+    machine_jwks=JWKS_URL,
+    machine_clients=("client-1",),
+    database=Database(host="db.example.internal", password_source="file:/etc/pacsguard/secrets/db-password"),
+)
+LOCAL = HostProfile(name="t", mode="local")
+
+
+def test_only_the_key_service_user_may_open_https_and_only_to_the_hosts_resolvers_for_names() -> None:
+    rules = egress_rules(AWS, ("10.0.0.2",))
+    assert [r for r in rules if "dport 443" in r] == [
+        f'meta skuid "{keys.USER}" tcp dport 443 accept comment "identity keys: load balancer keys, user pool JWKS"'
+    ]
+    dns = [r for r in rules if f'skuid "{keys.USER}"' in r and "dport 53" in r]
+    assert dns and all("ip daddr { 10.0.0.2 }" in r for r in dns)
+    mine = [r for r in rules if f'skuid "{keys.USER}"' in r]
+    assert mine[-1].startswith(f'meta skuid "{keys.USER}" counter reject')  # nothing else, anywhere
+    orthanc = [r for r in rules if 'skuid "orthanc"' in r]
+    assert orthanc[-1].startswith('meta skuid "orthanc" counter reject') and not [r for r in orthanc if "443" in r]
+
+
+def test_a_local_host_has_no_key_service_and_no_https_egress() -> None:
+    assert not keys.needed(LOCAL) and identity_key_units(HostLayout(LOCAL)) == []
+    assert keys.USER not in render_nftables(LOCAL, ())
+
+
+@pytest.mark.skipif(
+    shutil.which("nft") is None or shutil.which("unshare") is None or os.geteuid() != 0,
+    reason="needs root, nft and unshare (make setup)",
+)
+def test_nft_accepts_the_aws_ruleset_naming_the_key_service_user(tmp_path: Path) -> None:
+    """nft resolves user names when it loads a ruleset: the bootstrap creates the user first. Here a private mount
+    namespace shows nft a passwd file that has it, so the machine's own users and firewall stay untouched."""
+    (tmp_path / "fw.nft").write_text(render_nftables(AWS, ("10.0.0.2",)))
+    passwd = tmp_path / "passwd"
+    passwd.write_text(Path("/etc/passwd").read_text() + f"{keys.USER}:x:64999:64999::/nonexistent:/usr/sbin/nologin\n")
+    script = f"mount --bind {passwd} /etc/passwd && nft -c -f {tmp_path / 'fw.nft'}"
+    res = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", script], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_the_service_runs_as_its_own_confined_user_with_the_profiles_urls() -> None:
+    (unit,) = identity_key_units(HostLayout(AWS))
+    text = unit.content
+    assert unit.path.endswith("pacsguard-identity-keys.service")
+    assert f"User={keys.USER}" in text and f"Group={keys.USER}" in text
+    assert f'--alb-key-url "{ALB_URL}" --jwks-url "{JWKS_URL}"' in text
+    for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n", "PrivateDevices=yes"):
+        assert hardening in text
+    assert f"ExecStartPre=+/bin/chgrp orthanc {keys.SOCKET_DIR}" in text and "RuntimeDirectoryMode=0750" in text
+
+
+def test_the_plugin_is_configured_to_ask_the_service_for_both_kinds_of_key() -> None:
+    section = json.loads(plugin_config(HostLayout(AWS), {}).content)["PACSGuard"]
+    assert section["JwtKeyUrl"] == section["Machine"]["Jwks"] == f"unix:{keys.SOCKET}"
+    local = json.loads(plugin_config(HostLayout(LOCAL), {}).content)["PACSGuard"]
+    assert local["JwtKeyUrl"] == ""
+
+
+# -- the guard, end to end through a running service --------------------------------------------------------------
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+KID = "6bd4ec37-06a6-4a32-a2b2-7f6f1d4f4c16"
+
+
+@pytest.fixture
+def key_socket(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
+    asked: list[str] = []
+
+    def upstream(url: str) -> bytes:
+        asked.append(url)
+        if url == ALB_URL.format(kid=KID):
+            return keys.check_alb_key(
+                KEY.public_key().public_bytes(
+                    keys.serialization.Encoding.PEM, keys.serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
+        raise keys.KeyServiceError(f"cannot fetch {url} (HTTP Error 403: Forbidden)")
+
+    path = tmp_path / "keys.sock"
+    server = keys.KeyServer(path, keys.KeyService(ALB_URL, "", tmp_path / "cache", upstream))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield path, asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _guard(tmp_path: Path, socket_path: Path) -> guard_mod.Guard:
+    return guard_mod.Guard(settings(ROLES, tmp_path, "jwt", jwt_signer=ALB_ARN, jwt_key_url=f"unix:{socket_path}"))
+
+
+def test_a_signed_alb_header_is_accepted_with_the_key_from_the_service(
+    tmp_path: Path, key_socket: tuple[Path, list[str]]
+) -> None:
+    path, asked = key_socket
+    g = _guard(tmp_path, path)
+    token = alb_token(KEY, KID, **{"custom:pacs_role": "radiologist"})
+    headers = {**basic("pacsguard-gateway"), ident.JWT_HEADER: token}
+    assert g.http("GET", "/studies", "127.0.0.1", headers)
+    assert g.http("GET", "/studies", "127.0.0.1", headers)
+    assert asked == [ALB_URL.format(kid=KID)]
+    assert [r["user"] for r in lines(g)] == ["dr@x", "dr@x"]
+
+
+def test_sign_in_is_refused_with_one_clear_reason_when_no_key_can_be_had(
+    tmp_path: Path, key_socket: tuple[Path, list[str]]
+) -> None:
+    path, _ = key_socket
+    g = _guard(tmp_path, path)
+    other = "0f6f1d4f-06a6-4a32-a2b2-7f6f1d4f4c16"
+    token = alb_token(KEY, other, **{"custom:pacs_role": "admin"})
+    assert not g.http("GET", "/studies", "127.0.0.1", {**basic("pacsguard-gateway"), ident.JWT_HEADER: token})
+    (record,) = lines(g)
+    assert record["outcome"] != "0" and "\n" not in record["reason"]
+    assert record["reason"].startswith(f"no signing key for kid {other}: identity key service: cannot fetch")
+    # The service stopped: still a refusal with its reason, never an unverified sign-in.
+    down = _guard(tmp_path, tmp_path / "stopped.sock")
+    assert not down.http("GET", "/studies", "127.0.0.1", {**basic("pacsguard-gateway"), ident.JWT_HEADER: token})
+    assert "identity key service" in lines(down)[0]["reason"] and "unavailable" in lines(down)[0]["reason"]
+
+
+def test_a_kid_with_url_characters_never_reaches_the_service(
+    tmp_path: Path, key_socket: tuple[Path, list[str]]
+) -> None:
+    path, asked = key_socket
+    g = _guard(tmp_path, path)
+    header = {"alg": "ES256", "kid": "../../x", "signer": ALB_ARN}
+    token = base64.urlsafe_b64encode(json.dumps(header).encode()).decode() + ".e30.c2ln"
+    assert not g.http("GET", "/studies", "127.0.0.1", {**basic("pacsguard-gateway"), ident.JWT_HEADER: token})
+    assert asked == []
