@@ -462,7 +462,10 @@ def main(argv: list[str] | None = None) -> int:
     inst.add_argument("--profile", required=True, type=Path)
     inst.add_argument("--no-packages", action="store_true", help="skip the apt step")
     keys = sub.add_parser("identity-keys", help="serve the identity keys to the plugin (systemd starts it)")
-    keys.add_argument("rest", nargs=argparse.REMAINDER)
+    keys.add_argument("--alb-key-url", default="")
+    keys.add_argument("--jwks-url", default="")
+    keys.add_argument("--socket", default=str(identity_keys.SOCKET))
+    keys.add_argument("--cache-dir", default=str(identity_keys.CACHE_DIR))
     sink = sub.add_parser("audit-sink", help="run the audit sink (systemd starts it)")
     sink.add_argument("--config", required=True)
     launch = sub.add_parser("run-orthanc", help="start Orthanc with its output connected to the audit sink")
@@ -478,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     ship.add_argument("--once", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "identity-keys":
-        return identity_keys.main(args.rest)
+        return identity_keys.main(
+            ["--alb-key-url", args.alb_key_url, "--jwks-url", args.jwks_url, "--socket", args.socket,
+             "--cache-dir", args.cache_dir]
+        )  # fmt: skip
     if args.command == "audit-sink":
         from orthanc_config import audit_sink
 

@@ -24,6 +24,7 @@ otherwise `error <reason>\\n`. Standard library plus Debian's python3-cryptograp
 from __future__ import annotations
 
 import argparse
+import grp
 import json
 import os
 import pwd
@@ -45,9 +46,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from orthanc_config.profile import HostProfile
 
 USER = "pacsguard-keys"  # the only uid the host firewall lets out to the internet on 443
-SOCKET_DIR = Path("/run/pacsguard-keys")
-SOCKET = SOCKET_DIR / "keys.sock"
-CACHE_DIR = Path("/var/cache/pacsguard-keys")
+# The bootstrap makes the directory pacsguard-keys:orthanc 0750: Orthanc may reach the socket, nobody else but root.
+# It persists (not /run) so the service finds it after a reboot without the bootstrap running again.
+SERVICE_DIR = Path("/var/lib/pacsguard-keys")
+SOCKET = SERVICE_DIR / "keys.sock"
+CACHE_DIR = SERVICE_DIR / "cache"  # 0700: keys fetched before, kept across restarts
 # The ALB's kids are UUIDs and become part of a URL and a file name: letters, digits and hyphens only.
 ALB_KID_RE = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 # Cognito's are base64 (letters, digits, + / =); they are only looked up in the fetched set, never put in a URL.
@@ -273,7 +276,7 @@ class _Handler(socketserver.StreamRequestHandler):
 class KeyServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
 
-    # The socket itself is open to all; its directory (pacsguard-keys:orthanc 0750, the unit sets it) admits Orthanc.
+    # The socket itself is open to all; its directory (pacsguard-keys:orthanc 0750) admits only Orthanc.
     def __init__(self, path: Path, service: KeyService, mode: int = 0o666) -> None:
         path.unlink(missing_ok=True)
         super().__init__(str(path), _Handler)
@@ -306,7 +309,7 @@ def plugin_location(url: str) -> str:
 
 
 def ensure_user(say: Callable[[str], None]) -> None:
-    """The service's own system user, before the firewall (which names it) is loaded."""
+    """The service's own system user (before the firewall, which names it, is loaded) and its directories."""
     try:
         pwd.getpwnam(USER)
     except KeyError:
@@ -316,6 +319,11 @@ def ensure_user(say: Callable[[str], None]) -> None:
              "--shell", "/usr/sbin/nologin", "--comment", "PACSGuard identity keys", USER],
             check=True, capture_output=True,
         )  # fmt: skip
+    uid = pwd.getpwnam(USER).pw_uid
+    for path, mode, gid in ((SERVICE_DIR, 0o750, grp.getgrnam("orthanc").gr_gid), (CACHE_DIR, 0o700, None)):
+        path.mkdir(parents=True, exist_ok=True)
+        os.chown(path, uid, pwd.getpwnam(USER).pw_gid if gid is None else gid)
+        os.chmod(path, mode)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,7 +132,11 @@ def identity_key_units(layout: HostLayout) -> list[RenderedFile]:
     alb, jwks = identity_keys.sources(layout.profile)
     if not (alb or jwks):
         return []
-    run_dir, user = identity_keys.SOCKET_DIR, identity_keys.USER
+    user = identity_keys.USER
+    launch = (
+        f'/usr/bin/python3 {BUNDLE_PATH} identity-keys --alb-key-url "{alb}" --jwks-url "{jwks}" '
+        f"--socket {identity_keys.SOCKET} --cache-dir {identity_keys.CACHE_DIR}"
+    )
     service = f"""[Unit]
 Description=PACSGuard identity keys (load balancer signing keys, user pool JWKS) for the Orthanc plugin
 After=network-online.target pacsguard-firewall.service
@@ -142,13 +146,9 @@ Before=pacsguard-orthanc.service
 [Service]
 User={user}
 Group={user}
-ExecStart=/usr/bin/python3 {BUNDLE_PATH} identity-keys --alb-key-url "{alb}" --jwks-url "{jwks}" \\
-    --socket {identity_keys.SOCKET} --cache-dir {identity_keys.CACHE_DIR}
-# Orthanc (group orthanc) reaches the socket through its directory; nobody else but root does.
-RuntimeDirectory={run_dir.name}
-RuntimeDirectoryMode=0750
-ExecStartPre=+/bin/chgrp orthanc {run_dir}
-CacheDirectory={identity_keys.CACHE_DIR.name}
+ExecStart={launch}
+# Its directory (made by the bootstrap, pacsguard-keys:orthanc 0750) holds the socket and the key cache.
+ReadWritePaths={identity_keys.SERVICE_DIR}
 Restart=always
 RestartSec=2
 NoNewPrivileges=yes

@@ -80,5 +80,40 @@ def _plugin():
     assert sorted(p.name for p in layout.plugin_dir.iterdir()) == sorted(bootstrap.PLUGIN_FILES)
 
 
+@check("identity_keys_service")
+def _identity_keys():
+    import socket
+    import threading
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from orthanc_config import identity_keys as keys
+
+    def pem(key):
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    good = pem(ec.generate_private_key(ec.SECP256R1()))
+    bodies = {"https://k/good-kid": good, "https://k/rsa-kid": pem(rsa.generate_private_key(65537, 2048))}
+    service = keys.KeyService("https://k/{kid}", "", work / "keys", lambda url: bodies[url])
+    server = keys.KeyServer(work / "keys.sock", service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def ask(line):
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.connect(str(work / "keys.sock"))
+            conn.sendall(line)
+            return conn.makefile("rb").read()
+
+    try:
+        assert ask(b"alb good-kid\n") == b"ok\n" + good
+        assert ask(b"alb rsa-kid\n").startswith(b"error the load balancer key endpoint returned a key that is not")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 results["python"] = sys.version.split()[0]
 print(json.dumps(results))

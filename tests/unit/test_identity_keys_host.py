@@ -84,7 +84,25 @@ def test_the_service_runs_as_its_own_confined_user_with_the_profiles_urls() -> N
     assert f'--alb-key-url "{ALB_URL}" --jwks-url "{JWKS_URL}"' in text
     for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n", "PrivateDevices=yes"):
         assert hardening in text
-    assert f"ExecStartPre=+/bin/chgrp orthanc {keys.SOCKET_DIR}" in text and "RuntimeDirectoryMode=0750" in text
+    assert f"ReadWritePaths={keys.SERVICE_DIR}\n" in text and keys.SOCKET.parent == keys.SERVICE_DIR
+
+
+def test_the_units_command_line_reaches_the_service_with_the_profiles_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What systemd runs must parse: the bundle's `identity-keys` command hands every option to the service."""
+    import shlex
+
+    from orthanc_config import bootstrap
+
+    (unit,) = identity_key_units(HostLayout(AWS))
+    exec_start = next(ln for ln in unit.content.splitlines() if ln.startswith("ExecStart="))
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    seen: list[list[str]] = []
+    monkeypatch.setattr(keys, "main", lambda a: seen.append(a) or 0)
+    assert bootstrap.main(argv[2:]) == 0
+    assert seen == [
+        ["--alb-key-url", ALB_URL, "--jwks-url", JWKS_URL, "--socket", str(keys.SOCKET), "--cache-dir",
+         str(keys.CACHE_DIR)]
+    ]  # fmt: skip
 
 
 def test_the_plugin_is_configured_to_ask_the_service_for_both_kinds_of_key() -> None:

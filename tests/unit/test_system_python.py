@@ -45,3 +45,8 @@ def test_backup_extraction_runs_on_python_3_11_2_and_still_refuses_escapes(probe
 def test_plugin_installs_from_inside_the_zip_bundle(probe: dict[str, str]) -> None:
     """The bootstrap copied plugin files from a path inside host-bundle.zip: NotADirectoryError, exit 2."""
     assert probe["install_plugin_from_zip"] == "ok", probe["install_plugin_from_zip"]
+
+
+def test_identity_key_service_serves_and_checks_keys_on_cryptography_38(probe: dict[str, str]) -> None:
+    """The key service runs under the host's own Python: it must load, check and serve a key there."""
+    assert probe["identity_keys_service"] == "ok", probe["identity_keys_service"]
