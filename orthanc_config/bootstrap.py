@@ -466,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("--jwks-url", default="")
     keys.add_argument("--socket", default=str(identity_keys.SOCKET))
     keys.add_argument("--cache-dir", default=str(identity_keys.CACHE_DIR))
+    keys.add_argument("--user", default="")
     sink = sub.add_parser("audit-sink", help="run the audit sink (systemd starts it)")
     sink.add_argument("--config", required=True)
     launch = sub.add_parser("run-orthanc", help="start Orthanc with its output connected to the audit sink")
@@ -483,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "identity-keys":
         return identity_keys.main(
             ["--alb-key-url", args.alb_key_url, "--jwks-url", args.jwks_url, "--socket", args.socket,
-             "--cache-dir", args.cache_dir]
+             "--cache-dir", args.cache_dir, "--user", args.user]
         )  # fmt: skip
     if args.command == "audit-sink":
         from orthanc_config import audit_sink

@@ -326,16 +326,31 @@ def ensure_user(say: Callable[[str], None]) -> None:
         os.chmod(path, mode)
 
 
+def drop_privileges(user: str) -> None:
+    """systemd starts the service as root only because the host bundle is root's (0600): with the code loaded, it
+    becomes its own user before it opens any socket, so the firewall's `meta skuid` sees that user's uid."""
+    entry = pwd.getpwnam(user)
+    if os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    if os.getuid() != entry.pw_uid or os.geteuid() != entry.pw_uid:
+        raise KeyServiceError(f"must run as {user} (uid {entry.pw_uid}), runs as uid {os.getuid()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pacsguard-identity-keys", description=__doc__.split("\n")[0])
     parser.add_argument("--alb-key-url", default="", help="https://.../{kid}: the load balancer's key endpoint")
     parser.add_argument("--jwks-url", default="", help="https://.../.well-known/jwks.json: the user pool's keys")
     parser.add_argument("--socket", type=Path, default=SOCKET)
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
+    parser.add_argument("--user", default="", help="drop to this user before serving (the unit passes pacsguard-keys)")
     args = parser.parse_args(argv)
     try:
+        if args.user:
+            drop_privileges(args.user)
         service = KeyService(args.alb_key_url, args.jwks_url, args.cache_dir)
-    except KeyServiceError as exc:
+    except (KeyError, OSError, KeyServiceError) as exc:
         print(f"pacsguard-identity-keys: error: {exc}", file=sys.stderr)
         return 2
     if service.jwks_url:
@@ -345,7 +360,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pacsguard-identity-keys: first JWKS fetch failed: {exc}", file=sys.stderr)
     stop = threading.Event()
     threading.Thread(target=refresh_forever, args=(service, JWKS_REFRESH_SECONDS, stop), daemon=True).start()
-    with KeyServer(args.socket, service) as server:
+    try:
+        server = KeyServer(args.socket, service)
+    except OSError as exc:
+        print(f"pacsguard-identity-keys: error: cannot listen on {args.socket} ({exc})", file=sys.stderr)
+        return 2
+    with server:
         print(f"pacsguard-identity-keys: serving on {args.socket}", file=sys.stderr)
         server.serve_forever()
     return 0

@@ -135,7 +135,7 @@ def identity_key_units(layout: HostLayout) -> list[RenderedFile]:
     user = identity_keys.USER
     launch = (
         f'/usr/bin/python3 {BUNDLE_PATH} identity-keys --alb-key-url "{alb}" --jwks-url "{jwks}" '
-        f"--socket {identity_keys.SOCKET} --cache-dir {identity_keys.CACHE_DIR}"
+        f"--socket {identity_keys.SOCKET} --cache-dir {identity_keys.CACHE_DIR} --user {user}"
     )
     service = f"""[Unit]
 Description=PACSGuard identity keys (load balancer signing keys, user pool JWKS) for the Orthanc plugin
@@ -144,8 +144,7 @@ Wants=network-online.target
 Before=pacsguard-orthanc.service
 
 [Service]
-User={user}
-Group={user}
+# Started as root only to read the host bundle (root's, 0600); it becomes {user} before opening any socket.
 ExecStart={launch}
 # Its directory (made by the bootstrap, pacsguard-keys:orthanc 0750) holds the socket and the key cache.
 ReadWritePaths={identity_keys.SERVICE_DIR}
@@ -160,7 +159,7 @@ ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-CapabilityBoundingSet=
+CapabilityBoundingSet=CAP_SETUID CAP_SETGID
 SystemCallFilter=@system-service
 
 [Install]

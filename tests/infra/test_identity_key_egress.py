@@ -78,7 +78,7 @@ def test_closed_prod_host_lets_only_the_key_service_out_on_443(closed_prod: Synt
     section = json.loads(plugin_config(layout, {}).content)["PACSGuard"]
     assert section["JwtKeyUrl"] == f"unix:{identity_keys.SOCKET}"  # the plugin asks the service, not the internet
     (unit,) = identity_key_units(layout)
-    assert f"User={identity_keys.USER}" in unit.content and profile.jwt_key_url in unit.content
+    assert f"--user {identity_keys.USER}" in unit.content and profile.jwt_key_url in unit.content
 
 
 def test_machine_clients_keys_come_from_the_key_service(dev: Synthesis) -> None:

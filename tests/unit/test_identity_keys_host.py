@@ -80,10 +80,9 @@ def test_the_service_runs_as_its_own_confined_user_with_the_profiles_urls() -> N
     (unit,) = identity_key_units(HostLayout(AWS))
     text = unit.content
     assert unit.path.endswith("pacsguard-identity-keys.service")
-    assert f"User={keys.USER}" in text and f"Group={keys.USER}" in text
-    assert f'--alb-key-url "{ALB_URL}" --jwks-url "{JWKS_URL}"' in text
-    for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n", "PrivateDevices=yes"):
-        assert hardening in text
+    assert f'--alb-key-url "{ALB_URL}" --jwks-url "{JWKS_URL}"' in text and f"--user {keys.USER}\n" in text
+    confined = ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=CAP_SETUID CAP_SETGID\n")
+    assert all(line in text for line in (*confined, "PrivateDevices=yes"))
     assert f"ReadWritePaths={keys.SERVICE_DIR}\n" in text and keys.SOCKET.parent == keys.SERVICE_DIR
 
 
@@ -101,7 +100,7 @@ def test_the_units_command_line_reaches_the_service_with_the_profiles_urls(monke
     assert bootstrap.main(argv[2:]) == 0
     assert seen == [
         ["--alb-key-url", ALB_URL, "--jwks-url", JWKS_URL, "--socket", str(keys.SOCKET), "--cache-dir",
-         str(keys.CACHE_DIR)]
+         str(keys.CACHE_DIR), "--user", keys.USER]
     ]  # fmt: skip
 
 
@@ -187,3 +186,33 @@ def test_a_kid_with_url_characters_never_reaches_the_service(
     token = base64.urlsafe_b64encode(json.dumps(header).encode()).decode() + ".e30.c2ln"
     assert not g.http("GET", "/studies", "127.0.0.1", {**basic("pacsguard-gateway"), ident.JWT_HEADER: token})
     assert asked == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the service drops from root to its own user")
+def test_the_service_drops_to_its_user_before_opening_its_socket() -> None:
+    """The firewall's `meta skuid` only confines the service if its sockets belong to its user, not root's."""
+    import pwd
+    import sys
+    import tempfile
+    import time
+
+    nobody = pwd.getpwnam("nobody")
+    tmp_path = Path(tempfile.mkdtemp(prefix="pacsguard-keys-test-"))  # pytest's own is root-only: nobody can't enter
+    os.chown(tmp_path, nobody.pw_uid, nobody.pw_gid)
+    sock = tmp_path / "keys.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orthanc_config.identity_keys", "--alb-key-url", ALB_URL, "--socket", str(sock),
+         "--cache-dir", str(tmp_path / "cache"), "--user", "nobody"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sock.exists(), proc.stderr.read() if proc.poll() is not None else "no socket"
+        assert sock.stat().st_uid == nobody.pw_uid
+        assert Path(f"/proc/{proc.pid}/status").read_text().count(f"\t{nobody.pw_uid}\t") >= 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(tmp_path)
