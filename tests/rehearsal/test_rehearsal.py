@@ -102,6 +102,36 @@ def test_the_ssm_agent_is_installed_from_aws_package_and_running(first: Instance
     assert first.run("systemctl", "is-active", "amazon-ssm-agent", capture_output=True, check=False).returncode == 0
 
 
+def _as(first: Instance, user: str, code: str) -> subprocess.CompletedProcess:
+    return first.run(
+        "setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "/usr/bin/python3", "-c", code,
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_sign_in_keys_come_only_through_the_key_service(first: Instance, region: Region) -> None:
+    """hosts.package_egress: closed used to break every sign-in, because Orthanc fetched the ALB's key itself over
+    the package window. Now Orthanc cannot reach the key endpoint at all (host firewall), the identity-key service's
+    user can, and the key the plugin verifies the ALB's header with comes through the service's socket."""
+    from urllib.parse import urlsplit
+
+    from orthanc_config import identity_keys
+
+    host = urlsplit(region.plan["profile"].jwt_key_url).hostname
+    connect = f"import socket; socket.create_connection(({host!r}, 443), timeout=10).close()"
+    refused = _as(first, "orthanc", connect)
+    assert refused.returncode != 0 and "Connection refused" in refused.stderr, refused.stderr[-500:]
+    allowed = _as(first, identity_keys.USER, connect)
+    assert allowed.returncode == 0, allowed.stderr[-500:]
+    ask = (
+        "import socket; s = socket.socket(socket.AF_UNIX); "
+        f"s.connect({str(identity_keys.SOCKET)!r}); s.sendall(b'alb {region.alb_kid}\\n'); "
+        "print(s.makefile('rb').read().decode())"
+    )
+    answer = _as(first, "orthanc", ask)
+    assert answer.stdout.startswith("ok\n-----BEGIN PUBLIC KEY-----"), answer.stdout + answer.stderr[-500:]
+
+
 def test_balancer_health_checks_from_its_own_subnet_reach_the_host(first: Instance, balancer: Balancer) -> None:
     balancer.register(first.address)
     assert balancer.wait_healthy(first.address)[first.address] == "healthy"

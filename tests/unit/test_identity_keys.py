@@ -284,3 +284,14 @@ def test_oversized_requests_are_refused(served: tuple[Path, Upstream]) -> None:
         conn.sendall(b"alb " + b"a" * 400 + b"\n")
         assert conn.recv(100).startswith(b"error request too long")
     assert upstream.asked == []
+
+
+def test_readme_states_the_services_own_figures() -> None:
+    """README numbers come from code: the refresh period and the fetch limits it states are these constants."""
+    import re
+
+    readme = re.sub(r"\s+", " ", (Path(__file__).resolve().parents[2] / "README.md").read_text())
+    words = {1: "one", 10: "ten"}
+    assert keys.JWKS_REFRESH_SECONDS == 3600 and "refreshes the JWKS every hour" in readme
+    assert keys.MIN_REFETCH_SECONDS == 60
+    assert f"(one upstream fetch per `kid` a minute, {words[keys.MAX_FETCHES_PER_MINUTE]} a minute in all)" in readme
