@@ -8,6 +8,7 @@ served, every failure is one `error` line (the sign-in is refused), keys are cac
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -230,19 +231,25 @@ def test_hmac_entries_are_dropped_from_a_served_jwks(issuer: LocalIssuer) -> Non
 # -- over the socket, as the plugin asks ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def served(tmp_path: Path, issuer: LocalIssuer) -> Iterator[tuple[Path, Upstream]]:
-    upstream = Upstream({ALB_URL.format(kid=KID): P256_PEM, JWKS_URL: _jwks(issuer)})
-    path = tmp_path / "keys.sock"
-    server = keys.KeyServer(path, service(tmp_path, upstream))
+@contextlib.contextmanager
+def serving(path: Path, svc: keys.KeyService) -> Iterator[Path]:
+    """The service on a socket of the test's own, stopped and closed afterwards."""
+    server = keys.KeyServer(path, svc)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield path, upstream
+        yield path
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def served(tmp_path: Path, issuer: LocalIssuer) -> Iterator[tuple[Path, Upstream]]:
+    upstream = Upstream({ALB_URL.format(kid=KID): P256_PEM, JWKS_URL: _jwks(issuer)})
+    with serving(tmp_path / "keys.sock", service(tmp_path, upstream)) as path:
+        yield path, upstream
 
 
 def test_plugin_gets_alb_keys_through_the_socket_and_fails_closed_with_the_reason(

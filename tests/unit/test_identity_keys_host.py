@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from orthanc_config.layout import HostLayout
 from orthanc_config.profile import Database, HostProfile
 from orthanc_config.render_nftables import egress_rules, render_nftables
 from orthanc_config.systemd_units import identity_key_units
+from tests.unit.test_identity_keys import serving
 from tests.unit.test_plugin_guard import ALB_ARN, ROLES, alb_token, basic, lines, settings
 
 ALB_URL = "https://public-keys.auth.elb.eu-central-1.amazonaws.com/{kid}"
@@ -131,16 +131,8 @@ def key_socket(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
             )
         raise keys.KeyServiceError(f"cannot fetch {url} (HTTP Error 403: Forbidden)")
 
-    path = tmp_path / "keys.sock"
-    server = keys.KeyServer(path, keys.KeyService(ALB_URL, "", tmp_path / "cache", upstream))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(tmp_path / "keys.sock", keys.KeyService(ALB_URL, "", tmp_path / "cache", upstream)) as path:
         yield path, asked
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _guard(tmp_path: Path, socket_path: Path) -> guard_mod.Guard:
