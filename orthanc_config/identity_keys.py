@@ -173,10 +173,14 @@ class KeyService:
             if kid in self.alb_keys:
                 return self.alb_keys[kid]
             disk = self.cache_dir / "alb" / f"{kid}.pem"
+            pem = b""
             if disk.exists():
                 # A kid names one key forever (the endpoint is addressed by it): a stored copy stays valid.
-                pem = check_alb_key(disk.read_bytes())
-            else:
+                try:
+                    pem = check_alb_key(disk.read_bytes())
+                except KeyServiceError:
+                    disk.unlink()  # a damaged copy is fetched again, never served
+            if not pem:
                 self._throttle(f"alb {kid}")
                 pem = check_alb_key(self.fetch(self.alb_key_url.format(kid=kid)))
                 _write_atomic(disk, pem)

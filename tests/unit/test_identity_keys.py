@@ -87,6 +87,10 @@ def test_alb_key_is_fetched_once_checked_and_cached_in_memory_and_on_disk(tmp_pa
     # A restarted service serves the stored copy without asking the internet again.
     again = Upstream({})
     assert service(tmp_path, again).alb_key(KID) == P256_PEM and again.asked == []
+    # A damaged copy is never served: the key is fetched (and checked) again.
+    (tmp_path / "cache" / "alb" / f"{KID}.pem").write_bytes(b"-----BEGIN PUBLIC KEY-----\ngarbage")
+    fresh = Upstream({ALB_URL.format(kid=KID): P256_PEM})
+    assert service(tmp_path, fresh).alb_key(KID) == P256_PEM and len(fresh.asked) == 1
 
 
 @pytest.mark.parametrize(
