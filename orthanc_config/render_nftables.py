@@ -127,7 +127,7 @@ def _resolve(user: str, why: str, resolvers: tuple[str, ...]) -> list[str]:
 
 
 def egress_rules(profile: HostProfile, resolvers: tuple[str, ...] = ()) -> list[str]:
-    """New outbound connections of the orthanc and nginx users: the configured destinations, nothing else."""
+    """New outbound connections of the orthanc, identity-key and nginx users: the configured destinations only."""
     rules = []
     db = profile.database
     if not db.host.startswith("127.") and db.host != "localhost":
