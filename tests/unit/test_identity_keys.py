@@ -191,7 +191,9 @@ def test_refresh_loop_logs_a_failure_and_keeps_serving(
     stop = threading.Event()
     loop = threading.Thread(target=keys.refresh_forever, args=(svc, 0.01, stop))
     loop.start()
-    while len(upstream.asked) < 3:
+    for _ in range(3000):  # a bound, not a timing claim: the loop runs every 10 ms
+        if len(upstream.asked) >= 3:
+            break
         stop.wait(0.01)
     stop.set()
     loop.join()
