@@ -8,9 +8,10 @@ pool's JWKS (a pool with a domain is incompatible with PrivateLink:
 https://docs.aws.amazon.com/cognito/latest/developerguide/vpc-interface-endpoints.html). A security group matches
 addresses, not names, and no AWS-managed prefix list covers either endpoint
 (https://docs.aws.amazon.com/vpc/latest/userguide/working-with-aws-managed-prefix-lists.html): 443 to 0.0.0.0/0
-is the narrowest rule AWS allows. It is always present and labelled `identity-keys`; on the host only the
-identity-key service's user may use it (orthanc_config/render_nftables.py). With hosts.package_egress: open the
-same rule also carries the package window (a second identical rule would be refused as a duplicate).
+is the narrowest rule AWS allows. It is always present and labelled `identity-keys`. With hosts.package_egress:
+open the same rule also carries the package window (a second identical rule would be refused as a duplicate);
+closed, the host firewall lets only the identity-key service's user past the VPC and the S3 prefix list on 443
+(orthanc_config/render_nftables.py, from the host profile's https_egress_cidrs).
 """
 
 from __future__ import annotations

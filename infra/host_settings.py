@@ -26,6 +26,8 @@ class HostSettings:
     lb_cidrs: tuple[str, ...]  # the load balancers' subnets: nginx trusts their X-Forwarded-For
     health_check_cidrs: tuple[str, ...]  # NLB health checks come from its private addresses in the VPC
     modalities: tuple[Modality, ...]
+    package_egress: str  # hosts.package_egress: closed, the host firewall keeps HTTPS to the VPC and S3
+    vpc_cidr: str
     session_timeout_minutes: int
     emergency_access_minutes: int
 
@@ -45,6 +47,8 @@ def host_settings(s: Settings) -> HostSettings:
         modalities=tuple(
             Modality(aet=m.aet, host=str(m.host), port=m.port, rights=tuple(m.rights)) for m in s.dicom.modalities
         ),
+        package_egress=s.hosts.package_egress,
+        vpc_cidr=str(s.vpc_cidr),
         session_timeout_minutes=s.web.session_timeout_minutes,
         emergency_access_minutes=s.identity.emergency_access_minutes,
     )

@@ -61,6 +61,13 @@ def alb_key_url(partition: str, region: str) -> str:
     return f"https://public-keys.auth.elb.{region}.amazonaws.com/{{kid}}"
 
 
+def s3_prefix_list_cidrs(region: str) -> pulumi.Output[list[str]]:
+    """The networks of the region's S3 gateway endpoint (AWS-managed prefix list), read at deploy time: the host
+    firewall admits them when the package window is closed (the security group names the list itself)."""
+    found = aws.ec2.get_managed_prefix_list_output(name=f"com.amazonaws.{region}.s3")
+    return found.entries.apply(lambda entries: sorted(e.cidr for e in entries or []))
+
+
 class HostsSecurityGroup(pulumi.ComponentResource):
     """Created before the hosts so the database and file system can admit exactly this group."""
 
@@ -181,6 +188,7 @@ class Hosts(pulumi.ComponentResource):
             self.image_volume.id if self.image_volume else "",
             args.machine or [],
             args.break_glass_secret_arn or "",
+            s3_prefix_list_cidrs(ctx.region),
             *(g.name for g in self.log_groups.values()),
         ).apply(lambda v: self._user_data(ctx, s, *v))
 
@@ -339,6 +347,7 @@ class Hosts(pulumi.ComponentResource):
         image_volume_id: str,
         machine: list[str],
         break_glass_secret: str,
+        s3_cidrs: list[str],
         *log_groups: str,
     ) -> str:
         profile = HostProfile(
@@ -351,6 +360,9 @@ class Hosts(pulumi.ComponentResource):
             # NLB health checks come from its private addresses in the VPC (the SG admits only the NLB's group).
             health_check_cidrs=s.health_check_cidrs,
             modalities=s.modalities,
+            package_egress="closed" if s.package_egress == "closed" else "open",
+            # Closed: what every host user but the identity-key service may still reach on 443.
+            https_egress_cidrs=(s.vpc_cidr, *s3_cidrs),
             database=Database(
                 host=(db_endpoint or "").split(":")[0],
                 name=DB_NAME,

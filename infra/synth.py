@@ -98,6 +98,18 @@ class _StackMocks(pmocks.Mocks):
             },
             # A fresh account: no Auto Scaling service-linked role yet, so the plan shows the stack creating it.
             "aws:iam/getRoles:getRoles": {"arns": [], "names": [], "id": "roles"},
+            # The region's S3 gateway prefix list (these are eu-central-1's networks, as AWS lists them).
+            "aws:ec2/getManagedPrefixList:getManagedPrefixList": {
+                "id": "pl-6ea54007",
+                "name": f"com.amazonaws.{self.region}.s3",
+                "addressFamily": "IPv4",
+                "maxEntries": 0,
+                "ownerId": "AWS",
+                "entries": [
+                    {"cidr": c, "description": ""}
+                    for c in ("3.5.134.0/23", "3.5.136.0/22", "52.219.72.0/22", "52.219.140.0/24", "52.219.168.0/24")
+                ],
+            },
             "aws:ec2/getAmi:getAmi": {
                 "id": "ami-0debian12offline",
                 "name": "debian-12-amd64-20261101-0",

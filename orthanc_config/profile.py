@@ -89,6 +89,10 @@ class HostProfile:
     # Subnets of the load balancers in front of the host: admitted on HTTPS and DICOM (health checks, ALB
     # traffic) and trusted for X-Forwarded-For, so limits and audit lines see the real client.
     lb_cidrs: tuple[str, ...] = ()
+    # hosts.package_egress. Closed (AWS): HTTPS from any user but the identity-key service reaches only
+    # https_egress_cidrs, the VPC (interface endpoints) and the S3 gateway endpoint's prefix list.
+    package_egress: Literal["open", "closed"] = "open"
+    https_egress_cidrs: tuple[str, ...] = ()
     modalities: tuple[Modality, ...] = ()
     database: Database = field(default_factory=Database)
     identity: Literal["basic", "jwt", "basic+jwt"] = "basic+jwt"
@@ -128,7 +132,9 @@ class HostProfile:
     def __post_init__(self) -> None:
         if not AET_RE.match(self.dicom_aet):
             raise ProfileError("dicom_aet: 1-16 of A-Z 0-9 _ - (upper case, no spaces)")
-        for key in ("https_cidrs", "modality_cidrs", "health_check_cidrs", "lb_cidrs"):
+        if self.package_egress not in ("open", "closed"):
+            raise ProfileError(f"package_egress: {self.package_egress!r}; choose open or closed")
+        for key in ("https_cidrs", "modality_cidrs", "health_check_cidrs", "lb_cidrs", "https_egress_cidrs"):
             for cidr in getattr(self, key):
                 try:
                     ipaddress.ip_network(cidr, strict=True)
@@ -210,6 +216,7 @@ class HostProfile:
             "modality_cidrs",
             "health_check_cidrs",
             "lb_cidrs",
+            "https_egress_cidrs",
             "machine_clients",
         ):
             if key in data:

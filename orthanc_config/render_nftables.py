@@ -6,7 +6,10 @@ Egress: export destinations are configuration as code. Orthanc (the orthanc user
 loopback and its database; nginx's workers reach only the configured modalities (the DICOM relays). On AWS
 the identity-key service's user (identity_keys.py) alone may open HTTPS to the internet, for the load
 balancer's signing keys and the user pool's JWKS, and resolve names through the host's resolvers. Any other
-new connection from these users is refused and counted.
+new connection from these users is refused and counted. The security group must allow 443 to the internet for
+that service, so with hosts.package_egress: closed this chain also holds every other user (root's apt and SSM
+agent, Session Manager operators, timers) to HTTPS inside the VPC (the interface endpoints) and to the S3 gateway
+endpoint's prefix list, as the security group did before the key service existed.
 
 Applied only inside the host's own network namespace (never the machine's root namespace).
 """
@@ -150,4 +153,20 @@ def egress_rules(profile: HostProfile, resolvers: tuple[str, ...] = ()) -> list[
             f'meta skuid "{NGINX_WORKER_USER}" {where}tcp dport {m.port} accept comment "dicom relay to {m.aet}"'
         )
     rules.append(f'meta skuid "{NGINX_WORKER_USER}" counter reject comment "nginx: only configured modalities"')
+    if profile.package_egress == "closed":
+        rules += closed_window_rules(profile)
     return rules
+
+
+def closed_window_rules(profile: HostProfile) -> list[str]:
+    """Package window closed: new HTTPS from any user but the key service only to the VPC and the S3 prefix list.
+    A family with no allowed network (IPv6 here: the VPC and S3's prefix list are IPv4) gets no HTTPS at all."""
+    # nft resolves the user name when it loads the ruleset: name the key service only where the bootstrap made it.
+    others = f'meta skuid != "{identity_keys.USER}" ' if identity_keys.needed(profile) else ""
+    v4, v6 = _sets(profile.https_egress_cidrs)
+    why = "package window closed: HTTPS only to the VPC endpoints and S3"
+    return [
+        f"{others}{f'{family} daddr != {{ {nets} }}' if nets else f'meta nfproto {proto}'} tcp dport 443 "
+        f'ct state new counter reject with tcp reset comment "{why}"'
+        for family, proto, nets in (("ip", "ipv4", v4), ("ip6", "ipv6", v6))
+    ]

@@ -127,7 +127,8 @@ INTERNET_HTTPS_PURPOSES = {"identity-keys", "package-window"}
 def _host_egress(g: PlanGraph) -> list[Outcome]:
     """Hosts talk to named destinations: groups, prefix lists, single addresses. The one exception is a single TCP 443
     rule to the internet labelled with its purpose: the identity keys no VPC endpoint serves (the ALB's signing keys,
-    the user pool's JWKS; on the host only the key service's user may use it) and, open, the package window."""
+    the user pool's JWKS) and, open, the package window. Closed, the host firewall holds every user but the key service's
+    to HTTPS inside the VPC and to the S3 prefix list (orthanc_config/render_nftables.py)."""
     out = []
     for lt in g.of("aws:ec2/launchTemplate:LaunchTemplate"):
         for sg in g.referenced(lt, "networkInterfaces"):
@@ -351,7 +352,8 @@ CONTROLS = [
         severity="medium",
         rationale="A host that may reach any address can send PHI anywhere; endpoints, the S3 prefix list, "
         "the stack's groups and each C-MOVE destination are all it needs, plus one labelled HTTPS rule for the "
-        "identity keys no endpoint serves (on the host only the key service's user may use it).",
+        "identity keys no endpoint serves (with hosts.package_egress closed the host firewall lets only the key "
+        "service's user past the VPC and the S3 prefix list on 443).",
         remediation="Egress to security groups, prefix lists or single addresses; one TCP 443 rule to the internet "
         "labelled pacsguard:purpose identity-keys (package-window while hosts.package_egress is open); set "
         "hosts.package_egress: closed outside patch windows.",

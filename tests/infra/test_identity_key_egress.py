@@ -2,7 +2,8 @@
 
 The ALB's signing keys and the user pool's JWKS have no VPC endpoint. Before, the hosts' only internet HTTPS was
 the package window and Orthanc itself fetched the keys: closing the window (as NET-HOST-EGRESS advises) broke every
-sign-in. Now one labelled 443 rule stays, and on the host only the identity-key service's user may use it.
+sign-in. Now one labelled 443 rule stays; closed, the host firewall lets only the identity-key service's user past
+the VPC and the S3 prefix list.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def test_closed_prod_host_lets_only_the_key_service_out_on_443(closed_prod: Synt
     profile = _host_profile(closed_prod)
     assert profile.jwt_key_url == f"https://public-keys.auth.elb.{closed_prod.settings.region}.amazonaws.com/{{kid}}"
     rules = egress_rules(profile, ("10.0.0.2",))
-    https = [r for r in rules if "dport 443" in r]
+    https = [r for r in rules if "dport 443" in r and " accept " in r]
     assert https == [
         f'meta skuid "{identity_keys.USER}" tcp dport 443 accept comment "identity keys: load balancer keys, '
         'user pool JWKS"'
@@ -95,3 +96,23 @@ def test_govcloud_hosts_fetch_alb_keys_from_awss_s3_form() -> None:
         "https://s3-us-gov-west-1.amazonaws.com/aws-elb-public-keys-prod-us-gov-west-1/{kid}"
     )
     assert alb_key_url("aws", "eu-central-1") == "https://public-keys.auth.elb.eu-central-1.amazonaws.com/{kid}"
+
+
+def test_closed_prod_host_profile_carries_the_vpc_and_s3_networks_and_blocks_other_https(
+    closed_prod: Synthesis,
+) -> None:
+    """Finding 2: the profile a closed stack's host renders from names where everyone but the key service may still
+    go on 443 (the VPC's interface endpoints, the S3 gateway endpoint's prefix list, read at deploy time)."""
+    profile = _host_profile(closed_prod)
+    assert profile.package_egress == "closed"
+    assert profile.https_egress_cidrs[0] == str(closed_prod.settings.vpc_cidr)
+    assert "3.5.136.0/22" in profile.https_egress_cidrs  # from the mocked com.amazonaws.<region>.s3 prefix list
+    closed = [r for r in egress_rules(profile, ("10.0.0.2",)) if "package window closed" in r]
+    assert closed and all(r.startswith(f'meta skuid != "{identity_keys.USER}"') for r in closed)
+    assert all(c in closed[0] for c in profile.https_egress_cidrs)
+
+
+def test_open_stack_keeps_the_package_window_on_the_host(dev: Synthesis) -> None:
+    profile = _host_profile(dev)
+    assert profile.package_egress == "open"
+    assert not [r for r in egress_rules(profile, ("10.0.0.2",)) if "package window closed" in r]

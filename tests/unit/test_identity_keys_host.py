@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pacsguard_guard as guard_mod
@@ -24,6 +26,7 @@ from orthanc_config.layout import HostLayout
 from orthanc_config.profile import Database, HostProfile
 from orthanc_config.render_nftables import egress_rules, render_nftables
 from orthanc_config.systemd_units import identity_key_units
+from tests.host.conftest import slot_subnet
 from tests.unit.test_identity_keys import serving
 from tests.unit.test_plugin_guard import ALB_ARN, ROLES, alb_token, basic, lines, settings
 
@@ -74,6 +77,67 @@ def test_nft_accepts_the_aws_ruleset_naming_the_key_service_user(tmp_path: Path)
     script = f"mount --bind {passwd} /etc/passwd && nft -c -f {tmp_path / 'fw.nft'}"
     res = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", script], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+# The VPC and one S3 prefix-list network in this slot's test range; OUTSIDE stands for any internet address.
+VPC_CIDR, S3_CIDR = f"{slot_subnet(20)}/24", f"{slot_subnet(21)}/24"
+OUTSIDE = "192.0.2.10"  # TEST-NET-1: in the private namespace it leads to a bridge with no ports, nowhere
+KEYS_UID = 64999
+PROBE = """
+import socket, sys
+s = socket.socket(); s.settimeout(0.3)
+try:
+    s.connect((sys.argv[1], 443))
+except ConnectionRefusedError:
+    print("refused")
+except OSError:
+    print("no answer")  # the SYN left: nothing in the private namespace answers it
+"""
+
+
+def _https_from_each_user(tmp_path: Path, profile: HostProfile) -> dict[tuple[str, str], str]:
+    """Load the rendered ruleset in a private network namespace whose default route is a bridge with no ports, then
+    try HTTPS as root, as nobody and as the key service's uid: 'refused' is the firewall's reset."""
+    (tmp_path / "fw.nft").write_text(render_nftables(profile, ("10.0.0.2",)))
+    passwd = tmp_path / "passwd"
+    passwd.write_text(Path("/etc/passwd").read_text() + f"{keys.USER}:x:{KEYS_UID}:{KEYS_UID}::/:/usr/sbin/nologin\n")
+    users = {"root": "0", "nobody": "65534", keys.USER: str(KEYS_UID)}
+    targets = {"internet": OUTSIDE, "vpc": f"{slot_subnet(20)[:-1]}5", "s3": f"{slot_subnet(21)[:-1]}5"}
+    probe = shlex.quote(PROBE)
+    probes = " && ".join(
+        f'echo "{u} {t} $(setpriv --reuid={uid} --regid={uid} --clear-groups /usr/bin/python3 -c {probe} {a})"'
+        for u, uid in users.items()
+        for t, a in targets.items()
+    )
+    script = (
+        f"mount --bind {passwd} /etc/passwd && ip link set lo up && ip link add pg0 type bridge && "
+        f"ip addr add {slot_subnet(22)[:-1]}2/24 dev pg0 && ip link set pg0 up && ip route add default dev pg0 && "
+        f"nft -f {tmp_path / 'fw.nft'} && {probes}"
+    )
+    res = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", script], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    out = {}
+    for line in res.stdout.splitlines():
+        user, target, result = line.split(" ", 2)
+        out[(user, target)] = result
+    return out
+
+
+@pytest.mark.skipif(
+    any(shutil.which(t) is None for t in ("nft", "unshare", "setpriv", "ip")) or os.geteuid() != 0,
+    reason="needs root, nft, unshare, setpriv and ip (make setup)",
+)
+@pytest.mark.parametrize("window", ["closed", "open"])
+def test_closed_window_leaves_internet_https_to_the_key_service_alone(tmp_path: Path, window: str) -> None:
+    """Finding 2 of the AWS review: the security group's 443 rule is always open for the key service, so with
+    hosts.package_egress: closed the host firewall must stop everyone else (root's apt, the SSM agent, operators)
+    from reaching the internet on 443. Open keeps the package window."""
+    profile = replace(AWS, package_egress=window, https_egress_cidrs=(VPC_CIDR, S3_CIDR))
+    seen = _https_from_each_user(tmp_path, profile)
+    for user in ("root", "nobody"):
+        assert seen[(user, "internet")] == ("refused" if window == "closed" else "no answer"), seen
+        assert seen[(user, "vpc")] == seen[(user, "s3")] == "no answer", seen  # endpoints and S3 stay reachable
+    assert seen[(keys.USER, "internet")] == "no answer", seen  # the key service still fetches keys
 
 
 def test_the_service_runs_as_its_own_confined_user_with_the_profiles_urls() -> None:
