@@ -25,6 +25,9 @@ SSM_AGENT_BUCKETS = (
     "aws-ssm-document-attachments-{r}",
     "patch-baseline-snapshot-{r}",
 )
+# In AWS GovCloud (US) the ALB publishes its signing keys in this AWS-owned bucket (infra/hosts.alb_key_url): the
+# identity-key service's anonymous GET reaches S3 through the gateway endpoint, so its policy must admit it.
+ALB_PUBLIC_KEYS_BUCKET = "aws-elb-public-keys-prod-{r}"
 
 
 def _allow(
@@ -46,15 +49,15 @@ def endpoint_policy(ctx: StackContext, service: str) -> pulumi.Output[str]:
     if service == "s3":
         own = f"arn:{p}:s3:::{ctx.prefix}-*"
         ssm = [f"arn:{p}:s3:::{b.format(r=ctx.region)}/*" for b in SSM_AGENT_BUCKETS]
+        aws_owned = [("SsmAgentBuckets", ssm)]
+        if p == "aws-us-gov":
+            aws_owned.append(("AlbPublicKeys", [f"arn:{p}:s3:::{ALB_PUBLIC_KEYS_BUCKET.format(r=ctx.region)}/*"]))
         return document(
             _allow("StackBuckets", ["s3:*"], [own, f"{own}/*"], ctx),
-            {
-                "Sid": "SsmAgentBuckets",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": ["s3:GetObject"],
-                "Resource": ssm,
-            },
+            *(
+                {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:GetObject"], "Resource": res}
+                for sid, res in aws_owned
+            ),
         )
     if service == "kms":
         keys = ctx.arn("kms", "key/*")
