@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,8 +60,10 @@ MAX_KEY_BYTES = 64 * 1024  # a PEM key is ~180 bytes, a JWKS ~1 KB: anything lar
 MAX_REQUEST_BYTES = 256
 FETCH_TIMEOUT_SECONDS = 5.0
 JWKS_REFRESH_SECONDS = 3600.0  # periodic refresh, so a rotated pool key is known before the first token uses it
-MIN_REFETCH_SECONDS = 60.0  # one kid (or the JWKS) is fetched upstream at most once a minute
-MAX_FETCHES_PER_MINUTE = 10  # and all of them together at most this often: forged kids cannot amplify
+MIN_REFETCH_SECONDS = 60.0  # a kid the endpoint does not know (404), or the JWKS, is asked again after a minute
+# Load balancer key fetches at most this often, on a budget of their own: forged kids cannot amplify, and cannot
+# spend the JWKS's (which an unknown kid may refresh once a minute).
+MAX_FETCHES_PER_MINUTE = 10
 MAX_ALB_KEYS = 64  # keys kept by kid; the ALB uses a handful per region
 
 Fetch = Callable[[str], bytes]
@@ -68,6 +71,10 @@ Fetch = Callable[[str], bytes]
 
 class KeyServiceError(Exception):
     """A key could not be served; the message is the one line the plugin logs with the refused sign-in."""
+
+
+class KeyNotFound(KeyServiceError):
+    """The endpoint answered 404: it has no such key. Unlike a network error, worth remembering for a while."""
 
 
 def check_kid(kid: str, pattern: re.Pattern[str] = ALB_KID_RE) -> str:
@@ -130,10 +137,16 @@ def https_get(url: str, timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
     except KeyServiceError:
         raise
     except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, TLS failures are all OSError
-        raise KeyServiceError(f"cannot fetch {url} ({exc})") from None
+        raise fetch_error(url, exc) from None
     if len(body) > MAX_KEY_BYTES:
         raise KeyServiceError(f"{url} answered more than {MAX_KEY_BYTES} bytes: not a key")
     return body
+
+
+def fetch_error(url: str, exc: Exception) -> KeyServiceError:
+    """A 404 says the endpoint has no such key (KeyNotFound); anything else may pass and says nothing of the kid."""
+    kind = KeyNotFound if isinstance(exc, urllib.error.HTTPError) and exc.code == 404 else KeyServiceError
+    return kind(f"cannot fetch {url} ({exc})")
 
 
 @dataclass
@@ -146,8 +159,8 @@ class KeyService:
     alb_keys: dict[str, bytes] = field(default_factory=dict)
     jwks_doc: bytes = b""
     jwks_fetched_at: float = float("-inf")
-    last_upstream: dict[str, float] = field(default_factory=dict)
-    recent_fetches: list[float] = field(default_factory=list)
+    held: dict[str, float] = field(default_factory=dict)  # source -> when it was last held (404 kid, JWKS fetch)
+    recent_fetches: dict[str, list[float]] = field(default_factory=dict)  # budget ("alb") -> fetch times
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -181,8 +194,15 @@ class KeyService:
                 except KeyServiceError:
                     disk.unlink()  # a damaged copy is fetched again, never served
             if not pem:
-                self._throttle(f"alb {kid}")
-                pem = check_alb_key(self.fetch(self.alb_key_url.format(kid=kid)))
+                self._throttle(f"alb {kid}", budget="alb")
+                try:
+                    raw = self.fetch(self.alb_key_url.format(kid=kid))
+                except KeyNotFound:
+                    # Only a 404 holds the kid: after a timeout or a NAT hiccup a newly rotated real kid is asked
+                    # again on the next sign-in.
+                    self.held[f"alb {kid}"] = self.clock()
+                    raise
+                pem = check_alb_key(raw)
                 _write_atomic(disk, pem)
             if len(self.alb_keys) >= MAX_ALB_KEYS:
                 self.alb_keys.pop(next(iter(self.alb_keys)))
@@ -215,21 +235,22 @@ class KeyService:
             self._refresh_jwks()
 
     def _refresh_jwks(self) -> None:
-        self.last_upstream["jwks"] = self.clock()
+        self.held["jwks"] = self.clock()  # one JWKS fetch a minute, whatever kids the tokens name
         doc = check_jwks(self.fetch(self.jwks_url))
         _write_atomic(self.cache_dir / "jwks.json", doc)
         self.jwks_doc, self.jwks_fetched_at = doc, self.clock()
 
-    def _throttle(self, source: str) -> None:
+    def _throttle(self, source: str, budget: str = "") -> None:
+        """Refuse a source held less than a minute ago, and a fetch beyond its budget's limit this minute."""
         now = self.clock()
-        self.last_upstream = {k: t for k, t in self.last_upstream.items() if now - t < MIN_REFETCH_SECONDS}
-        if now - self.last_upstream.get(source, float("-inf")) < MIN_REFETCH_SECONDS:
+        self.held = {k: t for k, t in self.held.items() if now - t < MIN_REFETCH_SECONDS}
+        if source in self.held:
             raise KeyServiceError(f"{source}: fetched less than {MIN_REFETCH_SECONDS:.0f} s ago, not again yet")
-        self.recent_fetches = [t for t in self.recent_fetches if now - t < 60.0]
-        if len(self.recent_fetches) >= MAX_FETCHES_PER_MINUTE:
-            raise KeyServiceError(f"{source}: more than {MAX_FETCHES_PER_MINUTE} key fetches this minute, refused")
-        self.recent_fetches.append(now)
-        self.last_upstream[source] = now
+        if budget:
+            recent = [t for t in self.recent_fetches.get(budget, []) if now - t < 60.0]
+            if len(recent) >= MAX_FETCHES_PER_MINUTE:
+                raise KeyServiceError(f"{source}: more than {MAX_FETCHES_PER_MINUTE} key fetches this minute, refused")
+            self.recent_fetches[budget] = [*recent, now]
 
     # -- one request line -------------------------------------------------------------------------------------
     def answer(self, request: bytes) -> bytes:

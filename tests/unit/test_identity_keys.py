@@ -48,7 +48,7 @@ class Upstream:
 
     def __call__(self, url: str) -> bytes:
         self.asked.append(url)
-        answer = self.answers.get(url, keys.KeyServiceError(f"cannot fetch {url} (HTTP Error 404)"))
+        answer = self.answers.get(url, keys.KeyNotFound(f"cannot fetch {url} (HTTP Error 404: Not Found)"))
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -126,7 +126,9 @@ def test_an_unreachable_endpoint_times_out_into_a_refusal(tmp_path: Path) -> Non
         keys.https_get(f"http://127.0.0.1/{KID}")
 
 
-def test_a_failing_kid_is_not_fetched_again_within_a_minute_and_forged_kids_cannot_amplify(tmp_path: Path) -> None:
+def test_a_kid_the_endpoint_does_not_know_is_not_asked_again_within_a_minute_and_forged_kids_cannot_amplify(
+    tmp_path: Path,
+) -> None:
     clock = Clock()
     upstream = Upstream({})
     svc = service(tmp_path, upstream, clock)
@@ -140,6 +142,46 @@ def test_a_failing_kid_is_not_fetched_again_within_a_minute_and_forged_kids_cann
     clock.now += keys.MIN_REFETCH_SECONDS + 1
     svc.answer(f"alb {KID}\n".encode())
     assert upstream.asked[-1] == ALB_URL.format(kid=KID)
+
+
+def test_a_network_error_does_not_hold_a_newly_rotated_kid(tmp_path: Path) -> None:
+    """Finding 3 of the AWS review: a NAT or DNS hiccup on a real new kid refused it for a minute; now only a 404
+    holds a kid, so the next sign-in asks again and succeeds."""
+    url = ALB_URL.format(kid=KID)
+    upstream = Upstream({url: keys.KeyServiceError(f"cannot fetch {url} (timed out)")})
+    svc = service(tmp_path, upstream, Clock())
+    assert b"timed out" in svc.answer(f"alb {KID}\n".encode())
+    upstream.answers[url] = P256_PEM
+    assert svc.answer(f"alb {KID}\n".encode()).startswith(b"ok\n")
+    assert upstream.asked == [url, url]
+
+
+def test_only_a_404_counts_as_a_kid_the_endpoint_does_not_know() -> None:
+    """The hold depends on it: urllib's 404 becomes KeyNotFound; a 500, a 403, a timeout or a refused connection
+    say nothing about the kid."""
+    import urllib.error
+
+    url = ALB_URL.format(kid=KID)
+
+    def http(code: int) -> urllib.error.HTTPError:
+        return urllib.error.HTTPError(url, code, "x", None, None)  # type: ignore[arg-type]
+
+    assert type(keys.fetch_error(url, http(404))) is keys.KeyNotFound
+    for exc in (http(500), http(403), TimeoutError("timed out"), ConnectionRefusedError(111, "refused")):
+        assert type(keys.fetch_error(url, exc)) is keys.KeyServiceError
+
+
+def test_forged_alb_kids_do_not_spend_the_jwks_budget(tmp_path: Path, issuer: LocalIssuer) -> None:
+    """Forged x-amzn-oidc-data headers exhaust the load balancer's budget only: a machine token naming a rotated
+    pool key still refreshes the JWKS."""
+    clock = Clock()
+    upstream = Upstream({JWKS_URL: _jwks(issuer)})
+    svc = service(tmp_path, upstream, clock)
+    for i in range(keys.MAX_FETCHES_PER_MINUTE + 5):
+        svc.answer(f"alb forged-{i}\n".encode())
+    assert b"key fetches this minute, refused" in svc.answer(b"alb forged-last\n")
+    assert svc.answer(f"jwks {issuer.kid()}\n".encode()).startswith(b"ok\n")
+    assert upstream.asked[-1] == JWKS_URL
 
 
 def test_a_host_without_load_balancer_identity_serves_no_alb_key(tmp_path: Path) -> None:
@@ -307,4 +349,7 @@ def test_readme_states_the_services_own_figures() -> None:
     words = {1: "one", 10: "ten"}
     assert keys.JWKS_REFRESH_SECONDS == 3600 and "refreshes the JWKS every hour" in readme
     assert keys.MIN_REFETCH_SECONDS == 60
-    assert f"(one upstream fetch per `kid` a minute, {words[keys.MAX_FETCHES_PER_MINUTE]} a minute in all)" in readme
+    assert (
+        f"(a `kid` the endpoint answers 404 for is asked again after a minute, the load balancer's keys "
+        f"{words[keys.MAX_FETCHES_PER_MINUTE]} fetches a minute in all, the JWKS one)" in readme
+    )
