@@ -317,6 +317,20 @@ def refresh_forever(service: KeyService, every: float, stop: threading.Event) ->
             print(f"pacsguard-identity-keys: JWKS refresh failed, keeping the last copy: {exc}", file=sys.stderr)
 
 
+def start_jwks_refresh(service: KeyService, stop: threading.Event) -> threading.Thread | None:
+    """First JWKS fetch, then the periodic refresh; none at all on a host without machine clients (a thread with no
+    URL would only log a failure every hour)."""
+    if not service.jwks_url:
+        return None
+    try:
+        service.refresh_jwks()
+    except KeyServiceError as exc:
+        print(f"pacsguard-identity-keys: first JWKS fetch failed: {exc}", file=sys.stderr)
+    thread = threading.Thread(target=refresh_forever, args=(service, JWKS_REFRESH_SECONDS, stop), daemon=True)
+    thread.start()
+    return thread
+
+
 def sources(profile: HostProfile) -> tuple[str, str]:
     """(ALB key URL template, JWKS URL) this host must fetch from the internet; ("", "") when none (local mode)."""
     alb = profile.jwt_key_url if profile.jwt_key_url.startswith("https://") else ""
@@ -378,13 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, OSError, KeyServiceError) as exc:
         print(f"pacsguard-identity-keys: error: {exc}", file=sys.stderr)
         return 2
-    if service.jwks_url:
-        try:
-            service.refresh_jwks()
-        except KeyServiceError as exc:
-            print(f"pacsguard-identity-keys: first JWKS fetch failed: {exc}", file=sys.stderr)
-    stop = threading.Event()
-    threading.Thread(target=refresh_forever, args=(service, JWKS_REFRESH_SECONDS, stop), daemon=True).start()
+    start_jwks_refresh(service, threading.Event())
     try:
         server = KeyServer(args.socket, service)
     except OSError as exc:

@@ -161,6 +161,13 @@ ProtectControlGroups=yes
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
 CapabilityBoundingSet=CAP_SETUID CAP_SETGID
 SystemCallFilter=@system-service
+ProtectProc=invisible
+ProtectKernelLogs=yes
+RestrictNamespaces=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+# New files and directories private; the socket for Orthanc is chmod-ed explicitly (its directory guards it).
+UMask=0077
 
 [Install]
 WantedBy=multi-user.target

@@ -243,6 +243,25 @@ def test_refresh_loop_logs_a_failure_and_keeps_serving(
     assert issuer.kid().encode() in svc.jwks()
 
 
+def test_no_jwks_refresh_runs_without_a_jwks_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 5 of the AWS review: a host without machine clients logged "JWKS refresh failed" every hour."""
+    upstream = Upstream({})
+    assert keys.start_jwks_refresh(service(tmp_path, upstream, jwks=""), threading.Event()) is None
+    assert upstream.asked == [] and capsys.readouterr().err == ""
+
+
+def test_the_jwks_refresh_starts_with_a_first_fetch_when_a_url_is_set(tmp_path: Path, issuer: LocalIssuer) -> None:
+    upstream = Upstream({JWKS_URL: _jwks(issuer)})
+    stop = threading.Event()
+    thread = keys.start_jwks_refresh(service(tmp_path, upstream), stop)
+    try:
+        assert thread is not None and thread.is_alive() and upstream.asked == [JWKS_URL]
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
+
+
 def test_unknown_kid_refetches_the_jwks_once_a_minute_at_most(tmp_path: Path, issuer: LocalIssuer) -> None:
     clock = Clock()
     upstream = Upstream({JWKS_URL: _jwks(issuer)})
