@@ -331,6 +331,10 @@ class Settings(_Strict):
     def _coherent(self) -> Self:
         if self.storage.mode == "ebs" and self.hosts.count != 1:
             raise _keyed("storage.mode", "ebs keeps images on one host's volume: use efs for hosts.count > 1")
+        if self.region.startswith("cn-"):
+            # Hosts verify sign-ins with the ALB's keys, whose URL AWS documents for the aws and aws-us-gov
+            # partitions only (infra/hosts.py alb_key_url); a China region would build a wrong one.
+            raise _keyed("region", f"{self.region} is in the aws-cn partition: use a region of aws or aws-us-gov")
         regions = self.allowed_regions or [self.region]
         if self.region not in regions:
             raise _keyed("region", f"{self.region} is outside allowed_regions {regions} (data residency)")

@@ -324,3 +324,11 @@ def test_public_users_cannot_reach_an_internal_alb() -> None:
     cfg = _prod()
     cfg["pacsguard:https"]["cidrs"].append("203.0.113.0/24")
     _reject(cfg, "web.internal", "203.0.113.0/24")
+
+
+def test_regions_outside_the_aws_and_govcloud_partitions_are_refused() -> None:
+    """Finding 4 of the AWS review: cn-north-1 passed the region pattern and built an ALB key URL that is wrong there."""
+    cfg = _prod()
+    cfg["aws:region"] = "cn-north-1"
+    cfg.pop("pacsguard:allowed_regions", None)
+    _reject(cfg, "region", "cn-north-1", "aws-us-gov")
