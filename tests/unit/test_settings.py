@@ -327,7 +327,7 @@ def test_public_users_cannot_reach_an_internal_alb() -> None:
 
 
 def test_regions_outside_the_aws_and_govcloud_partitions_are_refused() -> None:
-    """Finding 4 of the AWS review: cn-north-1 passed the region pattern and built an ALB key URL that is wrong there."""
+    """Finding 4 of the AWS review: cn-north-1 passed the region pattern and built a wrong ALB key URL."""
     cfg = _prod()
     cfg["aws:region"] = "cn-north-1"
     cfg.pop("pacsguard:allowed_regions", None)
