@@ -11,7 +11,7 @@ from policies.cloud.api import AwsApi
 from policies.cloud.audit import run_audit
 from policies.cloud.context import CloudContext
 from policies.model import Finding
-from tests.audit.account import ACCOUNT, REGION, STACK, build, tags
+from tests.audit.account import ACCOUNT, REGION, STACK, tags
 from tests.audit.answer_key import BREAKS, EMULATOR_LIMITS, IDENTITY_BREAKS, STUBBED, Break, resource_name
 from tests.audit.conftest import Clients
 
@@ -36,8 +36,7 @@ def test_every_cloud_check_has_a_breaking_test() -> None:
     assert set(BREAKABLE) | set(STUBBED) == {c.id for c in controls() if c.cloud is not None}
 
 
-def test_compliant_account_passes_every_cloud_check(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_compliant_account_passes_every_cloud_check(moto: str, account: dict) -> None:
     findings = audit(moto)
     not_passing = {(f.control, f.status) for f in findings if f.status != "pass"}
     assert not_passing == {(cid, status) for cid, (status, _why) in EMULATOR_LIMITS.items()}
@@ -46,8 +45,10 @@ def test_compliant_account_passes_every_cloud_check(clients: Clients, moto: str)
 
 
 @pytest.mark.parametrize("control_id", BREAKABLE)
-def test_breaking_the_property_in_the_account_fails_the_control(control_id: str, clients: Clients, moto: str) -> None:
-    ids = build(clients)
+def test_breaking_the_property_in_the_account_fails_the_control(
+    control_id: str, clients: Clients, moto: str, account: dict
+) -> None:
+    ids = account
     breaker, resource_key = first_break(control_id)
     breaker.apply(clients, ids)
     findings = [f for f in audit(moto) if f.control == control_id]
@@ -57,8 +58,7 @@ def test_breaking_the_property_in_the_account_fails_the_control(control_id: str,
     assert any(name in f.resource or name in f.message for f in failing), failing
 
 
-def test_another_stacks_resources_are_not_audited(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_another_stacks_resources_are_not_audited(clients: Clients, moto: str, account: dict) -> None:
     c = clients
     c("s3").create_bucket(Bucket="other-stack-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
     c("s3").put_bucket_tagging(
@@ -68,10 +68,12 @@ def test_another_stacks_resources_are_not_audited(clients: Clients, moto: str) -
     assert tags("none")  # the fixture's tagging helper stays the one source of stack tags
 
 
-def test_unlocked_log_destinations_are_judged_on_their_lifecycle_retention(clients: Clients, moto: str) -> None:
+def test_unlocked_log_destinations_are_judged_on_their_lifecycle_retention(
+    clients: Clients, moto: str, account: dict
+) -> None:
     # AWS refuses object lock on the access-log sink and on Config's bucket: the audit must not demand one,
     # and must fail the destination whose lifecycle retention is gone.
-    ids = build(clients)
+    ids = account
     lock = {f.resource: f.status for f in audit(moto) if f.control == "INT-LOG-OBJECT-LOCK"}
     assert lock[ids["bucket_config"]] == lock[ids["bucket_accesslogs"]] == "pass"
     clients("s3").delete_bucket_lifecycle(Bucket=ids["bucket_config"])
