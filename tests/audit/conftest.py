@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,17 +34,15 @@ def moto_url() -> Iterator[str]:
     server.stop()
 
 
-def _reset(moto_url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))  # noqa: S310 (loopback)
-
-
 @pytest.fixture
 def moto(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield moto_url
-    _reset(moto_url)
+    from tests.audit.snapshot import drop_state
+
+    drop_state()  # the server runs in this process: its state is dropped in place (snapshot.py says why)
 
 
 class Clients:
@@ -71,12 +68,12 @@ def clients(moto: str) -> Clients:
 def _built_account(moto_url: str) -> tuple[MotoSnapshot, dict[str, Any]]:
     """The good prod account, built once over the API (~30 s on 2 cores) and kept as a snapshot of moto's state."""
     from tests.audit.account import build
-    from tests.audit.snapshot import MotoSnapshot
+    from tests.audit.snapshot import MotoSnapshot, drop_state
 
-    _reset(moto_url)
+    drop_state()
     ids = build(Clients(moto_url))
     snapshot = MotoSnapshot()
-    _reset(moto_url)
+    drop_state()
     return snapshot, ids
 
 
