@@ -110,9 +110,10 @@ def test_a_stray_listener_is_reported_as_the_firewall(stack: dict, target_file: 
         stderr=subprocess.DEVNULL,
     )
     try:
-        import time
-
-        time.sleep(1)
+        listening = ["ip", "netns", "exec", stack["netns"], "ss", "-Htln", "sport", "= :9999"]
+        deadline = time.monotonic() + 10
+        while not subprocess.run(listening, capture_output=True, text=True).stdout and time.monotonic() < deadline:
+            time.sleep(0.05)  # the probe must see the listener, not a server still starting
         assert failing(target_file) == {"HOST-FIREWALL"}
     finally:
         stray.terminate()
