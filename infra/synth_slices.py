@@ -17,7 +17,7 @@ twice) is not cut: it loads whole, as without this module.
 
 from __future__ import annotations
 
-import ast
+import dis
 import hashlib
 import importlib.util
 import marshal
@@ -33,6 +33,7 @@ FORMAT = 1
 STAR_INPUTS = "from ._inputs import *"
 # An identifier in a string annotation, not the attribute part of a dotted one ('outputs.X' is looked up on the
 # `outputs` module, which defines X on that access).
+_CLASS_LINE = re.compile(r"class ([A-Za-z_]\w*)\b")
 _BARE_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
@@ -58,35 +59,56 @@ def mentioned(text: str) -> set[str]:
 
 
 def cut(source: bytes, filename: str) -> Slices | None:
-    """The header and per-class slices of a generated module, or None if its shape is not the expected one."""
-    tree = ast.parse(source, filename)
+    """The header and per-class slices of a generated module, or None if its shape is not the expected one.
+
+    A generated module's top-level statements start at column 0 and its class bodies are indented, so a class
+    starts at its first `@` or `class` line in column 0. Any other line in column 0 after the first class means
+    another shape: the file is not cut. A wrong cut could only end inside a string or brackets, which does not
+    compile, so it is not cut either; each slice must define the class it is named after.
+    """
     lines = source.decode().splitlines(keepends=True)
-    header: list[ast.stmt] = []
-    classes: dict[str, ast.ClassDef] = {}
-    for stmt in tree.body:
-        if isinstance(stmt, ast.ClassDef):
-            if stmt.name in classes:
-                return None
-            classes[stmt.name] = stmt
-        elif classes:
-            return None  # a statement between or after classes may depend on them: run the file whole
-        else:
-            header.append(stmt)
-    if not classes:
+    starts: list[tuple[int, str]] = []
+    decorated: int | None = None
+    for number, line in enumerate(lines):
+        if line.startswith("@"):
+            decorated = number if decorated is None else decorated
+        elif match := _CLASS_LINE.match(line):
+            starts.append((number if decorated is None else decorated, match.group(1)))
+            decorated = None
+        elif starts and line[:1] not in ("", " ", "\t", "\n", "\r", "#"):
+            return None
+    names = [name for _, name in starts]
+    if not starts or decorated is not None or len(set(names)) != len(names):
         return None
-
-    def text(node: ast.ClassDef) -> str:
-        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-        return "".join(lines[first - 1 : node.end_lineno])
-
+    ends = [start for start, _ in starts[1:]] + [len(lines)]
+    texts = {name: "".join(lines[start:end]) for (start, name), end in zip(starts, ends, strict=True)}
+    try:
+        header = compile("".join(lines[: starts[0][0]]), filename, "exec", dont_inherit=True)
+        code = {
+            name: _shifted(compile(texts[name], filename, "exec", dont_inherit=True), start) for start, name in starts
+        }
+    except SyntaxError:
+        return None
+    if any(code[name].co_names.count(name) == 0 or _defines_other(code[name], name) for name in code):
+        return None
+    known = set(names)
     return Slices(
-        header=compile(ast.Module(body=header, type_ignores=[]), filename, "exec"),
-        classes={
-            name: marshal.dumps(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"))
-            for name, node in classes.items()
-        },
-        names={name: sorted((mentioned(text(node)) & classes.keys()) - {name}) for name, node in classes.items()},
+        header=header,
+        classes={name: marshal.dumps(c) for name, c in code.items()},
+        names={name: sorted((mentioned(texts[name]) & known) - {name}) for name in names},
     )
+
+
+def _shifted(code: types.CodeType, lines: int) -> types.CodeType:
+    """`code` compiled from a slice, numbered as the lines of the whole file (for tracebacks and `inspect`)."""
+    consts = tuple(_shifted(c, lines) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
+
+
+def _defines_other(code: types.CodeType, name: str) -> bool:
+    """Whether a slice's code binds a module-level name other than its class (it was not a lone class statement)."""
+    stored = {i.argval for i in dis.get_instructions(code) if i.opname in ("STORE_NAME", "STORE_GLOBAL")}
+    return stored != {name}
 
 
 def narrowed(source: bytes, filename: str, inputs: set[str]) -> types.CodeType | None:
