@@ -74,6 +74,13 @@ class _ServicePackageLoader(importlib.abc.Loader):
                 value = vars(own).get(name, own)
                 setattr(module, name, value)
                 return value
+            inputs = submodule("_inputs") if name.endswith(("Args", "ArgsDict")) else None
+            if inputs is not None and name in getattr(inputs, "__all__", ()):
+                # The generated __init__ star-imports _inputs after every resource module: its class wins a name
+                # both define, and no resource module named like the class (web_acl_rule.py) needs to load.
+                value = getattr(inputs, name)
+                setattr(module, name, value)
+                return value
             for stem in module_candidates(name):
                 found = submodule(stem)
                 if found is not None and (name in vars(found) or _sliced_has(found, name)):
