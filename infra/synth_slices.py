@@ -16,6 +16,7 @@ twice) is not cut: it loads whole, as without this module.
 """
 
 from __future__ import annotations
+import __future__
 
 import dis
 import hashlib
@@ -31,6 +32,11 @@ from typing import Any
 SLICED = ("_inputs", "outputs")  # the shared files worth cutting; _enums is small and star-imported by _inputs
 FORMAT = 1
 STAR_INPUTS = "from ._inputs import *"
+# Compile with `from __future__ import annotations`: a signature's annotations (`pulumi.Input[Sequence[...]]`) stay
+# strings instead of building typing objects at every `def` (most of a resource module's import). The SDK reads
+# annotations only through `typing.get_type_hints` with the module's globals, which evaluates those strings to the
+# same types. A TypedDict is the exception (it reads NotRequired[...] when the class is made): compiled as written.
+LAZY_ANNOTATIONS = __future__.annotations.compiler_flag
 # An identifier in a string annotation, not the attribute part of a dotted one ('outputs.X' is looked up on the
 # `outputs` module, which defines X on that access).
 _CLASS_LINE = re.compile(r"class ([A-Za-z_]\w*)\b")
@@ -84,9 +90,7 @@ def cut(source: bytes, filename: str) -> Slices | None:
     texts = {name: "".join(lines[start:end]) for (start, name), end in zip(starts, ends, strict=True)}
     try:
         header = compile("".join(lines[: starts[0][0]]), filename, "exec", dont_inherit=True)
-        code = {
-            name: _shifted(compile(texts[name], filename, "exec", dont_inherit=True), start) for start, name in starts
-        }
+        code = {name: _shifted(_compiled(texts[name], filename), start) for start, name in starts}
     except SyntaxError:
         return None
     if any(code[name].co_names.count(name) == 0 or _defines_other(code[name], name) for name in code):
@@ -97,6 +101,13 @@ def cut(source: bytes, filename: str) -> Slices | None:
         classes={name: marshal.dumps(c) for name, c in code.items()},
         names={name: sorted((mentioned(texts[name]) & known) - {name}) for name in names},
     )
+
+
+def _compiled(text: str, filename: str) -> types.CodeType:
+    """A class slice's code; its annotations stay strings unless it is a TypedDict (see LAZY_ANNOTATIONS)."""
+    first_class_line = next(line for line in text.splitlines() if line.startswith("class "))
+    flags = 0 if "TypedDict" in first_class_line else LAZY_ANNOTATIONS
+    return compile(text, filename, "exec", flags=flags, dont_inherit=True)
 
 
 def _shifted(code: types.CodeType, lines: int) -> types.CodeType:
@@ -121,7 +132,7 @@ def narrowed(source: bytes, filename: str, inputs: set[str]) -> types.CodeType |
     wanted = sorted(mentioned(text) & inputs)
     # One line for one line: the module's line numbers (its tracebacks) stay those of the file.
     lines[stars[0]] = f"from ._inputs import ({', '.join(wanted)})\n" if wanted else "\n"
-    return compile("".join(lines), filename, "exec", dont_inherit=True)
+    return compile("".join(lines), filename, "exec", flags=LAZY_ANNOTATIONS, dont_inherit=True)
 
 
 @cache
