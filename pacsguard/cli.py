@@ -66,7 +66,8 @@ def plan(
         "--cache/--no-cache",
         envvar="PACSGUARD_PLAN_CACHE",
         help="Reuse the synthesis of an unchanged tree and the enumerations of unchanged AWS API models; --no-cache "
-        "(or PACSGUARD_PLAN_CACHE=0) neither reads nor writes the cache.",
+        "(or PACSGUARD_PLAN_CACHE=0) neither reads nor writes them (pulumi-aws' compiled slices, keyed by each "
+        "file's hash like bytecode, are still used).",
     ),
 ) -> None:
     """Synthesise a stack offline (no Pulumi CLI, cloud or credentials) and check every control on it.
