@@ -6,7 +6,9 @@ pulumi-aws already defers each service package (`pulumi_aws.ec2`) until first us
 module on first access instead: `Vpc` -> `pulumi_aws/ec2/vpc.py`, nested Args from `_inputs.py`, enums from
 `_enums.py`. Generated modules are named after their resource in snake case; a name found nowhere else runs the
 package's real `__init__`, so the package behaves exactly as before, just fewer modules load. The prod stack loads
-about a third of the modules a full import does (tests/infra/test_synth_imports.py compares both graphs).
+about a third of the modules a full import does (tests/infra/test_synth_imports.py compares both graphs). Within
+such a package, the shared `_inputs`/`outputs` modules define a class only when it is used, and the resource
+modules import only the `_inputs` names they mention (infra/synth_slices.py).
 """
 
 from __future__ import annotations
@@ -39,13 +41,17 @@ def module_candidates(name: str) -> list[str]:
     return list(dict.fromkeys(snake)) + list(SHARED_MODULES)
 
 
-class _ServicePackageLoader(importlib.abc.Loader):
+class _WrappingLoader(importlib.abc.Loader):
+    """Runs a module found by the other finders (`real`) its own way; the default module object is kept."""
+
     def __init__(self, real: importlib.machinery.ModuleSpec) -> None:
         self.real = real
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return None
 
+
+class _ServicePackageLoader(_WrappingLoader):
     def exec_module(self, module: types.ModuleType) -> None:
         folder = Path(self.real.origin or "").parent
         real_loader = self.real.loader
@@ -101,14 +107,8 @@ class _ServicePackageLoader(importlib.abc.Loader):
         module.__dir__ = __dir__  # type: ignore[method-assign]
 
 
-class _ServiceModuleLoader(importlib.abc.Loader):
+class _ServiceModuleLoader(_WrappingLoader):
     """A module of a service package this finder loads: its shared classes by the slice, `import *` narrowed."""
-
-    def __init__(self, real: importlib.machinery.ModuleSpec) -> None:
-        self.real = real
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
-        return None
 
     def exec_module(self, module: types.ModuleType) -> None:
         from infra import synth_slices
