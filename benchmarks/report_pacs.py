@@ -224,6 +224,16 @@ def _only_orthanc_and_postgres(cpu: dict) -> dict:
     return {k: v for k, v in cpu.items() if k in ("orthanc (incl. plugin)", "postgresql")}
 
 
+def _load_note(load: list[float] | None) -> str:
+    """The machine's 1-minute load average over the run: above its 2 cores, every latency includes waiting for one."""
+    if not load:
+        return ""
+    note = f" 1-minute load average {load[0]:.1f} at the start and {load[-1]:.1f} at the end"
+    if max(load) > 2:
+        return note + " on 2 cores: other work was running, so every figure here includes waiting for a core (noisy)."
+    return note + "."
+
+
 def query_section(query: dict, sink: dict | None, profile: dict | None = None) -> list[str]:
     t = query["targets"]
     kinds = [k for k in ("qido_rs", "wado_rs", "rendered") if k in t["hardened"]]
@@ -233,7 +243,7 @@ def query_section(query: dict, sink: dict | None, profile: dict | None = None) -
         f"{query['instances']} instances in {query['instances'] // 20} studies. C-FIND: {query['queries']} "
         "associations each (TLS handshake with a client certificate on the hardened side), as a workstation does. "
         f"API: {query.get('api_requests_per_kind', '?')} requests of each kind on one kept-alive connection per "
-        "target, alternating target by target.",
+        "target, alternating target by target." + _load_note(query.get("load_average_1min")),
         "",
     ]
     pg = t.get("plain_pg")

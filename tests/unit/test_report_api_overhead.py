@@ -22,7 +22,7 @@ def _query(in_stack: bool) -> dict:
         hardened["audit_write_in_stack"] = _pct(1.2, 4.0)
     plain = {"c_find": _pct(70), "qido_rs": _pct(3), "wado_rs": _pct(2), "rendered": _pct(2)}
     plain_pg = {"c_find": _pct(72), "qido_rs": _pct(5), "wado_rs": _pct(5), "rendered": _pct(4)}
-    return {"instances": 2000, "queries": 50, "api_requests_per_kind": 200,
+    return {"instances": 2000, "queries": 50, "api_requests_per_kind": 200, "load_average_1min": [3.5, 1.5],
             "targets": {"hardened": hardened, "plain": plain, "plain_pg": plain_pg}}  # fmt: skip
 
 
@@ -41,3 +41,8 @@ def test_without_the_in_stack_figure_the_in_process_filter_is_named_as_such() ->
     text = "\n".join(query_section(_query(in_stack=False), SINK, PROFILE))
     assert "timed in the running hardened stack" not in text
     assert "the filter 0.20 ms (in process); the remaining 4.3 ms" in text
+
+
+def test_a_loaded_machine_is_named_beside_the_figures() -> None:
+    text = "\n".join(query_section(_query(in_stack=True), SINK, PROFILE))
+    assert "load average 3.5 at the start and 1.5 at the end on 2 cores" in text and "(noisy)" in text
