@@ -157,6 +157,11 @@ def orthanc_settings(profile: HostProfile, paths: OrthancPaths) -> dict:
 
 def connection_uri(profile: HostProfile, password: str) -> str:
     db = profile.database
+    if db.over_socket:
+        # The local cluster's Unix-domain socket: no network path, so no TLS (libpq ignores sslmode on sockets);
+        # the role still signs in with SCRAM, and only postgres and the orthanc group can reach the directory.
+        where = f"host={quote(db.host, safe='')}&port={db.port}"
+        return f"postgresql://{quote(db.user)}:{quote(password, safe='')}@/{quote(db.name)}?{where}"
     params = f"sslmode={db.sslmode}"
     if db.ca_file:
         params += f"&sslrootcert={quote(db.ca_file)}"
