@@ -210,6 +210,8 @@ def summarise(runs: list[dict]) -> dict[str, Any]:
             base = {r["round"]: r for r in runs if r["variant"] == "product" and r["parallel"] == parallel}
             out[f"{variant} x{parallel}"] = {
                 "instances_per_s": statistics.median(r["instances_per_s"] for r in mine.values()),
+                "round_ratios": sorted(round(mine[n]["instances_per_s"] / base[n]["instances_per_s"], 2)
+                                       for n in mine),
                 "to_product": round(statistics.median(
                     mine[n]["instances_per_s"] / base[n]["instances_per_s"] for n in mine), 2),
                 "wal_flushes_per_instance": statistics.median(

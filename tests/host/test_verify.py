@@ -156,11 +156,18 @@ def test_a_viewer_without_sign_in_is_reported_as_authentication_and_rbac(stack: 
         assert failing(target_file) == {"PACS-HTTP-AUTH", "PACS-RBAC"}
 
 
+def fresh_lockouts(stack: dict) -> None:
+    """Each verify run probes wrong passwords; after several runs without an Orthanc restart the plugin's lockout
+    (per process, in memory) refuses the probe users and unrelated controls fail. A restart starts it afresh."""
+    restart_orthanc(stack["_options"], say=lambda _m: None)
+
+
 def test_a_tcp_listener_on_the_database_port_is_reported_as_the_firewall(stack: dict, target_file: Path) -> None:
     """The index is reached through its Unix socket only: anything on the database's TCP port, loopback included
     (a cluster someone reconfigured to listen again), is a network path the product does not have."""
     import sys
 
+    fresh_lockouts(stack)
     listener = subprocess.Popen(
         ["ip", "netns", "exec", stack["netns"], sys.executable, "-m", "http.server", str(stack["database_port"]),
          "--bind", "127.0.0.1"],
@@ -177,6 +184,7 @@ def test_a_tcp_listener_on_the_database_port_is_reported_as_the_firewall(stack: 
 
 
 def test_a_database_socket_others_can_enter_is_reported_as_file_permissions(stack: dict, target_file: Path) -> None:
+    fresh_lockouts(stack)
     path = stack["database_socket_dir"]
     mode = os.stat(path).st_mode & 0o777
     os.chmod(path, mode | 0o005)
