@@ -137,6 +137,24 @@ def judged_each(*parts: dict[str, Any]) -> dict[str, Any]:
     plans, clouds = [p["plan"] for p in parts], [p["cloud"] for p in parts]
     judges, kinds = tuple(p.judge for p in plans), tuple(p.kind for p in plans)
     return {
-        "plan": StackCheck(lambda g: [o for p in plans for o in p.check(g)], judge=judges, kind=kinds),
-        "cloud": CloudCheck(lambda cx: [o for c in clouds for o in c.check(cx)], judge=judges, kind=kinds),
+        "plan": StackCheck(
+            lambda g: _one_not_applicable([o for p in plans for o in p.check(g)]), judge=judges, kind=kinds
+        ),
+        "cloud": CloudCheck(
+            lambda cx: _one_not_applicable([o for c in clouds for o in c.check(cx)]), judge=judges, kind=kinds
+        ),
     }
+
+
+NOT_APPLICABLE_PREFIX = "not applicable: "
+
+
+def _one_not_applicable(outcomes: list[Outcome]) -> list[Outcome]:
+    """When no part of a control applies to the stack, one finding naming every reason, not one per part."""
+    if len(outcomes) < 2 or not all(
+        o.resource == "stack" and o.status == "skipped" and o.message.startswith(NOT_APPLICABLE_PREFIX)
+        for o in outcomes
+    ):
+        return outcomes
+    reasons = "; ".join(dict.fromkeys(o.message.removeprefix(NOT_APPLICABLE_PREFIX) for o in outcomes))
+    return [Outcome("stack", "skipped", NOT_APPLICABLE_PREFIX + reasons, outcomes[0].cause)]

@@ -80,7 +80,8 @@ CONTROLS = [
         family="backup",
         severity="critical",
         rationale="Images without their index, or an index without images, cannot be restored to a working PACS.",
-        remediation="Select the EFS file system and the RDS instance in an AWS Backup plan.",
+        remediation="Select the RDS instance and the image store (EFS file system or EBS image volume) in an AWS Backup "
+        "plan; a resource named in a selection must also carry the tags its conditions ask for (AWS ANDs them).",
         citations=CONTINGENCY,
         equivalents={"prowler": "backup_plans_exist", "aws_config": "RESOURCES_PROTECTED_BY_BACKUP_PLAN"},
         **judged(

@@ -9,6 +9,7 @@ from typing import Any
 
 from policies.facts import cognito
 from policies.facts import resources as facts
+from policies.facts.backup_selection import Selection, conditions
 from policies.facts.predicates import customer_key, merged_policy, world_port
 from policies.facts.resources import DECLARED, DELEGATED
 from policies.graph import PlanGraph, Res, as_list, policy_doc
@@ -274,16 +275,51 @@ def recorders(g: PlanGraph) -> list[facts.Recorder]:
 
 
 def protected(g: PlanGraph) -> list[facts.Protected]:
-    """The index database and image store, and whether a backup selection names them (a selection's resources
-    depend on exactly what it selects). Volumes made at run time are the account's to see."""
+    """The index database, the image store (file system or persistent volume), and whether a backup selection assigns
+    each by AWS's rule: named in `resources` (the selection depends on it, or a pattern matches its ARN) AND carrying
+    the `conditions`' tags, or tagged as `selectionTags` ask, and not in `notResources`."""
     plans = len(g.of("aws:backup/plan:Plan"))
-    covered = {
-        u for sel in g.of("aws:backup/selection:Selection") for u in sel.property_dependencies.get("resources", [])
-    }
+    chosen = [(sel, _selection(sel.inputs)) for sel in g.of("aws:backup/selection:Selection")]
+
+    def in_list(sel: Res, r: Res, key: str) -> bool:
+        # A resource's ARN is unknown before it exists: a selection names it by depending on it, or by "*". Other
+        # wildcard ARNs are judged by the account layer, which sees the ARNs.
+        return r.urn in sel.property_dependencies.get(key, []) or "*" in as_list(sel.inputs.get(key))
+
     return [
-        facts.Protected(r.name, plans, r.urn in covered)
-        for r in g.of("aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem")
+        facts.Protected(
+            r.name,
+            plans,
+            any(
+                rule.assigns(
+                    named=in_list(sel, r, "resources"),
+                    excluded=in_list(sel, r, "notResources"),
+                    tags=r.inputs.get("tags") or {},
+                )
+                for sel, rule in chosen
+            ),
+        )
+        for r in g.of("aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem", "aws:ebs/volume:Volume")
     ]
+
+
+def _selection(i: dict[str, Any]) -> Selection:
+    """pulumi-aws's Selection inputs (conditions: [{stringEquals: [{key, value}], ...}]) in AWS's terms."""
+    ops = {"stringEquals": "StringEquals", "stringLikes": "StringLike", "stringNotEquals": "StringNotEquals",
+           "stringNotLikes": "StringNotLike"}  # fmt: skip
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for block in as_list(i.get("conditions")):
+        for key, op in ops.items():
+            pairs.setdefault(op, []).extend((c.get("key", ""), c.get("value", "")) for c in as_list(block.get(key)))
+    return Selection(
+        has_resources=bool(as_list(i.get("resources"))),
+        conditions=conditions(pairs),
+        list_of_tags=tuple(
+            (t.get("key", ""), t.get("value", ""))
+            for t in as_list(i.get("selectionTags"))
+            if str(t.get("type", "")).upper() == "STRINGEQUALS"
+        ),
+    )
 
 
 def _ingress_world_ports(i: dict[str, Any]) -> list[str]:

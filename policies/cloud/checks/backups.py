@@ -1,12 +1,12 @@
-"""What BAK-COVERAGE needs of the account: the stack's databases, file systems and volumes, and whether a backup
-selection covers one (by ARN, wildcard or tag condition, and not excluded). (policies.cloud.facts.protected)"""
+"""What BAK-COVERAGE needs of the account: the stack's databases, file systems and persistent volumes, and whether a
+backup selection assigns one by AWS's rule (policies.facts.backup_selection). (policies.cloud.facts.protected)"""
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any
 
 from policies.cloud.collect import data, ec2, in_stack, tag_dict
+from policies.facts.backup_selection import Selection, arn_matches, conditions
 
 
 def protected_resources(cx: Any) -> list[tuple[str, str, dict[str, str]]]:
@@ -21,7 +21,7 @@ def protected_resources(cx: Any) -> list[tuple[str, str, dict[str, str]]]:
         )
         out.append((fs["FileSystemId"], arn, tag_dict(fs.get("Tags"))))
     for v in ec2.volumes(api):
-        if in_stack(v.get("Tags"), stack):
+        if in_stack(v.get("Tags"), stack) and not dies_with_its_instance(v):
             out.append(
                 (
                     v["VolumeId"],
@@ -32,17 +32,29 @@ def protected_resources(cx: Any) -> list[tuple[str, str, dict[str, str]]]:
     return out
 
 
+def dies_with_its_instance(volume: dict[str, Any]) -> bool:
+    """An instance's own disk (deleted when the Auto Scaling group replaces the instance): the archive lives in the
+    database, the file system or the persistent image volume, never there, and AWS Backup need not copy it."""
+    attached = volume.get("Attachments") or []
+    return bool(attached) and all(a.get("DeleteOnTermination") for a in attached)
+
+
 def selects(selection: dict[str, Any], arn: str, tags: dict[str, str]) -> bool:
-    if any(fnmatchcase(arn, pattern) for pattern in selection.get("NotResources") or []):
-        return False
-    by_arn = any(fnmatchcase(arn, pattern) for pattern in selection.get("Resources") or [])
-    by_tag = any(
-        c.get("ConditionType") == "STRINGEQUALS" and tags.get(c.get("ConditionKey", "")) == c.get("ConditionValue")
-        for c in selection.get("ListOfTags") or []
+    """Whether a BackupSelection (GetBackupSelection's shape) assigns this resource, by AWS's rule."""
+    found = selection.get("Conditions") or {}
+    rule = Selection(
+        has_resources=bool(selection.get("Resources")),
+        conditions=conditions(
+            {op: [(c.get("ConditionKey", ""), c.get("ConditionValue", "")) for c in found[op] or []] for op in found}
+        ),
+        list_of_tags=tuple(
+            (c.get("ConditionKey", ""), c.get("ConditionValue", ""))
+            for c in selection.get("ListOfTags") or []
+            if c.get("ConditionType") == "STRINGEQUALS"
+        ),
     )
-    conditions = selection.get("Conditions") or {}
-    equals = conditions.get("StringEquals") or []
-    by_condition = bool(equals) and all(
-        tags.get(c.get("ConditionKey", "").removeprefix("aws:ResourceTag/")) == c.get("ConditionValue") for c in equals
+    return rule.assigns(
+        named=arn_matches(arn, selection.get("Resources") or []),
+        excluded=arn_matches(arn, selection.get("NotResources") or []),
+        tags=tags,
     )
-    return by_arn or by_tag or by_condition
