@@ -133,6 +133,9 @@ def main() -> None:
     profile = _load("stack_profile")
     if profile:
         lines += report_pacs.profile_section(profile)
+    index = _load("index_path")
+    if index:
+        lines += report_pacs.index_path_section(index)
     query = _load("query")
     if query:
         lines += report_pacs.query_section(query, _load("audit_sink"), profile)

@@ -114,7 +114,7 @@ def egress_rules(profile: HostProfile, resolvers: tuple[str, ...] = ()) -> list[
     """New outbound connections of the orthanc and nginx users: the configured destinations, nothing else."""
     rules = []
     db = profile.database
-    if not db.host.startswith("127.") and db.host != "localhost":
+    if not db.over_socket and not db.host.startswith("127.") and db.host != "localhost":
         # An RDS endpoint is a name, not an address: its port is the narrowest rule nftables can hold. Name
         # lookups go only to the host's own resolvers, so DNS cannot carry data to any server on the internet.
         v4 = tuple(a for a in resolvers if ipaddress.ip_address(a).version == 4)
