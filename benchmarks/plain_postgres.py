@@ -1,6 +1,6 @@
 """A PostgreSQL 15 cluster for the "plain Orthanc on PostgreSQL" benchmark target: the hardened stack's index engine
 with its durability (Debian's defaults: fsync on, synchronous_commit on, one WAL flush per commit) but none of its
-hardening (no TLS, trust on the loopback of the benchmark's own namespace, no connection log).
+hardening (trust on its Unix socket, as the product reaches its own cluster through one, no connection log).
 
 With it, hardened / plain-PG is the cost of the hardening alone, and plain-PG / plain-SQLite the cost of choosing a
 durable, shareable index over Orthanc's embedded SQLite.
@@ -12,17 +12,18 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
-from orthanc_config.local_postgres import PG_BIN
+from orthanc_config.local_postgres import PG_BIN, SOCKET_DIR_MODE
 
 PORT = 5432
 DATABASE = "orthanc"
-# Identical to the hardened cluster's settings where durability is concerned: only what keeps the cluster private
-# to this namespace's loopback is set here.
-CONF = """listen_addresses = '127.0.0.1'
+# Identical to the hardened cluster's settings where durability is concerned, and reached the same way (its Unix
+# socket, in a directory postgres owns and the orthanc group enters: local_postgres.SOCKET_DIR_MODE).
+CONF = """listen_addresses = ''
 port = {port}
 unix_socket_directories = '{run}'
-unix_socket_permissions = 0700
+unix_socket_permissions = 0777
 """
 
 
@@ -36,8 +37,8 @@ def _run(cmd: list[str], what: str) -> None:
         raise RuntimeError(f"plain PostgreSQL, {what}: {(res.stderr or res.stdout).strip()[-300:]}")
 
 
-def connection_uri() -> str:
-    return f"postgresql://orthanc@127.0.0.1:{PORT}/{DATABASE}?sslmode=disable"
+def connection_uri(run: Path) -> str:
+    return f"postgresql://orthanc@/{DATABASE}?host={quote(str(run), safe='')}&port={PORT}"
 
 
 @contextmanager
@@ -47,6 +48,8 @@ def plain_postgres(base: Path, prefix: list[str]) -> Iterator[str]:
     for folder in (data, run):
         folder.mkdir(parents=True, mode=0o700)
     subprocess.run(["chown", "-R", "postgres:postgres", str(base)], check=True)
+    subprocess.run(["chgrp", "orthanc", str(run)], check=True)
+    run.chmod(SOCKET_DIR_MODE)
     base.chmod(0o755)
     _run(_as_postgres([], str(PG_BIN / "initdb"), "-D", str(data), "-E", "UTF8", "--auth=trust", "-U", "postgres",
                       "--no-instructions"), "initdb")  # fmt: skip
@@ -58,7 +61,7 @@ def plain_postgres(base: Path, prefix: list[str]) -> Iterator[str]:
         psql = _as_postgres(prefix, str(PG_BIN / "psql"), "-h", str(run), "-p", str(PORT), "-U", "postgres", "-tAqc")
         _run([*psql, "CREATE ROLE orthanc LOGIN"], "role")
         _run([*psql, f"CREATE DATABASE {DATABASE} OWNER orthanc"], "database")
-        yield connection_uri()
+        yield connection_uri(run)
     finally:
         subprocess.run(_as_postgres(prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
                        capture_output=True, check=False)  # fmt: skip

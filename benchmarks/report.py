@@ -61,6 +61,8 @@ def plan_section(timing: dict) -> list[str]:
     names = {
         "help": "`pacsguard --help`",
         "plan_prod_cold": "`pacsguard plan --stack prod --no-cache` (cold: synthesis, API models read, checks)",
+        "plan_prod_first_after_install": "cold, the first plan after pulumi-aws is installed or upgraded (its "
+        "shared modules cut into per-class slices, then kept)",
         "plan_prod_changed_program": "`pacsguard plan --stack prod` after an edit (synthesis again; API model "
         "enumerations from the cache)",
         "plan_prod_cold_heap_collected": "cold, as the console script was before it froze the plan's heap (the "
@@ -94,10 +96,12 @@ def plan_section(timing: dict) -> list[str]:
     lines += [
         "",
         "Synthesis of prod in a fresh interpreter (imports included, the interpreter's exit not), with the "
-        "synthesis measures switched off one "
-        "at a time: a service package imported whole (`infra/synth_imports.py` loads a name's module on first use "
-        "instead) and the cyclic garbage collector left running (`infra/synth_gc.py` pauses it while the SDK's "
-        "several hundred thousand class objects are created).",
+        "synthesis measures switched off one at a time: a service package imported whole (`infra/synth_imports.py` "
+        "loads a name's module on first use instead); every class of a service's shared `_inputs.py`/`outputs.py` "
+        "run (`infra/synth_slices.py` runs only the classes used, from slices cut once per pulumi-aws version and "
+        "kept in the plan cache folder); the SDK's walk of the Python stack for every resource, which the mocks "
+        "drop (`infra/synth_sdk.py` skips it); and the cyclic garbage collector left running (`infra/synth_gc.py` "
+        "pauses it while the SDK's several hundred thousand objects are created).",
         "",
         "| synthesis | median wall (s) | median CPU (s) |",
         "|---|---|---|",
@@ -129,6 +133,9 @@ def main() -> None:
     profile = _load("stack_profile")
     if profile:
         lines += report_pacs.profile_section(profile)
+    index = _load("index_path")
+    if index:
+        lines += report_pacs.index_path_section(index)
     query = _load("query")
     if query:
         lines += report_pacs.query_section(query, _load("audit_sink"), profile)

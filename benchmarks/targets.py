@@ -1,6 +1,6 @@
 """The three benchmark targets, up for the length of a `with` block and gone afterwards:
 
-- hardened: a local stack (mutual TLS, RBAC/audit plugin, PostgreSQL over TLS) in its own namespace;
+- hardened: a local stack (mutual TLS, RBAC/audit plugin, PostgreSQL over its Unix socket) in its own namespace;
 - plain: Orthanc with no TLS, SQLite and only the DICOMweb plugin, in a namespace of its own (Orthanc binds
   every interface, so it never runs in the machine's namespace): what an out-of-the-box Orthanc gives a user;
 - plain_pg: the same plain Orthanc on a PostgreSQL index (orthanc-postgresql, one index connection as the product

@@ -15,7 +15,7 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import synth_imports
+from infra import synth_imports, synth_sdk
 from infra.synth_gc import paused_gc
 from infra.synth_model import CapturedResource, Synthesis
 from stacks.loader import PROJECT, STACKS_DIR, load_settings, pulumi_config_map, read_stack_config
@@ -156,7 +156,7 @@ class _CapturingMonitor(pmocks.MockMonitor):
 
 def synthesize(stack: str, stacks_dir: Path = STACKS_DIR) -> Synthesis:
     """Synthesise `stack` from its YAML and return every registered resource (SettingsError if invalid)."""
-    with paused_gc():
+    with paused_gc(), synth_sdk.without_source_positions():
         from infra.stack import build
 
         config = read_stack_config(stack, stacks_dir)

@@ -6,7 +6,9 @@ pulumi-aws already defers each service package (`pulumi_aws.ec2`) until first us
 module on first access instead: `Vpc` -> `pulumi_aws/ec2/vpc.py`, nested Args from `_inputs.py`, enums from
 `_enums.py`. Generated modules are named after their resource in snake case; a name found nowhere else runs the
 package's real `__init__`, so the package behaves exactly as before, just fewer modules load. The prod stack loads
-about a third of the modules a full import does (tests/infra/test_synth_imports.py compares both graphs).
+about a third of the modules a full import does (tests/infra/test_synth_imports.py compares both graphs). Within
+such a package, the shared `_inputs`/`outputs` modules define a class only when it is used, and the resource
+modules import only the `_inputs` names they mention (infra/synth_slices.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ PACKAGE = "pulumi_aws"
 NOT_SERVICES = ("pulumi_aws.config",)  # provider settings: a module object of its own class, imported as it is
 # Where a generated package keeps the names that are not a resource or function module of their own.
 SHARED_MODULES = ("_inputs", "outputs", "_enums")
+# Cut the shared modules into per-class slices (infra/synth_slices.py); off, they load whole (tests compare graphs).
+SLICES = True
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -37,13 +41,17 @@ def module_candidates(name: str) -> list[str]:
     return list(dict.fromkeys(snake)) + list(SHARED_MODULES)
 
 
-class _ServicePackageLoader(importlib.abc.Loader):
+class _WrappingLoader(importlib.abc.Loader):
+    """Runs a module found by the other finders (`real`) its own way; the default module object is kept."""
+
     def __init__(self, real: importlib.machinery.ModuleSpec) -> None:
         self.real = real
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return None
 
+
+class _ServicePackageLoader(_WrappingLoader):
     def exec_module(self, module: types.ModuleType) -> None:
         folder = Path(self.real.origin or "").parent
         real_loader = self.real.loader
@@ -72,11 +80,19 @@ class _ServicePackageLoader(importlib.abc.Loader):
                 value = vars(own).get(name, own)
                 setattr(module, name, value)
                 return value
+            inputs = submodule("_inputs") if name.endswith(("Args", "ArgsDict")) else None
+            if inputs is not None and name in getattr(inputs, "__all__", ()):
+                # The generated __init__ star-imports _inputs after every resource module: its class wins a name
+                # both define, and no resource module named like the class (web_acl_rule.py) needs to load.
+                value = getattr(inputs, name)
+                setattr(module, name, value)
+                return value
             for stem in module_candidates(name):
                 found = submodule(stem)
-                if found is not None and name in vars(found):
-                    setattr(module, name, vars(found)[name])
-                    return vars(found)[name]
+                if found is not None and (name in vars(found) or _sliced_has(found, name)):
+                    value = getattr(found, name)
+                    setattr(module, name, value)
+                    return value
             complete()
             try:
                 return module.__dict__[name]
@@ -91,11 +107,39 @@ class _ServicePackageLoader(importlib.abc.Loader):
         module.__dir__ = __dir__  # type: ignore[method-assign]
 
 
+class _ServiceModuleLoader(_WrappingLoader):
+    """A module of a service package this finder loads: its shared classes by the slice, `import *` narrowed."""
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        from infra import synth_slices
+
+        origin = self.real.origin or ""
+        source = Path(origin).read_bytes()
+        package, _, stem = module.__name__.rpartition(".")
+        if stem in synth_slices.SLICED:
+            slices = synth_slices.load_slices(source, origin)
+            if slices is not None:
+                synth_slices.run_sliced(module, slices)
+                return
+        elif synth_slices.STAR_INPUTS.encode() in source:
+            inputs = importlib.import_module(f"{package}._inputs")
+            names = set(getattr(inputs, "__all__", ()))
+            code = synth_slices.load_narrowed(source, origin, names)
+            if code is not None:
+                synth_slices.run_narrowed(module, code, inputs, names)
+                return
+        self.real.loader.exec_module(module)  # type: ignore[union-attr]
+
+
 class _ServicePackageFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Any, target: types.ModuleType | None = None) -> Any:
-        if not fullname.startswith(f"{PACKAGE}.") or fullname.count(".") != 1 or fullname in NOT_SERVICES:
+        if not fullname.startswith(f"{PACKAGE}.") or fullname in NOT_SERVICES:
             return None
-        real = next((s for f in sys.meta_path if f is not self and (s := _spec(f, fullname, path, target))), None)
+        if fullname.count(".") == 2:
+            return self._module_spec(fullname, path, target)
+        if fullname.count(".") != 1:
+            return None
+        real = self._real_spec(fullname, path, target)
         if real is None or real.submodule_search_locations is None or not real.origin:
             return None  # a plain module
         loader = _ServicePackageLoader(real)
@@ -103,6 +147,33 @@ class _ServicePackageFinder(importlib.abc.MetaPathFinder):
         spec.submodule_search_locations = real.submodule_search_locations
         spec.has_location = True
         return spec
+
+    def _module_spec(self, fullname: str, path: Any, target: Any) -> importlib.machinery.ModuleSpec | None:
+        """A module of a service package that this finder loaded (not one a full import made), when slices are on."""
+        parent = sys.modules.get(fullname.rpartition(".")[0])
+        ours = parent is not None and isinstance(getattr(parent.__spec__, "loader", None), _ServicePackageLoader)
+        if not SLICES or not ours:
+            return None
+        real = self._real_spec(fullname, path, target)
+        if real is None or real.submodule_search_locations is not None or not (real.origin or "").endswith(".py"):
+            return None
+        spec = importlib.machinery.ModuleSpec(fullname, _ServiceModuleLoader(real), origin=real.origin)
+        spec.has_location = True
+        return spec
+
+    def _real_spec(self, fullname: str, path: Any, target: Any) -> importlib.machinery.ModuleSpec | None:
+        return next((s for f in sys.meta_path if f is not self and (s := _spec(f, fullname, path, target))), None)
+
+
+def _sliced_has(module: types.ModuleType, name: str) -> bool:
+    """Whether a module loaded by the slice (or narrowed) offers `name` without having run it yet."""
+    if not isinstance(getattr(module.__spec__, "loader", None), _ServiceModuleLoader):
+        return False
+    try:
+        getattr(module, name)
+    except AttributeError:
+        return False
+    return True
 
 
 def _spec(finder: Any, fullname: str, path: Any, target: Any) -> importlib.machinery.ModuleSpec | None:

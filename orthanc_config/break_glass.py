@@ -82,9 +82,7 @@ def _notify(layout: HostLayout, event: str, outcome: str, user: str, reason: str
     except (audit.AuditError, OSError) as exc:
         raise BreakGlassError(f"{exc}: start the host's audit sink (pacsguard-audit), then retry") from None
     finally:
-        sock = getattr(log.local, "sock", None)
-        if sock is not None:
-            sock.close()
+        log.close()
         reply.unlink(missing_ok=True)
 
 

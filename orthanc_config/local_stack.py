@@ -76,13 +76,13 @@ def local_profile(opts: LocalOptions) -> HostProfile:
         modality_cidrs=(net,),
         # Every modality is bound to the machine's first address on the link (DicomCheckModalityHost).
         modalities=samples + added_modalities(state),
+        # The index over the cluster's Unix socket (local_postgres): no TCP listener, no network path to it.
         database=Database(
-            host="127.0.0.1",
+            host=f"{state}/{local_postgres.SOCKET_DIR}",
             port=5432,
             name="orthanc",
             user="orthanc",
             password_source=f"file:{state}/secrets/db-password",
-            ca_file=f"{state}/pki/ca.crt",
         ),
         identity="basic+jwt",
         jwt_public_key_file=f"{state}/jwt-public.pem",
@@ -263,7 +263,7 @@ def _bring_up(opts: LocalOptions, profile: HostProfile, say: Progress) -> dict:
     prefix = netns.exec_prefix(opts.name)
     say("Firewall: loading nftables rules inside the namespace")
     subprocess.run([*prefix, "nft", "-f", str(layout.nft_file)], check=True, capture_output=True)
-    say("PostgreSQL: private cluster with TLS on the namespace's loopback")
+    say("PostgreSQL: private cluster, reachable through its Unix socket only")
     local_postgres.initialise(layout)
     local_postgres.configure(layout)
     local_postgres.start(layout, prefix)
@@ -449,6 +449,8 @@ def status_document(opts: LocalOptions) -> dict:
         },
         "edge_addresses": {m.aet: profile.edge_address(m.aet) for m in profile.modalities},
         "database_port": profile.database.port,
+        # The index's only way in: the posture probes check that nothing listens on the port and who may enter.
+        "database_socket_dir": profile.database.host,
         "state_dir": str(opts.state_dir),
         "config_dir": str(layout.config_dir),
         "firewall": str(layout.nft_file),

@@ -44,6 +44,8 @@ class Modality:
 
 @dataclass(frozen=True)
 class Database:
+    # An address or name (TCP, TLS per sslmode), or on a local stack an absolute path: the directory of the
+    # cluster's Unix-domain socket (libpq's convention), a connection with no network path at all.
     host: str = "127.0.0.1"
     port: int = 5432
     name: str = "orthanc"
@@ -64,6 +66,11 @@ class Database:
             raise ProfileError("database.password_source: use file:/path or aws-secretsmanager:<secret arn>")
         if self.ca_bundle_url and not self.ca_bundle_url.startswith("https://"):
             raise ProfileError(f"database.ca_bundle_url: {self.ca_bundle_url!r} must be an https:// URL")
+
+    @property
+    def over_socket(self) -> bool:
+        """The index connection is a Unix-domain socket on this host (no TCP, so no TLS to require)."""
+        return self.host.startswith("/")
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,11 @@ class HostProfile:
                 raise ProfileError(f"{key}: 1-3600 seconds")
         if not 1 <= self.dicom_connections_per_source <= 1000:
             raise ProfileError("dicom_connections_per_source: 1-1000")
+        if self.database.over_socket and self.mode != "local":
+            raise ProfileError(
+                f"database.host: {self.database.host!r} is a socket directory, which only a local stack's own "
+                "cluster has; an AWS host reaches RDS by name over TLS (verify-full)"
+            )
 
     @property
     def audit_log(self) -> str:

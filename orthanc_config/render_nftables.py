@@ -133,7 +133,7 @@ def egress_rules(profile: HostProfile, resolvers: tuple[str, ...] = ()) -> list[
     """New outbound connections of the orthanc, identity-key and nginx users: the configured destinations only."""
     rules = []
     db = profile.database
-    if not db.host.startswith("127.") and db.host != "localhost":
+    if not db.over_socket and not db.host.startswith("127.") and db.host != "localhost":
         # An RDS endpoint is a name, not an address: its port is the narrowest rule nftables can hold.
         rules += _resolve(ORTHANC_USER, "orthanc: resolve the database", resolvers)
         rules.append(f'meta skuid "{ORTHANC_USER}" tcp dport {db.port} accept comment "orthanc: database"')

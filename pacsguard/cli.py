@@ -18,7 +18,7 @@ from pacsguard.audit_log_cli import audit_log
 from pacsguard.aws_cli import aws_app
 from pacsguard.errors import user_errors
 from pacsguard.local_cli import local_app
-from pacsguard.output import emit, report_console, stderr_console, write_report
+from pacsguard.output import emit, progress, report_console, stderr_console, write_report
 from pacsguard.pki_cli import pki_app
 from pacsguard.reports import ReportFormat
 
@@ -66,7 +66,8 @@ def plan(
         "--cache/--no-cache",
         envvar="PACSGUARD_PLAN_CACHE",
         help="Reuse the synthesis of an unchanged tree and the enumerations of unchanged AWS API models; --no-cache "
-        "(or PACSGUARD_PLAN_CACHE=0) neither reads nor writes the cache.",
+        "(or PACSGUARD_PLAN_CACHE=0) neither reads nor writes them (pulumi-aws' compiled slices, keyed by each "
+        "file's hash like bytecode, are still used).",
     ),
 ) -> None:
     """Synthesise a stack offline (no Pulumi CLI, cloud or credentials) and check every control on it.
@@ -94,7 +95,7 @@ def _plan(stack: str, fmt: ReportFormat, output: Path | None, stacks_dir: Path |
     stacks_dir = stacks_dir or STACKS_DIR
     with user_errors(SettingsError):
         load_settings(stack, stacks_dir)  # fail fast, before the SDK is imported
-    with stderr_console().status(f"Synthesising stack {stack} offline..."):
+    with progress(f"Synthesising stack {stack} offline..."):
         synth, locations = plan_synthesis(stack, stacks_dir, use_cache=cache)
     with api_enums.cached(cache):
         findings = evaluate(PlanGraph.from_synthesis(synth))

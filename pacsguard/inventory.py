@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from infra.synth_model import Synthesis
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def plan_document(synth: Synthesis, findings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -26,6 +26,8 @@ def plan_document(synth: Synthesis, findings: list[dict[str, Any]]) -> dict[str,
 
 
 def print_plan_table(doc: dict[str, Any], console: Console, *, with_findings: bool = True) -> None:
+    from rich.table import Table  # here, not at the top: a JSON plan draws no table
+
     counts = Counter(r["type"] for r in doc["resources"])
     table = Table(title=f"Stack {doc['stack']}: {len(doc['resources'])} resources", show_lines=False)
     table.add_column("resource type")

@@ -66,7 +66,7 @@ def up(
     subnet: str = SUBNET,
     skip_packages: bool = typer.Option(False, "--skip-packages", help="Do not check or install Debian packages."),
 ) -> None:
-    """Bring up PostgreSQL (TLS), Orthanc (DICOM mutual TLS, RBAC, audit), nginx and the firewall."""
+    """Bring up PostgreSQL (its Unix socket only), Orthanc (DICOM mutual TLS, RBAC, audit), nginx and the firewall."""
     import time
 
     from orthanc_config.local_stack import LocalStackError, connection_help

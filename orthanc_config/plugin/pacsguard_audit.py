@@ -29,11 +29,16 @@ class AuditError(Exception):
 
 ACK = b"stored"
 ACK_TIMEOUT_S = 5.0
+MAX_IDLE_SOCKETS = 64  # above Orthanc's HTTP threads (50 by default) and its DICOM associations
 
 
 class AuditLog:
-    """Hands records to the sink and waits until the sink says it stored them (one socket per thread:
-    Orthanc serves requests on many threads, and each waits for its own acknowledgement)."""
+    """Hands records to the sink and waits until the sink says it stored them.
+
+    Orthanc serves requests on many threads, and each request waits for its own record's acknowledgement, so a
+    socket carries one record at a time. Sockets are kept in a pool, not per thread: orthanc-python gives each
+    callback a fresh Python thread state, so a thread-local socket was created, bound and dropped unclosed for
+    every request (socket(), bind() and a ResourceWarning on the request's path, issue 18)."""
 
     def __init__(self, trail: str, sink_socket: str, reply_path: str = "") -> None:
         if not sink_socket:
@@ -43,29 +48,49 @@ class AuditLog:
         # Abstract addresses belong to a network namespace: a sender outside the sink's (root's break-glass
         # command beside a local stack) needs a filesystem address for the acknowledgement.
         self.reply_path = reply_path
-        self.local = threading.local()
+        self.idle: list[socket.socket] = []  # sockets no record is waiting on
+        self.lock = threading.Lock()
 
-    def _socket(self) -> socket.socket:
-        sock = getattr(self.local, "sock", None)
-        if sock is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    def _take(self) -> socket.socket:
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            # A filesystem reply address is one socket's (a second bind would fail): such a sender writes in turn.
             sock.bind(self.reply_path)  # "": an abstract address of its own, so the sink can answer
-            sock.settimeout(ACK_TIMEOUT_S)
-            self.local.sock = sock
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(ACK_TIMEOUT_S)
         return sock
 
+    def _give_back(self, sock: socket.socket) -> None:
+        with self.lock:
+            if len(self.idle) < MAX_IDLE_SOCKETS:
+                self.idle.append(sock)
+                return
+        sock.close()
+
     def write(self, record: dict) -> None:
+        sock = None
         try:
             message = syslog.format_record(record, hostname=AUDIT_SOURCE, procid=str(os.getpid()))
-            sock = self._socket()
+            sock = self._take()
             sock.sendto(message, self.sink_socket)
             if sock.recv(64) != ACK:
                 raise OSError("unexpected answer from the sink")
         except (OSError, syslog.SyslogError) as exc:
-            stale, self.local.sock = getattr(self.local, "sock", None), None
-            if stale is not None:  # a late acknowledgement must not answer the next record
-                stale.close()
+            if sock is not None:  # a late acknowledgement must not answer the next record
+                sock.close()
             raise AuditError(f"the audit sink {self.sink_socket} did not store the record: {exc}") from exc
+        self._give_back(sock)
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for sock in idle:
+            sock.close()
 
     def tail(self, limit: int = 1000) -> list[str]:
         try:

@@ -18,6 +18,11 @@ NILVALUE = "-"
 # Fields that are JSON booleans in the trail (CloudWatch's `{ $.emergency IS TRUE }` needs a real true).
 BOOLEAN_FIELDS = frozenset({"emergency"})
 _PARAM_NAME = re.compile(r"^[!#-<>-\\^-~]{1,32}$")  # PRINTUSASCII except '=', ' ', ']', '"'
+# A PARAM-VALUE up to its closing quote: any character but '"' and '\\', or a backslash and the character it
+# escapes. One regular expression, not a loop over characters: the sink parses every record of the host, and the
+# request that wrote it waits for that (issue 18: the character loop was half the sink's time per record).
+_PARAM_VALUE = re.compile(r'([^"\\]*(?:\\.[^"\\]*)*)"', re.S)
+_UNESCAPE = re.compile(r'\\(["\\\]])')  # RFC 5424 6.3.3: only '"', '\\' and ']' are escaped
 _HEADER = re.compile(
     r"^<(?P<pri>\d{1,3})>1 (?P<time>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<rest>.*)$",
     re.S,
@@ -76,12 +81,12 @@ def parse_record(message: bytes) -> tuple[dict, dict]:
         name = rest[i:eq]
         if not _PARAM_NAME.match(name):
             raise SyslogError(f"bad SD-PARAM name {name!r}")
-        i, value = _value(rest, eq + 2)
+        i, text = read_value(rest, eq + 2)
         if name in record:
             previous = record[name]
-            record[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            record[name] = [*previous, text] if isinstance(previous, list) else [previous, text]
         else:
-            record[name] = value
+            record[name] = text
         if i < len(rest) and rest[i] == " ":
             i += 1
     for name in BOOLEAN_FIELDS & record.keys():
@@ -92,16 +97,9 @@ def parse_record(message: bytes) -> tuple[dict, dict]:
     return header, record
 
 
-def _value(text: str, i: int) -> tuple[int, str]:
-    out = []
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in '"\\]':
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if ch == '"':
-            return i + 1, "".join(out)
-        out.append(ch)
-        i += 1
-    raise SyslogError("SD-PARAM value not terminated")
+def read_value(text: str, start: int) -> tuple[int, str]:
+    """The PARAM-VALUE that starts at `start` (after its opening quote), unescaped; and where it ends."""
+    value = _PARAM_VALUE.match(text, start)
+    if value is None:
+        raise SyslogError("SD-PARAM value not terminated")
+    return value.end(), _UNESCAPE.sub(r"\1", value[1]) if "\\" in value[1] else value[1]

@@ -94,6 +94,15 @@ def test_credentials_keys_and_audit_trail_modes(host, target: dict) -> None:
 
 
 @control("HOST-FILE-PERMISSIONS")
+def test_only_postgres_and_the_orthanc_group_reach_the_database_socket(host, target: dict) -> None:
+    """The socket's directory is the index's only way in (the socket file is open): postgres's, entered by the
+    orthanc group, by nobody else."""
+    path = need(target, "database_socket_dir")
+    mode, user, group = _mode(host, path)
+    assert (user, group) == ("postgres", "orthanc") and not mode & 0o027, f"{path}: {oct(mode)} {user}:{group}"
+
+
+@control("HOST-FILE-PERMISSIONS")
 def test_no_secret_in_a_world_readable_file(host, target: dict) -> None:
     roots = {target[k] for k in ("pki_dir", "config_dir") if k in target}
     leaks = []
@@ -146,7 +155,8 @@ def test_nginx_serves_only_tls_1_2_and_1_3(host, target: dict) -> None:
 
 @control("HOST-FIREWALL")
 def test_only_expected_sockets_listen(host, target: dict) -> None:
-    """Every listener is one the PACS needs; the database listens on loopback only."""
+    """Every listener is one the PACS needs; a database on the host listens on its Unix socket only (or, on a host
+    that names no socket, on loopback only)."""
     lines = host.run(in_netns(target, "ss -Hltn")).stdout.splitlines()
     listeners = {line.split()[3] for line in lines if line.strip()}
     expected_ports = {
@@ -164,6 +174,9 @@ def test_only_expected_sockets_listen(host, target: dict) -> None:
     database = [addr for addr in listeners if addr.endswith(f":{target.get('database_port', 5432)}")]
     if target.get("database_remote"):  # RDS: nothing on the host listens on the database port
         assert not database, f"a database listens on the host: {database}"
+        return
+    if target.get("database_socket_dir"):  # the index over a Unix socket: no TCP path to the database at all
+        assert not database, f"the database also listens on TCP: {database}"
         return
     assert database and all(a.startswith(("127.0.0.1:", "[::1]:")) for a in database), (
         f"PostgreSQL listens on {database}"

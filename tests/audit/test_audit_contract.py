@@ -17,8 +17,7 @@ from policies.cloud.api import AccessDenied, ApiUnavailable, AwsApi
 from policies.cloud.audit import run_audit
 from policies.cloud.context import CloudContext
 from policies.cloud.iam_actions import auditor_policy, render_policy
-from tests.audit.account import ACCOUNT, REGION, STACK, build
-from tests.audit.conftest import Clients
+from tests.audit.account import ACCOUNT, REGION, STACK
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "cloud" / "auditor-policy.json"
 runner = CliRunner()
@@ -95,8 +94,7 @@ def test_access_denied_is_an_error_naming_the_missing_action() -> None:
     assert [f.status for f in s3] == ["error"] and "s3:ListAllMyBuckets" in s3[0].message
 
 
-def test_an_operation_the_emulator_lacks_is_skipped_not_passed(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_an_operation_the_emulator_lacks_is_skipped_not_passed(moto: str, account: dict) -> None:
     api = AwsApi(region=REGION, endpoint_url=moto, account_id=ACCOUNT)
     with pytest.raises(ApiUnavailable, match="GetEbsDefaultKmsKeyId"):
         api.call("ec2", "GetEbsDefaultKmsKeyId")
@@ -104,8 +102,7 @@ def test_an_operation_the_emulator_lacks_is_skipped_not_passed(clients: Clients,
     assert finding.status == "skipped"
 
 
-def test_shipped_auditor_policy_lists_exactly_the_calls_the_collectors_make(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_shipped_auditor_policy_lists_exactly_the_calls_the_collectors_make(moto: str, account: dict) -> None:
     api = AwsApi(region=REGION, endpoint_url=moto, account_id=ACCOUNT)
     run_audit(CloudContext(api=api, stack=STACK))
     api.call("sts", "GetCallerIdentity")  # the CLI identifies the account first
@@ -116,8 +113,7 @@ def test_shipped_auditor_policy_lists_exactly_the_calls_the_collectors_make(clie
     assert all(a.split(":")[1].startswith(("Get", "List", "Describe")) for a in actions)
 
 
-def test_audit_cli_exit_codes_and_json(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_audit_cli_exit_codes_and_json(moto: str, account: dict) -> None:
     args = ["audit", "--stack", STACK, "--region", REGION, "--endpoint-url", moto, "--format", "json"]
     res = runner.invoke(app, args)
     # Root MFA cannot be enabled on the emulator: a critical failure, so exit 1.

@@ -11,7 +11,7 @@ from infra.alarms import TRAIL_FILTERS
 from policies.catalog import by_id
 from policies.cloud.checks.monitoring import CIS_EVENTS, matches
 from policies.cloud.context import CloudContext
-from tests.audit.account import ACCOUNT, COPY_REGION, REGION, STACK, build
+from tests.audit.account import ACCOUNT, COPY_REGION, REGION, STACK
 from tests.audit.conftest import Clients
 from tests.audit.test_audit_contract import FakeApi
 from tests.audit.test_cloud_checks import audit
@@ -19,9 +19,9 @@ from tests.audit.test_cloud_checks import audit
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
-def test_a_trail_homed_in_another_region_counts(clients: Clients, moto: str) -> None:
+def test_a_trail_homed_in_another_region_counts(clients: Clients, moto: str, account: dict) -> None:
     # Shadow trails were not listed: a stack outside the trail's home region failed "no CloudTrail trail".
-    ids = build(clients)
+    ids = account
     clients("cloudtrail").delete_trail(Name=ids["trail"])
     home = clients("cloudtrail", COPY_REGION)
     clients("s3", COPY_REGION).create_bucket(
@@ -35,8 +35,8 @@ def test_a_trail_homed_in_another_region_counts(clients: Clients, moto: str) -> 
     assert trail["org-trail"].status == "pass", trail
 
 
-def test_the_sse_s3_log_sink_is_not_reported_as_sse_kms(clients: Clients, moto: str) -> None:
-    ids = build(clients)
+def test_the_sse_s3_log_sink_is_not_reported_as_sse_kms(moto: str, account: dict) -> None:
+    ids = account
     sink = next(f for f in audit(moto) if f.control == "ENC-S3-KMS" and f.resource == ids["bucket_accesslogs"])
     assert sink.status == "pass" and "SSE-S3" in sink.message and "SSE-KMS" not in sink.message
 

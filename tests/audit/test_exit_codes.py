@@ -16,7 +16,7 @@ from pacsguard.verify import wire_findings
 from policies.cloud.api import AwsApi, CallFailed
 from policies.evaluate import exit_code
 from policies.model import ENDPOINT, SCOPE, Finding
-from tests.audit.account import ACCOUNT, REGION, STACK, build
+from tests.audit.account import ACCOUNT, REGION, STACK
 from tests.audit.conftest import Clients
 
 runner = CliRunner()
@@ -125,8 +125,7 @@ def test_exit_code_rules(finding: Finding, plain: int, allowed: int) -> None:
     assert exit_code([finding], allow_skipped=True) == allowed
 
 
-def test_allow_skipped_is_printed_in_the_report(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_allow_skipped_is_printed_in_the_report(moto: str, account: dict) -> None:
     base = ["audit", "--stack", STACK, "--region", REGION, "--endpoint-url", moto]
     doc = json.loads(runner.invoke(app, [*base, "--format", "json"]).stdout)
     ebs = next(f for f in doc["findings"] if f["control"] == "ENC-EBS-DEFAULT")

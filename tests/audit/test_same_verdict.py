@@ -16,7 +16,7 @@ from policies.catalog import by_id, controls
 from policies.cloud.api import ApiUnavailable, AwsApi, _snake
 from policies.cloud.context import CloudContext
 from policies.graph import PlanGraph
-from tests.audit.account import ACCOUNT, REGION, STACK, build
+from tests.audit.account import ACCOUNT, REGION, STACK
 from tests.audit.answer_key import ADMIN_DOC, BREAKS, EMULATOR_LIMITS, IDENTITY_BREAKS
 from tests.audit.conftest import Clients
 from tests.policies.mutations import (
@@ -346,12 +346,12 @@ def _failures(outcomes: list) -> set[str]:
 
 @pytest.mark.parametrize("control_id", sorted(SAME))
 def test_the_same_misconfiguration_gets_the_same_verdict_on_both_layers(
-    control_id: str, prod: Synthesis, clients: Clients, moto: str
+    control_id: str, prod: Synthesis, clients: Clients, moto: str, account: dict
 ) -> None:
     ctl = by_id(control_id.split("/")[0])  # a control may be tried with more than one misconfiguration
     mutation, cloud_break = SAME[control_id]
     good_graph = PlanGraph.from_synthesis(prod)
-    ids = build(clients)
+    ids = account
 
     def cloud() -> set[str] | None:
         cx = CloudContext(AwsApi(region=REGION, endpoint_url=moto, account_id=ACCOUNT), STACK, "prod")
@@ -380,12 +380,11 @@ def _stubbed_context(moto: str, service: str, answers: Answers) -> tuple[CloudCo
 
 @pytest.mark.parametrize("control_id", sorted(STUBBED_SAME))
 def test_the_same_misconfiguration_gets_the_same_verdict_with_aws_shaped_answers(
-    control_id: str, prod: Synthesis, clients: Clients, moto: str
+    control_id: str, prod: Synthesis, moto: str, account: dict
 ) -> None:
     ctl = by_id(control_id)
     mutation, service, good, broken = STUBBED_SAME[control_id]
     good_graph = PlanGraph.from_synthesis(prod)
-    build(clients)
 
     def cloud(answers: Answers) -> set[str]:
         cx, stubber = _stubbed_context(moto, service, answers)

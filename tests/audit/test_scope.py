@@ -7,7 +7,7 @@ from policies.cloud.api import AwsApi
 from policies.cloud.audit import run_audit
 from policies.cloud.context import CloudContext
 from policies.model import Finding
-from tests.audit.account import ACCOUNT, REGION, STACK, build, tags
+from tests.audit.account import ACCOUNT, REGION, STACK, tags
 from tests.audit.conftest import Clients
 
 WORLD_DICOM = [{"IpProtocol": "tcp", "FromPort": 104, "ToPort": 104, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
@@ -22,9 +22,8 @@ def _untagged_vpc(clients: Clients) -> str:
     return clients("ec2").create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
 
 
-def test_a_tagged_group_in_an_untagged_vpc_is_judged(clients: Clients, moto: str) -> None:
+def test_a_tagged_group_in_an_untagged_vpc_is_judged(clients: Clients, moto: str, account: dict) -> None:
     # The issue: NET-SG-WORLD scoped by VPC tag, so this group was never looked at.
-    build(clients)
     ec2 = clients("ec2")
     sg = ec2.create_security_group(GroupName="dicom-open", Description="x", VpcId=_untagged_vpc(clients),
                                    TagSpecifications=[{"ResourceType": "security-group", "Tags": tags("none")}])["GroupId"]  # fmt: skip
@@ -33,8 +32,7 @@ def test_a_tagged_group_in_an_untagged_vpc_is_judged(clients: Clients, moto: str
     assert [f.resource for f in failing] == [sg] and "104" in failing[0].message
 
 
-def test_untagged_parents_of_a_tagged_instance_are_judged(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_untagged_parents_of_a_tagged_instance_are_judged(clients: Clients, moto: str, account: dict) -> None:
     ec2 = clients("ec2")
     vpc = _untagged_vpc(clients)
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
@@ -52,8 +50,8 @@ def test_untagged_parents_of_a_tagged_instance_are_judged(clients: Clients, moto
     assert default["SecurityGroups"][0]["GroupId"] in {f.resource for f in _audit(moto, "NET-DEFAULT-SG")}
 
 
-def test_groups_on_the_load_balancers_interfaces_are_judged(clients: Clients, moto: str) -> None:
-    ids = build(clients)
+def test_groups_on_the_load_balancers_interfaces_are_judged(clients: Clients, moto: str, account: dict) -> None:
+    ids = account
     ec2 = clients("ec2")
     sg = ec2.create_security_group(GroupName="edited-on-eni", Description="x", VpcId=_untagged_vpc(clients))["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=WORLD_DICOM)
@@ -64,8 +62,7 @@ def test_groups_on_the_load_balancers_interfaces_are_judged(clients: Clients, mo
     assert sg in {f.resource for f in _audit(moto, "NET-SG-WORLD") if f.status == "fail"}
 
 
-def test_another_stacks_groups_stay_out(clients: Clients, moto: str) -> None:
-    build(clients)
+def test_another_stacks_groups_stay_out(clients: Clients, moto: str, account: dict) -> None:
     ec2 = clients("ec2")
     other = [{"Key": "pacsguard:stack", "Value": "qa"}]
     sg = ec2.create_security_group(GroupName="qa", Description="x", VpcId=_untagged_vpc(clients),

@@ -110,9 +110,10 @@ def test_a_stray_listener_is_reported_as_the_firewall(stack: dict, target_file: 
         stderr=subprocess.DEVNULL,
     )
     try:
-        import time
-
-        time.sleep(1)
+        listening = ["ip", "netns", "exec", stack["netns"], "ss", "-Htln", "sport", "= :9999"]
+        deadline = time.monotonic() + 10
+        while not subprocess.run(listening, capture_output=True, text=True).stdout and time.monotonic() < deadline:
+            time.sleep(0.05)  # the probe must see the listener, not a server still starting
         assert failing(target_file) == {"HOST-FIREWALL"}
     finally:
         stray.terminate()
@@ -154,3 +155,41 @@ def test_a_viewer_without_sign_in_is_reported_as_authentication_and_rbac(stack: 
     gate = "auth_request /pacsguard-viewer-access;"
     with edited_nginx(stack, gate, "", lambda: https(stack, "GET", "/viewer/")[0] == 200):
         assert failing(target_file) == {"PACS-HTTP-AUTH", "PACS-RBAC"}
+
+
+def fresh_lockouts(stack: dict) -> None:
+    """Each verify run probes wrong passwords; after several runs without an Orthanc restart the plugin's lockout
+    (per process, in memory) refuses the probe users and unrelated controls fail. A restart starts it afresh."""
+    restart_orthanc(stack["_options"], say=lambda _m: None)
+
+
+def test_a_tcp_listener_on_the_database_port_is_reported_as_the_firewall(stack: dict, target_file: Path) -> None:
+    """The index is reached through its Unix socket only: anything on the database's TCP port, loopback included
+    (a cluster someone reconfigured to listen again), is a network path the product does not have."""
+    import sys
+
+    fresh_lockouts(stack)
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", stack["netns"], sys.executable, "-m", "http.server", str(stack["database_port"]),
+         "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1)
+        assert listener.poll() is None, "the database port was taken: the cluster listens on TCP"
+        assert failing(target_file) == {"HOST-FIREWALL"}
+    finally:
+        listener.terminate()
+        listener.wait(10)
+
+
+def test_a_database_socket_others_can_enter_is_reported_as_file_permissions(stack: dict, target_file: Path) -> None:
+    fresh_lockouts(stack)
+    path = stack["database_socket_dir"]
+    mode = os.stat(path).st_mode & 0o777
+    os.chmod(path, mode | 0o005)
+    try:
+        assert failing(target_file) == {"HOST-FILE-PERMISSIONS"}
+    finally:
+        os.chmod(path, mode)

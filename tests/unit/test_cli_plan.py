@@ -6,6 +6,7 @@ import gc
 import json
 import subprocess
 import sys
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -94,8 +95,20 @@ from pacsguard.cli import main
 try:
     main()
 except SystemExit as exc:
-    print("\nGC", gc.get_freeze_count(), gc.isenabled(), exc.code)
+    print("\nRICH", any(m == "rich" or m.startswith("rich.") for m in sys.modules))
+    print("GC", gc.get_freeze_count(), gc.isenabled(), exc.code)
 """
+
+
+@cache
+def _console_script_json_plan() -> str:
+    """stdout of `pacsguard plan --stack dev --format json` run as the console script, stderr to a pipe."""
+    run = subprocess.run(
+        [sys.executable, "-c", ONE_COMMAND, "plan", "--stack", "dev", "--format", "json"],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert "GC" in run.stdout, run.stderr[-2000:]
+    return run.stdout
 
 
 def test_the_console_script_leaves_a_plans_heap_to_the_exit_not_to_the_collector() -> None:
@@ -103,13 +116,15 @@ def test_the_console_script_leaves_a_plans_heap_to_the_exit_not_to_the_collector
     freezes what the plan made instead; only `main` knows the process ends with the command."""
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "pacsguard"]
     assert script.value == "pacsguard.cli:main"
-    run = subprocess.run(
-        [sys.executable, "-c", ONE_COMMAND, "plan", "--stack", "dev", "--format", "json"],
-        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    frozen, enabled, code = run.stdout.rsplit("GC", 1)[-1].split()
-    assert code in ("0", "1"), run.stderr
+    frozen, enabled, code = _console_script_json_plan().rsplit("GC", 1)[-1].split()
+    assert code in ("0", "1")
     assert int(frozen) > 0 and enabled == "True"
+
+
+def test_a_json_plan_to_a_pipe_loads_no_terminal_library() -> None:
+    """rich draws nothing when stderr is not a terminal: a JSON plan in a pipeline or CI does not import it."""
+    rich_loaded = _console_script_json_plan().rsplit("RICH", 1)[-1].split()[0]
+    assert rich_loaded == "False"
 
 
 def test_a_plan_run_inside_another_process_gives_the_collector_back() -> None:

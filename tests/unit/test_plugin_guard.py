@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -348,3 +349,89 @@ def test_the_study_cache_is_bounded() -> None:
     for oid in ("a", "b", "c"):
         cache("instances", oid)
     assert list(cache.known) == [("instances", "b"), ("instances", "c")]
+
+
+def _sink_counting_senders(tmp_path: Path) -> tuple[str, list[str]]:
+    """A sink that acknowledges every record and notes the address each came from."""
+    path = str(tmp_path / "senders.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    senders: list[str] = []
+
+    def serve() -> None:
+        while True:
+            _data, addr = rx.recvfrom(65536)
+            senders.append(addr)
+            rx.sendto(b"stored", addr)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return path, senders
+
+
+def test_requests_on_fresh_thread_states_reuse_the_audit_sockets(tmp_path: Path) -> None:
+    """orthanc-python gives every callback a fresh Python thread state: a socket kept per thread was made, bound
+    and dropped unclosed for each request. Records written from 30 short-lived threads come from few sockets,
+    and none is left unclosed."""
+    import gc
+    import warnings
+
+    path, senders = _sink_counting_senders(tmp_path)
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x", audit_socket=path))
+    results: list[bool] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(30):
+            t = threading.Thread(target=lambda: results.append(g.http("GET", "/studies", "127.0.0.1", basic("alice"))))
+            t.start()
+            t.join()
+        gc.collect()
+    assert results == [True] * 30 and len(senders) == 30
+    assert len(set(senders)) == 1
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_socket_whose_record_was_not_confirmed_is_never_used_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a timeout the sink's late acknowledgement must not confirm the next record: that socket is closed."""
+    monkeypatch.setattr(guard_mod.audit, "ACK_TIMEOUT_S", 0.2)
+    path = str(tmp_path / "slow.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    log = guard_mod.audit.AuditLog("/x", path)
+    record = {"event_id": "110100", "event": "x", "outcome": "0", "layer": "orthanc-http"}
+    with pytest.raises(guard_mod.audit.AuditError):
+        log.write(record)  # nobody answers
+    _data, first = rx.recvfrom(65536)
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):  # the socket it answers is closed: that is the point
+            rx.sendto(b"stored", first)
+
+    answer_late = threading.Timer(0.05, answer)
+    answer_late.start()
+    with pytest.raises(guard_mod.audit.AuditError):
+        log.write(record)  # a fresh socket: the late answer goes to the closed one, this record is unconfirmed
+    answer_late.join()
+    _data, second = rx.recvfrom(65536)
+    assert second != first
+    rx.close()
+
+
+def test_concurrent_requests_each_wait_for_their_own_record(tmp_path: Path) -> None:
+    """Pooled sockets carry one record at a time: 8 threads x 25 requests, every record stored and confirmed."""
+    path, senders = _sink_counting_senders(tmp_path)
+    g = guard_mod.Guard(guard_mod.GuardSettings(ROLES, "/x", audit_socket=path))
+    results: list[bool] = []
+
+    def reader() -> None:
+        for _ in range(25):
+            results.append(g.http("GET", "/studies", "127.0.0.1", basic("alice")))
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 200 and len(senders) == 200
+    assert len(set(senders)) <= 8
