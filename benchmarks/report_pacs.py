@@ -355,9 +355,9 @@ def where_the_rest_is(profile: dict | None, query: dict, sink: dict | None) -> l
             f"SQLite (the database's share) and the hardened stack {ours:.1f} ms more than plain Orthanc on "
             f"PostgreSQL (the hardening's share). Of that, nginx with TLS is {nginx:.2f} ms and the filter "
             f"{filt:.2f} ms ({'its audit write timed in the stack' if in_stack else 'in process'}); the remaining "
-            f"{ours - nginx - filt:.1f} ms is the hardened Orthanc's own extra work (TLS on its index connection, "
-            "which every SQL round trip of the request crosses twice, Basic authentication, the call into the "
-            "Python plugin) and, on this shared machine, the wait for a core among more processes.",
+            f"{ours - nginx - filt:.1f} ms is the hardened Orthanc's own extra work (Basic authentication from "
+            "nginx, the call into the Python plugin; both Orthancs reach the same PostgreSQL over its Unix socket) "
+            "and, on this shared machine, the wait for a core among more processes.",
             "",
         ]
     return [

@@ -11,11 +11,21 @@ if __name__ == "__main__":
     audit_timing.main()
     audit_sink.main()
     if os.geteuid() == 0:
-        from benchmarks import dicom_edge, ingest, query, rehearsal_boot, scale, stack_profile, viewer_load
+        from benchmarks import (
+            dicom_edge,
+            index_path,
+            ingest,
+            query,
+            rehearsal_boot,
+            scale,
+            stack_profile,
+            viewer_load,
+        )
 
         sys.argv = [sys.argv[0]]
         ingest.main()
         stack_profile.main()
+        index_path.main()
         query.main()
         viewer_load.main()
         scale.main()
