@@ -112,14 +112,22 @@ def stored_files(folder: Path) -> int:
     return sum(1 for f in folder.rglob("*") if f.is_file())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ct", type=int, default=96, help="CT slices (512x512, 0.5 MB) per run")
     parser.add_argument("--multiframe", type=int, default=16, help="multi-frame instances per run")
     parser.add_argument("--frames", type=int, default=16, help="frames (512x512) per multi-frame instance")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--parallel", type=int, nargs="+", default=list(PARALLEL))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    fewest = min(args.ct, args.multiframe)
+    if fewest < max(args.parallel):
+        # an association without an instance would make storescu fail, and the figure would name more
+        # associations than ever sent anything
+        parser.error(
+            f"{fewest} instances cannot keep {max(args.parallel)} associations busy: "
+            "give --ct and --multiframe at least as many instances as the largest --parallel"
+        )
     workloads = {"ct": (args.ct, 1), "multiframe": (args.multiframe, args.frames)}
     result: dict[str, Any] = {
         "sender": sender_version() + " (storescu, one process per association, mutual TLS where the target has it)",
