@@ -30,7 +30,7 @@ PACKAGES = (
     "postgresql-client-15",
 )
 # Not for PACS hosts: what `make test` needs beyond them (the browser test drives Debian's Chromium).
-TEST_PACKAGES = ("chromium", "chromium-driver")
+TEST_PACKAGES = ("chromium", "chromium-driver", "systemd")  # systemd: systemd-analyze checks the rendered units
 DISTRO_SERVICES = ("orthanc", "nginx")
 
 

@@ -167,7 +167,7 @@ def test_the_unit_carries_the_reviews_hardening_and_systemd_parses_every_line(tm
     lines = unit.content.splitlines()
     assert all(option in lines for option in HARDENING), [o for o in HARDENING if o not in lines]
     if shutil.which("systemd-analyze") is None:
-        pytest.skip("needs systemd-analyze (systemd) to parse the unit")
+        pytest.skip("needs systemd-analyze (Debian package systemd, which make setup installs) to parse the unit")
     path = tmp_path / "pacsguard-identity-keys.service"
     path.write_text(unit.content)
     res = subprocess.run(
