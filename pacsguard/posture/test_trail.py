@@ -110,6 +110,26 @@ def test_a_download_by_any_spelling_is_an_export_naming_its_study(stack: dict, t
     assert exports and exports[-1]["event_id"] == "110106" and exports[-1]["user"] == radiologist
 
 
+def _study_id(stack: dict, instance: str, user: str) -> str:
+    code, body, _ = https(stack, "GET", f"/instances/{instance}/study", user)
+    assert code == 200, f"{user} cannot read the study of an uploaded instance ({code})"
+    return json.loads(body)["ID"]
+
+
+@control("PACS-ATNA-AUDIT")
+def test_an_archive_made_by_post_is_an_export_naming_its_study(stack: dict, target: dict, host) -> None:
+    """POST /studies/{id}/archive hands the ZIP out at once ("Synchronous"): an export, like GET .../archive."""
+    instance, study = _upload(stack)
+    admin = user_with_role(stack["_users"], "admin")
+    path = f"/studies/{_study_id(stack, instance, admin)}/archive"
+    code, body, _ = https(stack, "POST", path, admin, body=b'{"Synchronous": true}')
+    assert code == 200 and body[:2] == b"PK", f"the probe got no ZIP ({code}): it cannot tell"
+    records = _wait_for(target, host, lambda r: r.get("path") == path and r.get("layer") == "orthanc-http")
+    (record,) = [r for r in records if r.get("path") == path and r.get("layer") == "orthanc-http"]
+    assert record["event_id"] == "110106", f"a ZIP of the study was recorded as {record['event_id']}, not an export"
+    assert study in (record.get("study_uids") or []), "the export record does not name the study"
+
+
 @control("PACS-ATNA-AUDIT")
 def test_dicom_queries_and_retrieves_are_recorded_per_operation(stack: dict, target: dict, host) -> None:
     _, study = _upload(stack)
