@@ -159,6 +159,7 @@ def sink_for(tmp_path: Path, port: int, certs: Pki, sinks: list[Sink]) -> Sink:
         orthanc_log=str(tmp_path / "orthanc.log"), reader_group="root", forward=forward,
     )  # fmt: skip
     sink = Sink(config)
+    sink.orthanc_pids.add(4242)  # plugin_record's messages come from "the Orthanc server", pid 4242
     sinks.append(sink)
     return sink
 

@@ -95,6 +95,8 @@ def _trail_from_every_producer(tmp_path: Path) -> Path:
         pytest.skip("needs the orthanc and www-data users (make setup installs orthanc and nginx)")
     sink = Sink(SinkConfig(trail=str(tmp_path / "audit.jsonl"), audit_socket="", orthanc_socket="",
                            orthanc_log=str(tmp_path / "orthanc.log"), reader_group="root"))  # fmt: skip
+    sink.orthanc_pids.add(10)  # the plugin's messages below come from "the Orthanc server", pid 10
+    sink.is_nginx_worker = lambda pid: pid == 11  # and nginx's from a worker, pid 11
     plugin = [
         audit.event(event_id="110106", event_name="Export", action="R", outcome="0", user="radiologist1",
                     role="radiologist", source_ip="198.18.0.1", layer="orthanc-http", method="GET",
