@@ -146,14 +146,18 @@ class Sink:
         self.record({**fields, "event": name, "layer": "nginx-dicom"}, "nginx", None)
 
     # -- inputs ----------------------------------------------------------------------------------------------
-    def datagram(self, data: bytes, uid: int, pid: int) -> None:
+    def datagram(self, data: bytes, uid: int, pid: int) -> bool:
+        """Store what a datagram says (or an alert about it); False when its sender must get no acknowledgement."""
         sender = self.uids.get(uid)
         if sender == "orthanc" and pid not in self.orthanc_pids:
             self._alert(
                 f"audit message from a process of the orthanc user that is not the Orthanc server (pid {pid}) refused",
                 sender, pid,
             )  # fmt: skip
-        elif sender == "nginx" and not self.is_nginx_worker(pid):
+            # No acknowledgement: should the server itself ever go unrecognised, its requests are refused (no
+            # record, no access) instead of being served while their records turn into alerts.
+            return False
+        if sender == "nginx" and not self.is_nginx_worker(pid):
             self._alert(
                 f"audit message from a process of the www-data user that is not an nginx worker (pid {pid}) refused",
                 sender, pid,
@@ -163,12 +167,12 @@ class Sink:
                 _header, record = rfc5424.parse_record(data)
             except rfc5424.SyslogError as exc:
                 self._alert(f"unparsable audit message from the orthanc user (pid {pid}): {exc}", sender, pid)
-                return
+                return True
             if not str(record.get("layer", "")).startswith("orthanc"):
                 self._alert(
                     f"the orthanc user (pid {pid}) sent a record for layer {record.get('layer')!r}", sender, pid
                 )
-                return
+                return True
             for key, value in record.items():
                 if key.endswith("_uids") and isinstance(value, str):
                     record[key] = [value]  # one repeated SD-PARAM arrives as a single value
@@ -182,6 +186,7 @@ class Sink:
             self._alert(
                 f"audit message from local user {who} (pid {pid}) refused: only Orthanc and nginx write", who, pid
             )
+        return True
 
     def _root(self, data: bytes, pid: int) -> None:
         """Root's own host commands (break-glass open/close) record through the sink too: one writer per trail."""
@@ -268,11 +273,12 @@ class Sink:
                     continue
                 pid, uid = _credentials(ancillary)
                 try:
-                    self.datagram(data, uid, pid)
+                    acknowledge = self.datagram(data, uid, pid)
                 except OSError as exc:  # the trail could not be written: say so loudly, keep serving
                     print(f"pacsguard-audit-sink: cannot store a record: {exc}", file=sys.stderr, flush=True)
                     continue
-                if sender_addr:  # the plugin waits for this: its request proceeds only once the record is stored
+                # The plugin waits for this: its request proceeds only once the record is stored.
+                if sender_addr and acknowledge:
                     with contextlib.suppress(OSError):
                         dgram.sendto(ACK, sender_addr)
         finally:

@@ -233,13 +233,14 @@ def test_the_kernel_names_the_sender_over_the_real_socket(reachable_dir: Path) -
     as_orthanc = ["setpriv", "--reuid=orthanc", "--regid=orthanc", "--clear-groups", "/usr/bin/python3", "-c"]
     try:
 
-        def send(user: str) -> str:
-            # Like the plugin: its own reply address, and it waits for the sink's acknowledgement.
+        def send(user: str, acknowledged: bool) -> str:
+            # Like the plugin: its own reply address, and it waits for the sink's acknowledgement (none comes for
+            # a process that is not the server: its request would be refused).
             message = plugin_message(user=user).decode()
+            wait = "assert s.recv(64) == b'stored'" if acknowledged else "s.settimeout(1); s.recv(64)"
             return (
                 "import socket, time; time.sleep(0.2); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); "
-                f"s.bind(''); s.settimeout(5); s.sendto({message!r}.encode(), {sink.config.audit_socket!r}); "
-                "assert s.recv(64) == b'stored'"
+                f"s.bind(''); s.settimeout(5); s.sendto({message!r}.encode(), {sink.config.audit_socket!r}); {wait}"
             )
 
         launch = (
@@ -247,8 +248,9 @@ def test_the_kernel_names_the_sender_over_the_real_socket(reachable_dir: Path) -
             f"s.connect({sink.config.orthanc_socket!r}); os.dup2(s.fileno(), 1); "
             "os.execvp(sys.argv[1], sys.argv[1:])"
         )
-        subprocess.run(["/usr/bin/python3", "-c", launch, *as_orthanc, send("server")], check=True, timeout=30)
-        subprocess.run([*as_orthanc, send("other-orthanc-process")], check=True, timeout=30)
+        subprocess.run(["/usr/bin/python3", "-c", launch, *as_orthanc, send("server", True)], check=True, timeout=30)
+        other = subprocess.run([*as_orthanc, send("other-orthanc-process", False)], capture_output=True, text=True)
+        assert "TimeoutError" in other.stderr, "the sink acknowledged a process of the orthanc user that is no server"
         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(plugin_message(user="root"), sink.config.audit_socket)
         deadline = time.monotonic() + 5
         while (not (tmp_path / "audit.jsonl").exists() or len(trail(tmp_path)) < 3) and time.monotonic() < deadline:
