@@ -48,6 +48,8 @@ class LocalOptions:
     state_dir: Path = DEFAULT_STATE
     subnet: str = DEFAULT_SUBNET
     install_packages: bool = True
+    # RFC 5425 forwarding of the audit trail: {"host", "port", "ca", optional "cert", "key", "server_name"}
+    audit_forward: tuple[tuple[str, str], ...] = ()
 
     @property
     def link(self) -> netns.Link:
@@ -93,6 +95,7 @@ def local_profile(opts: LocalOptions) -> HostProfile:
         state_dir=str(state),
         storage_dir=f"{state}/storage",
         log_dir=f"{state}/log",
+        audit_forward=dict(opts.audit_forward),
     )
 
 

@@ -51,7 +51,7 @@ ruleset(name="repository") {{
   action(type="mmpstrucdata")
   action(type="omfile" file="{out}" template="record" flushOnTXEnd="on" asyncWriting="off")
 }}
-input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="repository")
+input(type="imtcp" address="{address}" port="{port}" ruleset="repository")
 """
 
 
@@ -89,20 +89,20 @@ def free_port() -> int:
 class Repository:
     """One rsyslogd in the foreground, on loopback, writing each record it parsed as a JSON line."""
 
-    def __init__(self, tmp: Path, port: int, ca: pki.Issued, server: pki.Issued) -> None:
+    def __init__(self, tmp: Path, port: int, ca: pki.Issued, server: pki.Issued, address: str = "127.0.0.1") -> None:
         self.dir = tmp / f"rsyslog-{time.monotonic_ns()}"
         self.dir.mkdir()
         self.out = tmp / "received.jsonl"
         conf = self.dir / "rsyslog.conf"
         conf.write_text(CONFIG.format(work=self.dir, ca=ca.cert, cert=server.cert, key=server.key, out=self.out,
-                                      port=port))  # fmt: skip
+                                      port=port, address=address))  # fmt: skip
         check = subprocess.run([RSYSLOGD, "-N1", "-f", str(conf)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         self.proc = subprocess.Popen(
             [RSYSLOGD, "-n", "-f", str(conf), "-i", str(self.dir / "pid")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        wait_for(lambda: _listening(port) or self.proc.poll() is not None, "rsyslogd to listen")
+        wait_for(lambda: _listening(address, port) or self.proc.poll() is not None, "rsyslogd to listen")
         assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else "rsyslogd exited"
 
     def records(self) -> list[dict]:
@@ -119,9 +119,9 @@ class Repository:
             self.proc.wait()
 
 
-def _listening(port: int) -> bool:
+def _listening(address: str, port: int) -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        socket.create_connection((address, port), timeout=0.5).close()
         return True
     except OSError:
         return False
