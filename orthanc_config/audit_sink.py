@@ -114,7 +114,9 @@ class Sink:
         self.is_nginx_worker: Callable[[int], bool] = nginx_worker
         self.orthanc_log_lock = threading.Lock()
         lookup = StudyLookup.from_credentials(config.orthanc_credentials) if config.orthanc_credentials else None
-        self.operations = DicomOperations(self._operation_record, lookup.studies_of if lookup else None)
+        self.operations = DicomOperations(
+            self._operation_record, lookup.studies_of if lookup else None, lookup.instances_of if lookup else None
+        )
 
     def _operation_record(self, record: dict) -> None:
         self.record({**record, "layer": "orthanc-dicom"}, "orthanc", None)
