@@ -175,12 +175,18 @@ def sd(received: dict) -> dict:
     return received["sd"]["atna@32473"]
 
 
+def start(tmp_path: Path, certs: Pki, repositories: list[Repository], sinks: list[Sink],
+          server: pki.Issued | None = None) -> tuple[int, Repository, Sink]:  # fmt: skip
+    """A repository (with the right certificate unless told) and a sink forwarding to it."""
+    port = free_port()
+    repositories.append(repo := Repository(tmp_path, port, certs.ca, server or certs.repository))
+    return port, repo, sink_for(tmp_path, port, certs, sinks)
+
+
 def test_rsyslog_receives_every_record_as_rfc5424_with_its_atna_structured_data(
     tmp_path: Path, certs: Pki, repositories: list[Repository], sinks: list[Sink]
 ) -> None:
-    port = free_port()
-    repositories.append(repo := Repository(tmp_path, port, certs.ca, certs.repository))
-    sink = sink_for(tmp_path, port, certs, sinks)
+    _port, repo, sink = start(tmp_path, certs, repositories, sinks)
     for user in ("radiologist1", "radiologist2"):
         plugin_record(sink, user)
     wait_for(lambda: len(repo.records()) == 2, "rsyslog to store two records")
@@ -198,9 +204,7 @@ def test_rsyslog_receives_every_record_as_rfc5424_with_its_atna_structured_data(
 def test_a_repository_with_a_certificate_it_cannot_verify_gets_nothing_and_the_records_wait(
     tmp_path: Path, certs: Pki, repositories: list[Repository], sinks: list[Sink]
 ) -> None:
-    port = free_port()
-    repositories.append(impostor := Repository(tmp_path, port, certs.ca, certs.stranger))
-    sink = sink_for(tmp_path, port, certs, sinks)
+    port, impostor, sink = start(tmp_path, certs, repositories, sinks, server=certs.stranger)
     forwarder = sink.forwarder
     assert forwarder is not None
     for user in ("a", "b", "c"):
@@ -217,9 +221,7 @@ def test_a_repository_with_a_certificate_it_cannot_verify_gets_nothing_and_the_r
 def test_records_sent_while_the_repository_restarts_are_not_lost(
     tmp_path: Path, certs: Pki, repositories: list[Repository], sinks: list[Sink]
 ) -> None:
-    port = free_port()
-    repositories.append(repo := Repository(tmp_path, port, certs.ca, certs.repository))
-    sink = sink_for(tmp_path, port, certs, sinks)
+    port, repo, sink = start(tmp_path, certs, repositories, sinks)
     plugin_record(sink, "before")
     wait_for(lambda: len(repo.records()) == 1, "the first record")
     repo.stop()
