@@ -124,11 +124,12 @@ def _study_id(stack: dict, instance: str, user: str) -> str:
 
 @control("PACS-ATNA-AUDIT")
 def test_an_archive_made_by_post_is_an_export_naming_its_study(stack: dict, target: dict, host) -> None:
-    """POST /studies/{id}/archive hands the ZIP out at once ("Synchronous"): an export, like GET .../archive."""
+    """POST /studies/{id}/archive hands the ZIP out at once ("Synchronous"): an export, like GET .../archive.
+    As a radiologist (download right): the admin is the user the failed sign-in probes lock out after many runs."""
     instance, study = _upload(stack)
-    admin = user_with_role(stack["_users"], "admin")
-    path = f"/studies/{_study_id(stack, instance, admin)}/archive"
-    code, body, _ = https(stack, "POST", path, admin, body=b'{"Synchronous": true}')
+    reader = user_with_role(stack["_users"], "radiologist")
+    path = f"/studies/{_study_id(stack, instance, reader)}/archive"
+    code, body, _ = https(stack, "POST", path, reader, body=b'{"Synchronous": true}')
     assert code == 200 and body[:2] == b"PK", f"the probe got no ZIP ({code}): it cannot tell"
     records = _wait_for(target, host, lambda r: r.get("path") == path and r.get("layer") == "orthanc-http")
     (record,) = [r for r in records if r.get("path") == path and r.get("layer") == "orthanc-http"]
