@@ -22,14 +22,11 @@ from orthanc_config.audit_sink import Sink, SinkConfig, _uid
 from orthanc_config.plugin import pacsguard_syslog as rfc5424
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
-GTLS = Path("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so")
+GTLS = next(Path("/usr/lib").glob("*/rsyslog/lmnsd_gtls.so"), Path("/usr/lib/rsyslog/lmnsd_gtls.so"))
 ORTHANC = _uid("orthanc")
 pytestmark = [
     pytest.mark.skipif(not Path(RSYSLOGD).exists(), reason="needs rsyslogd (make setup installs rsyslog)"),
-    pytest.mark.skipif(
-        not GTLS.exists() and not list(Path("/usr/lib").glob("*/rsyslog/lmnsd_gtls.so")),
-        reason="needs rsyslog's GnuTLS driver (make setup installs rsyslog-gnutls)",
-    ),
+    pytest.mark.skipif(not GTLS.exists(), reason="needs rsyslog's GnuTLS driver (make setup installs rsyslog-gnutls)"),
     pytest.mark.skipif(ORTHANC < 0, reason="needs the orthanc user (make setup installs orthanc)"),
 ]
 
