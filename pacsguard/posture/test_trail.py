@@ -168,8 +168,8 @@ def test_dicom_queries_and_retrieves_are_recorded_per_operation(stack: dict, tar
     assert study not in json.dumps(finds[-1]), "query values reached the trail"
 
 
-def _c_get(stack: dict, aet: str, ds: Dataset) -> list[int]:
-    """One instance by C-GET, received on the same association (the getter takes the storage SCP role)."""
+def _c_get(stack: dict, aet: str, study: str) -> list[int]:
+    """A study by C-GET, received on the same association (the getter takes the storage SCP role)."""
     ae = AE(ae_title=aet)
     ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 30
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
@@ -183,28 +183,27 @@ def _c_get(stack: dict, aet: str, ds: Dataset) -> list[int]:
     )  # fmt: skip
     assert assoc.is_established, f"{aet} could not associate for a C-GET"
     query = Dataset()
-    query.QueryRetrieveLevel = "IMAGE"
-    query.StudyInstanceUID, query.SeriesInstanceUID, query.SOPInstanceUID = (
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
-    )  # fmt: skip
+    query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study
     try:
         return [status.Status for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet)]
     finally:
         assoc.release()
 
 
+def _seq(target: dict, host) -> int:
+    return max((r.get("seq", 0) for r in _whole_trail(target, host)), default=0)
+
+
 @control("PACS-ATNA-AUDIT")
-def test_dicom_stores_and_retrieves_are_recorded_with_their_studies(stack: dict, target: dict, host) -> None:
-    """A C-STORE and a C-GET over the DICOM port: the association with the caller's address and certificate, the
-    stored instance with its study, and the retrieve as an export naming the study, its count and destination."""
+def test_a_dicom_store_is_recorded_with_its_study_and_connection(stack: dict, target: dict, host) -> None:
+    """A C-STORE over the DICOM port: the stored instance with its study, and the connection with the caller's
+    address and certificate."""
     storer = next((m for m in stack["modalities"] if "store" in m.get("rights", [])), None)
-    getter = next((m for m in stack["modalities"] if "get" in m.get("rights", [])), None)
-    if storer is None or getter is None:
-        pytest.skip("the target lists no modality with the store right and one with the get right")
-    before = max((r.get("seq", 0) for r in _whole_trail(target, host)), default=0)
+    if storer is None:
+        pytest.skip("the target lists no modality with the store right")
+    before = _seq(target, host)
     with tempfile.TemporaryDirectory() as tmp:
         _, ds = unique_ct(Path(tmp))
-    study = str(ds.StudyInstanceUID)
     assoc = associate(stack, aet=storer["aet"], ctx=modality_ctx(stack, storer["aet"]), contexts=(CTImageStorage,))
     assert assoc.is_established, f"{storer['aet']} could not associate to store"
     try:
@@ -212,36 +211,43 @@ def test_dicom_stores_and_retrieves_are_recorded_with_their_studies(stack: dict,
     finally:
         assoc.release()
     assert status and status.Status == 0, "the probe's C-STORE failed: it cannot tell"
-    assert _c_get(stack, getter["aet"], ds)[-1] == 0x0000, "the probe's C-GET failed: it cannot tell"
-
-    def new(r: dict) -> bool:
-        return r.get("seq", 0) > before
 
     def stored(r: dict) -> bool:
-        return new(r) and r.get("event_id") == "110104" and r.get("instance_uid") == ds.SOPInstanceUID
-
-    def got(r: dict) -> bool:
-        owners = [r.get("ae_title"), *r.get("ae_title_candidates", [])]
-        return new(r) and r.get("dicom_operation") == "C-GET" and getter["aet"] in owners
+        return r.get("seq", 0) > before and r.get("event_id") == "110104" and r.get("instance_uid") == ds.SOPInstanceUID
 
     def connected(r: dict) -> bool:
-        return new(r) and r.get("layer") == "nginx-dicom" and r.get("ae_title") == storer["aet"]
+        return r.get("seq", 0) > before and r.get("layer") == "nginx-dicom" and r.get("ae_title") == storer["aet"]
 
-    records = _wait_for(target, host, lambda r: got(r), timeout=10)
     records = _wait_for(target, host, connected, timeout=10)  # nginx logs a connection once it has ended
     store = [r for r in records if stored(r)]
     assert store, "a C-STORE left no record"
     assert (store[-1]["ae_title"], store[-1].get("study_uid"), store[-1]["layer"]) == (
-        storer["aet"], study, "orthanc-dicom"
+        storer["aet"], str(ds.StudyInstanceUID), "orthanc-dicom"
     ), store[-1]  # fmt: skip
+    associations = [r for r in records if connected(r) and r.get("event_id") == "110114"]
+    assert associations, "the storer's association left no record of its connection"
+    assert associations[-1].get("source_ip") and associations[-1].get("certificate_fingerprint"), associations[-1]
+
+
+@control("PACS-ATNA-AUDIT")
+def test_a_c_get_is_an_export_naming_its_study_count_and_destination(stack: dict, target: dict, host) -> None:
+    getter = next((m for m in stack["modalities"] if "get" in m.get("rights", [])), None)
+    if getter is None:
+        pytest.skip("the target lists no modality with the get right")
+    _, study = _upload(stack)  # a study of one instance
+    before = _seq(target, host)
+    assert _c_get(stack, getter["aet"], study)[-1] == 0x0000, "the probe's C-GET failed: it cannot tell"
+
+    def got(r: dict) -> bool:
+        owners = [r.get("ae_title"), *r.get("ae_title_candidates", [])]
+        return r.get("seq", 0) > before and r.get("dicom_operation") == "C-GET" and getter["aet"] in owners
+
+    records = _wait_for(target, host, got, timeout=10)
     retrieves = [r for r in records if got(r) and study in (r.get("study_uids") or [])]
     assert retrieves, "a C-GET left no export record naming its study"
     assert (retrieves[-1]["event_id"], retrieves[-1].get("count"), retrieves[-1].get("destination")) == (
         "110106", "1", getter["aet"]
     ), retrieves[-1]  # fmt: skip
-    associations = [r for r in records if connected(r) and r.get("event_id") == "110114"]
-    assert associations, "the storer's association left no record of its connection"
-    assert associations[-1].get("source_ip") and associations[-1].get("certificate_fingerprint"), associations[-1]
 
 
 @control("PACS-ATNA-AUDIT")
