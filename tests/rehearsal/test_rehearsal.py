@@ -166,6 +166,8 @@ EXPECTED_SKIPS = {
     "test_a_window_longer_": "break_glass",
     # An AWS host's index is RDS over TLS: there is no local PostgreSQL socket directory to check.
     "test_only_postgres_and_the_orthanc_group_reach_the_database_socket": "database_socket_dir",
+    # The dev stack's modalities may store and find, none may C-GET (stacks/Pulumi.dev.yaml).
+    "test_a_c_get_is_an_export_naming_its_study_count_and_destination": "get right",
 }
 # Found by this rehearsal, not fixed here (the file belongs to another change): nginx's access record of a request
 # the ALB signed in names no user ($remote_user only), so the trail's nginx layer cannot say who asked.
