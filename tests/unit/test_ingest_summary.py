@@ -1,4 +1,4 @@
-"""The ingest benchmark's ratios carry the spread of their rounds, so a reader sees how far one figure can be trusted."""
+"""The ingest benchmark's ratios carry their rounds' spread: a reader sees how far one figure can be trusted."""
 
 from __future__ import annotations
 
