@@ -68,6 +68,13 @@ def judge_user_client(f: AppClient) -> str | None:
 def judge_reauthentication(listener: LoginListener) -> str | None:
     if listener.extra_params.get("prompt") != "login":
         return "no prompt=login: after the ALB session ends Cognito's own session signs the user in again silently"
+    limit = listener.session_minutes * 60
+    max_age = str(listener.extra_params.get("max_age", ""))
+    if not max_age.isdigit() or int(max_age) > limit:
+        return (
+            f"max_age {max_age or 'not set'}: Cognito may reuse a sign-in older than the {limit:.0f}-second session "
+            "(set max_age to at most the session timeout in seconds)"
+        )
     return None
 
 
@@ -160,10 +167,14 @@ CONTROLS = [
         rationale="Ending the ALB cookie is not a logoff if Cognito's managed-login session or a refresh token signs "
         "the user back in without the password and second factor.",
         remediation="Token validity <= web.session_timeout_minutes, refresh tokens rotated and <= 60 minutes, and "
-        "prompt=login on the ALB's authenticate-cognito action.",
+        "prompt=login with max_age <= the session timeout (seconds) on the ALB's authenticate-cognito action.",
         citations=Citations(hipaa=(c.AUTO_LOGOFF, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,)),
         **judged_each(
-            judged(kinds.LOGIN_LISTENERS, judge_reauthentication, "Cognito is asked to sign in again (prompt=login)"),
+            judged(
+                kinds.LOGIN_LISTENERS,
+                judge_reauthentication,
+                "Cognito is asked to sign in again (prompt=login, max_age within the session)",
+            ),
             judged(
                 kinds.APP_CLIENTS,
                 judge_user_client,

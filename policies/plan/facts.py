@@ -356,7 +356,11 @@ def _login_actions(g: PlanGraph) -> list[tuple[Res, dict[str, Any]]]:
 
 def login_listeners(g: PlanGraph) -> list[facts.LoginListener]:
     return [
-        facts.LoginListener(lst.name, dict(auth.get("authenticationRequestExtraParams") or {}))
+        facts.LoginListener(
+            lst.name,
+            dict(auth.get("authenticationRequestExtraParams") or {}),
+            (auth.get("sessionTimeout") or 0) / 60 or cognito.DEFAULT_SESSION_MINUTES,
+        )
         for lst, auth in _login_actions(g)
     ]
 

@@ -76,7 +76,18 @@ def test_logoff_tokens_and_sessions_end_with_the_web_session(stack: Synthesis) -
     cognito = next(a for a in https["defaultActions"] if a["type"] == "authenticate-cognito")["authenticateCognito"]
     assert cognito["sessionTimeout"] == timeout * 60
     # Cognito's own session cookie must not sign the user back in silently after the ALB session ends.
-    assert cognito["authenticationRequestExtraParams"] == {"prompt": "login"}
+    assert cognito["authenticationRequestExtraParams"]["prompt"] == "login"
+
+
+def test_cognito_signs_in_afresh_once_the_sign_in_is_older_than_the_timeout(stack: Synthesis) -> None:
+    """max_age (OIDC, documented for Cognito's managed login): a sign-in older than the logoff timeout is not reused,
+    whatever Cognito makes of prompt=login."""
+    https = named(stack, "aws:lb/listener:Listener", "web-https").inputs
+    cognito = next(a for a in https["defaultActions"] if a["type"] == "authenticate-cognito")["authenticateCognito"]
+    assert cognito["authenticationRequestExtraParams"] == {
+        "prompt": "login",
+        "max_age": str(stack.settings.web.session_timeout_minutes * 60),
+    }
 
 
 def test_break_glass_is_sealed_grouped_and_alarmed(stack: Synthesis) -> None:

@@ -44,6 +44,14 @@ def test_silent_cognito_reauthentication_fails(dev_graph: PlanGraph) -> None:
     assert any("prompt=login" in m for m in failures("IAM-AUTO-LOGOFF", silent(dev_graph)))
 
 
+def test_reusing_a_sign_in_older_than_the_session_fails(dev_graph: PlanGraph) -> None:
+    params = "defaultActions.0.authenticateCognito.authenticationRequestExtraParams"
+    without = edit("web-https", **{params: {"prompt": "login"}})
+    assert any("max_age" in m for m in failures("IAM-AUTO-LOGOFF", without(dev_graph)))
+    day = edit("web-https", **{params: {"prompt": "login", "max_age": "86400"}})
+    assert any("max_age" in m for m in failures("IAM-AUTO-LOGOFF", day(dev_graph)))
+
+
 def test_tokens_outliving_the_session_fail(dev_graph: PlanGraph) -> None:
     long = edit("identity-alb-client", idTokenValidity=120)
     assert any("beyond the 15-minute session" in m for m in failures("IAM-AUTO-LOGOFF", long(dev_graph)))
