@@ -84,15 +84,20 @@ def test_passkeys_under_required_mfa_need_the_multi_factor_setting() -> None:
     assert judge_passkeys("allowed", None, factors, "PLUS") is None  # the endpoint did not say (reported skipped)
 
 
-def test_passkey_first_factor_before_passkeys_count_as_mfa_fails(dev_graph: PlanGraph) -> None:
+def test_passkey_first_factor_declared_on_the_pool_fails(dev_graph: PlanGraph) -> None:
     """AWS refuses this pool on the first `pulumi up` (MFA ON, WEB_AUTHN first factor, single-factor passkeys)."""
     early = edit("identity-users", **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"]})
     assert any("first `pulumi up` fails" in m for m in failures("IAM-PASSKEYS", early(dev_graph)))
-    declared = edit(
-        "identity-users",
-        **{"signInPolicy.allowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"], "tags.pacsguard:passkeys-mfa": "set"},
-    )
-    assert failures("IAM-PASSKEYS", declared(dev_graph)) == []
+
+
+def test_a_pool_whose_passkeys_never_count_as_mfa_fails(dev_graph: PlanGraph) -> None:
+    """Without the passkey-factor resource an MFA-required pool never offers passkey sign-in."""
+    from tests.policies.mutations import drop
+
+    msgs = failures("IAM-PASSKEYS", drop("identity-passkey-factor")(dev_graph))
+    assert any("not an allowed first factor" in m for m in msgs), msgs
+    single = edit("identity-passkey-factor", factor="SINGLE_FACTOR")
+    assert any("offers no passkey sign-in" in m for m in failures("IAM-PASSKEYS", single(dev_graph)))
 
 
 def test_rotating_client_with_the_refresh_flow_fails(dev_graph: PlanGraph) -> None:
