@@ -40,19 +40,18 @@ def apply(client: Any, pool_id: str, relying_party: str, first_factors: list[str
     """Passkeys count as MFA first (AWS refuses the first factor before), then the pool lists them as a first factor.
     The pool's other MFA settings (MFA on, TOTP) are sent back as they are: SetUserPoolMfaConfig replaces them all."""
     mfa = client.get_user_pool_mfa_config(UserPoolId=pool_id)
-    request: dict[str, Any] = {
-        "UserPoolId": pool_id,
-        "MfaConfiguration": mfa.get("MfaConfiguration") or "OFF",
-        "WebAuthnConfiguration": {
-            "RelyingPartyId": relying_party,
-            "UserVerification": "required",
-            "FactorConfiguration": PASSKEY_AS_MFA,
-        },
-    }
-    for key in ("SoftwareTokenMfaConfiguration", "SmsMfaConfiguration", "EmailMfaConfiguration"):
-        if mfa.get(key):
-            request[key] = mfa[key]
-    client.set_user_pool_mfa_config(**request)
+    wanted = {"RelyingPartyId": relying_party, "UserVerification": "required", "FactorConfiguration": PASSKEY_AS_MFA}
+    current = mfa.get("WebAuthnConfiguration") or {}
+    if any(current.get(k) != v for k, v in wanted.items()):  # already so: no write (a refresh re-runs this)
+        request: dict[str, Any] = {
+            "UserPoolId": pool_id,
+            "MfaConfiguration": mfa.get("MfaConfiguration") or "OFF",
+            "WebAuthnConfiguration": wanted,
+        }
+        for key in ("SoftwareTokenMfaConfiguration", "SmsMfaConfiguration", "EmailMfaConfiguration"):
+            if mfa.get(key):
+                request[key] = mfa[key]
+        client.set_user_pool_mfa_config(**request)
     pool = client.describe_user_pool(UserPoolId=pool_id)["UserPool"]
     current = ((pool.get("Policies") or {}).get("SignInPolicy") or {}).get("AllowedFirstAuthFactors") or []
     if set(first_factors) != set(current):

@@ -127,3 +127,15 @@ def test_the_provider_is_shipped_by_reference() -> None:
     blob = base64.b64decode(serialize_provider(_Provider()))
     assert b"infra.passkey_factor" in blob and b"def apply" not in blob
     assert type(dill.loads(blob)) is _Provider  # noqa: S301  (our own bytes, just made)
+
+
+def test_a_pool_already_so_is_not_written(cognito: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where AWS already returns the factor (moto never does: its answer is completed here), nothing is written."""
+    pool_id = _pool_as_pulumi_creates_it(cognito)
+    apply(cognito, pool_id, RP, ["PASSWORD", "WEB_AUTHN"])
+    real = cognito.get_user_pool_mfa_config
+    done = {"RelyingPartyId": RP, "UserVerification": "required", "FactorConfiguration": PASSKEY_AS_MFA}
+    monkeypatch.setattr(cognito, "get_user_pool_mfa_config", lambda **kw: {**real(**kw), "WebAuthnConfiguration": done})
+    calls = _record(cognito)
+    apply(cognito, pool_id, RP, ["PASSWORD", "WEB_AUTHN"])
+    assert not [n for n, _ in calls if n in ("SetUserPoolMfaConfig", "UpdateUserPool")]
