@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.login_domain import login_domain_prefix
+from infra.passkey_factor import PasskeyFactor
 from stacks.settings import IdentitySettings
 
 PACS_GROUPS = ("admin", "radiologist", "technologist", "auditor")
@@ -21,6 +22,9 @@ EMERGENCY_GROUP = "emergency"
 REFRESH_TOKEN_MINUTES = 60
 AUTH_SESSION_MINUTES = 3  # the sign-in flow itself (password, TOTP or passkey challenge)
 FIRST_FACTORS = {"off": ["PASSWORD"], "allowed": ["PASSWORD", "WEB_AUTHN"], "required": ["WEB_AUTHN"]}
+# The pool is created with the password as its only first factor: AWS refuses WEB_AUTHN on an MFA-required pool until
+# passkeys count as MFA, which only infra.passkey_factor can set (after the pool exists); it then adds WEB_AUTHN.
+CREATED_FIRST_FACTORS = FIRST_FACTORS["off"]
 # With passkeys required the ALB's client offers no password (SRP) flow: password+TOTP is not a first factor.
 # No ALLOW_REFRESH_TOKEN_AUTH: Cognito refuses that flow on clients with refresh-token rotation; the ALB refreshes
 # through the token endpoint's refresh_token grant, which rotation supports
@@ -30,15 +34,6 @@ AUTH_FLOWS = {
     "allowed": ["ALLOW_USER_AUTH", "ALLOW_USER_SRP_AUTH"],
     "required": ["ALLOW_USER_AUTH"],
 }
-
-
-def first_factors(passkeys: str, mfa: bool, counts_as_mfa: bool) -> list[str]:
-    """AWS refuses WEB_AUTHN as a first factor of an MFA-required pool until passkeys count as MFA
-    (WebAuthnConfiguration FactorConfiguration MULTI_FACTOR_WITH_USER_VERIFICATION, set outside pulumi-aws 7.51):
-    declaring it earlier fails the pool on the first `pulumi up`."""
-    if passkeys == "allowed" and mfa and not counts_as_mfa:
-        return ["PASSWORD"]
-    return FIRST_FACTORS[passkeys]
 
 
 def login_host(prefix: pulumi.Input[str], region: str) -> pulumi.Output[str]:
@@ -105,22 +100,30 @@ class Identity(pulumi.ComponentResource):
                 if s.passkeys != "off"
                 else None
             ),
-            sign_in_policy=aws.cognito.UserPoolSignInPolicyArgs(
-                allowed_first_auth_factors=first_factors(s.passkeys, s.mfa, s.passkeys_count_as_mfa)
-            ),
+            sign_in_policy=aws.cognito.UserPoolSignInPolicyArgs(allowed_first_auth_factors=CREATED_FIRST_FACTORS),
             user_pool_tier="PLUS",  # passkeys and choice-based sign-in need ESSENTIALS or PLUS
             user_pool_add_ons=aws.cognito.UserPoolUserPoolAddOnsArgs(advanced_security_mode="ENFORCED"),
             deletion_protection="ACTIVE" if ctx.is_prod else "INACTIVE",
             # The configured passkey mode, so plan and audit can judge "enforced as configured".
-            tags=ctx.tags(
-                "phi",
-                **{
-                    "pacsguard:passkeys": s.passkeys,
-                    "pacsguard:passkeys-mfa": "set" if s.passkeys_count_as_mfa else "pending",
-                },
+            tags=ctx.tags("phi", **{"pacsguard:passkeys": s.passkeys}),
+            # With passkeys, infra.passkey_factor owns the WebAuthn settings and first factors after creation: the
+            # pool's own updates must not send back the created ones (it re-applies after any change of the pool).
+            opts=pulumi.ResourceOptions.merge(
+                ctx.opts(self, phi=True),
+                pulumi.ResourceOptions(
+                    ignore_changes=["signInPolicy", "webAuthnConfiguration"] if s.passkeys != "off" else None
+                ),
             ),
-            opts=ctx.opts(self, phi=True),
         )
+        if s.passkeys != "off":
+            PasskeyFactor(
+                f"{name}-passkey-factor",
+                self.pool,
+                ctx.region,
+                login_host(login_domain_prefix(ctx, s.domain_prefix), ctx.region),
+                FIRST_FACTORS[s.passkeys],
+                opts=child,
+            )
         for group in PACS_GROUPS:
             aws.cognito.UserGroup(
                 f"{name}-group-{group}",

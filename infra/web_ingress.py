@@ -18,12 +18,17 @@ TLS_POLICIES = {
     "fips": "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
 }
 COGNITO_SCOPE = "openid"
-# Cognito's managed-login session cookie outlives the ALB session: without prompt=login an expired ALB session
-# would be silently renewed by Cognito, skipping the password, TOTP and passkey prompts (automatic logoff).
-REAUTHENTICATE = {"prompt": "login"}
 MACHINE_RULE_PRIORITY = 10
 MACHINE_PATHS = ["/dicom-web/*"]  # machines speak DICOMweb only; the host plugin refuses them anything else
 HEALTH_PATH = "/healthz"  # served by nginx itself: no PHI, no credentials
+
+
+def reauthenticate(session_timeout_minutes: int) -> dict[str, str]:
+    """Cognito's managed-login session cookie (1 hour) outlives the ALB session: without these an expired ALB session
+    would be silently renewed by Cognito, skipping the password, TOTP and passkey prompts (automatic logoff).
+    prompt=login asks for a fresh sign-in; max_age (OIDC, which Cognito's managed login documents for step-up
+    authentication) refuses to reuse any sign-in older than the logoff timeout even if prompt is ignored."""
+    return {"prompt": "login", "max_age": str(session_timeout_minutes * 60)}
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,7 @@ class WebIngress(pulumi.ComponentResource):
                         # Only openid: with any other scope userInfo returns just those claims and
                         # custom:pacs_role never reaches the host (Cognito userInfo documentation).
                         scope=COGNITO_SCOPE,
-                        authentication_request_extra_params=REAUTHENTICATE,
+                        authentication_request_extra_params=reauthenticate(web.session_timeout_minutes),
                     ),
                 ),
                 aws.lb.ListenerDefaultActionArgs(type="forward", order=2, target_group_arn=self.target_group.arn),

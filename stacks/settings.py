@@ -183,24 +183,30 @@ class IdentitySettings(_Strict):
     # Phishing-resistant sign-in (WebAuthn, user verification required). required: password+TOTP is no longer a
     # first factor. Prod refuses off.
     passkeys: Literal["off", "allowed", "required"] = "allowed"
-    # Set true once `aws cognito-idp set-user-pool-mfa-config` has made passkeys count as MFA (README, "Passkeys"):
-    # only then may an MFA-required pool list WEB_AUTHN as a first factor (AWS refuses it before), and pulumi-aws
-    # 7.51 cannot declare that factor itself.
-    passkeys_count_as_mfa: bool = False
     machine_clients: list[MachineClientSettings] = Field([], description="DICOMweb clients without a browser")
     machine_token_minutes: int = Field(15, ge=5, le=60, description="lifetime of a machine client's access token")
     # Break-glass: how long one emergency access window stays open before the host refuses it (HIPAA 164.312(a)(2)(ii)).
     emergency_access_minutes: int = Field(60, ge=15, le=240, description="at most 4 hours")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "passkeys_count_as_mfa" in data:
+            raise ValueError(
+                "passkeys_count_as_mfa is no longer a setting: `pulumi up` now makes passkeys count as MFA itself "
+                "(infra/passkey_factor.py); delete the line"
+            )
+        return data
 
     @field_validator("passkeys")
     @classmethod
     def _deployable_passkeys(cls, v: str) -> str:
         if v == "required":
             raise ValueError(
-                "required cannot be deployed safely yet: an MFA-required pool offers passkey sign-in only when its "
-                "passkey factor is MULTI_FACTOR_WITH_USER_VERIFICATION, which pulumi-aws 7.51 cannot declare, and a "
-                "pool whose only first factor is a passkey leaves new users no way to sign in and register one; "
-                "use allowed"
+                "required cannot be enforced: Cognito keeps the password an allowed first factor of every user pool "
+                "(new users sign in with it to register a passkey), and telling a passkey sign-in from a password "
+                "one at the host would need Cognito's acr/amr token claims, which AWS is still rolling out without "
+                "documenting the passkey value; use allowed"
             )
         return v
 

@@ -326,7 +326,11 @@ def _login_actions(cx: CloudContext) -> list[tuple[str, dict[str, Any]]]:
 
 def login_listeners(cx: CloudContext) -> list[facts.LoginListener]:
     return [
-        facts.LoginListener(arn, dict(auth.get("AuthenticationRequestExtraParams") or {}))
+        facts.LoginListener(
+            arn,
+            dict(auth.get("AuthenticationRequestExtraParams") or {}),
+            (auth.get("SessionTimeout") or 0) / 60 or cognito.DEFAULT_SESSION_MINUTES,
+        )
         for arn, auth in _login_actions(cx)
     ]
 

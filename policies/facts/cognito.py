@@ -8,10 +8,8 @@ from typing import Any
 EMERGENCY_METRICS = ("EmergencyAccessUsed", "BreakGlassCredentialRead")
 EMERGENCY_GROUP = "emergency"
 BREAK_GLASS_PURPOSE = "break-glass"  # the pacsguard:purpose tag of the sealed credential
-PASSKEY_AS_MFA = "MULTI_FACTOR_WITH_USER_VERIFICATION"  # not declarable with pulumi-aws 7.51: set after deploy
-PENDING_FACTOR = (
-    "pending"  # the plan's view until the operator says the factor is set (pool tag pacsguard:passkeys-mfa)
-)
+PASSKEY_AS_MFA = "MULTI_FACTOR_WITH_USER_VERIFICATION"  # not declarable with pulumi-aws 7.51: infra/passkey_factor.py
+PASSKEY_FACTOR_PURPOSE = "passkey-factor"  # the purpose input of that dynamic resource
 DEFAULT_SESSION_MINUTES = 604800 / 60  # an authenticate-cognito action without session_timeout: 7 days
 # Cognito's defaults when a validity or its unit is not given.
 DEFAULT_MINUTES = {"access": 60, "id": 60, "refresh": 30 * 24 * 60}

@@ -266,7 +266,8 @@ class LoginListener:
     """A listener that signs users in with Cognito (authenticate-cognito)."""
 
     name: str
-    extra_params: dict[str, str]  # authentication request extra parameters (prompt=login)
+    extra_params: dict[str, str]  # authentication request extra parameters (prompt=login, max_age)
+    session_minutes: float  # the listener's session timeout (Cognito's 7-day default when not set)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from policies import citations as c
 from policies.facts import kinds
-from policies.facts.cognito import EMERGENCY_GROUP, EMERGENCY_METRICS, PASSKEY_AS_MFA, PENDING_FACTOR
+from policies.facts.cognito import EMERGENCY_GROUP, EMERGENCY_METRICS, PASSKEY_AS_MFA
 from policies.facts.kinds import judged, judged_each
 from policies.facts.resources import AppClient, EmergencyAccess, ListenerRule, LoginListener, Passkeys
 from policies.model import ENDPOINT, Citations, Control
@@ -68,6 +68,13 @@ def judge_user_client(f: AppClient) -> str | None:
 def judge_reauthentication(listener: LoginListener) -> str | None:
     if listener.extra_params.get("prompt") != "login":
         return "no prompt=login: after the ALB session ends Cognito's own session signs the user in again silently"
+    limit = listener.session_minutes * 60
+    max_age = str(listener.extra_params.get("max_age", ""))
+    if not max_age.isdigit() or int(max_age) > limit:
+        return (
+            f"max_age {max_age or 'not set'}: Cognito may reuse a sign-in older than the {limit:.0f}-second session "
+            "(set max_age to at most the session timeout in seconds)"
+        )
     return None
 
 
@@ -79,18 +86,15 @@ def judge_passkeys(
         return "no phishing-resistant factor: passkeys are off"
     if tier not in ("ESSENTIALS", "PLUS"):
         return f"user pool tier {tier or 'LITE'} offers no passkeys (ESSENTIALS or PLUS)"
-    if webauthn and webauthn.get("mfa_required") and webauthn.get("factor") == PENDING_FACTOR:
-        # Plan time: the pool's passkey factor is set after the first deploy (pulumi-aws cannot declare it).
-        if "WEB_AUTHN" in first_factors:
-            return (
-                "AWS refuses WEB_AUTHN as a first factor of an MFA-required pool until passkeys count as MFA: "
-                "the first `pulumi up` fails; run the one-time set-user-pool-mfa-config (README), then set "
-                "identity.passkeys_count_as_mfa"
-            )
-        webauthn = {k: v for k, v in webauthn.items() if k not in ("mfa_required", "factor")}
-    elif "WEB_AUTHN" not in first_factors:
+    created = (webauthn or {}).get("created_first_factors")  # plan only: the factors the pool is created with
+    if webauthn and webauthn.get("mfa_required") and created and "WEB_AUTHN" in created:
+        return (
+            "AWS refuses WEB_AUTHN as a first factor of an MFA-required pool until passkeys count as MFA: the first "
+            "`pulumi up` fails; create the pool with the password only and let the passkey-factor resource add it"
+        )
+    if "WEB_AUTHN" not in first_factors:
         return "passkeys (WEB_AUTHN) are not an allowed first factor" + (
-            f" (with MFA required: set the passkey factor to {PASSKEY_AS_MFA}, then identity.passkeys_count_as_mfa)"
+            f" (with MFA required: the passkey-factor resource sets {PASSKEY_AS_MFA}, then adds WEB_AUTHN)"
             if webauthn and webauthn.get("mfa_required")
             else ""
         )
@@ -160,10 +164,14 @@ CONTROLS = [
         rationale="Ending the ALB cookie is not a logoff if Cognito's managed-login session or a refresh token signs "
         "the user back in without the password and second factor.",
         remediation="Token validity <= web.session_timeout_minutes, refresh tokens rotated and <= 60 minutes, and "
-        "prompt=login on the ALB's authenticate-cognito action.",
+        "prompt=login with max_age <= the session timeout (seconds) on the ALB's authenticate-cognito action.",
         citations=Citations(hipaa=(c.AUTO_LOGOFF, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,)),
         **judged_each(
-            judged(kinds.LOGIN_LISTENERS, judge_reauthentication, "Cognito is asked to sign in again (prompt=login)"),
+            judged(
+                kinds.LOGIN_LISTENERS,
+                judge_reauthentication,
+                "Cognito is asked to sign in again (prompt=login, max_age within the session)",
+            ),
             judged(
                 kinds.APP_CLIENTS,
                 judge_user_client,
@@ -194,9 +202,9 @@ CONTROLS = [
         rationale="TOTP codes can be phished in real time; a passkey is bound to the stack's domain and needs the "
         "user's biometric or PIN.",
         remediation="identity.passkeys: allowed; WebAuthn relying party = the managed-login host, user "
-        "verification required, tier ESSENTIALS or PLUS; with MFA required, after deploy `aws cognito-idp "
-        "set-user-pool-mfa-config` with WebAuthnConfiguration FactorConfiguration=MULTI_FACTOR_WITH_USER_VERIFICATION "
-        "(pulumi-aws 7.51 cannot), then identity.passkeys_count_as_mfa: true to add the passkey first factor.",
+        "verification required, tier ESSENTIALS or PLUS; with MFA required the passkey factor "
+        "MULTI_FACTOR_WITH_USER_VERIFICATION (set by `pulumi up` through infra/passkey_factor.py, since pulumi-aws "
+        "7.51 cannot declare it) and WEB_AUTHN among the first factors.",
         citations=Citations(hipaa=(c.AUTHENTICATION,), gdpr=(c.GDPR_CIA,)),
         **judged(kinds.PASSKEY_POOLS, _passkeys, unjudged=_passkeys_unknown),
     ),

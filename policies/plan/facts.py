@@ -30,6 +30,7 @@ CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 RULE_TYPES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
 METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+DYNAMIC = "pulumi-python:dynamic:Resource"  # resources the program manages through its own AWS calls
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 # The public access block's four flags: the API's name -> the Pulumi input's.
 PAB_FLAGS = {
@@ -356,7 +357,11 @@ def _login_actions(g: PlanGraph) -> list[tuple[Res, dict[str, Any]]]:
 
 def login_listeners(g: PlanGraph) -> list[facts.LoginListener]:
     return [
-        facts.LoginListener(lst.name, dict(auth.get("authenticationRequestExtraParams") or {}))
+        facts.LoginListener(
+            lst.name,
+            dict(auth.get("authenticationRequestExtraParams") or {}),
+            (auth.get("sessionTimeout") or 0) / 60 or cognito.DEFAULT_SESSION_MINUTES,
+        )
         for lst, auth in _login_actions(g)
     ]
 
@@ -419,24 +424,35 @@ def emergency_access(g: PlanGraph) -> list[facts.EmergencyAccess]:
     return [facts.EmergencyAccess("stack", sealed, group, alarmed)]
 
 
+def _passkey_factor(g: PlanGraph, pool: Res) -> Res | None:
+    """The dynamic resource that makes the pool's passkeys count as MFA and lists them as a first factor
+    (infra/passkey_factor.py), joined to the pool through its user_pool_id."""
+    for r in g.of(DYNAMIC):
+        if r.inputs.get("purpose") == cognito.PASSKEY_FACTOR_PURPOSE and r.depends_on("user_pool_id", pool):
+            return r
+    return None
+
+
 def passkey_pools(g: PlanGraph) -> list[facts.Passkeys]:
     out = []
     for pool in g.of("aws:cognito/userPool:UserPool"):
         i, tags = pool.inputs, pool.tags
+        declared = (i.get("signInPolicy") or {}).get("allowedFirstAuthFactors") or ["PASSWORD"]
+        factor = _passkey_factor(g, pool)
+        factors = (factor.inputs.get("first_factors") if factor else None) or declared
         wa = i.get("webAuthnConfiguration")
         webauthn = (
             {
                 "relying_party": wa.get("relyingPartyId"),
                 "user_verification": wa.get("userVerification"),
                 "mfa_required": i.get("mfaConfiguration") == "ON",
-                "factor": cognito.PASSKEY_AS_MFA
-                if tags.get("pacsguard:passkeys-mfa") == "set"
-                else cognito.PENDING_FACTOR,
+                "factor": factor.inputs.get("factor") if factor else None,
+                # What the pool itself is created with: AWS refuses WEB_AUTHN there before the factor is set.
+                "created_first_factors": list(declared),
             }
             if wa
             else {}
         )
-        factors = (i.get("signInPolicy") or {}).get("allowedFirstAuthFactors") or ["PASSWORD"]
         out.append(
             facts.Passkeys(
                 pool.name, tags.get("pacsguard:passkeys"), i.get("userPoolTier") or "", tuple(factors), webauthn

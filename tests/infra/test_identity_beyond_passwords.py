@@ -76,7 +76,18 @@ def test_logoff_tokens_and_sessions_end_with_the_web_session(stack: Synthesis) -
     cognito = next(a for a in https["defaultActions"] if a["type"] == "authenticate-cognito")["authenticateCognito"]
     assert cognito["sessionTimeout"] == timeout * 60
     # Cognito's own session cookie must not sign the user back in silently after the ALB session ends.
-    assert cognito["authenticationRequestExtraParams"] == {"prompt": "login"}
+    assert cognito["authenticationRequestExtraParams"]["prompt"] == "login"
+
+
+def test_cognito_signs_in_afresh_once_the_sign_in_is_older_than_the_timeout(stack: Synthesis) -> None:
+    """max_age (OIDC, documented for Cognito's managed login): a sign-in older than the logoff timeout is not reused,
+    whatever Cognito makes of prompt=login."""
+    https = named(stack, "aws:lb/listener:Listener", "web-https").inputs
+    cognito = next(a for a in https["defaultActions"] if a["type"] == "authenticate-cognito")["authenticateCognito"]
+    assert cognito["authenticationRequestExtraParams"] == {
+        "prompt": "login",
+        "max_age": str(stack.settings.web.session_timeout_minutes * 60),
+    }
 
 
 def test_break_glass_is_sealed_grouped_and_alarmed(stack: Synthesis) -> None:
@@ -100,10 +111,10 @@ def test_passkeys_relying_party_is_the_login_host_with_user_verification(stack: 
         "relyingPartyId": f"{domain}.auth.{stack.settings.region}.amazoncognito.com",
         "userVerification": "required",
     }
-    # MFA is required: AWS refuses WEB_AUTHN as a first factor until passkeys count as MFA (set after deploy).
+    # MFA is required: AWS refuses WEB_AUTHN as a first factor until passkeys count as MFA (the passkey-factor
+    # resource sets both after the pool exists).
     assert p["mfaConfiguration"] == "ON"
     assert p["signInPolicy"]["allowedFirstAuthFactors"] == ["PASSWORD"]
-    assert p["tags"]["pacsguard:passkeys-mfa"] == "pending"
     assert p["userPoolTier"] in ("ESSENTIALS", "PLUS")
     assert p["tags"]["pacsguard:passkeys"] == stack.settings.identity.passkeys
 
@@ -128,13 +139,23 @@ def test_passkeys_are_served_by_managed_login(stack: Synthesis) -> None:
     assert "ALLOW_USER_AUTH" in client["explicitAuthFlows"]  # choice-based sign-in (passkey or password)
 
 
-def test_first_factors_add_passkeys_only_once_they_count_as_mfa() -> None:
-    from infra.identity import first_factors
+def test_the_first_pulumi_up_makes_passkeys_count_as_mfa_then_a_first_factor(stack: Synthesis) -> None:
+    """AWS refuses WEB_AUTHN on an MFA-required pool before the factor is set, and pulumi-aws cannot set it: the pool
+    is created with the password only, then the passkey-factor resource (after the pool) sets both."""
+    pool = named(stack, "aws:cognito/userPool:UserPool", "identity-users")
+    assert pool.inputs["signInPolicy"]["allowedFirstAuthFactors"] == ["PASSWORD"]
+    assert pool.inputs["mfaConfiguration"] == "ON"
+    (factor,) = [r for r in stack.of_type("pulumi-python:dynamic:Resource") if r.name == "identity-passkey-factor"]
+    assert factor.inputs["factor"] == "MULTI_FACTOR_WITH_USER_VERIFICATION"
+    assert factor.inputs["first_factors"] == ["PASSWORD", "WEB_AUTHN"]
+    assert factor.inputs["relying_party"] == pool.inputs["webAuthnConfiguration"]["relyingPartyId"]
+    assert pool.urn in factor.property_dependencies["user_pool_id"]
 
-    assert first_factors("allowed", mfa=True, counts_as_mfa=False) == ["PASSWORD"]
-    assert first_factors("allowed", mfa=True, counts_as_mfa=True) == ["PASSWORD", "WEB_AUTHN"]
-    assert first_factors("allowed", mfa=False, counts_as_mfa=False) == ["PASSWORD", "WEB_AUTHN"]
-    assert first_factors("off", mfa=True, counts_as_mfa=True) == ["PASSWORD"]
+
+def test_passkey_factor_resource_only_with_passkeys(dev: Synthesis) -> None:
+    from infra.identity import Identity  # noqa: F401  (the stack under test is the dev one, passkeys allowed)
+
+    assert [r.name for r in dev.of_type("pulumi-python:dynamic:Resource")] == ["identity-passkey-factor"]
 
 
 def test_rotating_clients_leave_out_the_refresh_flow_and_machine_clients_allow_no_user_sign_in(

@@ -298,9 +298,6 @@ ALSO_FAILS = {
     "PACS-DICOM-EXPOSURE": {"NET-SG-WORLD"},
     # Logging the ALB to another bucket also skips waiting for that bucket's policy.
     "DEP-ALB-LOG-DESTINATION": {"DEP-ORDER-ALB-LOGS"},
-    # Without required MFA a pool must offer passkeys as a first factor itself; the prod pool leaves that step
-    # for after deploy because AWS refuses it while MFA is required.
-    "IAM-MFA": {"IAM-PASSKEYS"},
 }
 
 

@@ -30,9 +30,14 @@ def test_prod_refuses_passkeys_off_and_dev_states_it() -> None:
 
 
 def test_passkeys_default_to_allowed_and_required_is_refused_with_the_reason() -> None:
-    """required would lock every user out today (see the message): refused rather than deployed."""
+    """required cannot be enforced by Cognito today (see the message): refused rather than deployed as a promise."""
     assert settings_from_config(read_stack_config("prod"), "x").identity.passkeys == "allowed"
-    _reject(_with_identity("prod", passkeys="required"), "identity.passkeys", "MULTI_FACTOR_WITH_USER_VERIFICATION")
+    _reject(_with_identity("prod", passkeys="required"), "identity.passkeys", "password an allowed first factor")
+
+
+def test_the_retired_manual_passkey_switch_is_refused_with_what_to_do() -> None:
+    """The stack now sets the passkey factor itself: the old two-step switch would only mislead."""
+    _reject(_with_identity("prod", passkeys_count_as_mfa=True), "passkeys_count_as_mfa", "delete the line")
 
 
 @pytest.mark.parametrize("minutes", [241, 600, 10])
