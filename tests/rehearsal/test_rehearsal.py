@@ -336,6 +336,45 @@ def test_orthanc_follows_the_rotation_of_its_own_database_secret(
     assert region.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'orthanc_app'") != "0"
 
 
+def test_a_host_rotates_the_application_secret_and_every_host_keeps_serving(
+    fleet: Fleet, balancer: Balancer, modality: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 12, defect 7: nothing rotated the application role's own secret. A host's credentials timer rotates it
+    when due (here an operator's `--rotate-now` over SSM, the same step); the other host keeps serving on its open
+    sessions, follows at its next timer run, and after a failover every host logs in with the new password."""
+    region = fleet.region
+    one, other = fleet.running()[:2]
+    app_secret = region.client("secretsmanager")
+
+    def app_password() -> str:
+        return json.loads(app_secret.get_secret_value(SecretId=region.plan["db_app_secret_name"])["SecretString"])[
+            "password"
+        ]
+
+    before = app_password()
+    step = ("python3", BUNDLE_PATH, "db-credentials", "--profile", PROFILE_PATH)
+    res = one.run(*step, "--rotate-now", capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and "rotated" in res.stdout, res.stdout + res.stderr
+    new = app_password()
+    assert new != before
+    one.wait_healthy(time.monotonic() + 60)
+    stored = stored_instances(region)
+    for i, inst in enumerate((other, one)):  # the host that has not followed yet still serves on its sessions
+        path, _ = unique_ct(tmp_path, f"during-rotation-{i}.dcm")
+        assert store_until_accepted(balancer, modality, inst.address, path), f"instance {inst.number} stopped"
+    res = other.run(*step, capture_output=True, text=True, check=False)  # its timer's next run
+    assert res.returncode == 0 and "credentials rotated" in res.stdout, res.stdout + res.stderr
+    other.wait_healthy(time.monotonic() + 60)
+    again = one.run(*step, capture_output=True, text=True, check=False)
+    assert "credentials current" in again.stdout, again.stdout + again.stderr  # not due again: a fresh version
+    assert app_password() == new
+    region.fail_over_database()
+    for i, inst in enumerate((one, other)):
+        path, _ = unique_ct(tmp_path, f"after-host-rotation-{i}.dcm")
+        assert store_until_accepted(balancer, modality, inst.address, path), f"instance {inst.number} lost its index"
+    assert stored_instances(region) == stored + 4
+
+
 def test_replacing_an_instance_keeps_the_images_and_the_ca(
     fleet: Fleet, first: Instance, balancer: Balancer, modality: dict[str, str], tmp_path: Path
 ) -> None:
