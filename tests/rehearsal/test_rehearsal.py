@@ -79,12 +79,18 @@ def test_orthanc_runs_as_orthanc_and_reads_its_certificates_and_the_rds_ca(first
     assert owner == ["orthanc", "Orthanc"]
 
 
-def test_running_the_bootstrap_again_succeeds(first: Instance) -> None:
-    """Defect 2: the documented remediation (a second run) crashed on cryptography 38's missing attribute."""
+def test_running_the_bootstrap_again_succeeds(fleet: Fleet, first: Instance) -> None:
+    """Defect 2: the documented remediation (a second run) crashed on cryptography 38's missing attribute.
+    Defect 5: a run must leave the EFS root alone (the access point owns it): any chown or chmod, even to the same
+    owner and mode, moves its status-change time."""
+    efs_root = fleet.efs_dir.stat()
     res = first.run("python3", BUNDLE_PATH, "install", "--profile", PROFILE_PATH, capture_output=True, text=True,
                     check=False)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     assert first.health() == "401"
+    after = fleet.efs_dir.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode) == (efs_root.st_uid, efs_root.st_gid, efs_root.st_mode)
+    assert after.st_ctime_ns == efs_root.st_ctime_ns, "the bootstrap changed the EFS root's owner or mode"
 
 
 def test_the_hosts_keep_no_modality_key_and_no_ca_key(first: Instance) -> None:
