@@ -5,9 +5,7 @@ against both; the database's master secret rotates; an instance is replaced and 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from orthanc_config.userdata import BUNDLE_PATH, PROFILE_PATH
 from pacsguard.posture.dicom_files import unique_ct
 from tests.rehearsal import verifier
 from tests.rehearsal.balancer import VIP, Balancer
-from tests.rehearsal.conftest import Fleet
+from tests.rehearsal.conftest import Fleet, modality_certificate
 from tests.rehearsal.instance import Instance
 from tests.rehearsal.region import Region
 
@@ -36,18 +34,7 @@ def first(fleet: Fleet) -> Instance:
 
 @pytest.fixture(scope="module")
 def modality(region: Region, first: Instance, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The operator's way to a modality certificate: `pacsguard aws modality-cert`, read from Secrets Manager."""
-    aet = region.plan["profile"].modalities[0].aet
-    out = tmp_path_factory.mktemp("modality")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "operator", "AWS_SECRET_ACCESS_KEY": "operator"}
-    res = subprocess.run(
-        [sys.executable, "-m", "pacsguard.cli", "aws", "modality-cert", aet, "--secret-id",
-         region.plan["ca_secret_name"], "--out", str(out), "--region", region.plan["region"],
-         "--endpoint-url", region.endpoint_for_tests],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    return {"aet": aet, "cert": str(out / f"{aet}.crt"), "key": str(out / f"{aet}.key"), "ca": str(out / "ca.crt")}
+    return modality_certificate(region, tmp_path_factory.mktemp("modality"))
 
 
 def dicom(balancer: Balancer, modality: dict[str, str], address: str, tool: str = "echoscu", *files: str) -> int:
