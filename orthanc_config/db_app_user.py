@@ -12,7 +12,7 @@ token derived from the version it replaces, so racing hosts end with one new pas
 Every host follows the secret on that timer (`follow`): sets the role to it (idempotent, under the role lock, so a
 rotation that only wrote the secret still takes effect) and restarts Orthanc with it, so its next reconnect (a
 failover, a restart) logs in. Why not a Secrets Manager rotation Lambda: it would need its own VPC placement,
-network path to the database and a copy of the master's rights, all of which the hosts already have.
+network path to the database and use of the secrets key, all of which the hosts already have.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def rotate(client: aws_api.Client, secret_id: str, user: str, days: int, say: Sa
     try:
         client.call("secretsmanager", "PutSecretValue", payload)
     except aws_api.AwsError as exc:
-        if exc.code not in ("ResourceExistsException", "InvalidRequestException"):
+        if exc.code != "ResourceExistsException":  # a racing host's version under the same token
             raise DatabaseUserError(f"cannot store the rotated password in {secret_id}: {exc}") from None
         say(f"Database: another host rotated {secret_id} first; following its version")
     return True
