@@ -1,6 +1,7 @@
 """Secrets the hosts fill themselves: empty Secrets Manager secrets under the secrets key, written once by the
 first host and read by every later one (the stack CA, the database application role's password).
-Hosts may read them and add versions, nothing else."""
+Hosts may read them and add versions; on the application secret they also move its staging labels (the rotation
+stages a password as AWSPENDING and makes it AWSCURRENT once the role has it), nothing else."""
 
 from __future__ import annotations
 
@@ -34,14 +35,16 @@ def host_filled_secrets(
 
 
 def host_statements(
-    ctx: StackContext, secret_arns: list[pulumi.Input[str]], secrets_key_arn: pulumi.Input[str]
+    ctx: StackContext, secrets: dict[str, aws.secretsmanager.Secret], secrets_key_arn: pulumi.Input[str]
 ) -> list[Statement]:
     return [
         statement(
             "HostFilledSecrets",
             ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
-            secret_arns,
+            [s.arn for s in secrets.values()],
         ),
+        # Only the application secret rotates (orthanc_config/db_app_user.py); the stack CA's labels never move.
+        statement("RotateDatabaseAppSecret", ["secretsmanager:UpdateSecretVersionStage"], [secrets["db-app"].arn]),
         # Writing a version encrypts it under the secrets key, through Secrets Manager only.
         statement(
             "EncryptHostFilledSecrets",

@@ -313,7 +313,7 @@ class Hosts(pulumi.ComponentResource):
                 condition={"StringEquals": {"kms:ViaService": ctx.service_host("s3")}},
             ),
         ]
-        sts += host_statements(ctx, [s.arn for s in self.host_filled.values()], args.secrets_key_arn)
+        sts += host_statements(ctx, self.host_filled, args.secrets_key_arn)
         if self.image_volume is not None:
             sts += attach_statements(ctx, self.image_volume.arn)
         if args.break_glass_secret_arn is not None:

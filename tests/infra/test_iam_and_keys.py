@@ -52,6 +52,26 @@ def test_host_role_names_its_own_log_groups_secret_keys_and_file_system(stack: S
     assert "elasticfilesystem:AccessPointArn" in fs["Condition"]["StringEquals"]
 
 
+def test_hosts_move_the_staging_labels_of_the_application_secret_only(stack: Synthesis) -> None:
+    """The rotation stages a password as AWSPENDING and makes it AWSCURRENT once the role has it
+    (UpdateSecretVersionStage); hosts may do that on the database application secret and on no other secret."""
+    (doc,) = [d for n, d in _role_policies(stack) if n == "hosts-least-privilege"]
+    secrets = {
+        r.outputs["arn"]: r.inputs.get("namePrefix", r.name)
+        for r in stack.of_type("aws:secretsmanager/secret:Secret")
+        if "arn" in r.outputs
+    }
+    granted = [
+        res
+        for st in statements(doc)
+        if "secretsmanager:UpdateSecretVersionStage" in as_list(st["Action"])
+        for res in as_list(st["Resource"])
+    ]
+    assert granted and all(secrets.get(res, "").split("/")[-1] == "db-app-" for res in granted), granted
+    filled = [st for st in statements(doc) if st["Sid"] == "HostFilledSecrets"]
+    assert {secrets.get(res, "").split("/")[-1] for res in as_list(filled[0]["Resource"])} == {"stack-ca-", "db-app-"}
+
+
 def test_statement_helper_refuses_wildcard_actions() -> None:
     with pytest.raises(ValueError, match="wildcard"):
         statement("Bad", ["s3:*"], ["arn:aws:s3:::x"])

@@ -345,10 +345,9 @@ def test_a_host_rotates_the_application_secret_and_every_host_keeps_serving(
     one, other = fleet.running()[:2]
     app_secret = region.client("secretsmanager")
 
-    def app_password() -> str:
-        return json.loads(app_secret.get_secret_value(SecretId=region.plan["db_app_secret_name"])["SecretString"])[
-            "password"
-        ]
+    def app_password(stage: str = "AWSCURRENT") -> str:
+        value = app_secret.get_secret_value(SecretId=region.plan["db_app_secret_name"], VersionStage=stage)
+        return json.loads(value["SecretString"])["password"]
 
     before = app_password()
     step = ("python3", BUNDLE_PATH, "db-credentials", "--profile", PROFILE_PATH)
@@ -356,6 +355,10 @@ def test_a_host_rotates_the_application_secret_and_every_host_keeps_serving(
     assert res.returncode == 0 and "rotated" in res.stdout, res.stdout + res.stderr
     new = app_password()
     assert new != before
+    # Staged, set, tested, then made current: the old password is AWSPREVIOUS and no rotation is left pending.
+    assert app_password("AWSPREVIOUS") == before
+    versions = app_secret.list_secret_version_ids(SecretId=region.plan["db_app_secret_name"])["Versions"]
+    assert not [v for v in versions if "AWSPENDING" in v["VersionStages"]], versions
     one.wait_healthy(time.monotonic() + 60)
     stored = stored_instances(region)
     for i, inst in enumerate((other, one)):  # the host that has not followed yet still serves on its sessions
