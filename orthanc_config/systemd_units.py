@@ -200,21 +200,24 @@ ReadWritePaths={layout.state}
     ]
 
 
-def _timer(description: str, every_s: int) -> str:
-    """A timer that runs its service at boot and every `every_s` seconds after."""
+def _timer(description: str, every_s: int, jitter_s: int = 0) -> str:
+    """A timer that runs its service at boot and every `every_s` seconds after (each run delayed by a random
+    0..`jitter_s` seconds, chosen anew by every host)."""
+    jitter = f"RandomizedDelaySec={jitter_s}s\n" if jitter_s else ""
     return f"""[Unit]
 Description={description}
 
 [Timer]
 OnBootSec={every_s}s
 OnUnitActiveSec={every_s}s
-
+{jitter}
 [Install]
 WantedBy=timers.target
 """
 
 
 DB_CREDENTIALS_TIMER = "pacsguard-db-credentials.timer"
+DB_CREDENTIALS_JITTER_S = 30
 
 
 def db_credentials_units(layout: HostLayout) -> list[RenderedFile]:
@@ -231,7 +234,9 @@ NoNewPrivileges=yes
 ProtectHome=yes
 PrivateTmp=yes
 """
-    timer = _timer("Follow the PACSGuard database application secret", 60)
+    # The jitter: after a rotation every host restarts Orthanc once; hosts whose timers run in step would restart
+    # together and the load balancer would briefly have no healthy target.
+    timer = _timer("Follow the PACSGuard database application secret", 60, jitter_s=DB_CREDENTIALS_JITTER_S)
     return [
         RenderedFile(f"{UNIT_DIR}/pacsguard-db-credentials.service", service),
         RenderedFile(f"{UNIT_DIR}/{DB_CREDENTIALS_TIMER}", timer),
