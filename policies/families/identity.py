@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from policies import citations as c
-from policies.cloud.checks import principals
+from policies.cloud.checks import app_secret, principals
 from policies.facts import kinds
 from policies.facts.kinds import judged
 from policies.facts.resources import Database, Principal, UserPool
@@ -337,6 +337,17 @@ CONTROLS = [
             "prowler": "secretsmanager_automatic_rotation_enabled",
         },
         **judged(kinds.DATABASES, _secret_rotation, "master secret rotated automatically"),
+    ),
+    Control(
+        id="IAM-APP-SECRET-ROTATION",
+        title="The database application role's password has changed within its rotation period",
+        family="identity",
+        severity="medium",
+        rationale="Orthanc's own database password is rotated by the hosts, not by Secrets Manager, so no rotation schedule shows it; only the age of its current version proves the hosts really rotate it.",
+        remediation="Start a host (its credentials timer rotates a due secret within a minute), or rotate now from a host's SSM session: db-credentials --rotate-now; read the host's journal for pacsguard-db-credentials if it fails.",
+        citations=Citations(hipaa=(c.ACCESS, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,)),
+        equivalents={"aws_config": "SECRETSMANAGER_SECRET_PERIODIC_ROTATION"},
+        cloud=CloudCheck(app_secret.app_secret_age),
     ),
 ]
 

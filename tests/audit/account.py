@@ -218,6 +218,11 @@ def build(c: Any) -> dict[str, Any]:
         Name=f"pacsguard-{STACK}-db", KmsKeyId=ids["key_secrets"], SecretString="x", Tags=tags("phi")
     )
     ids["secret"] = f"pacsguard-{STACK}-db"
+    # The application role's secret, as the first host fills it (infra/host_filled_secrets.py names it).
+    ids["app_secret"] = f"pacsguard-{STACK}/db-app-20261202"
+    c("secretsmanager").create_secret(Name=ids["app_secret"], KmsKeyId=ids["key_secrets"], Tags=tags("phi"))
+    c("secretsmanager").put_secret_value(SecretId=ids["app_secret"], SecretString='{"username": "orthanc_app"}',
+                                         ClientRequestToken="pacsguard-db-app-user-00000000001")  # fmt: skip
     # AWS turns 7-day rotation on for an RDS-managed master secret; moto does not, so the fixture does what AWS does.
     master = rds.describe_db_instances(DBInstanceIdentifier=ids["db"])["DBInstances"][0]["MasterUserSecret"][
         "SecretArn"

@@ -237,6 +237,7 @@ STUBBED = {
     "IAM-ROOT-MFA": "root MFA",
     "ENC-BACKUP-KMS": "a vault on an AWS-managed key",
     "BAK-COVERAGE": "backup selections",
+    "IAM-APP-SECRET-ROTATION": "an application secret unchanged past its period (moto cannot age a version)",
 }
 
 

@@ -3,6 +3,7 @@ evidence; the shipped least-privilege policy lists exactly the actions the colle
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,33 @@ def test_backup_vault_key(key: str, status: str) -> None:
     }
     (out,) = _run("ENC-BACKUP-KMS", answers)
     assert out.status == status and out.resource == "v1"
+
+
+@pytest.mark.parametrize(("days_later", "status"), [(0, "pass"), (31, "pass"), (32, "fail")])
+def test_an_application_secret_unchanged_past_its_period_fails(
+    days_later: int, status: str, moto: str, account: dict
+) -> None:
+    """Review of 1f1a45f: IAM-SECRET-ROTATION judged only the RDS master secret; the hosts' own rotation of the
+    application secret had no check, so hosts that never rotated it passed. Its current version may be at most the
+    hosts' 30 days (+1 of slack) old. moto cannot age a version: the audit is run as if `days_later` had passed."""
+    from policies.cloud.checks.app_secret import app_secret_age
+
+    cx = CloudContext(api=AwsApi(region=REGION, endpoint_url=moto, account_id=ACCOUNT), stack=STACK)
+    (out,) = app_secret_age(cx, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=days_later, minutes=1))
+    assert out.resource == account["app_secret"] and out.status == status, out
+    assert by_id("IAM-APP-SECRET-ROTATION").equivalents["aws_config"] == "SECRETSMANAGER_SECRET_PERIODIC_ROTATION"
+
+
+def test_an_application_secret_no_host_ever_wrote_fails(clients, moto: str, account: dict) -> None:
+    from policies.cloud.checks.app_secret import app_secret_age
+
+    clients("secretsmanager").delete_secret(SecretId=account["app_secret"], ForceDeleteWithoutRecovery=True)
+    clients("secretsmanager").create_secret(
+        Name="pacsguard-prod/db-app-empty", Tags=[{"Key": "pacsguard:stack", "Value": STACK}]
+    )
+    cx = CloudContext(api=AwsApi(region=REGION, endpoint_url=moto, account_id=ACCOUNT), stack=STACK)
+    (out,) = app_secret_age(cx)
+    assert out.status == "fail" and "no host has written" in out.message
 
 
 def test_access_denied_is_an_error_naming_the_missing_action() -> None:
