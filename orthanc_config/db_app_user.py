@@ -126,6 +126,9 @@ def rotate(client: aws_api.Client, secret_id: str, user: str, days: int, say: Sa
     if not force and age_days < days:
         return False
     token = rotation_token(current["VersionId"])
+    pending = _version(client, secret_id, PENDING)
+    if pending is not None and pending["VersionId"] == token:
+        return True  # staged already (by this host or another); `finish` has yet to make it current
     say(f"Database: rotating the password of {user} (its secret's version is {age_days:.1f} days old)")
     payload = {
         "SecretId": secret_id,
@@ -243,7 +246,12 @@ def ensure(profile: HostProfile, master_password: str, say: Say) -> str:
         if res.returncode != 0:
             raise DatabaseUserError(f"{db.app_user} cannot log in with its new password: {res.stderr.strip()[:300]}")
 
-    finish(client, db.app_password_secret, say, set_and_test)
+    try:
+        finish(client, db.app_password_secret, say, set_and_test)
+    except DatabaseUserError as exc:
+        # AWSCURRENT still works: a rotation that cannot finish must not stop a host from booting on it. `follow`
+        # reports the rotation left pending.
+        say(f"Database: the pending rotation of {db.app_password_secret} cannot finish, keeping AWSCURRENT: {exc}")
     password = app_password(client, db.app_password_secret, db.app_user, say)
     set_role(password)
     return password
@@ -289,10 +297,17 @@ def follow(
     # A rotation under way (this host's, or one another host left half-way) is finished by `ensure`, which then
     # sets the role to AWSCURRENT's password.
     password = ensure(profile, read_password_source(db.password_source, profile.region), say)
-    if password == rendered_password(credentials_file):
-        return False
-    say(f"Database: the password of {db.app_user} was rotated; restarting Orthanc with it")
-    app = dataclasses.replace(profile, database=dataclasses.replace(db, user=db.app_user))
-    _rewrite_uri(credentials_file, connection_uri(app, password))
-    restart()
-    return True
+    restarted = password != rendered_password(credentials_file)
+    if restarted:
+        say(f"Database: the password of {db.app_user} was rotated; restarting Orthanc with it")
+        app = dataclasses.replace(profile, database=dataclasses.replace(db, user=db.app_user))
+        _rewrite_uri(credentials_file, connection_uri(app, password))
+        restart()
+    left = _version(client, db.app_password_secret, PENDING)
+    if left is not None and left["VersionId"] != (_version(client, db.app_password_secret, CURRENT) or {}).get(
+        "VersionId"
+    ):
+        raise DatabaseUserError(
+            f"the rotation of {db.app_password_secret} is still pending (see above); retried next run"
+        )
+    return restarted

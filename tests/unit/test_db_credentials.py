@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -120,6 +121,31 @@ def test_a_rotation_makes_the_new_password_current_only_once_the_role_has_it(app
     assert _password(sm, name) == staged and _password(sm, name, "AWSPREVIOUS") == first
     assert not any("AWSPENDING" in stages for stages in _stages(sm, name).values())  # no rotation under way
     assert not db_app_user.finish(client, name, print, RoleSetter())
+
+
+def test_a_host_boots_on_awscurrent_while_a_rotation_cannot_finish(app_secret, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pending password the database will not take (here: the login with it fails) must not stop a new host from
+    booting: it prepares the role with AWSCURRENT, the working password, and the rotation stays pending."""
+    client, name, sm = app_secret
+    first = _password(sm, name)
+    assert db_app_user.rotate(client, name, "orthanc_app", 30, print, force=True)
+    monkeypatch.setattr(db_app_user.aws_api, "Client", lambda region: client)
+    roles: list[str] = []
+
+    def psql(db, user: str, password: str, sql: str, **variables: str):
+        if user == "orthanc_app":  # the login with the new password
+            return subprocess.CompletedProcess([], 2, "", "FATAL: password authentication failed")
+        roles.append(variables["pw"])
+        return subprocess.CompletedProcess([], 0, "", "")
+
+    monkeypatch.setattr(db_app_user, "_psql", psql)
+    db = Database(password_source=SECRET, app_user="orthanc_app", app_password_secret=name)
+    profile = HostProfile(name="h", mode="aws", region="eu-west-1", database=db)
+    said: list[str] = []
+    assert db_app_user.ensure(profile, "master", said.append) == first
+    assert roles[-1] == first and _password(sm, name) == first
+    assert _password(sm, name, "AWSPENDING") != first  # still pending, for the next timer run
+    assert any("cannot finish" in m and "password authentication failed" in m for m in said), said
 
 
 def test_a_pending_version_that_does_not_replace_the_current_one_is_abandoned(app_secret) -> None:
