@@ -1,7 +1,7 @@
 """Query and retrieve latency on a store of a few thousand instances: C-FIND and WADO-RS, hardened vs plain Orthanc
 (SQLite) and plain Orthanc on a PostgreSQL index (the hardening's own cost, apart from the database's).
 
-    sudo .venv/bin/python -m benchmarks.query [--instances 2000] [--queries 50] [--requests 200]
+    sudo .venv/bin/python -m benchmarks.query [--instances 2000] [--queries 50] [--requests 1000]
 
 Each C-FIND is what a workstation does: associate, query one patient's studies, release. The API requests
 (QIDO-RS, WADO-RS, rendered) go over one kept-alive connection per target (HTTPS with a role user through nginx
@@ -153,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=200, help="API requests of each kind per target")
+    parser.add_argument("--requests", type=int, default=1000, help="API requests of each kind per target")
     args = parser.parse_args()
     per_study = 20
     studies = [(f"PAT-{i:04d}", generate_uid(), generate_uid()) for i in range(max(1, args.instances // per_study))]

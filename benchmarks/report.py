@@ -22,7 +22,9 @@ def _viewer_section(viewer: dict) -> list[str]:
     limits = HostProfile(name="defaults", mode="local")
     t = viewer["targets"]
     rows = [
-        f"| {n} | {t[n]['seconds_median']:.2f} | {t[n]['requests_per_s']:.0f} | {t[n]['rate_limited']} |" for n in t
+        f"| {n} | {t[n]['seconds_median']:.2f} ({min(t[n]['seconds']):.2f}-{max(t[n]['seconds']):.2f}) "
+        f"| {t[n]['requests_per_s']:.0f} | {t[n]['rate_limited']} |"
+        for n in t
     ]
     return [
         "## Viewer load",
@@ -31,7 +33,7 @@ def _viewer_section(viewer: dict) -> list[str]:
         f"list, the series metadata, then every frame, {viewer['parallel']} requests in parallel; median of "
         f"{viewer['rounds']} rounds in rotating order.",
         "",
-        "| target | seconds | requests/s | 429 answers |",
+        "| target | seconds (fastest-slowest round) | requests/s | 429 answers |",
         "|---|---|---|---|",
         *rows,
         "",

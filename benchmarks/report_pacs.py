@@ -102,14 +102,15 @@ def ingest_section(ingest: dict) -> list[str]:
     ]
     for r in ingest["summary"]:
         cells = [f"{r['targets'][t]['instances_per_s']:.1f} ({r['targets'][t]['mb_per_s']:.0f})" for t in present]
-        cells.append(f"**{r['hardened_to_plain']:.2f}**")
+        cells.append(f"**{_ratio(r, 'hardened_to_plain')}**")
         if has_pg:
-            cells += [f"**{r['hardened_to_plain_pg']:.2f}**", f"{r['plain_pg_to_plain']:.2f}"]
-        cells += [f"{r['hardened_to_ceiling']:.2f}", f"{r['plain_to_ceiling']:.2f}"]
+            cells += [f"**{_ratio(r, 'hardened_to_plain_pg')}**", _ratio(r, "plain_pg_to_plain")]
+        cells += [_ratio(r, "hardened_to_ceiling"), _ratio(r, "plain_to_ceiling")]
         lines.append(f"| {r['kind']} | {r['parallel']} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Ratios are the median of the rounds' ratios (each round sends to the {len(present)} targets back to back). "
+        f"Ratios are the median of the rounds' ratios (each round sends to the {len(present)} targets back to back); "
+        "the rounds' lowest and highest follow in brackets. "
         "Goals: hardened >= 0.9 x plain at 8 associations, both within 2x of the ceiling (ratio >= 0.5).",
         "",
     ]
@@ -127,6 +128,12 @@ def ingest_section(ingest: dict) -> list[str]:
             "",
         ]
     return lines
+
+
+def _ratio(row: dict, key: str) -> str:
+    """A ratio with the spread of its rounds, when the results file has it (files before it have the median only)."""
+    spread = row.get(f"{key}_range")
+    return f"{row[key]:.2f} ({spread[0]:.2f}-{spread[1]:.2f})" if spread else f"{row[key]:.2f}"
 
 
 def _gap_at_most_associations(summary: list[dict]) -> list[str]:

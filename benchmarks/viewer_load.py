@@ -2,7 +2,7 @@
 study list, the series metadata, then every frame, 6 requests in parallel (a browser's connections per host over
 HTTP/1.1).
 
-    sudo .venv/bin/python -m benchmarks.viewer_load [--instances 500] [--rounds 3]
+    sudo .venv/bin/python -m benchmarks.viewer_load [--instances 500] [--rounds 7]
 
 Hardened: HTTPS through nginx as a radiologist (Basic sign-in, per-user rate limits, the RBAC/audit plugin
 deciding and recording every request). Plain: Orthanc's own HTTP, no authentication, no plugin but DICOMweb.
@@ -67,7 +67,7 @@ def load_study(t: dict, patient: str, study: str, series: str, sops: list[str]) 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instances", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     patient, study, series = "VIEWER-BENCH", generate_uid(), generate_uid()
     result: dict[str, Any] = {"instances": args.instances, "parallel": PARALLEL, "rounds": args.rounds, "targets": {}}

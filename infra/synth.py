@@ -168,7 +168,9 @@ def synthesize(stack: str, stacks_dir: Path = STACKS_DIR) -> Synthesis:
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
         _sync_await(run_pulumi_func(lambda: build(settings)))
-        return Synthesis(stack=stack, settings=settings, resources=monitor.captured)
+        # The mocks answer registrations concurrently, so the capture order differs from run to run; URN order
+        # makes two plans of the same program diff clean (resources, findings, SARIF) for a CI that compares them.
+        return Synthesis(stack=stack, settings=settings, resources=sorted(monitor.captured, key=lambda r: r.urn))
 
 
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (the SDK's secret marker, not a secret)

@@ -4,7 +4,9 @@ Inputs, each attributed by the kernel, never by what a message claims:
 - a datagram socket any local process may send to; every datagram carries the sender's uid and pid
   (SCM_CREDENTIALS). The Orthanc plugin (uid orthanc) sends RFC 5424 messages with the ATNA record as
   structured data; nginx's workers (uid www-data) send their HTTP access and DICOM connection lines as
-  syslog. A message from any other user, or of the wrong kind for its sender, becomes a Security Alert.
+  syslog. A message from any other user, or of the wrong kind for its sender, becomes a Security Alert. So does
+  one from any other process of those users: the orthanc user's records count only from the Orthanc server (the
+  pid whose output the launcher connected, below), www-data's only from a worker of the root nginx master.
 - Orthanc's own stdout/stderr: the root launcher connects it to a root-only stream socket before Orthanc
   starts, so only the Orthanc process writes there. The sink keeps that output as orthanc.log (root-owned)
   and turns Orthanc's DICOM lines into records. A line some other process writes anywhere is never read.
@@ -28,6 +30,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,9 +108,15 @@ class Sink:
         self.edge_lock = threading.Lock()
         self.edge_pending: deque[tuple[float, dict]] = deque()
         self.uids = {_uid(config.plugin_user): "orthanc", _uid(config.nginx_user): "nginx"}
+        # The Orthanc server's pid: the launcher (root) connects its output socket and then becomes Orthanc, so the
+        # connection's peer is the server itself. Another process of the orthanc user is not the server.
+        self.orthanc_pids: set[int] = set()
+        self.is_nginx_worker: Callable[[int], bool] = nginx_worker
         self.orthanc_log_lock = threading.Lock()
         lookup = StudyLookup.from_credentials(config.orthanc_credentials) if config.orthanc_credentials else None
-        self.operations = DicomOperations(self._operation_record, lookup.studies_of if lookup else None)
+        self.operations = DicomOperations(
+            self._operation_record, lookup.studies_of if lookup else None, lookup.instances_of if lookup else None
+        )
 
     def _operation_record(self, record: dict) -> None:
         self.record({**record, "layer": "orthanc-dicom"}, "orthanc", None)
@@ -139,19 +148,33 @@ class Sink:
         self.record({**fields, "event": name, "layer": "nginx-dicom"}, "nginx", None)
 
     # -- inputs ----------------------------------------------------------------------------------------------
-    def datagram(self, data: bytes, uid: int, pid: int) -> None:
+    def datagram(self, data: bytes, uid: int, pid: int) -> bool:
+        """Store what a datagram says (or an alert about it); False when its sender must get no acknowledgement."""
         sender = self.uids.get(uid)
-        if sender == "orthanc":
+        if sender == "orthanc" and pid not in self.orthanc_pids:
+            self._alert(
+                f"audit message from a process of the orthanc user that is not the Orthanc server (pid {pid}) refused",
+                sender, pid,
+            )  # fmt: skip
+            # No acknowledgement: should the server itself ever go unrecognised, its requests are refused (no
+            # record, no access) instead of being served while their records turn into alerts.
+            return False
+        if sender == "nginx" and not self.is_nginx_worker(pid):
+            self._alert(
+                f"audit message from a process of the www-data user that is not an nginx worker (pid {pid}) refused",
+                sender, pid,
+            )  # fmt: skip
+        elif sender == "orthanc":
             try:
                 _header, record = rfc5424.parse_record(data)
             except rfc5424.SyslogError as exc:
                 self._alert(f"unparsable audit message from the orthanc user (pid {pid}): {exc}", sender, pid)
-                return
+                return True
             if not str(record.get("layer", "")).startswith("orthanc"):
                 self._alert(
                     f"the orthanc user (pid {pid}) sent a record for layer {record.get('layer')!r}", sender, pid
                 )
-                return
+                return True
             for key, value in record.items():
                 if key.endswith("_uids") and isinstance(value, str):
                     record[key] = [value]  # one repeated SD-PARAM arrives as a single value
@@ -165,6 +188,7 @@ class Sink:
             self._alert(
                 f"audit message from local user {who} (pid {pid}) refused: only Orthanc and nginx write", who, pid
             )
+        return True
 
     def _root(self, data: bytes, pid: int) -> None:
         """Root's own host commands (break-glass open/close) record through the sink too: one writer per trail."""
@@ -251,11 +275,12 @@ class Sink:
                     continue
                 pid, uid = _credentials(ancillary)
                 try:
-                    self.datagram(data, uid, pid)
+                    acknowledge = self.datagram(data, uid, pid)
                 except OSError as exc:  # the trail could not be written: say so loudly, keep serving
                     print(f"pacsguard-audit-sink: cannot store a record: {exc}", file=sys.stderr, flush=True)
                     continue
-                if sender_addr:  # the plugin waits for this: its request proceeds only once the record is stored
+                # The plugin waits for this: its request proceeds only once the record is stored.
+                if sender_addr and acknowledge:
                     with contextlib.suppress(OSError):
                         dgram.sendto(ACK, sender_addr)
         finally:
@@ -272,9 +297,20 @@ class Sink:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._read_output, args=(conn, stop), daemon=True).start()
+            pid, uid, _gid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+            if uid != 0:  # only root's launcher (the socket is 0600 root's: this is belt and braces)
+                conn.close()
+                continue
+            threading.Thread(target=self._read_output, args=(conn, stop, pid), daemon=True).start()
 
-    def _read_output(self, conn: socket.socket, stop: threading.Event) -> None:
+    def _read_output(self, conn: socket.socket, stop: threading.Event, pid: int) -> None:
+        self.orthanc_pids.add(pid)  # the server's records count while its output is connected
+        try:
+            self._read_lines(conn, stop)
+        finally:
+            self.orthanc_pids.discard(pid)
+
+    def _read_lines(self, conn: socket.socket, stop: threading.Event) -> None:
         buffer = b""
         with conn:
             conn.settimeout(0.5)
@@ -291,6 +327,17 @@ class Sink:
                         self.orthanc_line(line.decode("utf-8", errors="replace"))
                     except Exception as exc:
                         print(f"pacsguard-audit-sink: Orthanc line not processed: {exc}", file=sys.stderr, flush=True)
+
+
+def nginx_worker(pid: int) -> bool:
+    """nginx's workers are children of its master, which runs as root; a process the www-data user starts is not
+    (it cannot make itself the child of a root process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state; comm may hold spaces
+        return os.stat(f"/proc/{parent}").st_uid == 0 and Path(os.readlink(f"/proc/{parent}/exe")).name == "nginx"
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def _bind(path: str, kind: int, mode: int) -> socket.socket:

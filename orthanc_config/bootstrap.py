@@ -477,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--profile", required=True, type=Path)
     creds = sub.add_parser("db-credentials", help="follow the application role's rotated secret (timer)")
     creds.add_argument("--profile", required=True, type=Path)
+    creds.add_argument("--rotate-now", action="store_true", help="rotate the secret now, not when it is due")
     ship = sub.add_parser("ship-logs", help="follow the host's logs into its CloudWatch log groups")
     ship.add_argument("--profile", required=True, type=Path)
     ship.add_argument("--once", action="store_true")
@@ -514,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
                 layout.config_dir / "credentials.json",
                 print,
                 lambda: subprocess.run(["systemctl", "restart", "pacsguard-orthanc"], check=True),
+                rotate_now=args.rotate_now,
             )
             print(f"pacsguard-host: database credentials {'rotated' if rotated else 'current'}")
             return 0

@@ -6,19 +6,25 @@ next reconnect. So the bootstrap reads the master secret fresh, only to create o
 password kept in the stack's application secret (created once, by the first host, idempotently), and Orthanc
 connects as that role. The master password is never written to the host's disk.
 
-The application secret rotates too (a new AWSCURRENT version): every host follows it on a timer (`follow`), sets
-the role to it (idempotent, so a rotation that only wrote the secret still takes effect) and restarts Orthanc with
-it, so its next reconnect (a failover, a restart) logs in.
+The application secret rotates too, by the hosts themselves: once its current version is older than
+`database.app_rotation_days`, the first host whose credentials timer sees it writes a new version (a client request
+token derived from the version it replaces, so racing hosts end with one new password; a loser reads the winner's).
+Every host follows the secret on that timer (`follow`): sets the role to it (idempotent, under the role lock, so a
+rotation that only wrote the secret still takes effect) and restarts Orthanc with it, so its next reconnect (a
+failover, a restart) logs in. Why not a Secrets Manager rotation Lambda: it would need its own VPC placement,
+network path to the database and use of the secrets key, all of which the hosts already have.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -67,6 +73,38 @@ def app_password(client: aws_api.Client, secret_id: str, user: str, say: Say) ->
     if not doc or "password" not in doc:
         raise DatabaseUserError(f"{secret_id} holds no application password")
     return doc["password"]
+
+
+def rotation_token(version_id: str) -> str:
+    """The same for every host rotating the same version away: Secrets Manager keeps the first new version written
+    under it and refuses other content (ResourceExistsException). 19 + 40 characters (the API allows 32-64)."""
+    return "pacsguard-rotation-" + hashlib.sha256(version_id.encode()).hexdigest()[:40]
+
+
+def rotate(client: aws_api.Client, secret_id: str, user: str, days: int, say: Say, *, force: bool = False,
+           now: float | None = None) -> bool:  # fmt: skip
+    """Write a new password version when the current one is `days` old (or `force`). True when the secret moved on
+    (this host's version, or a racing host's); the role and Orthanc follow in `follow`."""
+    try:
+        current = client.call("secretsmanager", "GetSecretValue", {"SecretId": secret_id})
+    except aws_api.AwsError as exc:
+        raise DatabaseUserError(f"cannot read {secret_id}: {exc}") from None
+    age_days = ((time.time() if now is None else now) - float(current["CreatedDate"])) / 86400
+    if not force and age_days < days:
+        return False
+    say(f"Database: rotating the password of {user} (its secret's version is {age_days:.1f} days old)")
+    payload = {
+        "SecretId": secret_id,
+        "SecretString": json.dumps({"username": user, "password": secrets.token_urlsafe(32)}),
+        "ClientRequestToken": rotation_token(current["VersionId"]),
+    }
+    try:
+        client.call("secretsmanager", "PutSecretValue", payload)
+    except aws_api.AwsError as exc:
+        if exc.code != "ResourceExistsException":  # a racing host's version under the same token
+            raise DatabaseUserError(f"cannot store the rotated password in {secret_id}: {exc}") from None
+        say(f"Database: another host rotated {secret_id} first; following its version")
+    return True
 
 
 def role_sql(user: str, database: str) -> str:
@@ -131,14 +169,19 @@ def _rewrite_uri(credentials_file: Path, uri: str) -> None:
     os.replace(tmp, credentials_file)  # Orthanc never reads a half-written file
 
 
-def follow(profile: HostProfile, credentials_file: Path, say: Say, restart: Callable[[], None]) -> bool:
-    """The timer's step: when the application secret holds another password than Orthanc's, set the role to it
-    and restart Orthanc with it. True when Orthanc was given the new password."""
+def follow(
+    profile: HostProfile, credentials_file: Path, say: Say, restart: Callable[[], None], *, rotate_now: bool = False
+) -> bool:
+    """The timer's step: rotate the application secret when it is due (or `rotate_now`: an operator's SSM
+    session); when it holds another password than Orthanc's, set the role to it and restart Orthanc with it.
+    True when Orthanc was given the new password."""
     from orthanc_config.host_secrets import read_password_source
     from orthanc_config.render_orthanc import connection_uri
 
     db = profile.database
-    doc = _secret(aws_api.Client(profile.region), db.app_password_secret)
+    client = aws_api.Client(profile.region)
+    rotate(client, db.app_password_secret, db.app_user, db.app_rotation_days, say, force=rotate_now)
+    doc = _secret(client, db.app_password_secret)
     if not doc or "password" not in doc:
         raise DatabaseUserError(f"{db.app_password_secret} holds no application password")
     if doc["password"] == rendered_password(credentials_file):

@@ -53,9 +53,16 @@ class Operation:
 
 
 class DicomOperations:
-    def __init__(self, write: Callable[[dict], None], studies_of: Callable[[str], list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        write: Callable[[dict], None],
+        studies_of: Callable[[str], list[str]] | None = None,
+        instances_of: Callable[[str], int] | None = None,
+    ) -> None:
         self.write = write
         self.studies_of = studies_of or (lambda _id: [])
+        # Orthanc logs each instance a C-GET sends, not those of a C-MOVE: those are counted in the index.
+        self.instances_of = instances_of
         self.open: dict[tuple[str, str], dict] = {}
         self.current: Operation | None = None
 
@@ -115,6 +122,8 @@ class DicomOperations:
         studies: list[str] = []
         for resource in op.resources:
             studies += [s for s in self.studies_of(resource) if s not in studies]
+        if op.kind == "move" and not op.failure and not op.instances and self.instances_of:
+            op.instances = sum(self.instances_of(resource) for resource in op.resources)
         aet = op.association.get("ae_title")
         record = {
             "event_id": event_id,

@@ -24,7 +24,6 @@ from orthanc_config.host_secrets import SecretsError, read_password_source
 from orthanc_config.layout import HostLayout
 from orthanc_config.local_defaults import DEFAULT_NAME, DEFAULT_STATE, DEFAULT_SUBNET
 from orthanc_config.machine_issuer import LOCAL_CLIENTS
-from orthanc_config.orthanc_launcher import connect_output, orthanc_command, orthanc_environment
 from orthanc_config.pki_lifecycle import REVOCATION_PROBE
 from orthanc_config.profile import Database, HostProfile, Modality, ProfileError
 from orthanc_config.render_dicom_edge import CONNECTION_LOG
@@ -49,6 +48,8 @@ class LocalOptions:
     state_dir: Path = DEFAULT_STATE
     subnet: str = DEFAULT_SUBNET
     install_packages: bool = True
+    # RFC 5425 forwarding of the audit trail: {"host", "port", "ca", optional "cert", "key", "server_name"}
+    audit_forward: tuple[tuple[str, str], ...] = ()
 
     @property
     def link(self) -> netns.Link:
@@ -94,6 +95,7 @@ def local_profile(opts: LocalOptions) -> HostProfile:
         state_dir=str(state),
         storage_dir=f"{state}/storage",
         log_dir=f"{state}/log",
+        audit_forward=dict(opts.audit_forward),
     )
 
 
@@ -138,22 +140,21 @@ def _https_get(url: str, ca: Path, user: str, password: str, timeout: float = 5)
 def spawn_orthanc(prefix: list[str], config_dir: Path, output_socket: Path, library_dir: Path | None = None) -> int:
     """Start an Orthanc process as user orthanc, its stdout and stderr connected to the audit sink; its pid.
 
-    `library_dir` holds the deeper-stack civetweb (http_stack.py) that GDCM needs."""
-    # A clean environment: libpq would otherwise look for root's client certificate in $HOME.
-    env = orthanc_environment(
-        {"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
-        str(library_dir) if library_dir is not None else None,
-    )
-    output = connect_output(str(output_socket))
-    try:
-        proc = subprocess.Popen(
-            [*prefix, *orthanc_command(str(config_dir))],
-            stdin=subprocess.DEVNULL, stdout=output.fileno(), stderr=output.fileno(), start_new_session=True,
-            restore_signals=False,  # keeps SIGPIPE ignored: a closed sink must not kill Orthanc
-            env=env,
-        )  # fmt: skip
-    finally:
-        output.close()
+    Through the launcher, as on EC2: the process that connects the sink's output socket then becomes Orthanc, so
+    the sink knows the server's pid and takes the orthanc user's records from that process only (`ip netns exec`
+    replaces itself, so the pid is the same). `library_dir` holds the deeper-stack civetweb GDCM needs."""
+    import orthanc_config
+
+    source = str(Path(orthanc_config.__file__).resolve().parent.parent)
+    command = [*prefix, SYSTEM_PYTHON, "-m", "orthanc_config.orthanc_launcher", "--config-dir", str(config_dir),
+               "--output-socket", str(output_socket)]  # fmt: skip
+    if library_dir is not None:
+        command += ["--library-dir", str(library_dir)]
+    # A clean environment: libpq would otherwise look for root's client certificate in $HOME. The launcher drops
+    # PYTHONPATH before it becomes Orthanc.
+    env = {"HOME": "/var/lib/orthanc", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+           "PYTHONPATH": source, "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, env=env, cwd="/")
     return proc.pid
 
 

@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(sock.fileno(), 2)
     sock.close()
     command = orthanc_command(args.config_dir)
-    env = orthanc_environment(dict(os.environ), args.library_dir)
+    # The launcher's own module path (a local stack runs it from the checkout) is nothing Orthanc's plugin needs.
+    env = orthanc_environment({k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, args.library_dir)
     os.execvpe(command[0], command, env)  # noqa: S606 (a fixed argument list, no shell)
     return 0  # not reached
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

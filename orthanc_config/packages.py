@@ -30,8 +30,17 @@ PACKAGES = (
     "postgresql-client-15",
 )
 # Not for PACS hosts: what `make test` needs beyond them (the browser test drives Debian's Chromium).
-TEST_PACKAGES = ("chromium", "chromium-driver", "systemd")  # systemd: systemd-analyze checks the rendered units
+TEST_PACKAGES = (
+    "chromium",
+    "chromium-driver",
+    "systemd",  # systemd-analyze checks the rendered units
+    "rsyslog",  # a real RFC 5425 audit repository for the forwarding tests (run by the tests, on loopback)
+    "rsyslog-gnutls",
+)
 DISTRO_SERVICES = ("orthanc", "nginx")
+# Started by Debian on install; the tests run their own. Stopped only when this install brought it: a machine whose
+# own system log is rsyslog keeps it.
+TEST_SERVICES = ("rsyslog",)
 
 
 def missing(packages: tuple[str, ...] = PACKAGES) -> list[str]:
@@ -43,7 +52,7 @@ def missing(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     return out
 
 
-def install(packages: tuple[str, ...] = PACKAGES) -> None:
+def install(packages: tuple[str, ...] = PACKAGES, stop_if_new: tuple[str, ...] = ()) -> None:
     todo = missing(packages)
     if not todo:
         print("system packages: all present")
@@ -53,15 +62,15 @@ def install(packages: tuple[str, ...] = PACKAGES) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
     subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *todo], check=True, env=env)
-    disable_distro_services(sudo)
+    disable_distro_services(sudo, DISTRO_SERVICES + tuple(svc for svc in stop_if_new if svc in todo))
 
 
-def disable_distro_services(sudo: list[str]) -> None:
+def disable_distro_services(sudo: list[str], services: tuple[str, ...] = DISTRO_SERVICES) -> None:
     if shutil.which("systemctl") and os.path.isdir("/run/systemd/system"):
-        for svc in DISTRO_SERVICES:
+        for svc in services:
             subprocess.run([*sudo, "systemctl", "disable", "--now", svc], check=False, capture_output=True)
     else:
-        for svc in DISTRO_SERVICES:
+        for svc in services:
             subprocess.run([*sudo, "service", svc, "stop"], check=False, capture_output=True)
 
 
@@ -70,7 +79,7 @@ def main(argv: list[str]) -> int:
         install()
         return 0
     if argv[1:] == ["install-test"]:
-        install(TEST_PACKAGES)
+        install(TEST_PACKAGES, stop_if_new=TEST_SERVICES)
         return 0
     if argv[1:] == ["missing"]:
         print(" ".join(missing()))

@@ -59,6 +59,9 @@ class Database:
     # On AWS: Orthanc's own role (created by the bootstrap with the master secret) and its password's secret.
     app_user: str = ""
     app_password_secret: str = ""
+    # The application secret's age at which a host's credentials timer rotates it (no Lambda: the hosts hold the
+    # master secret already, see orthanc_config/db_app_user.py).
+    app_rotation_days: int = 30
     sslmode: Literal["verify-full", "verify-ca", "require"] = "verify-full"
 
     def __post_init__(self) -> None:
@@ -66,6 +69,8 @@ class Database:
             raise ProfileError("database.password_source: use file:/path or aws-secretsmanager:<secret arn>")
         if self.ca_bundle_url and not self.ca_bundle_url.startswith("https://"):
             raise ProfileError(f"database.ca_bundle_url: {self.ca_bundle_url!r} must be an https:// URL")
+        if not 1 <= self.app_rotation_days <= 365:
+            raise ProfileError(f"database.app_rotation_days: {self.app_rotation_days} is not within 1-365 days")
 
     @property
     def over_socket(self) -> bool:

@@ -21,6 +21,9 @@ CACHE_SIZE = 10_000  # ids remembered (~1 MB): a long C-MOVE names one study per
 PATIENT = 0  # Orthanc's resourcetype of a patient; 1 study, 2 series, 3 instance
 QUERY = """
 SELECT 'level=' || resourcetype FROM resources WHERE publicid = :'id';
+WITH RECURSIVE below AS (SELECT internalid, resourcetype FROM resources WHERE publicid = :'id'
+UNION ALL SELECT r.internalid, r.resourcetype FROM resources r JOIN below ON r.parentid = below.internalid)
+SELECT 'instances=' || count(*) FROM below WHERE resourcetype = 3;
 WITH RECURSIVE start AS (SELECT internalid, resourcetype, parentid FROM resources WHERE publicid = :'id'),
 up AS (SELECT * FROM start UNION ALL
        SELECT r.internalid, r.resourcetype, r.parentid FROM resources r JOIN up ON r.internalid = up.parentid),
@@ -50,6 +53,15 @@ class StudyLookup:
         if orthanc_id in self.cache:
             self.cache.move_to_end(orthanc_id)
             return list(self.cache[orthanc_id])
+        return self._ask(orthanc_id)[1]
+
+    def instances_of(self, orthanc_id: str) -> int:
+        """How many instances the resource holds: what a C-MOVE of it sends (Orthanc logs no line per instance
+        it moves). Asked every time: a study or series grows as instances arrive."""
+        return self._ask(orthanc_id)[0] if ORTHANC_ID.match(orthanc_id) else 0
+
+    def _ask(self, orthanc_id: str) -> tuple[int, list[str]]:
+        """(instances, studies) of a resource, from the index; its studies are remembered (see above)."""
         try:
             res = subprocess.run(
                 ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"id={orthanc_id}", "-f", "-",
@@ -58,14 +70,15 @@ class StudyLookup:
                 env={"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
             )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):  # the index is restarting: the record names no study
-            return []
+            return 0, []
         if res.returncode != 0:
-            return []
+            return 0, []
         words = [x for x in res.stdout.split() if x]
         levels = [int(w.split("=", 1)[1]) for w in words if w.startswith("level=")]
-        studies = [w for w in words if not w.startswith("level=")]
+        counts = [int(w.split("=", 1)[1]) for w in words if w.startswith("instances=")]
+        studies = [w for w in words if not w.startswith(("level=", "instances="))]
         if studies and levels and levels[0] != PATIENT:
             self.cache[orthanc_id] = studies
             if len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
-        return studies
+        return (counts[0] if counts else 0), studies

@@ -84,7 +84,7 @@ def audit_message(record: dict) -> ET.Element:
         "EventIdentification",
         {
             "EventActionCode": str(record.get("action", "E")),
-            "EventDateTime": str(record.get("time") or record.get("received")),
+            "EventDateTime": _event_time(record),
             "EventOutcomeIndicator": str(record.get("outcome", "0")),
         },
     )
@@ -114,6 +114,9 @@ def audit_message(record: dict) -> ET.Element:
             {"ParticipantObjectID": str(study), "ParticipantObjectTypeCode": "2", "ParticipantObjectTypeCodeRole": "3"},
         )
         _code(obj, "ParticipantObjectIDTypeCode", STUDY_UID_TYPE)
+        # PS3.15 A.5.1's schema requires a ParticipantObjectName or a ParticipantObjectQuery in every participant
+        # object; a study has no other name than its UID (its description could carry PHI).
+        ET.SubElement(obj, "ParticipantObjectName").text = str(study)
         if record.get("count"):
             _detail(obj, "NumberOfInstances", str(record["count"]))
     if record.get("query_level"):
@@ -125,9 +128,20 @@ def audit_message(record: dict) -> ET.Element:
         )  # fmt: skip
         ET.SubElement(query, "ParticipantObjectIDTypeCode", {"csd-code": "ITI-TF", "codeSystemName": "IHE",
                                                              "originalText": "Query"})  # fmt: skip
+        # The query as the trail keeps it: its level and the names of its keys, never their values (PHI).
+        keys = record.get("query_keys") or []
+        keys = [keys] if isinstance(keys, str) else keys  # one key arrives from syslog as a plain value
+        asked = json.dumps({"level": record["query_level"], "keys": keys})
+        ET.SubElement(query, "ParticipantObjectQuery").text = base64.b64encode(asked.encode()).decode()
         _detail(query, "QueryLevel", str(record["query_level"]))
-        _detail(query, "QueryKeys", " ".join(record.get("query_keys") or []))
+        _detail(query, "QueryKeys", " ".join(keys))
     return message
+
+
+def _event_time(record: dict) -> str:
+    """An xsd:dateTime, as the schema requires: the event's own time, else when the sink received it."""
+    when = _when(record)
+    return (when or dt.datetime.fromtimestamp(0, dt.UTC)).isoformat()
 
 
 def _detail(parent: ET.Element, kind: str, value: str) -> None:

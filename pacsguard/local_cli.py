@@ -32,6 +32,36 @@ class StatusFormat(StrEnum):
     json = "json"
 
 
+def _forward(address: str | None, ca: Path | None, cert: Path | None, key: Path | None, server_name: str | None
+             ) -> tuple[tuple[str, str], ...]:  # fmt: skip
+    """--audit-forward and its TLS files as the profile's audit_forward (RFC 5425)."""
+    from pacsguard.errors import UserError
+
+    extra = {"--audit-forward-ca": ca, "--audit-forward-cert": cert, "--audit-forward-key": key,
+             "--audit-forward-name": server_name}  # fmt: skip
+    if address is None:
+        given = [flag for flag, value in extra.items() if value]
+        if given:
+            raise UserError(f"{', '.join(given)} without --audit-forward HOST:PORT: name the audit repository")
+        return ()
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--audit-forward {address!r}: give the audit repository as HOST:PORT (e.g. 198.18.0.1:6514)")
+    if ca is None:
+        raise UserError("--audit-forward needs --audit-forward-ca: the CA that signed the repository's certificate")
+    if bool(cert) != bool(key):
+        raise UserError("--audit-forward-cert and --audit-forward-key go together (this host's client certificate)")
+    for flag, path in (("--audit-forward-ca", ca), ("--audit-forward-cert", cert), ("--audit-forward-key", key)):
+        if path is not None and not path.is_file():
+            raise UserError(f"{flag} {path}: no such file")
+    fields = {"host": host.strip("[]"), "port": port, "ca": str(ca.resolve())}
+    if cert and key:
+        fields |= {"cert": str(cert.resolve()), "key": str(key.resolve())}
+    if server_name:
+        fields["server_name"] = server_name
+    return tuple(fields.items())
+
+
 def _options(name: str, state_dir: Path, subnet: str, install_packages: bool = True) -> LocalOptions:
     import ipaddress
 
@@ -65,15 +95,24 @@ def up(
     state_dir: Path = STATE,
     subnet: str = SUBNET,
     skip_packages: bool = typer.Option(False, "--skip-packages", help="Do not check or install Debian packages."),
+    audit_forward: str | None = typer.Option(
+        None, "--audit-forward", help="HOST:PORT of an audit repository: every record also goes there (RFC 5425)."
+    ),
+    audit_forward_ca: Path | None = typer.Option(None, help="CA that signed the repository's TLS certificate."),
+    audit_forward_cert: Path | None = typer.Option(None, help="This host's client certificate for the repository."),
+    audit_forward_key: Path | None = typer.Option(None, help="Its key."),
+    audit_forward_name: str | None = typer.Option(None, help="Name in the repository's certificate [default: HOST]."),
 ) -> None:
     """Bring up PostgreSQL (its Unix socket only), Orthanc (DICOM mutual TLS, RBAC, audit), nginx and the firewall."""
+    import dataclasses
     import time
 
     from orthanc_config.local_stack import LocalStackError, connection_help
     from orthanc_config.local_stack import up as stack_up
 
     with user_errors(LocalStackError, OSError):
-        opts = _options(name, state_dir, subnet, not skip_packages)
+        forward = _forward(audit_forward, audit_forward_ca, audit_forward_cert, audit_forward_key, audit_forward_name)
+        opts = dataclasses.replace(_options(name, state_dir, subnet, not skip_packages), audit_forward=forward)
         say, _ = _progress()
         start = time.monotonic()
         doc = stack_up(opts, say=say)  # type: ignore[arg-type]

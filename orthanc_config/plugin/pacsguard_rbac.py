@@ -22,6 +22,9 @@ FORBIDDEN = [
     # record could not name its studies. GET /{level}/{id}/archive and /media release the same files.
     re.compile(r"^/tools/create-(archive|media|media-extended)/?$"),
     re.compile(rf"^/{RESOURCE}/{ID}/export/?$"),
+    # A job's output (the ZIP of an asynchronous POST /{level}/{id}/archive or /media): its path names no study,
+    # so its export record could not either. The synchronous POST and the GET routes release the same files.
+    re.compile(rf"^/jobs/{ID}/(?!(cancel|pause|resume|resubmit)$){ID}$"),
     re.compile(r"^/tools/(reset|shutdown)/?$"),
     re.compile(r"^/webdav(/|$)"),
     re.compile(r"^/(lua|tools/lua)(/|$)"),
@@ -49,7 +52,8 @@ ROUTES: list[tuple[str, frozenset[str], re.Pattern[str]]] = [
         frozenset({"GET"}),
         re.compile(rf"^/instances/{ID}/(file|attachments/(dicom|dicom-until-pixel-data)(/.*)?)$"),
     ),
-    ("download", frozenset({"GET"}), re.compile(rf"^/(patients|studies|series)/{ID}/(archive|media)/?$")),
+    # POST makes the same ZIP (at once with "Synchronous", else as a job): an export of the study in the path.
+    ("download", frozenset({"GET", "POST"}), re.compile(rf"^/(patients|studies|series)/{ID}/(archive|media)/?$")),
     ("download", frozenset({"GET"}), re.compile(r"^/wado/?$")),
     ("query", frozenset({"POST"}), re.compile(r"^/tools/find/?$")),
     ("query", frozenset({"GET"}), re.compile(r"^/dicom-web/(studies|series|instances)/?$")),

@@ -106,6 +106,27 @@ def test_no_spelling_of_the_dicom_file_reaches_a_technologist(stack: dict, spell
     assert https(stack, "GET", path, technologist)[0] == 403, f"a technologist downloaded the file via {path}"
 
 
+@control("PACS-ATNA-AUDIT")
+def test_an_archive_jobs_output_is_refused(stack: dict) -> None:
+    """An asynchronous POST .../archive leaves the ZIP as a job's output, whose route names no study: no export
+    record could name what it releases, so nobody may fetch it (the synchronous POST serves the same ZIP)."""
+    admin = user_with_role(stack["_users"], "admin")
+    instance = _upload(stack)
+    code, body, _ = https(stack, "GET", f"/instances/{instance}/study", admin)
+    assert code == 200
+    study = json.loads(body)["ID"]
+    code, body, _ = https(stack, "POST", f"/studies/{study}/archive", admin, body=b'{"Asynchronous": true}')
+    assert code == 200, f"the probe could not start an archive job ({code})"
+    job = json.loads(body)["ID"]
+    deadline = time.monotonic() + 20
+    while True:  # the job writes the ZIP; once it is done, its output is what a GET would hand out
+        code, body, _ = https(stack, "GET", f"/jobs/{job}", admin)
+        if code != 200 or json.loads(body)["State"] in ("Success", "Failure") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert https(stack, "GET", f"/jobs/{job}/archive", admin)[0] == 403, "admin fetched a job's ZIP unrecorded"
+
+
 CROSS_SITE = {
     "text/plain from another site": {"Origin": "https://evil.example", "Content-Type": "text/plain"},
     "form from another site": {"Origin": "https://evil.example", "Content-Type": "application/x-www-form-urlencoded"},

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+)
 
 from orthanc_config.audit_chain import head_path, verify_text
 from pacsguard.posture import alb
@@ -110,6 +116,27 @@ def test_a_download_by_any_spelling_is_an_export_naming_its_study(stack: dict, t
     assert exports and exports[-1]["event_id"] == "110106" and exports[-1]["user"] == radiologist
 
 
+def _study_id(stack: dict, instance: str, user: str) -> str:
+    code, body, _ = https(stack, "GET", f"/instances/{instance}/study", user)
+    assert code == 200, f"{user} cannot read the study of an uploaded instance ({code})"
+    return json.loads(body)["ID"]
+
+
+@control("PACS-ATNA-AUDIT")
+def test_an_archive_made_by_post_is_an_export_naming_its_study(stack: dict, target: dict, host) -> None:
+    """POST /studies/{id}/archive hands the ZIP out at once ("Synchronous"): an export, like GET .../archive.
+    As a radiologist (download right): the admin is the user the failed sign-in probes lock out after many runs."""
+    instance, study = _upload(stack)
+    reader = user_with_role(stack["_users"], "radiologist")
+    path = f"/studies/{_study_id(stack, instance, reader)}/archive"
+    code, body, _ = https(stack, "POST", path, reader, body=b'{"Synchronous": true}')
+    assert code == 200 and body[:2] == b"PK", f"the probe got no ZIP ({code}): it cannot tell"
+    records = _wait_for(target, host, lambda r: r.get("path") == path and r.get("layer") == "orthanc-http")
+    (record,) = [r for r in records if r.get("path") == path and r.get("layer") == "orthanc-http"]
+    assert record["event_id"] == "110106", f"a ZIP of the study was recorded as {record['event_id']}, not an export"
+    assert study in (record.get("study_uids") or []), "the export record does not name the study"
+
+
 @control("PACS-ATNA-AUDIT")
 def test_dicom_queries_and_retrieves_are_recorded_per_operation(stack: dict, target: dict, host) -> None:
     _, study = _upload(stack)
@@ -139,6 +166,88 @@ def test_dicom_queries_and_retrieves_are_recorded_per_operation(stack: dict, tar
     assert finds, "a C-FIND left no record"
     assert finds[-1]["query_level"] == "STUDY" and "PatientName(empty)" in finds[-1]["query_keys"]
     assert study not in json.dumps(finds[-1]), "query values reached the trail"
+
+
+def _c_get(stack: dict, aet: str, study: str) -> list[int]:
+    """A study by C-GET, received on the same association (the getter takes the storage SCP role)."""
+    ae = AE(ae_title=aet)
+    ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 30
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    d = stack["dicom"]
+    source = next((m.get("source") for m in stack["modalities"] if m["aet"] == aet), None)
+    assoc = ae.associate(
+        d["host"], d["port"], ae_title=d["called_aet"], tls_args=(modality_ctx(stack, aet), d["host"]),
+        ext_neg=[build_role(CTImageStorage, scp_role=True)], evt_handlers=[(evt.EVT_C_STORE, lambda _e: 0x0000)],
+        **({"bind_address": (source, 0)} if source else {}),
+    )  # fmt: skip
+    assert assoc.is_established, f"{aet} could not associate for a C-GET"
+    query = Dataset()
+    query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study
+    try:
+        return [status.Status for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet)]
+    finally:
+        assoc.release()
+
+
+def _seq(target: dict, host) -> int:
+    return max((r.get("seq", 0) for r in _whole_trail(target, host)), default=0)
+
+
+@control("PACS-ATNA-AUDIT")
+def test_a_dicom_store_is_recorded_with_its_study_and_connection(stack: dict, target: dict, host) -> None:
+    """A C-STORE over the DICOM port: the stored instance with its study, and the connection with the caller's
+    address and certificate."""
+    storer = next((m for m in stack["modalities"] if "store" in m.get("rights", [])), None)
+    if storer is None:
+        pytest.skip("the target lists no modality with the store right")
+    before = _seq(target, host)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, ds = unique_ct(Path(tmp))
+    assoc = associate(stack, aet=storer["aet"], ctx=modality_ctx(stack, storer["aet"]), contexts=(CTImageStorage,))
+    assert assoc.is_established, f"{storer['aet']} could not associate to store"
+    try:
+        status = assoc.send_c_store(ds)
+    finally:
+        assoc.release()
+    assert status and status.Status == 0, "the probe's C-STORE failed: it cannot tell"
+
+    def stored(r: dict) -> bool:
+        return r.get("seq", 0) > before and r.get("event_id") == "110104" and r.get("instance_uid") == ds.SOPInstanceUID
+
+    def connected(r: dict) -> bool:
+        return r.get("seq", 0) > before and r.get("layer") == "nginx-dicom" and r.get("ae_title") == storer["aet"]
+
+    records = _wait_for(target, host, connected, timeout=10)  # nginx logs a connection once it has ended
+    store = [r for r in records if stored(r)]
+    assert store, "a C-STORE left no record"
+    assert (store[-1]["ae_title"], store[-1].get("study_uid"), store[-1]["layer"]) == (
+        storer["aet"], str(ds.StudyInstanceUID), "orthanc-dicom"
+    ), store[-1]  # fmt: skip
+    associations = [r for r in records if connected(r) and r.get("event_id") == "110114"]
+    assert associations, "the storer's association left no record of its connection"
+    assert associations[-1].get("source_ip") and associations[-1].get("certificate_fingerprint"), associations[-1]
+
+
+@control("PACS-ATNA-AUDIT")
+def test_a_c_get_is_an_export_naming_its_study_count_and_destination(stack: dict, target: dict, host) -> None:
+    getter = next((m for m in stack["modalities"] if "get" in m.get("rights", [])), None)
+    if getter is None:
+        pytest.skip("the target lists no modality with the get right")
+    _, study = _upload(stack)  # a study of one instance
+    before = _seq(target, host)
+    assert _c_get(stack, getter["aet"], study)[-1] == 0x0000, "the probe's C-GET failed: it cannot tell"
+
+    def got(r: dict) -> bool:
+        owners = [r.get("ae_title"), *r.get("ae_title_candidates", [])]
+        return r.get("seq", 0) > before and r.get("dicom_operation") == "C-GET" and getter["aet"] in owners
+
+    records = _wait_for(target, host, got, timeout=10)
+    retrieves = [r for r in records if got(r) and study in (r.get("study_uids") or [])]
+    assert retrieves, "a C-GET left no export record naming its study"
+    assert (retrieves[-1]["event_id"], retrieves[-1].get("count"), retrieves[-1].get("destination")) == (
+        "110106", "1", getter["aet"]
+    ), retrieves[-1]  # fmt: skip
 
 
 @control("PACS-ATNA-AUDIT")
@@ -196,23 +305,41 @@ def test_the_orthanc_user_cannot_alter_the_trail(target: dict, host, attack: str
     assert host.file(trail).content_string.startswith(before), f"{attack} changed the trail"
 
 
+FORGERIES = {
+    # (local user, what it sends): a plugin record naming radiologist1, or nginx's access line for her
+    "nobody sends a plugin record": ("nobody", "orthanc-http"),
+    "orthanc sends an nginx record": ("orthanc", "nginx-http"),
+    "orthanc (not the server) sends a plugin record": ("orthanc", "orthanc-http"),
+    "www-data (not nginx) sends an access line": ("www-data", "nginx-line"),
+}
+
+
 @control("PACS-ATNA-AUDIT")
-@pytest.mark.parametrize("sender", ["nobody", "orthanc"])
-def test_a_forged_record_never_becomes_an_event_of_the_user_it_names(target: dict, host, sender: str) -> None:
-    """A local user sends the sink a well-formed record naming radiologist1 (as nginx's, for the orthanc user)."""
+@pytest.mark.parametrize("case", FORGERIES)
+def test_a_forged_record_never_becomes_an_event_of_the_user_it_names(target: dict, host, case: str) -> None:
+    """A local process sends the sink a well-formed record naming radiologist1: only the Orthanc server and
+    nginx's workers speak for the PACS, whatever user another process runs as."""
+    sender, kind = FORGERIES[case]
     socket_path = need(target, "audit_socket")
     marker = f"forged-{sender}-{time.time_ns()}"
-    layer = "nginx-http" if sender == "orthanc" else "orthanc-http"
-    message = (
-        f'<109>1 2026-01-01T00:00:00Z pacs pacsguard - 110103 [atna@32473 event_id="110103" user="radiologist1" '
-        f'layer="{layer}" outcome="0" path="/{marker}"]'
-    )
+    if kind == "nginx-line":
+        line = {"time": "2026-01-01T00:00:00+00:00", "client": "198.18.0.1", "user": "radiologist1",
+                "method": "GET", "path": f"/{marker}", "status": 200}  # fmt: skip
+        message = f"<190>Jan  1 00:00:00 pacsguard_http: {json.dumps(line)}"
+    else:
+        message = (
+            f'<109>1 2026-01-01T00:00:00Z pacs pacsguard - 110103 [atna@32473 event_id="110103" '
+            f'user="radiologist1" layer="{kind}" outcome="0" path="/{marker}"]'
+        )
     send = (
         f"import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto({message!r}.encode(), {socket_path!r})"
     )
+    before = max((r.get("seq", 0) for r in _whole_trail(target, host)), default=0)
     host.run(in_netns(target, f"runuser -u {sender} -- /usr/bin/python3 -c {json.dumps(send)}"))
-    records = _wait_for(target, host, lambda r: r.get("event_id") == "110113" and sender in r.get("reason", ""))
+
+    def alert(r: dict) -> bool:
+        return r.get("seq", 0) > before and r.get("event_id") == "110113" and sender in r.get("reason", "")
+
+    records = _wait_for(target, host, lambda r: alert(r) or marker in str(r.get("path")))
     assert not any(marker in str(r.get("path")) for r in records), "a forged record became an event"
-    assert any(r.get("event_id") == "110113" and sender in r.get("reason", "") for r in records), (
-        "the forgery left no security alert"
-    )
+    assert any(alert(r) for r in records), "the forgery left no security alert"

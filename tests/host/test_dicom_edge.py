@@ -150,6 +150,19 @@ def test_cmove_to_a_tls_destination_delivers_every_instance(stack: dict, tmp_pat
         dict(x[0] for x in client_certs[0]["subject"])["commonName"] == "PACSGUARD"
         and "PACSGuard CA" in issuer["commonName"]
     )
+    # The move's record: an export naming the study, the destination and the instances sent (Orthanc logs none
+    # of them one by one for a C-MOVE: the record counted 0 before the sink asked the index).
+    deadline = time.monotonic() + 10
+    while True:
+        moves = [
+            r for r in audit_lines(stack) if r.get("dicom_operation") == "C-MOVE" and study in r.get("study_uids", [])
+        ]
+        if moves or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert moves and (moves[-1]["event_id"], moves[-1]["count"], moves[-1]["destination"]) == (
+        "110106", "4", "WORKSTATION_1"
+    ), moves  # fmt: skip
 
 
 def test_orthanc_dicom_port_answers_nginx_only(stack: dict) -> None:

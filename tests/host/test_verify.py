@@ -41,6 +41,22 @@ def test_healthy_stack_passes_every_wire_control(target_file: Path) -> None:
     assert {f.control for f in findings if f.status == "pass"} == wire  # every wire control has passing evidence
 
 
+def test_the_trail_a_verify_run_leaves_exports_as_valid_dicom_audit_messages(stack: dict, target_file: Path) -> None:
+    """Every record a whole posture run leaves (HTTP, DICOM, edge, refusals, forgeries, break-glass) exported as
+    PS3.15 audit messages, each valid against A.5.1's schema (libxml2's RELAX NG), and the chain intact."""
+    etree = pytest.importorskip("lxml.etree", reason="needs lxml (make setup installs the test extras)")
+    from pacsguard.audit_export import export
+    from tests.unit.test_audit_log_export import SCHEMA
+
+    if not any(f.status == "pass" for f in run(target_file)):
+        pytest.skip("the posture run left nothing to export")
+    text, chain = export(Path(stack["audit_log"]), "dicom", None, None)
+    schema = etree.RelaxNG(etree.parse(str(SCHEMA)))
+    messages = list(etree.fromstring(text.encode()))
+    invalid = [etree.tostring(m)[:300] for m in messages if not schema.validate(m)]
+    assert chain.intact and len(messages) > 100 and not invalid, (chain.problems[:3], invalid[:3])
+
+
 @contextmanager
 def edited_json(path: Path, change: Callable[[dict], None], opts) -> Iterator[None]:
     original = path.read_text()

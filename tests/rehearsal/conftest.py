@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,8 +39,10 @@ class Fleet:
         self.region, self.base, self.efs_dir = region, base, efs_dir
         self.launched: list[Instance] = []
 
-    def launch(self) -> Instance:
-        inst = Instance(self.region, len(self.launched) + 1, self.base, self.region.plan["user_data"], self.efs_dir)
+    def launch(self, user_data: str = "", ebs: dict[str, str] | None = None) -> Instance:
+        """The plan's user data by default; an instance of another storage mode gets its own (and its volume)."""
+        user_data = user_data or self.region.plan["user_data"]
+        inst = Instance(self.region, len(self.launched) + 1, self.base, user_data, self.efs_dir, ebs)
         self.launched.append(inst)
         rc = inst.launch()
         if rc != 0:
@@ -52,6 +56,21 @@ class Fleet:
     def terminate_all(self) -> None:
         for inst in self.launched:
             inst.terminate()
+
+
+def modality_certificate(region: Region, out: Path) -> dict[str, str]:
+    """The operator's way to a modality certificate: `pacsguard aws modality-cert`, read from Secrets Manager
+    (a host has filled the stack CA's secret by then)."""
+    aet = region.plan["profile"].modalities[0].aet
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "operator", "AWS_SECRET_ACCESS_KEY": "operator"}
+    res = subprocess.run(
+        [sys.executable, "-m", "pacsguard.cli", "aws", "modality-cert", aet, "--secret-id",
+         region.plan["ca_secret_name"], "--out", str(out), "--region", region.plan["region"],
+         "--endpoint-url", region.endpoint_for_tests],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return {"aet": aet, "cert": str(out / f"{aet}.crt"), "key": str(out / f"{aet}.key"), "ca": str(out / "ca.crt")}
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,8 @@ class Instance:
     base: Path
     user_data: str
     efs_dir: Path
+    # storage.mode ebs: {"link": the by-id name of the stack's volume, "device": the block device standing in}
+    ebs: dict[str, str] | None = None
     ns: str = field(init=False)
     metadata_ns: str = field(init=False)
     address: str = field(init=False)
@@ -163,6 +165,7 @@ class Instance:
             "standins_dir": str(HERE / "standins"),
             "standins": STANDINS,
             "efs": {plan["efs"]["file_system_id"]: str(self.efs_dir)} if plan["efs"] else {},
+            "ebs": self.ebs,
             "user_data": str(self.dir / "user-data.txt"),
             # The one difference from EC2: AWS APIs are answered by the rehearsal's moto server.
             "env": {"AWS_ENDPOINT_URL": self.region.endpoint_for_hosts},

@@ -50,6 +50,12 @@ def main(config_path):
     sh("mount", "--rbind", "/sys", str(root / "sys"))
     sh("mount", "-t", "tmpfs", "-o", "mode=0755", "run", str(root / "run"))
     sh("mount", "-t", "tmpfs", "-o", "mode=1777", "tmp", str(root / "tmp"))
+    if cfg.get("ebs"):
+        # The attached EBS volume as Nitro and udev show it: /dev/disk/by-id/<its serial> -> the block device (a
+        # loop device here). The link lives on a tmpfs of this instance's own: the machine's /dev gains nothing.
+        by_id = root / "dev/disk/by-id"
+        sh("mount", "-t", "tmpfs", "-o", "mode=0755", "ebs-by-id", str(by_id))
+        os.symlink(cfg["ebs"]["device"], by_id / cfg["ebs"]["link"])
 
     socket.sethostname(cfg["hostname"])  # its own UTS namespace: the machine's name stays the machine's
     # The VPC's DNS answers, and the trust store of a machine whose AWS endpoints are the rehearsal's.

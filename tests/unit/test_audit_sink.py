@@ -41,6 +41,19 @@ def config(tmp_path: Path, **extra: object) -> SinkConfig:
     )
 
 
+ORTHANC_PIDS = {1, 5, 4242}  # the pids these tests' plugin messages come from
+NGINX_WORKER_PID = 9
+
+
+def trusting(cfg: SinkConfig) -> Sink:
+    """A sink that takes the test's pids for the Orthanc server and an nginx worker (the real sink learns the first
+    from the launcher's connection and checks the second in /proc: tested below)."""
+    sink = Sink(cfg)
+    sink.orthanc_pids.update(ORTHANC_PIDS)
+    sink.is_nginx_worker = lambda pid: pid == NGINX_WORKER_PID
+    return sink
+
+
 def trail(tmp_path: Path) -> list[dict]:
     return [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
 
@@ -56,7 +69,7 @@ def nginx_message(tag: str, line: dict) -> bytes:
 
 
 def test_a_plugin_record_is_stored_with_its_sender(tmp_path: Path) -> None:
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     sink.datagram(plugin_message(), ORTHANC, 4242)
     (rec,) = trail(tmp_path)
     assert (rec["user"], rec["sender"], rec["sender_pid"], rec["seq"]) == ("radiologist1", "orthanc", 4242, 1)
@@ -65,21 +78,38 @@ def test_a_plugin_record_is_stored_with_its_sender(tmp_path: Path) -> None:
 
 def test_a_record_from_any_other_local_user_becomes_a_security_alert(tmp_path: Path) -> None:
     """A forged record naming radiologist1, sent by some other local process: never an event of radiologist1."""
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     sink.datagram(plugin_message(), 0, 777)
     (rec,) = trail(tmp_path)
     assert rec["event_id"] == "110113" and rec.get("user") is None and "refused" in rec["reason"]
 
 
+def test_another_process_of_the_orthanc_user_is_not_the_server(tmp_path: Path) -> None:
+    """A well-formed plugin record naming radiologist1, sent by some process the orthanc user started (not the
+    Orthanc server): on main it became an event of radiologist1, sender "orthanc"."""
+    sink = trusting(config(tmp_path))
+    sink.datagram(plugin_message(), ORTHANC, 777)
+    (rec,) = trail(tmp_path)
+    assert rec["event_id"] == "110113" and rec.get("user") is None and "not the Orthanc server" in rec["reason"]
+
+
+def test_a_www_data_process_that_is_not_an_nginx_worker_cannot_record_a_request(tmp_path: Path) -> None:
+    sink = Sink(config(tmp_path))  # the real check: this test process's parent is no root nginx master
+    line = {"time": "t", "client": "198.18.0.1", "user": "radiologist1", "method": "GET", "path": "/x", "status": 200}
+    sink.datagram(nginx_message("pacsguard_http", line), NGINX, os.getpid())
+    (rec,) = trail(tmp_path)
+    assert rec["event_id"] == "110113" and rec.get("user") is None and "not an nginx worker" in rec["reason"]
+
+
 def test_the_orthanc_user_cannot_speak_for_nginx(tmp_path: Path) -> None:
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     sink.datagram(plugin_message(layer="nginx-http"), ORTHANC, 1)
     sink.datagram(nginx_message("pacsguard_http", {"status": 401, "user": "admin"}), ORTHANC, 1)
     assert [r["event_id"] for r in trail(tmp_path)] == ["110113", "110113"]
 
 
 def test_nginx_records_every_request_and_its_refusals(tmp_path: Path) -> None:
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     for status in (200, 401, 429):
         line = {
             "time": "t",
@@ -89,7 +119,7 @@ def test_nginx_records_every_request_and_its_refusals(tmp_path: Path) -> None:
             "path": "/system",
             "status": status,
         }
-        sink.datagram(nginx_message("pacsguard_http", line), NGINX, 9)
+        sink.datagram(nginx_message("pacsguard_http", line), NGINX, NGINX_WORKER_PID)
     assert [(r["event_id"], r["outcome"], r["layer"]) for r in trail(tmp_path)] == [
         ("110100", "0", "nginx-http"),
         ("110114", "4", "nginx-http"),
@@ -98,7 +128,7 @@ def test_nginx_records_every_request_and_its_refusals(tmp_path: Path) -> None:
 
 
 def test_only_whole_lines_of_orthancs_output_become_dicom_events(tmp_path: Path) -> None:
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     sink.orthanc_line(
         "W1201 22:43:36.408737 CommandDispatcher.cpp:617] Rejected association for remote AET X1 on IP 1.2.3.4"
     )
@@ -111,7 +141,7 @@ def test_only_whole_lines_of_orthancs_output_become_dicom_events(tmp_path: Path)
 
 
 def _four_records(tmp_path: Path) -> Path:
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     for user in ("a", "b", "c", "d"):
         sink.datagram(plugin_message(user=user), ORTHANC, 1)
     return tmp_path / "audit.jsonl"
@@ -142,7 +172,7 @@ def test_every_tampering_breaks_the_chain(tmp_path: Path, attack: str, change, e
 
 def test_a_restarted_sink_continues_the_chain(tmp_path: Path) -> None:
     path = _four_records(tmp_path)
-    Sink(config(tmp_path)).datagram(plugin_message(user="e"), ORTHANC, 1)
+    trusting(config(tmp_path)).datagram(plugin_message(user="e"), ORTHANC, 1)
     assert verify_chain(path).intact and trail(tmp_path)[-1]["seq"] == 5
 
 
@@ -152,7 +182,7 @@ def test_every_record_moves_the_head_in_place(tmp_path: Path) -> None:
     path = _four_records(tmp_path)
     head = head_path(path)
     inode = head.stat().st_ino
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     for user in ("e", "f"):
         sink.datagram(plugin_message(user=user), ORTHANC, 1)
         assert json.loads(head.read_text()) == {"seq": trail(tmp_path)[-1]["seq"], "hash": trail(tmp_path)[-1]["hash"]}
@@ -164,7 +194,7 @@ def test_every_record_moves_the_head_in_place(tmp_path: Path) -> None:
 
 def test_a_deleted_head_comes_back_with_the_next_record(tmp_path: Path) -> None:
     path = _four_records(tmp_path)
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     head_path(path).unlink()
     assert "head file is missing" in " ".join(verify_chain(path).problems)
     sink.datagram(plugin_message(user="e"), ORTHANC, 1)
@@ -175,7 +205,7 @@ def test_a_head_written_before_the_fixed_size_format_is_continued(tmp_path: Path
     path = _four_records(tmp_path)
     last = trail(tmp_path)[-1]
     head_path(path).write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))  # the old, unpadded head
-    Sink(config(tmp_path)).datagram(plugin_message(user="e"), ORTHANC, 1)
+    trusting(config(tmp_path)).datagram(plugin_message(user="e"), ORTHANC, 1)
     assert verify_chain(path).intact and trail(tmp_path)[-1]["seq"] == 5
 
 
@@ -189,7 +219,9 @@ def reachable_dir() -> Iterator[Path]:
 
 
 def test_the_kernel_names_the_sender_over_the_real_socket(reachable_dir: Path) -> None:
-    """Sent from a process running as the orthanc user, and from this one: SCM_CREDENTIALS decides."""
+    """Over the real sockets, SCM_CREDENTIALS and the output connection's SO_PEERCRED decide: the orthanc user's
+    process launched the way the launcher starts Orthanc (root connects the output socket, then becomes the orthanc
+    user in the same process) is the server; another orthanc process, and root, are not."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to send as the orthanc user")
     tmp_path = reachable_dir
@@ -198,26 +230,39 @@ def test_the_kernel_names_the_sender_over_the_real_socket(reachable_dir: Path) -
     server = threading.Thread(target=sink.serve, args=(stop, ready), daemon=True)
     server.start()
     ready.wait(5)
+    as_orthanc = ["setpriv", "--reuid=orthanc", "--regid=orthanc", "--clear-groups", "/usr/bin/python3", "-c"]
     try:
-        message = plugin_message().decode()
-        send = (
-            "import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)"
-            f".sendto({message!r}.encode(), {sink.config.audit_socket!r})"
+
+        def send(user: str, acknowledged: bool) -> str:
+            # Like the plugin: its own reply address, and it waits for the sink's acknowledgement (none comes for
+            # a process that is not the server: its request would be refused).
+            message = plugin_message(user=user).decode()
+            wait = "assert s.recv(64) == b'stored'" if acknowledged else "s.settimeout(1); s.recv(64)"
+            return (
+                "import socket, time; time.sleep(0.2); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); "
+                f"s.bind(''); s.settimeout(5); s.sendto({message!r}.encode(), {sink.config.audit_socket!r}); {wait}"
+            )
+
+        launch = (
+            "import os, socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); "
+            f"s.connect({sink.config.orthanc_socket!r}); os.dup2(s.fileno(), 1); "
+            "os.execvp(sys.argv[1], sys.argv[1:])"
         )
-        subprocess.run(
-            ["setpriv", "--reuid=orthanc", "--regid=orthanc", "--clear-groups", "/usr/bin/python3", "-c", send],
-            check=True,
-        )
-        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(message.encode(), sink.config.audit_socket)
+        subprocess.run(["/usr/bin/python3", "-c", launch, *as_orthanc, send("server", True)], check=True, timeout=30)
+        other = subprocess.run([*as_orthanc, send("other-orthanc-process", False)], capture_output=True, text=True)
+        assert "TimeoutError" in other.stderr, "the sink acknowledged a process of the orthanc user that is no server"
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(plugin_message(user="root"), sink.config.audit_socket)
         deadline = time.monotonic() + 5
-        while (not (tmp_path / "audit.jsonl").exists() or len(trail(tmp_path)) < 2) and time.monotonic() < deadline:
+        while (not (tmp_path / "audit.jsonl").exists() or len(trail(tmp_path)) < 3) and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         stop.set()
         server.join(5)
-    first, second = trail(tmp_path)
-    assert first["sender"] == "orthanc" and first["user"] == "radiologist1"
-    assert second["event_id"] == "110113" and "root" in second["reason"]
+    first, second, third = trail(tmp_path)
+    assert (first["sender"], first["user"], first["event_id"]) == ("orthanc", "server", "110103")
+    assert second["event_id"] == "110113" and "not the Orthanc server" in second["reason"]
+    assert second.get("user") is None
+    assert third["event_id"] == "110113" and "root" in third["reason"]
 
 
 def test_records_are_forwarded_over_tls_as_rfc5425(tmp_path: Path) -> None:
@@ -240,7 +285,7 @@ def test_records_are_forwarded_over_tls_as_rfc5425(tmp_path: Path) -> None:
 
         t = threading.Thread(target=accept, daemon=True)
         t.start()
-        sink = Sink(config(tmp_path, forward={"host": "127.0.0.1", "port": port, "ca": str(ca.cert)}))
+        sink = trusting(config(tmp_path, forward={"host": "127.0.0.1", "port": port, "ca": str(ca.cert)}))
         assert isinstance(sink.forwarder, Forwarder)
         sink.datagram(plugin_message(), ORTHANC, 1)
         t.join(10)
@@ -251,7 +296,7 @@ def test_records_are_forwarded_over_tls_as_rfc5425(tmp_path: Path) -> None:
 
 
 def test_an_emergency_record_is_also_an_alarm(tmp_path: Path) -> None:
-    sink = Sink(config(tmp_path, alarm_log=str(tmp_path / "alarms.jsonl")))
+    sink = trusting(config(tmp_path, alarm_log=str(tmp_path / "alarms.jsonl")))
     sink.datagram(rfc5424.format_record({**PLAIN, "emergency": True}, hostname="pacs"), ORTHANC, 5)
     sink.datagram(plugin_message(), ORTHANC, 5)  # an ordinary record: no alarm
     (alarm,) = [json.loads(x) for x in (tmp_path / "alarms.jsonl").read_text().splitlines()]
@@ -261,14 +306,14 @@ def test_an_emergency_record_is_also_an_alarm(tmp_path: Path) -> None:
 
 def test_an_emergency_record_whose_alarm_cannot_be_written_is_not_stored(tmp_path: Path) -> None:
     """No alarm, no acknowledgement: the plugin then refuses the request (serve() acks only after datagram())."""
-    sink = Sink(config(tmp_path, alarm_log=str(tmp_path / "missing-dir" / "alarms.jsonl")))
+    sink = trusting(config(tmp_path, alarm_log=str(tmp_path / "missing-dir" / "alarms.jsonl")))
     with pytest.raises(OSError):
         sink.datagram(rfc5424.format_record({**PLAIN, "emergency": True}, hostname="pacs"), ORTHANC, 5)
     assert not (tmp_path / "audit.jsonl").exists() or not trail(tmp_path)
 
 
 def test_root_may_record_break_glass_only(tmp_path: Path) -> None:
-    sink = Sink(config(tmp_path))
+    sink = trusting(config(tmp_path))
     record = {**PLAIN, "layer": "break-glass", "event": "User Authentication: emergency access opened"}
     sink.datagram(rfc5424.format_record(record, hostname="pacs"), 0, 9)
     sink.datagram(plugin_message(), 0, 9)  # root speaking for the plugin: an alert, as for any other user

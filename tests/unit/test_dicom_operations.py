@@ -102,3 +102,31 @@ def test_a_peer_abort_closes_the_association() -> None:
     aborted = P + "CommandDispatcher.cpp:940] (dicom) Association Aborted with AET CT_2 on IP 127.0.64.3"
     records = run([other, aborted, *SESSION])
     assert all(r.get("ae_title") == "WORKSTATION_1" for r in records[1:])
+
+
+# Orthanc 1.10.1 logs no line per instance a C-MOVE sends (C-GET logs "Store SCU RQ"): lines captured from a
+# local stack moving a 3-instance study to WORKSTATION_1. The record counted 0; the count comes from the index.
+MOVE_SESSION = [
+    P
+    + "CommandDispatcher.cpp:664] (dicom) Association Acknowledged (Max Send PDV: 16370) to AET WORKSTATION_1 on IP 127.0.64.2",
+    P + 'OrthancMoveRequestHandler.cpp:326] (dicom) Move-SCU request received for AET "WORKSTATION_1"',
+    P + "OrthancMoveRequestHandler.cpp:334] (dicom)   (0008,0052)  QueryRetrieveLevel = STUDY",
+    P + "OrthancMoveRequestHandler.cpp:334] (dicom)   (0020,000d)  StudyInstanceUID = *** POTENTIAL PHI ***",
+    P
+    + 'OrthancMoveRequestHandler.cpp:73] (dicom) Sending resource 041f83dc-c0f64307-327c32c8-c209b93b-6dce99f0 to modality "WORKSTATION_1" in synchronous mode',
+    P
+    + 'DicomAssociation.cpp:275] (dicom) Opening a DICOM SCU connection without DICOM TLS from AET "PACSGUARD" to AET "WORKSTATION_1" on host 127.0.64.2:4243 (manufacturer: Generic, timeout: 10s)',
+    P
+    + "CommandDispatcher.cpp:929] (dicom) Finishing association with AET WORKSTATION_1 on IP 127.0.64.2: DUL Peer Requested Release",
+]
+
+
+def test_a_c_move_counts_the_instances_of_what_it_sent() -> None:
+    out: list[dict] = []
+    ops = DicomOperations(out.append, lambda _oid: ["1.2.9"], lambda oid: 3 if oid.startswith("041f83dc") else 0)
+    for line in MOVE_SESSION:
+        ops.line(line)
+    _accepted, move = out
+    assert (move["dicom_operation"], move["study_uids"], move["count"], move["destination"]) == (
+        "C-MOVE", ["1.2.9"], "3", "WORKSTATION_1"
+    )  # fmt: skip

@@ -289,6 +289,15 @@ def test_every_file_releasing_route_is_an_export_naming_its_studies(
     assert (rec["event_id"], got, rec["count"]) == ("110106", studies, str(len(studies)))
 
 
+def test_an_archive_made_by_post_is_an_export_naming_its_studies(tmp_path: Path) -> None:
+    """POST /studies/{id}/archive (Synchronous) hands the ZIP out: admin's was recorded as 110100, no studies."""
+    g = resolver_guard(tmp_path)
+    headers = {**basic("root"), "host": "pacs", "content-type": "application/json"}
+    assert g.http("POST", "/studies/s1/archive", "127.0.0.1", headers)
+    rec = lines(g)[-1]
+    assert (rec["event_id"], rec["study_uids"], rec["count"]) == ("110106", "1.2.3", "1")
+
+
 def test_fails_closed_when_the_sink_never_confirms_the_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A record the sink did not confirm as stored is not a record: the request is refused."""
     monkeypatch.setattr(guard_mod.audit, "ACK_TIMEOUT_S", 0.2)

@@ -128,6 +128,32 @@ def test_archives_named_in_the_body_are_refused(path: str) -> None:
     assert rbac.classify("POST", path) == "forbidden"
 
 
+# POST /{level}/{id}/archive|media hands the ZIP out at once (Synchronous) or as a job's output; admin got both as
+# "manage" (110100, no studies) on a live stack. The POST is an export of the study in its path; a job's output
+# names no study, so no role may fetch it (the synchronous POST and the GET routes release the same files).
+@pytest.mark.parametrize(
+    "path", ["/studies/abc/archive", "/patients/abc/media", "/series/abc/archive/", "/studies/abc/./media"]
+)
+def test_an_archive_made_by_post_is_an_export(path: str) -> None:
+    assert rbac.classify("POST", path) == "download"
+    d = rbac.decide("admin", "POST", path)
+    assert d.allowed and d.event_id == "110106"
+    assert not rbac.decide("technologist", "POST", path).allowed
+
+
+@pytest.mark.parametrize("path", ["/jobs/j1/archive", "/jobs/j1/media", "/jobs/j1/%61rchive", "/jobs/j1/anything/"])
+def test_a_jobs_output_is_refused_to_every_role(path: str) -> None:
+    d = rbac.decide("admin", "GET", path)
+    assert not d.allowed and d.event_id == "110113"
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/jobs/j1"), ("GET", "/jobs"), ("POST", "/jobs/j1/cancel"),
+                                              ("POST", "/jobs/j1/pause"), ("POST", "/jobs/j1/resume"),
+                                              ("POST", "/jobs/j1/resubmit")])  # fmt: skip
+def test_jobs_stay_manageable_by_admin(method: str, path: str) -> None:
+    assert rbac.decide("admin", method, path).allowed
+
+
 def test_every_role_that_may_read_pixels_gets_bulk_data_and_only_those() -> None:
     bulk = "/dicom-web/studies/1/series/2/instances/3/bulk/7fe00010"
     frames = "/dicom-web/studies/1/series/2/instances/3/frames/1"

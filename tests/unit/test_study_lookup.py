@@ -19,13 +19,15 @@ class FakeIndex:
 
     def __init__(self) -> None:
         self.rows: dict[str, tuple[int, list[str]]] = {INSTANCE: (3, ["1.2.3"]), PATIENT: (0, ["1.2.3"])}
+        self.counts: dict[str, int] = {}  # instances each resource holds ('instances=<n>' in the output)
         self.asked: list[str] = []
 
     def run(self, cmd: list[str], **_kw: object) -> subprocess.CompletedProcess[str]:
         oid = next(a.split("=", 1)[1] for a in cmd if a.startswith("id="))
         self.asked.append(oid)
         level, studies = self.rows.get(oid, (None, []))
-        out = "" if level is None else "\n".join([f"level={level}", *studies]) + "\n"
+        count = [f"instances={self.counts[oid]}"] if oid in self.counts else []
+        out = "" if level is None else "\n".join([f"level={level}", *count, *studies]) + "\n"
         return subprocess.CompletedProcess(cmd, 0, out, "")
 
 
@@ -69,3 +71,16 @@ def test_the_cache_is_bounded(index: FakeIndex) -> None:
         studies_of(oid)
     studies_of(ids[0])  # the oldest was dropped: asked again
     assert index.asked == [*ids, ids[0]]
+
+
+def test_the_instances_a_resource_holds_are_asked_every_time(index: FakeIndex) -> None:
+    """A C-MOVE sends every instance of the study it names; the study grows as instances arrive, so its count is
+    never cached (its study UID is)."""
+    look = study_lookup.StudyLookup("postgresql://orthanc@127.0.0.1/orthanc")
+    study = "0000aaaa-00000000-00000000-00000000-00000000"
+    index.rows[study] = (1, ["1.2.3"])
+    index.counts[study] = 2
+    assert look.instances_of(study) == 2
+    index.counts[study] = 3  # another instance of the study arrived
+    assert look.instances_of(study) == 3
+    assert look.instances_of("not-an-id") == 0 and look.studies_of(study) == ["1.2.3"]

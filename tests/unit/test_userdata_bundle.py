@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -60,13 +61,23 @@ def test_efs_is_mounted_with_tls_iam_and_the_access_point() -> None:
     assert {"tls", "iam", "accesspoint=fsap-2"} <= set(line.split()[3].split(","))
 
 
-def test_without_efs_utils_the_host_refuses_to_mount_insecurely(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_efs_utils_the_host_refuses_to_mount_insecurely(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from orthanc_config import aws_host
 
     monkeypatch.setattr(aws_host, "MOUNT_EFS", "/nonexistent/mount.efs")
-    profile = HostProfile(name="h", mode="aws", efs={"file_system_id": "fs-1", "access_point_id": "fsap-2"})
+    # Never this machine's own fstab or mount table, even when the check regresses (it once wrote /etc/fstab).
+    fstab = tmp_path / "fstab"
+    fstab.write_text("")
+    monkeypatch.setattr(aws_host, "FSTAB", fstab)
+    monkeypatch.setattr(aws_host.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
+    storage = tmp_path / "images"
+    profile = HostProfile(name="h", mode="aws", efs={"file_system_id": "fs-1", "access_point_id": "fsap-2"},
+                          storage_dir=str(storage))  # fmt: skip
     with pytest.raises(aws_host.AwsHostError, match="amazon-efs-utils"):
         aws_host.mount_image_store(profile, print)
+    assert fstab.read_text() == "" and not storage.exists()
 
 
 def user_data_of(synthesis) -> str:
