@@ -29,11 +29,17 @@ CREATED_FIRST_FACTORS = FIRST_FACTORS["off"]
 # No ALLOW_REFRESH_TOKEN_AUTH: Cognito refuses that flow on clients with refresh-token rotation; the ALB refreshes
 # through the token endpoint's refresh_token grant, which rotation supports
 # (https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-refresh-token.html).
+# The pool's inputs that infra.passkey_factor sets after creation when passkeys are on (pulumi-aws must not).
+PASSKEY_OWNED = ["signInPolicy", "webAuthnConfiguration", "mfaConfiguration", "softwareTokenMfaConfiguration"]
 AUTH_FLOWS = {
     "off": ["ALLOW_USER_SRP_AUTH"],
     "allowed": ["ALLOW_USER_AUTH", "ALLOW_USER_SRP_AUTH"],
     "required": ["ALLOW_USER_AUTH"],
 }
+
+
+def mfa_mode(s: IdentitySettings) -> str:
+    return "ON" if s.mfa else "OPTIONAL"
 
 
 def login_host(prefix: pulumi.Input[str], region: str) -> pulumi.Output[str]:
@@ -58,7 +64,7 @@ class Identity(pulumi.ComponentResource):
         self.pool = aws.cognito.UserPool(
             f"{name}-users",
             name=f"{ctx.prefix}-users",
-            mfa_configuration="ON" if s.mfa else "OPTIONAL",
+            mfa_configuration=mfa_mode(s),
             software_token_mfa_configuration=aws.cognito.UserPoolSoftwareTokenMfaConfigurationArgs(enabled=True),
             admin_create_user_config=aws.cognito.UserPoolAdminCreateUserConfigArgs(allow_admin_create_user_only=True),
             password_policy=aws.cognito.UserPoolPasswordPolicyArgs(
@@ -106,13 +112,13 @@ class Identity(pulumi.ComponentResource):
             deletion_protection="ACTIVE" if ctx.is_prod else "INACTIVE",
             # The configured passkey mode, so plan and audit can judge "enforced as configured".
             tags=ctx.tags("phi", **{"pacsguard:passkeys": s.passkeys}),
-            # With passkeys, infra.passkey_factor owns the WebAuthn settings and first factors after creation: the
-            # pool's own updates must not send back the created ones (it re-applies after any change of the pool).
+            # With passkeys, infra.passkey_factor owns the WebAuthn settings, the first factors and the MFA settings
+            # after creation: the pool's own updates must not send back the created ones (it re-applies after any
+            # change of the pool), and pulumi-aws answers a change of MFA or TOTP with a SetUserPoolMfaConfig
+            # without the passkey factor, which would make passkeys a single factor again.
             opts=pulumi.ResourceOptions.merge(
                 ctx.opts(self, phi=True),
-                pulumi.ResourceOptions(
-                    ignore_changes=["signInPolicy", "webAuthnConfiguration"] if s.passkeys != "off" else None
-                ),
+                pulumi.ResourceOptions(ignore_changes=PASSKEY_OWNED if s.passkeys != "off" else None),
             ),
         )
         if s.passkeys != "off":
@@ -122,6 +128,7 @@ class Identity(pulumi.ComponentResource):
                 ctx.region,
                 login_host(login_domain_prefix(ctx, s.domain_prefix), ctx.region),
                 FIRST_FACTORS[s.passkeys],
+                mfa_mode(s),
                 opts=child,
             )
         for group in PACS_GROUPS:

@@ -149,6 +149,7 @@ class _CapturingMonitor(pmocks.MockMonitor):
                     property_dependencies={k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
                     provider_region=self._provider_region(request.provider),
                     dependencies=sorted(set(request.dependencies)),
+                    ignore_changes=list(request.ignoreChanges),
                 )
             )
         return response

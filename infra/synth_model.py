@@ -23,6 +23,8 @@ class CapturedResource:
     provider_region: str | None = None
     # Every URN the engine waits for before creating this one: explicit depends_on and input references.
     dependencies: list[str] = field(default_factory=list)
+    # Inputs whose later changes the engine does not send to the provider (ResourceOptions.ignore_changes).
+    ignore_changes: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {

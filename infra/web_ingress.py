@@ -26,8 +26,10 @@ HEALTH_PATH = "/healthz"  # served by nginx itself: no PHI, no credentials
 def reauthenticate(session_timeout_minutes: int) -> dict[str, str]:
     """Cognito's managed-login session cookie (1 hour) outlives the ALB session: without these an expired ALB session
     would be silently renewed by Cognito, skipping the password, TOTP and passkey prompts (automatic logoff).
-    prompt=login asks for a fresh sign-in; max_age (OIDC, which Cognito's managed login documents for step-up
-    authentication) refuses to reuse any sign-in older than the logoff timeout even if prompt is ignored."""
+    prompt=login asks for a fresh sign-in; max_age (OIDC) refuses to reuse any sign-in older than the logoff timeout
+    even if prompt is ignored. AWS documents max_age on managed login's authorize and login endpoints, beside
+    acr_values, in a capability it is still rolling out (developer guide, "Authentication levels with ACR and AMR
+    claims": https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-step-up-authentication.html)."""
     return {"prompt": "login", "max_age": str(session_timeout_minutes * 60)}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from infra.aws_access import UNFOLLOWED, refusal, unfollowed_keys
 from stacks.settings import Settings
 
 STACKS_DIR = Path(__file__).resolve().parent
@@ -55,9 +56,15 @@ def settings_from_config(config: dict[str, Any], source: str) -> Settings:
         elif namespace not in ("aws", "pulumi"):
             raise SettingsError(f"{source}: unknown config namespace in {key!r}; use 'pacsguard:' or 'aws:'")
     try:
-        return Settings.model_validate(values)
+        settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(f"{source}: {_first_error(exc)}") from None
+    # The passkey-factor resource calls Cognito itself with the stack's aws: config; what it cannot follow is
+    # refused here, before any resource is declared, rather than half-way through a pulumi up.
+    refused = unfollowed_keys(config.get) if settings.identity.passkeys != "off" else []
+    if refused:
+        raise SettingsError(f"{source}: {refusal(refused)}")
+    return settings
 
 
 def load_settings(stack: str, stacks_dir: Path = STACKS_DIR) -> Settings:
@@ -79,9 +86,10 @@ def settings_from_pulumi_config() -> Settings:
         raw = project_cfg.get(name)
         if raw is not None:
             values[f"{PROJECT}:{name}"] = _maybe_json(raw)
-    region = pulumi.Config("aws").get("region")
-    if region:
-        values["aws:region"] = region
+    aws = pulumi.Config("aws")
+    for key in ("region", *UNFOLLOWED):
+        if aws.get(key):
+            values[f"aws:{key}"] = aws.get(key)
     try:
         return settings_from_config(values, f"stack {pulumi.get_stack()}")
     except SettingsError as exc:

@@ -203,10 +203,11 @@ class IdentitySettings(_Strict):
     def _deployable_passkeys(cls, v: str) -> str:
         if v == "required":
             raise ValueError(
-                "required cannot be enforced: Cognito keeps the password an allowed first factor of every user pool "
-                "(new users sign in with it to register a passkey), and telling a passkey sign-in from a password "
-                "one at the host would need Cognito's acr/amr token claims, which AWS is still rolling out without "
-                "documenting the passkey value; use allowed"
+                "required cannot be enforced: a user registers a passkey only while signed in "
+                "(StartWebAuthnRegistration takes the user's access token), so every pool needs another first factor; "
+                "the others AWS offers are PASSWORD, EMAIL_OTP and SMS_OTP, the two one-time codes are passwordless "
+                "sign-in, to which Cognito adds no MFA (it adds MFA to users whose first factor is the password), and "
+                "prod requires MFA; so the password stays a first factor; use allowed"
             )
         return v
 

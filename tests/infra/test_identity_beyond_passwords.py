@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from pathlib import Path
+
+import pytest
+import yaml
 
 from infra.alarms import AUDIT_FILTERS, TRAIL_FILTERS
-from infra.synth import Synthesis
+from infra.synth import Synthesis, synthesize
+from stacks.loader import read_stack_config
 from tests.infra.graph import named
 from tests.infra.test_hosts import user_data
 
@@ -150,6 +156,30 @@ def test_the_first_pulumi_up_makes_passkeys_count_as_mfa_then_a_first_factor(sta
     assert factor.inputs["first_factors"] == ["PASSWORD", "WEB_AUTHN"]
     assert factor.inputs["relying_party"] == pool.inputs["webAuthnConfiguration"]["relyingPartyId"]
     assert pool.urn in factor.property_dependencies["user_pool_id"]
+
+
+def test_pulumi_aws_never_sends_the_mfa_settings_without_the_passkey_factor(stack: Synthesis) -> None:
+    """pulumi-aws answers a change of the pool's MFA or TOTP with SetUserPoolMfaConfig without FactorConfiguration,
+    which makes passkeys a single factor again: the pool ignores later changes of both, and the factor resource
+    carries the settings' MFA mode and TOTP, which it sends together with the factor."""
+    pool = named(stack, "aws:cognito/userPool:UserPool", "identity-users")
+    owned = {"mfaConfiguration", "softwareTokenMfaConfiguration", "signInPolicy", "webAuthnConfiguration"}
+    assert owned <= set(pool.ignore_changes)
+    (factor,) = [r for r in stack.of_type("pulumi-python:dynamic:Resource") if r.name == "identity-passkey-factor"]
+    assert (
+        factor.inputs["mfa"] == pool.inputs["mfaConfiguration"] == ("ON" if stack.settings.identity.mfa else "OPTIONAL")
+    )
+    assert factor.inputs["totp"] is True and pool.inputs["softwareTokenMfaConfiguration"] == {"enabled": True}
+
+
+def test_without_passkeys_pulumi_aws_keeps_the_mfa_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    cfg = copy.deepcopy(read_stack_config("dev"))
+    cfg["pacsguard:identity"] = {**cfg.get("pacsguard:identity", {}), "passkeys": "off"}
+    folder = tmp_path_factory.mktemp("stacks")
+    (folder / "Pulumi.nopasskeys.yaml").write_text(yaml.safe_dump({"config": cfg}))
+    s = synthesize("nopasskeys", Path(folder))
+    pool = named(s, "aws:cognito/userPool:UserPool", "identity-users")
+    assert not pool.ignore_changes and not s.of_type("pulumi-python:dynamic:Resource")
 
 
 def test_passkey_factor_resource_only_with_passkeys(dev: Synthesis) -> None:

@@ -189,6 +189,22 @@ def test_pulumi_engine_config_errors_stop_the_program() -> None:
         settings_from_pulumi_config()
 
 
+def test_pulumi_up_stops_before_any_resource_on_a_role_the_passkey_factor_cannot_assume() -> None:
+    """`pulumi up` reads the aws: keys through pulumi.Config: a role there stops the program before it declares
+    anything, as the stack file does for `pacsguard plan`."""
+    import pulumi
+
+    from infra.synth import _StackMocks
+    from stacks.loader import pulumi_config_map, settings_from_pulumi_config
+
+    cfg = _prod()
+    cfg["aws:assumeRoles"] = [{"roleArn": "arn:aws:iam::123456789012:role/deployer"}]
+    pulumi.runtime.set_mocks(_StackMocks("eu-central-1"), project="pacsguard", stack="prod", preview=False)
+    pulumi.runtime.set_all_config(pulumi_config_map(cfg))
+    with pytest.raises(pulumi.RunError, match=r"aws:assumeRoles is set.*aws:profile"):
+        settings_from_pulumi_config()
+
+
 def test_world_open_web_entry_needs_an_explicit_setting() -> None:
     cfg = _dev()
     cfg["pacsguard:https"]["cidrs"] = ["0.0.0.0/0"]

@@ -16,12 +16,13 @@ def _with_identity(stack: str, **identity: Any) -> dict[str, Any]:
     return cfg
 
 
-def _reject(cfg: dict[str, Any], *fragments: str) -> None:
+def _reject(cfg: dict[str, Any], *fragments: str) -> str:
     with pytest.raises(SettingsError) as exc:
         settings_from_config(cfg, "Pulumi.test.yaml")
     assert "\n" not in str(exc.value)
     for f in fragments:
         assert f in str(exc.value), str(exc.value)
+    return str(exc.value)
 
 
 def test_prod_refuses_passkeys_off_and_dev_states_it() -> None:
@@ -30,9 +31,13 @@ def test_prod_refuses_passkeys_off_and_dev_states_it() -> None:
 
 
 def test_passkeys_default_to_allowed_and_required_is_refused_with_the_reason() -> None:
-    """required cannot be enforced by Cognito today (see the message): refused rather than deployed as a promise."""
+    """required cannot be enforced by Cognito (see the message): refused rather than deployed as a promise. The reasons
+    are AWS's own (API and developer guide), not the CDK construct's "password must be true"."""
     assert settings_from_config(read_stack_config("prod"), "x").identity.passkeys == "allowed"
-    _reject(_with_identity("prod", passkeys="required"), "identity.passkeys", "password an allowed first factor")
+    message = _reject(_with_identity("prod", passkeys="required"), "identity.passkeys", "access token")
+    for reason in ("StartWebAuthnRegistration", "EMAIL_OTP and SMS_OTP", "passwordless", "prod requires MFA"):
+        assert reason in message
+    assert "must be true" not in message
 
 
 def test_the_retired_manual_passkey_switch_is_refused_with_what_to_do() -> None:
@@ -50,3 +55,16 @@ def test_machine_clients_have_one_known_scope_and_unique_names() -> None:
     twice = [{"name": "x", "scope": "read"}, {"name": "x", "scope": "store"}]
     _reject(_with_identity("dev", machine_clients=twice), "unique")
     _reject(_with_identity("dev", machine_token_minutes=1440), "machine_token_minutes")
+
+
+@pytest.mark.parametrize("key", ["aws:assumeRole", "aws:assumeRoles", "aws:assumeRoleWithWebIdentity"])
+def test_a_role_the_passkey_factor_cannot_assume_is_refused_before_any_resource(key: str) -> None:
+    """The passkey-factor resource calls Cognito itself and follows aws:profile, keys and endpoints, not a role the aws
+    provider would assume: refused with what to do, rather than acting as the deployer's own identity."""
+    cfg = _with_identity("prod")
+    cfg[key] = {"roleArn": "arn:aws:iam::123456789012:role/deployer"}
+    message = _reject(cfg, key, "aws:profile", "role_arn")
+    assert "identity.passkeys: off" in message
+    cfg = _with_identity("dev", passkeys="off")
+    cfg[key] = {"roleArn": "arn:aws:iam::123456789012:role/deployer"}
+    assert settings_from_config(cfg, "x").identity.passkeys == "off"  # no resource calls Cognito itself
