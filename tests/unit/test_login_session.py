@@ -1,0 +1,176 @@
+"""The login-session resource's calls (infra/login_session.py): Cognito's pool session tracking is ENABLED before the
+ALB client's SSO-session reuse is set to 0, a refresh sees either changed outside Pulumi and the next `pulumi up`
+repairs it. moto 5.2.5 has none of the four session-configuration operations, so the client here is a real botocore
+client (requests validated against the installed model) whose calls are answered by a small Cognito that keeps the
+state and the rules AWS documents for them: the defaults (tracking DISABLED, 20 sessions per user, 60 minutes of SSO
+reuse) and the refusal of a client setting while the pool does not track sessions."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import dill
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from infra.login_session import PURPOSE, SSO_REUSE_MINUTES, TOKEN_SESSIONS_PER_USER, OutdatedBotocore, _Provider, apply
+
+REGION = "eu-west-1"
+POOL = f"{REGION}_AbCdEf123"
+CLIENT = "1example23456789alb0client"
+
+
+class FakeCognito:
+    """The session configuration of one pool and its clients, as AWS documents the four operations."""
+
+    def __init__(self) -> None:
+        self.tracking, self.per_user, self.reuse = "DISABLED", 20, {CLIENT: 60}
+        self.calls: list[str] = []
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        """A before-call handler: `params` is the serialised request, validated against the model."""
+        self.calls.append(model.name)
+        params = json.loads(params["body"])
+        name = model.name
+        if name == "SetUserPoolSessionConfiguration":
+            self.tracking, self.per_user = params["UserSessionTracking"], params["TokenSession"]["MaxPerUser"]
+        elif name == "SetUserPoolClientSessionConfiguration":
+            if self.tracking != "ENABLED":  # "session tracking must be enabled for the user pool"
+                return self._error("InvalidParameterException", "session tracking is not enabled for the user pool")
+            self.reuse[params["ClientId"]] = params["SSOSession"]["MaxValidityMinutes"]
+        elif not name.startswith("Get"):
+            raise AssertionError(f"unexpected call {name}")
+        out: dict[str, Any] = {"UserPoolId": params["UserPoolId"]}
+        if "ClientId" in params:
+            reuse = self.reuse[params["ClientId"]]
+            out |= {"ClientId": params["ClientId"], "SSOSession": {"MaxValidityMinutes": reuse}}
+        else:
+            out |= {"UserSessionTracking": self.tracking, "TokenSession": {"MaxPerUser": self.per_user}}
+        return AWSResponse("https://cognito-idp", 200, {}, None), out
+
+    @staticmethod
+    def _error(code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://cognito-idp", 400, {}, None), {"Error": {"Code": code, "Message": message}}
+
+    def writes(self) -> list[str]:
+        return [c for c in self.calls if c.startswith("Set")]
+
+
+def _client(cognito: FakeCognito, session: Any = None) -> Any:
+    session = session or boto3.session.Session(region_name=REGION)
+    c = session.client("cognito-idp", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    c.meta.events.register("before-call.cognito-idp.*", cognito)
+    return c
+
+
+def _props() -> dict[str, Any]:
+    return {
+        "purpose": PURPOSE,
+        "user_pool_id": POOL,
+        "client_id": CLIENT,
+        "region": REGION,
+        "tracking": "ENABLED",
+        "sessions_per_user": TOKEN_SESSIONS_PER_USER,
+        "sso_reuse_minutes": SSO_REUSE_MINUTES,
+    }
+
+
+def test_the_alb_client_never_silently_reuses_the_managed_login_session() -> None:
+    cognito = FakeCognito()  # a pool as pulumi-aws leaves it: AWS's defaults, 60 minutes of silent reuse
+    apply(_client(cognito), POOL, CLIENT, SSO_REUSE_MINUTES, TOKEN_SESSIONS_PER_USER)
+    assert cognito.writes() == ["SetUserPoolSessionConfiguration", "SetUserPoolClientSessionConfiguration"]
+    assert (cognito.tracking, cognito.per_user, cognito.reuse[CLIENT]) == ("ENABLED", 20, 0)
+
+
+def test_the_client_setting_alone_is_what_aws_refuses() -> None:
+    """The fake stands for AWS's rule: without pool session tracking the client's limit is refused (or dormant)."""
+    c = _client(FakeCognito())
+    with pytest.raises(c.exceptions.InvalidParameterException):
+        c.set_user_pool_client_session_configuration(
+            UserPoolId=POOL, ClientId=CLIENT, SSOSession={"MaxValidityMinutes": 0}
+        )
+
+
+def test_applying_again_writes_nothing() -> None:
+    cognito = FakeCognito()
+    apply(_client(cognito), POOL, CLIENT, 0, 20)
+    cognito.calls.clear()
+    apply(_client(cognito), POOL, CLIENT, 0, 20)
+    assert cognito.writes() == []
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        pytest.param(lambda f: setattr(f, "tracking", "DISABLED"), id="tracking-disabled"),
+        pytest.param(lambda f: f.reuse.__setitem__(CLIENT, 60), id="reuse-back-to-60"),
+    ],
+)
+def test_a_refresh_sees_the_drift_and_the_next_up_repairs_it(drift: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cognito = FakeCognito()
+    provider = _Provider()
+    monkeypatch.setattr(provider, "_client", lambda _props: _client(cognito))
+    props = provider.create(_props()).outs
+    read = provider.read(f"{POOL}/{CLIENT}/{PURPOSE}", props)
+    assert not provider.diff(read.id, read.outs, props).changes  # as declared: nothing to do
+    drift(cognito)  # someone changes it outside Pulumi
+    read = provider.read(read.id, props)
+    assert provider.diff(read.id, read.outs, props).changes
+    provider.update(read.id, read.outs, props)
+    assert (cognito.tracking, cognito.reuse[CLIENT]) == ("ENABLED", 0)
+
+
+def test_a_replaced_alb_client_gets_the_limit_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    cognito = FakeCognito()
+    cognito.reuse["2newalbclient"] = 60
+    provider = _Provider()
+    monkeypatch.setattr(provider, "_client", lambda _props: _client(cognito))
+    olds = provider.create(_props()).outs
+    news = {**_props(), "client_id": "2newalbclient"}
+    assert provider.diff("x", olds, news).changes
+    provider.update("x", olds, news)
+    assert cognito.reuse["2newalbclient"] == 0
+
+
+def _older_model_session(tmp_path: Path) -> Any:
+    """botocore with the installed Cognito model minus the session-configuration writes (as before AWS added them)."""
+    installed = Path(botocore.__file__).parent / "data" / "cognito-idp" / "2016-04-18"
+    model = json.loads(gzip.decompress((installed / "service-2.json.gz").read_bytes()))
+    for op in ("SetUserPoolSessionConfiguration", "SetUserPoolClientSessionConfiguration"):
+        del model["operations"][op]
+    target = tmp_path / "data" / "cognito-idp" / "2016-04-18"
+    target.mkdir(parents=True)
+    (target / "service-2.json").write_text(json.dumps(model))
+    for extra in installed.iterdir():
+        if extra.name.startswith("endpoint-rule-set"):
+            (target / extra.name).write_bytes(extra.read_bytes())
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.insert(0, str(tmp_path / "data"))
+    return boto3.session.Session(botocore_session=session, region_name=REGION)
+
+
+def test_an_older_botocore_is_refused_before_any_call(tmp_path: Path) -> None:
+    cognito = FakeCognito()
+    with pytest.raises(OutdatedBotocore, match=r"SetUserPoolSessionConfiguration.*upgrade boto3/botocore"):
+        apply(_client(cognito, _older_model_session(tmp_path)), POOL, CLIENT, 0, 20)
+    assert cognito.calls == []
+
+
+def test_the_provider_is_shipped_by_reference_and_follows_the_stack_config() -> None:
+    from pulumi.dynamic import Config, ConfigureRequest
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    blob = base64.b64decode(serialize_provider(_Provider()))
+    assert b"infra.login_session" in blob and b"def apply" not in blob
+    assert type(dill.loads(blob)) is _Provider  # noqa: S301  (our own bytes, just made)
+    provider = _Provider()
+    config = {"aws:region": "eu-central-1", "aws:endpoints": '[{"cognitoidp": "http://127.0.0.1:1"}]'}
+    provider.configure(ConfigureRequest(Config(raw_config=config, project_name="pacsguard")))
+    client = provider._client(_props())
+    assert client.meta.region_name == "eu-central-1" and client.meta.endpoint_url == "http://127.0.0.1:1"
