@@ -32,6 +32,9 @@ SSO_REUSE_MINUTES = 0  # always re-authenticate when the ALB sends the user to C
 # default (GetUserPoolSessionConfiguration answers 20 for a pool never configured), so enabling tracking changes nothing
 # else.
 TOKEN_SESSIONS_PER_USER = 20
+# The first botocore whose Cognito model has these operations, checked release by release (1.44.0 lacks them;
+# pyproject.toml requires at least this).
+MIN_BOTOCORE = "1.44.1"
 OPERATIONS = ("SetUserPoolSessionConfiguration", "SetUserPoolClientSessionConfiguration")
 READS = ("GetUserPoolSessionConfiguration", "GetUserPoolClientSessionConfiguration")
 
@@ -47,8 +50,8 @@ def require_operations(client: Any) -> None:
     if missing:
         raise OutdatedBotocore(
             f"botocore {botocore.__version__} does not know {', '.join(missing)}, which end Cognito's managed-login "
-            "session with the web session: upgrade boto3/botocore in the environment that runs pulumi "
-            "(pip install --upgrade boto3 botocore), then run pulumi up again"
+            f"session with the web session: install boto3/botocore {MIN_BOTOCORE} or later in the environment that "
+            f"runs pulumi (pip install 'botocore>={MIN_BOTOCORE}'), then run pulumi up again"
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ import dill
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from infra.login_session import PURPOSE, SSO_REUSE_MINUTES, TOKEN_SESSIONS_PER_USER, OutdatedBotocore, _Provider, apply
+from infra.login_session import (
+    MIN_BOTOCORE,
+    PURPOSE,
+    SSO_REUSE_MINUTES,
+    TOKEN_SESSIONS_PER_USER,
+    OutdatedBotocore,
+    _Provider,
+    apply,
+)
 
 REGION = "eu-west-1"
 POOL = f"{REGION}_AbCdEf123"
@@ -157,7 +166,7 @@ def _older_model_session(tmp_path: Path) -> Any:
 
 def test_an_older_botocore_is_refused_before_any_call(tmp_path: Path) -> None:
     cognito = FakeCognito()
-    with pytest.raises(OutdatedBotocore, match=r"SetUserPoolSessionConfiguration.*upgrade boto3/botocore"):
+    with pytest.raises(OutdatedBotocore, match=rf"SetUserPoolSessionConfiguration.*botocore {MIN_BOTOCORE} or later"):
         apply(_client(cognito, _older_model_session(tmp_path)), POOL, CLIENT, 0, 20)
     assert cognito.calls == []
 
@@ -174,3 +183,9 @@ def test_the_provider_is_shipped_by_reference_and_follows_the_stack_config() -> 
     provider.configure(ConfigureRequest(Config(raw_config=config, project_name="pacsguard")))
     client = provider._client(_props())
     assert client.meta.region_name == "eu-central-1" and client.meta.endpoint_url == "http://127.0.0.1:1"
+
+
+def test_the_package_requires_a_botocore_that_knows_the_session_configuration() -> None:
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    pins = {d.split(">=")[0]: d.split(">=")[1].split(",")[0] for d in project["dependencies"] if ">=" in d}
+    assert pins["boto3"] == MIN_BOTOCORE and pins["botocore"] == MIN_BOTOCORE
