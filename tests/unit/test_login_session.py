@@ -21,6 +21,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from infra.login_session import (
+    EMULATOR_SKIP,
     MIN_BOTOCORE,
     PURPOSE,
     SSO_REUSE_MINUTES,
@@ -189,3 +190,41 @@ def test_the_package_requires_a_botocore_that_knows_the_session_configuration() 
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     pins = {d.split(">=")[0]: d.split(">=")[1].split(",")[0] for d in project["dependencies"] if ">=" in d}
     assert pins["boto3"] == MIN_BOTOCORE and pins["botocore"] == MIN_BOTOCORE
+
+
+def _html_500(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    """moto's answer to an operation it does not have: an HTML error page."""
+    return AWSResponse("http://127.0.0.1", 500, {}, None), {
+        "Error": {"Code": "500", "Message": "<!doctype html><title>500 Internal Server Error</title>"}
+    }
+
+
+def test_an_emulator_stack_without_the_operations_deploys_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The emulator stack points Cognito at moto, which has none of the four operations: its pulumi up goes on."""
+    from pulumi.dynamic import Config, ConfigureRequest
+
+    provider = _Provider()
+    endpoint = '[{"cognitoidp": "http://127.0.0.1:4566"}]'
+    provider.configure(ConfigureRequest(Config(raw_config={"aws:endpoints": endpoint}, project_name="pacsguard")))
+    c = boto3.session.Session(region_name=REGION).client(
+        "cognito-idp", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    c.meta.events.register("before-call.cognito-idp.*", _html_500)
+    monkeypatch.setattr(provider, "_client", lambda _props: c)
+    assert provider.create(_props()).outs["sso_reuse_minutes"] == 0
+    assert EMULATOR_SKIP in capsys.readouterr().err
+    assert provider.read("x", _props()).outs == _props()
+
+
+def test_on_aws_an_error_stops_the_up() -> None:
+    """Without an emulator endpoint in the stack config the same answer is an error, never a silent skip."""
+    provider = _Provider()
+    c = boto3.session.Session(region_name=REGION).client(
+        "cognito-idp", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    c.meta.events.register("before-call.cognito-idp.*", _html_500)
+    provider._client = lambda _props: c  # type: ignore[method-assign]
+    with pytest.raises(c.exceptions.ClientError):
+        provider.create(_props())
