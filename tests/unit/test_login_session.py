@@ -8,14 +8,12 @@ reuse) and the refusal of a client setting while the pool does not track session
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.session
 import dill
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -30,6 +28,7 @@ from infra.login_session import (
     _Provider,
     apply,
 )
+from tests.unit.older_cognito_model import older_model_session
 
 REGION = "eu-west-1"
 POOL = f"{REGION}_AbCdEf123"
@@ -150,19 +149,12 @@ def test_a_replaced_alb_client_gets_the_limit_too(monkeypatch: pytest.MonkeyPatc
 
 def _older_model_session(tmp_path: Path) -> Any:
     """botocore with the installed Cognito model minus the session-configuration writes (as before AWS added them)."""
-    installed = Path(botocore.__file__).parent / "data" / "cognito-idp" / "2016-04-18"
-    model = json.loads(gzip.decompress((installed / "service-2.json.gz").read_bytes()))
-    for op in ("SetUserPoolSessionConfiguration", "SetUserPoolClientSessionConfiguration"):
-        del model["operations"][op]
-    target = tmp_path / "data" / "cognito-idp" / "2016-04-18"
-    target.mkdir(parents=True)
-    (target / "service-2.json").write_text(json.dumps(model))
-    for extra in installed.iterdir():
-        if extra.name.startswith("endpoint-rule-set"):
-            (target / extra.name).write_bytes(extra.read_bytes())
-    session = botocore.session.get_session()
-    session.get_component("data_loader").search_paths.insert(0, str(tmp_path / "data"))
-    return boto3.session.Session(botocore_session=session, region_name=REGION)
+
+    def without_session_operations(model: dict[str, Any]) -> None:
+        for op in ("SetUserPoolSessionConfiguration", "SetUserPoolClientSessionConfiguration"):
+            del model["operations"][op]
+
+    return older_model_session(tmp_path, REGION, without_session_operations)
 
 
 def test_an_older_botocore_is_refused_before_any_call(tmp_path: Path) -> None:
