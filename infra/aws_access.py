@@ -53,10 +53,9 @@ def unfollowed_keys(get: Callable[[str], Any]) -> list[str]:
 
 def refusal(keys: list[str]) -> str:
     return (
-        f"{', '.join(keys)} is set, and the passkey-factor resource (infra/passkey_factor.py, which calls Cognito "
-        "itself) cannot follow it, so it would act as another identity than the aws provider: put the role in an AWS "
-        "profile (role_arn and source_profile in ~/.aws/config) and set aws:profile instead, or set "
-        "identity.passkeys: off"
+        f"{', '.join(keys)} is set, and the resources that call Cognito themselves (infra/login_session.py, "
+        "infra/passkey_factor.py) cannot follow it, so they would act as another identity than the aws provider: put "
+        "the role in an AWS profile (role_arn and source_profile in ~/.aws/config) and set aws:profile instead"
     )
 
 

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from infra.context import StackContext
 from infra.login_domain import login_domain_prefix
+from infra.login_session import LoginSession
 from infra.passkey_factor import PasskeyFactor
 from stacks.settings import IdentitySettings
 
@@ -179,6 +180,8 @@ class Identity(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Cognito's own (managed-login) session must not sign the user back in once the ALB session ended.
+        LoginSession(f"{name}-login-session", self.pool, self.client, ctx.region, opts=child)
         if s.passkeys != "off":
             # Managed login shows its pages to a client only once the client has a branding style.
             aws.cognito.ManagedLoginBranding(

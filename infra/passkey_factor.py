@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from infra.aws_access import AwsAccess, from_config
+from infra.cognito_provider import CognitoProvider
 
 PASSKEY_AS_MFA = "MULTI_FACTOR_WITH_USER_VERIFICATION"
 PURPOSE = "passkey-factor"  # how the plan finds this resource among dynamic ones
@@ -111,18 +111,7 @@ def _norm(key: str, value: Any) -> Any:
     return sorted(value) if key == "first_factors" and isinstance(value, list) else value
 
 
-class _Provider(pulumi.dynamic.ResourceProvider):
-    access: AwsAccess | None = None  # set by configure() in the provider's process, from the stack's aws: config
-
-    def configure(self, req: pulumi.dynamic.ConfigureRequest) -> None:
-        self.access = from_config(req.config.get)
-
-    def _client(self, props: dict[str, Any]) -> Any:
-        access = self.access or AwsAccess()
-        if not access.region:  # no aws:region in the config: the stack's region, as the plan resolved it
-            access = AwsAccess(**{**access.__dict__, "region": props["region"]})
-        return access.cognito_client()
-
+class _Provider(CognitoProvider):
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         apply(self._client(props), props["user_pool_id"], props["relying_party"], props["first_factors"], props["mfa"])
         return pulumi.dynamic.CreateResult(id_=f"{props['user_pool_id']}/{PURPOSE}", outs=props)

@@ -59,9 +59,10 @@ def settings_from_config(config: dict[str, Any], source: str) -> Settings:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(f"{source}: {_first_error(exc)}") from None
-    # The passkey-factor resource calls Cognito itself with the stack's aws: config; what it cannot follow is
-    # refused here, before any resource is declared, rather than half-way through a pulumi up.
-    refused = unfollowed_keys(config.get) if settings.identity.passkeys != "off" else []
+    # The program's own Cognito resources (the login session on every stack, the passkey factor) call Cognito with
+    # the stack's aws: config; what they cannot follow is refused here, before any resource is declared, rather than
+    # half-way through a pulumi up.
+    refused = unfollowed_keys(config.get)
     if refused:
         raise SettingsError(f"{source}: {refusal(refused)}")
     return settings

@@ -375,8 +375,11 @@ def app_clients(cx: CloudContext) -> list[facts.AppClient]:
     names = {"access": "AccessToken", "id": "IdToken", "refresh": "RefreshToken"}
     out = []
     for pool in pools:
+        tracking = identity_clients.session_tracking(cx.api, pool["Id"])
         for r in identity_clients.app_clients(cx.api, pool["Id"]):
             units = r.get("TokenValidityUnits") or {}
+            user = "client_credentials" not in (r.get("AllowedOAuthFlows") or ())  # machine clients have no SSO session
+            reuse = identity_clients.sso_reuse_minutes(cx.api, pool["Id"], r["ClientId"]) if user else None
             out.append(
                 facts.AppClient(
                     name=f"{pool['Id']}/{r.get('ClientName', r['ClientId'])}",
@@ -387,6 +390,8 @@ def app_clients(cx: CloudContext) -> list[facts.AppClient]:
                     rotation=(r.get("RefreshTokenRotation") or {}).get("Feature") == "ENABLED",
                     session_minutes=min(sessions) if sessions else None,
                     jwt_verified=jwt,
+                    sso_reuse_minutes=reuse if tracking else None,  # dormant while the pool does not track sessions
+                    sso_known=tracking is not None and (reuse is not None or not user),
                 )
             )
     return out

@@ -6,6 +6,8 @@ Most actions are service:Operation; S3 and a few others differ, so they are list
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 SERVICE_PREFIX = {"cognito-idp": "cognito-idp", "s3control": "s3", "resourcegroupstaggingapi": "tag"}
 EXCEPTIONS = {
@@ -47,3 +49,15 @@ def auditor_policy(calls: set[tuple[str, str]]) -> dict:
 
 def render_policy(calls: set[tuple[str, str]]) -> str:
     return json.dumps(auditor_policy(calls), indent=2) + "\n"
+
+
+# Every API call a collector or check can make is written as a literal; calls a fixture account never reaches (an
+# IAM user's keys, a public snapshot, a backup selection) must be in the policy all the same, or a real audit is
+# denied them and reports an error where a verdict belongs.
+_CALL = re.compile(r'api\.(?:call|pages)\(\s*"([a-z0-9-]+)",\s*"([A-Za-z0-9]+)"')
+_CLOUD = Path(__file__).resolve().parent
+
+
+def source_calls(root: Path = _CLOUD) -> set[tuple[str, str]]:
+    """The (service, operation) pairs written in the cloud layer's code."""
+    return {m.groups() for f in sorted(root.rglob("*.py")) for m in _CALL.finditer(f.read_text())}  # type: ignore[misc]

@@ -10,6 +10,7 @@ EMERGENCY_GROUP = "emergency"
 BREAK_GLASS_PURPOSE = "break-glass"  # the pacsguard:purpose tag of the sealed credential
 PASSKEY_AS_MFA = "MULTI_FACTOR_WITH_USER_VERIFICATION"  # not declarable with pulumi-aws 7.51: infra/passkey_factor.py
 PASSKEY_FACTOR_PURPOSE = "passkey-factor"  # the purpose input of that dynamic resource
+LOGIN_SESSION_PURPOSE = "login-session"  # the dynamic resource that limits the SSO session (infra/login_session.py)
 DEFAULT_SESSION_MINUTES = 604800 / 60  # an authenticate-cognito action without session_timeout: 7 days
 # Cognito's defaults when a validity or its unit is not given.
 DEFAULT_MINUTES = {"access": 60, "id": 60, "refresh": 30 * 24 * 60}

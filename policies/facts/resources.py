@@ -253,6 +253,11 @@ class AppClient:
     session_minutes: float | None  # the shortest web session of the listeners that sign users in; None: none does
     jwt_verified: bool | None  # a listener rule verifies the pool's JWTs before forwarding; None: the endpoint
     # cannot hold such a rule (an emulator without the jwt-validation action)
+    # How long Cognito's managed-login (SSO) session may sign this client's users in again without a fresh sign-in:
+    # the client's SSOSession.MaxValidityMinutes while the pool tracks sessions; None: not set, or the pool does not
+    # track sessions (the limit is dormant and AWS's 60-minute cookie holds).
+    sso_reuse_minutes: float | None = None
+    sso_known: bool = True  # False: the endpoint cannot answer the session configuration (moto lacks it)
 
 
 @dataclass(frozen=True)

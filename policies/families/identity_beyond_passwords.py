@@ -18,6 +18,7 @@ from policies.model import ENDPOINT, Citations, Control
 MACHINE_SCOPES = ("pacs/read", "pacs/store")
 MAX_MACHINE_TOKEN_MINUTES = 60
 MAX_REFRESH_MINUTES = 60  # Cognito's minimum: the ALB session, not the refresh token, bounds the session
+DEFAULT_SSO_REUSE_MINUTES = 60  # AWS's default SSO-session reuse of a client never configured
 
 
 def is_machine(f: AppClient) -> bool:
@@ -62,6 +63,29 @@ def judge_user_client(f: AppClient) -> str | None:
         return f"refresh tokens live {f.minutes['refresh']:.0f} minutes; at most {MAX_REFRESH_MINUTES}"
     if not f.rotation:
         return "refresh tokens are not rotated (a stolen one stays usable)"
+    if f.sso_known:
+        reuse = f.sso_reuse_minutes
+        if reuse is None:
+            return (
+                "no SSO-session limit with the pool's session tracking on: Cognito's managed-login session signs "
+                f"users back in silently for up to {DEFAULT_SSO_REUSE_MINUTES} minutes after the "
+                f"{session_minutes:.0f}-minute session ends"
+            )
+        if reuse > session_minutes:
+            return (
+                f"Cognito's managed-login session is reused silently for {reuse:.0f} minutes, beyond the "
+                f"{session_minutes:.0f}-minute session"
+            )
+    return None
+
+
+def _sso_unknown(f: AppClient) -> tuple[str, str] | None:
+    if not f.sso_known:
+        return (
+            "the endpoint cannot answer GetUserPoolSessionConfiguration: unknown whether Cognito's managed-login "
+            "session signs users back in after the web session",
+            ENDPOINT,
+        )
     return None
 
 
@@ -163,8 +187,10 @@ CONTROLS = [
         severity="high",
         rationale="Ending the ALB cookie is not a logoff if Cognito's managed-login session or a refresh token signs "
         "the user back in without the password and second factor.",
-        remediation="Token validity <= web.session_timeout_minutes, refresh tokens rotated and <= 60 minutes, and "
-        "prompt=login with max_age <= the session timeout (seconds) on the ALB's authenticate-cognito action.",
+        remediation="Token validity <= web.session_timeout_minutes, refresh tokens rotated and <= 60 minutes, "
+        "prompt=login with max_age <= the session timeout (seconds) on the ALB's authenticate-cognito action, and the "
+        "pool's session tracking ENABLED with the ALB client's SSO-session reuse (MaxValidityMinutes) at most the "
+        "timeout (infra/login_session.py sets 0).",
         citations=Citations(hipaa=(c.AUTO_LOGOFF, c.AUTHENTICATION), gdpr=(c.GDPR_CIA,)),
         **judged_each(
             judged(
@@ -175,9 +201,10 @@ CONTROLS = [
             judged(
                 kinds.APP_CLIENTS,
                 judge_user_client,
-                "tokens end with the session",
+                "tokens and Cognito's own session end with the web session",
                 applies=lambda f: not is_machine(f),
                 applies_to="user (browser) clients",
+                unjudged=_sso_unknown,
             ),
         ),
         layers_extra=("wire",),

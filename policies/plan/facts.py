@@ -382,6 +382,7 @@ def app_clients(g: PlanGraph) -> list[facts.AppClient]:
     out = []
     for r in g.of(CLIENT):
         i = r.inputs
+        session = _login_session(g, r)
         units = i.get("tokenValidityUnits") or {}
         out.append(
             facts.AppClient(
@@ -396,9 +397,23 @@ def app_clients(g: PlanGraph) -> list[facts.AppClient]:
                 rotation=(i.get("refreshTokenRotation") or {}).get("feature") == "ENABLED",
                 session_minutes=min(sessions) if sessions else None,
                 jwt_verified=jwt,
+                sso_reuse_minutes=(
+                    session.inputs.get("sso_reuse_minutes")
+                    if session and session.inputs.get("tracking") == "ENABLED"
+                    else None
+                ),
             )
         )
     return out
+
+
+def _login_session(g: PlanGraph, client: Res) -> Res | None:
+    """The dynamic resource that sets this client's SSO-session reuse (infra/login_session.py), joined to the client
+    through its client_id."""
+    for r in g.of(DYNAMIC):
+        if r.inputs.get("purpose") == cognito.LOGIN_SESSION_PURPOSE and r.depends_on("client_id", client):
+            return r
+    return None
 
 
 def listener_rules(g: PlanGraph) -> list[facts.ListenerRule]:

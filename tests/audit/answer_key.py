@@ -231,6 +231,10 @@ EMULATOR_LIMITS = {
     "IAM-ROOT-MFA": ("fail", "moto cannot enable MFA on the root user"),
     "IAM-PASSKEYS": ("skipped", "moto accepts WebAuthnConfiguration but never returns it"),
     "IAM-MACHINE-TOKENS": ("skipped", "moto's ELBv2 refuses the jwt-validation action: no rule can verify the tokens"),
+    "IAM-AUTO-LOGOFF": (
+        "skipped",
+        "moto lacks Get(UserPool|UserPoolClient)SessionConfiguration: Cognito's own session",
+    ),
 }
 # Controls no break here can reach on moto, checked with AWS-shaped answers instead (test_audit_contract.py).
 STUBBED = {

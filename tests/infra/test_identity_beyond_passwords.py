@@ -179,13 +179,31 @@ def test_without_passkeys_pulumi_aws_keeps_the_mfa_settings(tmp_path_factory: py
     (folder / "Pulumi.nopasskeys.yaml").write_text(yaml.safe_dump({"config": cfg}))
     s = synthesize("nopasskeys", Path(folder))
     pool = named(s, "aws:cognito/userPool:UserPool", "identity-users")
-    assert not pool.ignore_changes and not s.of_type("pulumi-python:dynamic:Resource")
+    assert not pool.ignore_changes
+    # Only the login session (every stack) calls Cognito itself: no passkey factor.
+    assert [r.name for r in s.of_type("pulumi-python:dynamic:Resource")] == ["identity-login-session"]
 
 
 def test_passkey_factor_resource_only_with_passkeys(dev: Synthesis) -> None:
     from infra.identity import Identity  # noqa: F401  (the stack under test is the dev one, passkeys allowed)
 
-    assert [r.name for r in dev.of_type("pulumi-python:dynamic:Resource")] == ["identity-passkey-factor"]
+    names = sorted(r.name for r in dev.of_type("pulumi-python:dynamic:Resource"))
+    assert names == ["identity-login-session", "identity-passkey-factor"]
+
+
+def test_cognito_never_silently_reuses_its_own_session_for_the_alb(stack: Synthesis) -> None:
+    """Managed login's SSO session signs users back in for 60 minutes by AWS's default, whatever the ALB's session:
+    the login-session resource enables the pool's session tracking (without it the client limit is dormant) and sets
+    the ALB client's SSO-session reuse to 0, on dev and prod. Machine clients have no SSO session and get none."""
+    (session,) = [r for r in stack.of_type("pulumi-python:dynamic:Resource") if r.name == "identity-login-session"]
+    assert session.inputs["tracking"] == "ENABLED"
+    assert session.inputs["sso_reuse_minutes"] == 0
+    assert session.inputs["sso_reuse_minutes"] <= stack.settings.web.session_timeout_minutes
+    assert session.inputs["sessions_per_user"] == 20  # AWS's default, sent because the call replaces it
+    pool = named(stack, "aws:cognito/userPool:UserPool", "identity-users")
+    alb = named(stack, CLIENT, "identity-alb-client")
+    assert pool.urn in session.property_dependencies["user_pool_id"]
+    assert session.property_dependencies["client_id"] == [alb.urn]
 
 
 def test_rotating_clients_leave_out_the_refresh_flow_and_machine_clients_allow_no_user_sign_in(

@@ -57,6 +57,32 @@ def test_tokens_outliving_the_session_fail(dev_graph: PlanGraph) -> None:
     assert any("beyond the 15-minute session" in m for m in failures("IAM-AUTO-LOGOFF", long(dev_graph)))
 
 
+@pytest.mark.parametrize(
+    "mutation,expected",
+    [
+        pytest.param(lambda: _drop("identity-login-session"), "no SSO-session limit", id="no-login-session"),
+        pytest.param(lambda: edit("identity-login-session", tracking="DISABLED"), "no SSO-session limit", id="dormant"),
+        pytest.param(
+            lambda: edit("identity-login-session", sso_reuse_minutes=60),
+            "reused silently for 60 minutes, beyond the 15-minute session",
+            id="reuse-60",
+        ),
+    ],
+)
+def test_cognito_session_that_outlives_the_web_session_fails(dev_graph: PlanGraph, mutation, expected: str) -> None:
+    """Without the login session, with the pool not tracking sessions (the client limit dormant), or with a reuse
+    longer than the timeout, managed login signs the user back in silently after the ALB session ended."""
+    msgs = failures("IAM-AUTO-LOGOFF", mutation()(dev_graph))
+    assert any(expected in m for m in msgs), msgs
+    assert failures("IAM-AUTO-LOGOFF", edit("identity-login-session", sso_reuse_minutes=15)(dev_graph)) == []
+
+
+def _drop(name: str):
+    from tests.policies.mutations import drop
+
+    return drop(name)
+
+
 def test_required_passkeys_with_a_password_factor_fail(dev_graph: PlanGraph) -> None:
     lax = edit("identity-users", **{"tags.pacsguard:passkeys": "required"})
     assert any("password is still a first factor" in m for m in failures("IAM-PASSKEYS", lax(dev_graph)))

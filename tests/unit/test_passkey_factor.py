@@ -4,7 +4,6 @@ given). moto accepts WebAuthnConfiguration but never returns it, so the requests
 
 from __future__ import annotations
 
-import gzip
 import json
 import tomllib
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.session
 import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
@@ -20,6 +18,7 @@ from pulumi.dynamic import Config, ConfigureRequest
 
 from infra.aws_access import AwsAccess, AwsConfigError
 from infra.passkey_factor import MIN_BOTOCORE, PASSKEY_AS_MFA, OutdatedBotocore, _Provider, apply
+from tests.unit.older_cognito_model import older_model_session
 
 REGION = "eu-west-1"
 RP = "pacsguard-prod-0a1b2c.auth.eu-west-1.amazoncognito.com"
@@ -251,18 +250,11 @@ def test_a_role_in_the_stack_config_is_refused_with_what_to_do(key: str) -> None
 
 def _older_model_client(tmp_path: Path) -> Any:
     """A Cognito client whose service model predates FactorConfiguration (as botocore before 1.42.90 has it)."""
-    installed = Path(botocore.__file__).parent / "data" / "cognito-idp" / "2016-04-18"
-    model = json.loads(gzip.decompress((installed / "service-2.json.gz").read_bytes()))
-    del model["shapes"]["WebAuthnConfigurationType"]["members"]["FactorConfiguration"]
-    target = tmp_path / "data" / "cognito-idp" / "2016-04-18"
-    target.mkdir(parents=True)
-    (target / "service-2.json").write_text(json.dumps(model))
-    for extra in installed.iterdir():
-        if extra.name.startswith("endpoint-rule-set"):
-            (target / extra.name).write_bytes(extra.read_bytes())
-    session = botocore.session.get_session()
-    session.get_component("data_loader").search_paths.insert(0, str(tmp_path / "data"))
-    return boto3.session.Session(botocore_session=session, region_name=REGION).client("cognito-idp")
+
+    def without_factor(model: dict[str, Any]) -> None:
+        del model["shapes"]["WebAuthnConfigurationType"]["members"]["FactorConfiguration"]
+
+    return older_model_session(tmp_path, REGION, without_factor).client("cognito-idp")
 
 
 def test_an_older_botocore_is_refused_before_any_call(cognito: Any, tmp_path: Path) -> None:
@@ -277,7 +269,11 @@ def test_an_older_botocore_is_refused_before_any_call(cognito: Any, tmp_path: Pa
 def test_the_package_requires_a_botocore_that_knows_the_factor() -> None:
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     pins = {d.split(">=")[0]: d.split(">=")[1].split(",")[0] for d in project["dependencies"] if ">=" in d}
-    assert pins["boto3"] == MIN_BOTOCORE and pins["botocore"] == MIN_BOTOCORE
+
+    def release(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split("."))
+
+    assert release(pins["boto3"]) >= release(MIN_BOTOCORE) and release(pins["botocore"]) >= release(MIN_BOTOCORE)
 
 
 def test_mfa_and_totp_come_from_the_settings_with_the_factor(cognito: Any) -> None:

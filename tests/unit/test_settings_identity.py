@@ -58,13 +58,13 @@ def test_machine_clients_have_one_known_scope_and_unique_names() -> None:
 
 
 @pytest.mark.parametrize("key", ["aws:assumeRole", "aws:assumeRoles", "aws:assumeRoleWithWebIdentity"])
-def test_a_role_the_passkey_factor_cannot_assume_is_refused_before_any_resource(key: str) -> None:
-    """The passkey-factor resource calls Cognito itself and follows aws:profile, keys and endpoints, not a role the aws
-    provider would assume: refused with what to do, rather than acting as the deployer's own identity."""
-    cfg = _with_identity("prod")
+@pytest.mark.parametrize("stack,passkeys", [("prod", "allowed"), ("dev", "off")])
+def test_a_role_the_cognito_resources_cannot_assume_is_refused_before_any_resource(
+    key: str, stack: str, passkeys: str
+) -> None:
+    """The login-session resource (every stack) and the passkey factor call Cognito themselves and follow aws:profile,
+    keys and endpoints, not a role the aws provider would assume: refused with what to do, rather than acting as the
+    deployer's own identity, with or without passkeys."""
+    cfg = _with_identity(stack, passkeys=passkeys)
     cfg[key] = {"roleArn": "arn:aws:iam::123456789012:role/deployer"}
-    message = _reject(cfg, key, "aws:profile", "role_arn")
-    assert "identity.passkeys: off" in message
-    cfg = _with_identity("dev", passkeys="off")
-    cfg[key] = {"roleArn": "arn:aws:iam::123456789012:role/deployer"}
-    assert settings_from_config(cfg, "x").identity.passkeys == "off"  # no resource calls Cognito itself
+    _reject(cfg, key, "aws:profile", "role_arn", "infra/login_session.py")
