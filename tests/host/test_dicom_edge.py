@@ -178,20 +178,28 @@ def test_orthanc_dicom_port_answers_nginx_only(stack: dict) -> None:
     assert as_nginx.returncode == 0, as_nginx.stderr  # the port is up: the firewall is what keeps others out
 
 
+def _closed_at_once(d: dict, unbound: str) -> bool:
+    extra = socket.create_connection((d["host"], d["port"]), source_address=(unbound, 0), timeout=3)
+    extra.settimeout(3)
+    try:
+        return extra.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        extra.close()
+
+
 def test_one_source_holds_at_most_its_connection_limit(stack: dict) -> None:
     d, unbound = stack["dicom"], stack["source_addresses"]["unbound"]
     limit = int(re.search(r"limit_conn pacsguard_dicom (\d+);", Path(stack["nginx_config"]).read_text()).group(1))
     held = [socket.create_connection((d["host"], d["port"]), source_address=(unbound, 0)) for _ in range(limit)]
     try:
-        extra = socket.create_connection((d["host"], d["port"]), source_address=(unbound, 0), timeout=3)
-        extra.settimeout(3)
-        try:
-            closed = extra.recv(1) == b""
-        except ConnectionResetError:
-            closed = True
-        except TimeoutError:
-            closed = False
-        extra.close()
+        # nginx counts a connection when a worker takes it from the accept queue. With two workers, the extra one
+        # can be counted before the other worker has counted the last held ones (CI saw it once under load), so
+        # it is tried a few times; without the limit every try stays open.
+        closed = any(_closed_at_once(d, unbound) for _ in range(5))
         assert closed, "a connection beyond the per-source limit was kept open"
         m = modality(stack, "MODALITY_CT")
         assert echo_status(associate(stack, aet=m["aet"], ctx=modality_ctx(stack, m["aet"]))) == 0
