@@ -1,7 +1,7 @@
 """Where the API's added time goes: WADO-RS, QIDO-RS and rendered requests on one hardened stack, with its parts
 removed one at a time (measurement-only variants), beside plain Orthanc on PostgreSQL, in one run.
 
-    sudo .venv/bin/python -m benchmarks.api_path [--requests 60] [--rounds 3]
+    sudo .venv/bin/python -m benchmarks.api_path [--requests 60] [--rounds 4] [--instances 100]
 
 Paths, each one kept-alive connection from a client inside the target's network namespace (Debian's Python,
 stdlib only, as nginx's user www-data), request by request in rotating order:
@@ -15,7 +15,8 @@ Variants of the hardened stack (index_path.Stack restarts Orthanc for each; neve
 - empty_filter: a PythonScript whose request filter allows everything: the call into Python by itself;
 - no_basic_auth: AuthenticationEnabled off (the plugin still takes the user from the Basic header);
 - no_gdcm: the GDCM decoder plugin not loaded (when the stack loads it);
-- no_access_syslog: nginx's access line to the audit sink removed (the access log file stays).
+- no_access_syslog: nginx's access line to the audit sink removed (the access log file stays);
+- sink_nice: the audit sink's threads at nice -10 (the product runs it at 0).
 Per variant and round the plain_pg requests run beside it, so drift falls on all alike. Then, as shipped: CPU ms
 per request of every program in the namespace for the nginx and the direct path, the lines Orthanc writes to its
 log per request (--verbose-dicom and DeidentifyLogs only act on log lines), and SQL statements per request.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -51,7 +53,10 @@ from orthanc_config.render_orthanc import GDCM_PLUGIN
 RESULTS = Path(__file__).resolve().parent / "results"
 KINDS = ("qido_rs", "wado_rs", "rendered")
 PATHS = ("nginx", "direct")
-VARIANTS = ("product", "no_plugin", "empty_filter", "no_basic_auth", "no_gdcm", "no_access_syslog")
+VARIANTS = ("product", "no_plugin", "empty_filter", "no_basic_auth", "no_gdcm", "no_access_syslog", "sink_nice")
+# The sink_nice variant's nice value for the audit sink's threads: every request waits for the sink's
+# acknowledgement, so this shows how much of that wait is the sink waiting for a core.
+SINK_NICE = -10
 # The empty_filter variant's PythonScript: orthanc-python calling a filter that allows everything, so the call into
 # Python by itself is measured apart from the guard's work (identity, decision, audit write).
 EMPTY_FILTER = "import orthanc\northanc.RegisterIncomingHttpRequestFilter(lambda uri, **request: True)\n"
@@ -73,11 +78,20 @@ for name, c in json.loads(sys.argv[1]).items():
 for line in sys.stdin:
     req = json.loads(line)
     conn, headers = conns[req["c"]]
-    start = time.perf_counter()
-    conn.request("GET", req["p"], headers={**headers, "Accept": req["a"]})
-    resp = conn.getresponse()
-    body = resp.read()
-    print(json.dumps({"s": resp.status, "t": time.perf_counter() - start, "n": len(body)}), flush=True)
+    for attempt in (0, 1):
+        start = time.perf_counter()
+        try:
+            conn.request("GET", req["p"], headers={**headers, "Accept": req["a"]})
+            resp = conn.getresponse()
+            body = resp.read()
+            break
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle kept-alive connection: connect again untimed, then time the request.
+            conn.close()
+            if attempt:
+                raise
+            conn.connect()
+    print(json.dumps({"s": resp.status, "t": time.perf_counter() - start, "n": len(body), "r": attempt}), flush=True)
 """
 
 
@@ -88,6 +102,7 @@ class Client:
         command = [*netns.exec_prefix(ns), "setpriv", f"--reuid={CLIENT_USER}", f"--regid={CLIENT_USER}",
                    "--clear-groups", "/usr/bin/python3", "-c", _CLIENT, json.dumps(connections)]  # fmt: skip
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.reconnects = 0
 
     def get(self, conn: str, path: str, accept: str) -> float:
         assert self.proc.stdin and self.proc.stdout
@@ -96,6 +111,7 @@ class Client:
         if not line:
             raise RuntimeError(f"the benchmark client ended ({conn} {path})")
         answer = json.loads(line)
+        self.reconnects += answer["r"]
         if answer["s"] != 200 or not answer["n"]:
             raise RuntimeError(f"{conn} {path}: HTTP {answer['s']}")
         return answer["t"]
@@ -140,11 +156,13 @@ def excess(samples: list[dict]) -> dict[str, dict[str, float]]:
 
 def breakdown(over_plain: dict[str, dict[str, float]]) -> dict[str, dict]:
     """Per request kind, the hardened stack's added p50 over plain_pg (`excess`) split into its parts (ms):
-    nginx's hop (nginx path minus direct), the access line to the sink (product minus no_access_syslog, nginx
-    path), Basic authentication, GDCM and the plugin (product minus the variant, direct path); the plugin's
-    share split into orthanc-python's call of an empty filter (empty_filter minus no_plugin) and the guard's own
-    work (product minus empty_filter: identity, decision, the audit write and the wait for its acknowledgement);
-    `rest` is what no variant accounts for (Orthanc's own configuration, the wait for a core)."""
+    nginx's hop (nginx path minus direct); Basic authentication, GDCM and the plugin (product minus the variant,
+    direct path), the plugin's share split into orthanc-python's call of an empty filter (empty_filter minus
+    no_plugin) and the guard's own work (product minus empty_filter: identity, decision, the audit write and the
+    wait for its acknowledgement). Two more overlap those (they fall on the plugin's wait for the sink): nginx's
+    access line to the sink (product minus no_access_syslog) and the sink's wait for a core (product minus
+    sink_nice), both through nginx. `rest` is the added time minus nginx's hop, the plugin, authentication and
+    GDCM: what no variant accounts for (the hardened Orthanc's other settings, waiting for a core)."""
     out: dict[str, dict] = {}
     for kind in KINDS:
 
@@ -161,6 +179,8 @@ def breakdown(over_plain: dict[str, dict[str, float]]) -> dict[str, dict]:
             parts[name] = None if other is None else product_direct - other
         other = at("no_access_syslog/nginx")
         parts["access_syslog"] = None if other is None else added - other
+        other = at("sink_nice/nginx")
+        parts["sink_waits"] = None if other is None else added - other
         empty, bare = at("empty_filter/direct"), at("no_plugin/direct")
         if parts["plugin"] is not None and empty is not None and bare is not None:
             parts["plugin_python_call"] = empty - bare
@@ -204,6 +224,11 @@ class Variants:
     def available(self) -> list[str]:
         return [v for v in VARIANTS if v != "no_gdcm" or self.gdcm]
 
+    def _renice_sink(self, nice: int) -> None:
+        pid = (self.stack.layout.state / "audit-sink.pid").read_text().split()[0]
+        for task in Path(f"/proc/{pid}/task").iterdir():  # a nice value is per thread on Linux
+            os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+
     def apply(self, variant: str) -> None:
         cfg = json.loads(json.dumps(self.shipped))
         nginx = self.shipped_nginx
@@ -217,6 +242,7 @@ class Variants:
             cfg["Plugins"] = [p for p in cfg["Plugins"] if not p.endswith(GDCM_PLUGIN)]
         elif variant == "no_access_syslog":
             nginx = "\n".join(ln for ln in nginx.splitlines() if "syslog:server=" not in ln) + "\n"
+        self._renice_sink(SINK_NICE if variant == "sink_nice" else 0)
         self.orthanc_json.write_text(json.dumps(cfg, indent=2))
         if nginx != self.current_nginx:
             self.nginx_conf.write_text(nginx)
@@ -311,7 +337,7 @@ def cpu_block(stack: Stack, hardened: Client, items: list, path: str, n: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=60, help="requests of each kind per path, variant and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--instances", type=int, default=100, help="instances stored on each target")
     args = parser.parse_args()
     result: dict[str, Any] = {"requests": args.requests, "rounds": args.rounds, "instances": args.instances,
@@ -354,6 +380,7 @@ def main() -> None:
                         "round": r, "variant": variant,
                         "cpu_ms_per_request": cpu_per_request(cpu, stack_profile.cpu_by_program(pids), count),
                         "orthanc_log_lines_per_request": round((_orthanc_log_lines(stack) - lines) / count, 3),
+                        "reconnects": hardened.reconnects + plain.reconnects,
                     })  # fmt: skip
                     hardened.close()
                     plain.close()

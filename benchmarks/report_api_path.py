@@ -13,11 +13,15 @@ ROWS = {
     "no_basic_auth/direct": "without Orthanc's Basic authentication, straight to Orthanc",
     "no_gdcm/direct": "without the GDCM plugin, straight to Orthanc",
     "no_access_syslog/nginx": "without nginx's access line to the audit sink, through nginx",
+    "no_access_syslog/direct": "without nginx's access line to the audit sink, straight to Orthanc",
+    "sink_nice/nginx": "the audit sink at nice -10, through nginx",
+    "sink_nice/direct": "the audit sink at nice -10, straight to Orthanc",
     "plain_pg": "plain Orthanc on PostgreSQL (no TLS, plugin or authentication)",
 }
 PARTS = {
     "nginx_hop": "nginx with TLS (through nginx minus straight to Orthanc)",
-    "access_syslog": "  of which nginx's access line to the audit sink",
+    "access_syslog": "nginx's access line to the audit sink (with minus without, through nginx)",
+    "sink_waits": "the audit sink waiting for a core (as shipped minus the sink at nice -10)",
     "plugin": "the RBAC/audit plugin (with minus without)",
     "plugin_python_call": "  of which orthanc-python calling a filter (an empty one)",
     "plugin_guard": "  of which the guard's work (identity, decision, audit write)",

@@ -28,6 +28,7 @@ FIGURES = {
     "empty_filter/direct": 3.3,
     "no_basic_auth/direct": 3.9,
     "no_access_syslog/nginx": 4.8,
+    "sink_nice/nginx": 4.7,
     "plain_pg": 2.5,
 }
 
@@ -37,6 +38,7 @@ def test_the_added_time_is_split_into_nginx_plugin_authentication_and_what_is_le
     assert parts["added_over_plain_pg"] == 2.5
     assert parts["nginx_hop"] == 1.0
     assert parts["access_syslog"] == 0.2
+    assert parts["sink_waits"] == 0.3
     assert parts["plugin"] == 1.0
     assert parts["plugin_python_call"] == 0.3
     assert parts["plugin_guard"] == 0.7
