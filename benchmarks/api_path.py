@@ -123,18 +123,18 @@ class Client:
 
 
 def pct(values: list[float]) -> dict[str, float]:
-    """p50 and p95 in milliseconds."""
+    """p50 and p95 of latencies in milliseconds."""
     q = statistics.quantiles(values, n=20) if len(values) > 1 else values * 19
-    return {"p50_ms": round(statistics.median(values) * 1000, 3), "p95_ms": round(q[-1] * 1000, 3)}
+    return {"p50_ms": round(statistics.median(values), 3), "p95_ms": round(q[-1], 3)}
 
 
 def summarise(samples: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
-    """{variant/path or 'plain_pg': {kind: p50/p95}} from samples {variant, path, kind, seconds}; plain_pg pooled
+    """{variant/path or 'plain_pg': {kind: p50/p95}} from samples {variant, path, kind, ms}; plain_pg pooled
     over every variant's rounds (it never changes)."""
     pooled: dict[str, dict[str, list[float]]] = {}
     for s in samples:
         key = "plain_pg" if s["path"] == "plain_pg" else f"{s['variant']}/{s['path']}"
-        pooled.setdefault(key, {}).setdefault(s["kind"], []).extend(s["seconds"])
+        pooled.setdefault(key, {}).setdefault(s["kind"], []).extend(s["ms"])
     return {key: {kind: pct(v) for kind, v in kinds.items()} for key, kinds in pooled.items()}
 
 
@@ -142,16 +142,22 @@ def excess(samples: list[dict]) -> dict[str, dict[str, float]]:
     """{variant/path: {kind: ms}}: in each round, the variant's p50 minus plain_pg's p50 measured beside it (same
     minutes, same machine load), then the median over rounds. Differences of these cancel the machine's drift
     between one variant's turn and the next."""
+    return {key: {kind: round(statistics.median(v), 3) for kind, v in kinds.items()}
+            for key, kinds in excess_by_round(samples).items()}  # fmt: skip
+
+
+def excess_by_round(samples: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """The same differences, one per round (ms), in round order: their spread is how far the median can be trusted."""
     by_slot: dict[tuple[int, str], dict[tuple[str, str], float]] = {}
     for s in samples:
-        by_slot.setdefault((s["round"], s["variant"]), {})[(s["path"], s["kind"])] = statistics.median(s["seconds"])
+        by_slot.setdefault((s["round"], s["variant"]), {})[(s["path"], s["kind"])] = statistics.median(s["ms"])
     rounds: dict[str, dict[str, list[float]]] = {}
-    for (_, variant), p50 in by_slot.items():
+    for (_, variant), p50 in sorted(by_slot.items()):
         for (path, kind), value in p50.items():
             bottom = p50.get(("plain_pg", kind))
             if path != "plain_pg" and bottom is not None:
-                rounds.setdefault(f"{variant}/{path}", {}).setdefault(kind, []).append((value - bottom) * 1000)
-    return {key: {kind: round(statistics.median(v), 3) for kind, v in kinds.items()} for key, kinds in rounds.items()}
+                rounds.setdefault(f"{variant}/{path}", {}).setdefault(kind, []).append(round(value - bottom, 3))
+    return rounds
 
 
 def breakdown(over_plain: dict[str, dict[str, float]]) -> dict[str, dict]:
@@ -173,6 +179,8 @@ def breakdown(over_plain: dict[str, dict[str, float]]) -> dict[str, dict]:
         if added is None or product_direct is None:
             continue
         parts: dict[str, float | None] = {"nginx_hop": added - product_direct}
+        alone, bare = at("no_plugin/nginx"), at("no_plugin/direct")
+        parts["nginx_hop_without_plugin"] = None if alone is None or bare is None else alone - bare
         for name, key in (("plugin", "no_plugin/direct"), ("basic_auth", "no_basic_auth/direct"),
                           ("gdcm", "no_gdcm/direct")):  # fmt: skip
             other = at(key)
@@ -181,7 +189,7 @@ def breakdown(over_plain: dict[str, dict[str, float]]) -> dict[str, dict]:
         parts["access_syslog"] = None if other is None else added - other
         other = at("sink_nice/nginx")
         parts["sink_waits"] = None if other is None else added - other
-        empty, bare = at("empty_filter/direct"), at("no_plugin/direct")
+        empty = at("empty_filter/direct")
         if parts["plugin"] is not None and empty is not None and bare is not None:
             parts["plugin_python_call"] = empty - bare
             parts["plugin_guard"] = product_direct - empty
@@ -204,6 +212,13 @@ def cpu_per_request(before: dict[str, float], after: dict[str, float], requests:
         ms = (after[program] - before.get(program, 0.0)) / requests * 1000
         out[CLIENT_PROGRAM if program == "python3" else program] = round(ms, 3)
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def dump(result: dict) -> str:
+    """The results file: indented, with one line per sample (thousands of latencies)."""
+    head = json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1)
+    samples = ",\n".join("  " + json.dumps(s) for s in result.get("samples", []))
+    return head[:-2] + ',\n "samples": [\n' + samples + "\n ]\n}\n"
 
 
 class Variants:
@@ -318,7 +333,9 @@ def measure_round(
                 client = plain if path == "plain_pg" else hardened
                 seconds = client.get("plain_pg" if path == "plain_pg" else path, url, accept)
                 times.setdefault((path, kind), []).append(seconds)
-    return [{"variant": variant, "path": p, "kind": k, "seconds": v} for (p, k), v in times.items()]
+    # Milliseconds to 10 us: the results file keeps every latency, and p50s need no finer grain.
+    return [{"variant": variant, "path": p, "kind": k, "ms": [round(t * 1000, 2) for t in v]}
+            for (p, k), v in times.items()]  # fmt: skip
 
 
 def cpu_block(stack: Stack, hardened: Client, items: list, path: str, n: int) -> dict[str, Any]:
@@ -386,7 +403,7 @@ def main() -> None:
                     plain.close()
                     hardened = plain = None
                     result["samples"] += [{"round": r, **s} for s in round_samples]
-                    p50 = {f"{s['path']} {s['kind']}": round(statistics.median(s["seconds"]) * 1000, 2)
+                    p50 = {f"{s['path']} {s['kind']}": round(statistics.median(s["ms"]), 2)
                            for s in round_samples}  # fmt: skip
                     say(f"round {r + 1} {variant:17} p50 ms {json.dumps(p50)}")
             variants.apply("product")
@@ -407,9 +424,10 @@ def main() -> None:
     result["machine_after"] = machine()
     result["p50"] = summarise(result["samples"])
     result["over_plain_pg"] = excess(result["samples"])
+    result["added_by_round"] = excess_by_round(result["samples"]).get("product/nginx", {})
     result["breakdown"] = breakdown(result["over_plain_pg"])
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "api_path.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / "api_path.json").write_text(dump(result))
     print(json.dumps({"p50": result["p50"], "breakdown": result["breakdown"]}, indent=1))
 
 

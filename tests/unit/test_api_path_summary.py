@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks.api_path import breakdown, cpu_per_request, excess, pct, summarise
+import json
+
+from benchmarks.api_path import breakdown, cpu_per_request, dump, excess, pct, summarise
 from benchmarks.report_api_path import api_path_section
 
 
@@ -17,11 +19,12 @@ def _samples(ms: dict[str, float], rnd: int = 0, drift: float = 0.0) -> list[dic
         for kind in ("qido_rs", "wado_rs", "rendered"):
             for p, v in ((path, value), ("plain_pg", ms["plain_pg"])):
                 out.append({"round": rnd, "variant": variant, "path": p, "kind": kind,
-                            "seconds": [(v + drift) / 1000] * 3})  # fmt: skip
+                            "ms": [v + drift] * 3})  # fmt: skip
     return out
 
 
 FIGURES = {
+    "no_plugin/nginx": 3.4,
     "product/nginx": 5.0,
     "product/direct": 4.0,
     "no_plugin/direct": 3.0,
@@ -37,6 +40,7 @@ def test_the_added_time_is_split_into_nginx_plugin_authentication_and_what_is_le
     parts = breakdown(excess(_samples(FIGURES)))["wado_rs"]
     assert parts["added_over_plain_pg"] == 2.5
     assert parts["nginx_hop"] == 1.0
+    assert parts["nginx_hop_without_plugin"] == 0.4
     assert parts["access_syslog"] == 0.2
     assert parts["sink_waits"] == 0.3
     assert parts["plugin"] == 1.0
@@ -63,11 +67,11 @@ def test_the_median_over_rounds_is_taken_of_each_rounds_difference() -> None:
 
 def test_plain_pg_is_pooled_over_every_variant_it_ran_beside() -> None:
     samples = [
-        {"round": 0, "variant": "product", "path": "plain_pg", "kind": "wado_rs", "seconds": [0.001, 0.002]},
-        {"round": 0, "variant": "no_plugin", "path": "plain_pg", "kind": "wado_rs", "seconds": [0.003]},
+        {"round": 0, "variant": "product", "path": "plain_pg", "kind": "wado_rs", "ms": [1.0, 2.0]},
+        {"round": 0, "variant": "no_plugin", "path": "plain_pg", "kind": "wado_rs", "ms": [3.0]},
     ]
-    assert summarise(samples) == {"plain_pg": {"wado_rs": pct([0.001, 0.002, 0.003])}}
-    assert pct([0.001, 0.002, 0.003])["p50_ms"] == 2.0
+    assert summarise(samples) == {"plain_pg": {"wado_rs": pct([1.0, 2.0, 3.0])}}
+    assert pct([1.0, 2.0, 3.0])["p50_ms"] == 2.0
 
 
 def test_cpu_per_request_names_the_benchmark_client_and_puts_the_largest_first() -> None:
@@ -91,3 +95,20 @@ def test_the_report_states_whether_the_goal_is_met_and_every_part() -> None:
     assert "| the RBAC/audit plugin (with minus without) | 1.00 | 1.00 | 1.00 |" in text
     assert "| nginx | 0.20 | - |" in text
     assert "the GDCM plugin" not in text.split("Where the added")[1]  # no variant, no row
+    assert "WADO-RS, 2.50 ms added: nginx with TLS takes 0.40 ms when nothing waits for the audit sink" in text
+
+
+def test_a_part_smaller_than_half_the_rounds_spread_is_called_not_measurable() -> None:
+    over = excess(_samples({**FIGURES, "no_gdcm/direct": 4.05}))
+    result = {"instances": 1, "requests": 1, "rounds": 2, "p50": {}, "breakdown": breakdown(over),
+              "machine_before": {"load_average_1min": 0.1}, "machine_after": {"load_average_1min": 0.1}}  # fmt: skip
+    wide = "\n".join(api_path_section({**result, "added_by_round": {"wado_rs": [1.0, 3.0]}}))
+    assert "Basic authentication 0.10 ms, GDCM -0.05 ms: against the added time's own spread" in wide
+    assert "these are not measurable" in wide
+    narrow = "\n".join(api_path_section({**result, "added_by_round": {"wado_rs": [2.45, 2.55]}}))
+    assert "not measurable" not in narrow
+
+
+def test_the_results_file_reads_back_as_written() -> None:
+    result = {"requests": 2, "p50": {"plain_pg": {"wado_rs": pct([1.0, 2.0])}}, "samples": _samples(FIGURES)}
+    assert json.loads(dump(result)) == result
