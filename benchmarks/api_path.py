@@ -356,6 +356,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60, help="requests of each kind per path, variant and round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--instances", type=int, default=100, help="instances stored on each target")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="a subset to compare (product is always measured)")  # fmt: skip
     args = parser.parse_args()
     result: dict[str, Any] = {"requests": args.requests, "rounds": args.rounds, "instances": args.instances,
                               "machine_before": machine(), "samples": [], "slots": []}  # fmt: skip
@@ -379,7 +381,7 @@ def main() -> None:
                                                                                             per_study)}  # fmt: skip
             say(f"stored {len(items['hardened'])} instances on each target")
             plain_conn = {"plain_pg": {"host": "127.0.0.1", "port": PORTS["plain_pg"][1], "ca": "", "headers": {}}}
-            order = variants.available()
+            order = [v for v in variants.available() if v in args.variants or v == "product"]
             result["variants"] = order
             for r in range(args.rounds):
                 for variant in order[r % len(order) :] + order[: r % len(order)]:
