@@ -20,6 +20,8 @@ Variants of the hardened stack (index_path.Stack restarts Orthanc for each; neve
 Per variant and round the plain_pg requests run beside it, so drift falls on all alike. Then, as shipped: CPU ms
 per request of every program in the namespace for the nginx and the direct path, the lines Orthanc writes to its
 log per request (--verbose-dicom and DeidentifyLogs only act on log lines), and SQL statements per request.
+index_path.Stack loads pg_stat_statements into the hardened cluster (for the statement counts): a small
+per-statement cost that plain_pg does not pay, so the hardened figures err high, never low.
 Writes benchmarks/results/api_path.json; the stack is gone afterwards.
 """
 
