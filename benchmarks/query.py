@@ -6,9 +6,10 @@
 Each C-FIND is what a workstation does: associate, query one patient's studies, release. The API requests
 (QIDO-RS, WADO-RS, rendered) go over one kept-alive connection per target (HTTPS with a role user through nginx
 and the RBAC/audit filter, or plain Orthanc's HTTP), alternating target by target; the hardened side also asks
-nginx's own health answer, which is the TLS and nginx hop without Orthanc, and the plugin's audit write is timed
-against the stack's running sink (as the orthanc user, in its namespace). The filter alone (decision and audit
-write) is measured in process by benchmarks/audit_sink.py.
+nginx's own health answer, which is the TLS and nginx hop without Orthanc. The filter alone (decision and audit
+write) is measured in process by benchmarks/audit_sink.py, and its share in the running stack by
+benchmarks/api_path.py: the sink takes the orthanc user's records from the Orthanc server's pid only, so another
+process of that user cannot time the audit write there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import os
 import random
 import ssl
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,6 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from benchmarks.populate import Stored, populate
 from benchmarks.targets import bench_targets
-from orthanc_config import netns
 from orthanc_config.render_nginx import HEALTH_PATH
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -112,38 +111,6 @@ def api_latencies(targets: dict, items: dict[str, list[Stored]], n: int) -> dict
     return out
 
 
-# Run by the host's Python as the orthanc user inside the hardened stack's namespace: the plugin's own AuditLog
-# sending records to the stack's running sink, each timed until its acknowledgement.
-_AUDIT_PROBE = """
-import json, sys, time
-sys.path.insert(0, sys.argv[1])
-import pacsguard_audit as audit
-log = audit.AuditLog("", sys.argv[2])
-record = audit.event(event_id="110100", event_name="Application Activity", action="E", outcome="0",
-    user="benchmark", role=None, source_ip=None, layer="orthanc-http",
-    reason="benchmarks.query: the audit round trip timed in the running stack")
-out = []
-for _ in range(int(sys.argv[3])):
-    start = time.perf_counter()
-    log.write(record)
-    out.append(time.perf_counter() - start)
-    time.sleep(0.004)  # about a request's pace on one connection
-print(json.dumps(out))
-"""
-
-
-def audit_round_trip_in_stack(t: dict, n: int) -> list[float]:
-    """The plugin's audit write (record sent, stored by the sink, acknowledged) as it runs in the hardened stack:
-    the same sink process, namespace, user and machine load as the API requests, not a sink in this process."""
-    section = json.loads((Path(t["state_dir"]) / "orthanc" / "pacsguard.json").read_text())["PACSGuard"]
-    command = [
-        *netns.exec_prefix(t["netns"]), "setpriv", "--reuid=orthanc", "--regid=orthanc", "--clear-groups",
-        "/usr/bin/python3", "-c", _AUDIT_PROBE, section["PluginDir"], section["AuditSocket"], str(n),
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
-    return json.loads(done.stdout)
-
-
 def _pct(values: list[float]) -> dict[str, float]:
     q = statistics.quantiles(values, n=20)
     return {"p50_ms": statistics.median(values) * 1000, "p95_ms": q[-1] * 1000}
@@ -169,7 +136,6 @@ def main() -> None:
             finds = [_find_once(t, random.choice(studies)[0]) for _ in range(args.queries)]  # noqa: S311 (sampling)
             result["targets"][name] = {"c_find": _pct(finds)}
         api = api_latencies(targets, stored, args.requests)
-        api["hardened"]["audit_write_in_stack"] = audit_round_trip_in_stack(targets["hardened"], args.requests)
     for name, kinds in api.items():
         for kind, values in kinds.items():
             result["targets"][name][kind] = _pct(values)

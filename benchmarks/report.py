@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import report_pacs
+from benchmarks import report_api_path, report_pacs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -141,6 +141,9 @@ def main() -> None:
     query = _load("query")
     if query:
         lines += report_pacs.query_section(query, _load("audit_sink"), profile)
+    api_path = _load("api_path")
+    if api_path:
+        lines += report_api_path.api_path_section(api_path)
     viewer = _load("viewer_load")
     if viewer:
         lines += _viewer_section(viewer)

@@ -12,6 +12,7 @@ if __name__ == "__main__":
     audit_sink.main()
     if os.geteuid() == 0:
         from benchmarks import (
+            api_path,
             dicom_edge,
             index_path,
             ingest,
@@ -27,6 +28,7 @@ if __name__ == "__main__":
         stack_profile.main()
         index_path.main()
         query.main()
+        api_path.main()
         viewer_load.main()
         scale.main()
         dicom_edge.main()

@@ -105,7 +105,12 @@ def _pid_alive(pid_file: Path) -> bool:
         os.kill(pid, 0)
     except (OSError, ValueError, IndexError):
         return False
-    return True
+    # A process that started Orthanc itself (`up`, then a restart in the same benchmark or test) holds it as a
+    # child: once it exits it stays a zombie, which kill(0) still finds, until reaped here.
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:  # not our child: kill(0) found it running
+        return True
 
 
 def _wait_port(host: str, port: int, timeout: float, what: str, alive: Callable[[], bool] = lambda: True) -> None:
