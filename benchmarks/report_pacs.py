@@ -572,3 +572,87 @@ def index_path_section(index: dict) -> list[str]:
         "",
     ]
     return lines
+
+
+PATH_VARIANTS = {
+    "product": "as shipped",
+    "no_store_filter": "no C-STORE filter (no callback, no record)",
+    "filter_without_json": "filter writes its record, reads no tags",
+    "filter_without_record": "filter reads the UIDs, writes no record",
+    "no_verbose_dicom": "Orthanc without --verbose-dicom",
+    "timed": "as shipped, with a stopwatch in the filter",
+}
+PATH_PROGRAMS = ("orthanc (incl. plugin)", "postgresql", "audit sink (python)", "nginx")
+
+
+def ingest_path_section(path: dict | None, edge: dict | None = None, profile: dict | None = None) -> list[str]:
+    """benchmarks.ingest_path: the hardened C-STORE with one component switched off at a time."""
+    if not path or "summary" not in path:
+        return []
+    s = path["summary"]
+    parallels = sorted({int(k.rsplit("x", 1)[1]) for k in s})
+    lines = [
+        "## Where the hardened C-STORE's time goes, component by component",
+        "",
+        f"`benchmarks.ingest_path`: one hardened stack, {path['instances']} CT slices per run ("
+        + (
+            "each with a CT scanner's header: 150 more public attributes and two private blocks"
+            if path.get("header") == "scanner"
+            else "write_series's 17-attribute header"
+        )
+        + f") over "
+        f"{' and '.join(map(str, parallels))} associations, {path['rounds']} rounds with the variants in rotating "
+        "order; each variant is a measurement-only change (a copy of the plugin script, or the launcher without "
+        "--verbose-dicom), Orthanc restarted and warmed for each. Ratios are medians of the rounds' ratios to the "
+        f"stack as shipped. 1-minute load average {path['machine_before']['load_average_1min']:.1f} at the start "
+        f"and {path['machine_after']['load_average_1min']:.1f} at the end.",
+        "",
+        "| variant | associations | inst/s | / as shipped (rounds) | CPU ms per instance: Orthanc / PostgreSQL / "
+        "audit sink / nginx | Orthanc log lines per instance |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, label in PATH_VARIANTS.items():
+        for p in parallels:
+            row = s.get(f"{variant} x{p}")
+            if not row:
+                continue
+            cpu = " / ".join(f"{row['cpu_ms_per_instance'][k]:.2f}" for k in PATH_PROGRAMS)
+            lines.append(
+                f"| {label} | {p} | {row['instances_per_s']:.1f} | **{row['to_product']:.2f}** ({_spread(row)}) | "
+                f"{cpu} | {row['orthanc_log_lines_per_instance']:.2f} |"
+            )
+    lines.append("")
+    for p in parallels:
+        t = s.get(f"timed x{p}", {}).get("filter_ms_per_instance")
+        if t:
+            lines.append(
+                f"The filter's own thread at {p} association(s), per instance: reading the record's UIDs (public "
+                f"attributes only) **{t['uids_cpu']:.3f} ms** CPU ({t['uids_wall']:.3f} ms wall), where the whole "
+                f"simplified JSON it read before takes **{t['simplified_json_cpu']:.3f} ms** CPU; the record's write "
+                f"and the sink's acknowledgement **{t['record_cpu']:.3f} ms** CPU and **{t['record_wall']:.3f} ms** "
+                "wall (the difference is the wait for the sink, which a store must not skip: no acknowledgement, no "
+                "store)."
+            )
+    work = path.get("sink_work")
+    if work:
+        lines.append(
+            f"The audit sink's own work, timed in one process on the lines a stack wrote: "
+            f"**{work['ms_per_orthanc_line']:.3f} ms** per Orthanc log line (kept in orthanc.log and parsed for "
+            f"associations and refusals) and **{work['ms_per_store_record']:.3f} ms** per C-STORE record (parse, "
+            "hash-chain, append); the rest of its CPU per instance in the table is waking up for each datagram."
+        )
+    if edge and "ingest_ratio_edge_to_direct" in edge:
+        lines.append(
+            f"nginx's TLS edge (benchmarks.dicom_edge, section below): ingest through it / Orthanc's own TLS "
+            f"**{edge['ingest_ratio_edge_to_direct']:.2f}**."
+        )
+    if profile and profile.get("hardened_without_durable_commit") and profile.get("runs"):
+        off = profile["hardened_without_durable_commit"]
+        on = next((r for r in profile["runs"] if r["parallel"] == 1), None)
+        if on:
+            lines.append(
+                f"PostgreSQL's durable commit (benchmarks.stack_profile): {on['wall_ms_per_instance']:.1f} ms wall per "
+                f"instance at 1 association with it, {off['wall_ms_per_instance']:.1f} ms with synchronous_commit "
+                "off (a measurement, never the product's setting)."
+            )
+    return [*lines, ""]
