@@ -15,6 +15,7 @@ if __name__ == "__main__":
             dicom_edge,
             index_path,
             ingest,
+            ingest_path,
             query,
             rehearsal_boot,
             scale,
@@ -26,6 +27,7 @@ if __name__ == "__main__":
         ingest.main()
         stack_profile.main()
         index_path.main()
+        ingest_path.main([])
         query.main()
         viewer_load.main()
         scale.main()
