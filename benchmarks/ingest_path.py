@@ -53,6 +53,8 @@ PLUGIN_EDITS = {
     "filter_without_record": (STORE, "return 0 if record_uids(dicom) else pacsguard_guard.STORE_REFUSED"),
 }
 MEASURE_TAG = "PACSGuard-measure: "
+TIMED_EVERY = 25  # the timed filter logs its running totals every this many instances
+WARM_UP = TIMED_EVERY  # instances sent after each restart, before the measured runs
 # The timed variant's wrapper, put before the filter's registration (so it registers the wrapper): it does what
 # the product's filter does, in the same order, with thread_time/perf_counter readings between the parts.
 TIMED_FILTER = (
@@ -76,7 +78,7 @@ TIMED_FILTER = (
     "    _spent['uids_cpu'] += c1 - c0; _spent['uids_wall'] += w1 - w0\n"
     "    _spent['record_cpu'] += c2 - c1; _spent['record_wall'] += w2 - w1\n"
     "    _spent['simplified_json_cpu'] += c3 - c2; _spent['simplified_json_wall'] += w3 - w2\n"
-    "    if _spent['n'] % 25 == 0:\n"
+    f"    if _spent['n'] % {TIMED_EVERY} == 0:\n"
     f"        orthanc.LogWarning('{MEASURE_TAG}' + json.dumps(_spent))\n"
     "    return status\n"
 )
@@ -128,11 +130,13 @@ class PathStack(Stack):
 
     def measured(self) -> dict[str, float]:
         """The timed variant's last cumulative readings (zeros before any)."""
-        found = {"n": 0}
+        found: dict[str, float] = {"n": 0}
         with open(self.layout.orthanc_log, errors="replace") as fh:
             for line in fh:
                 if MEASURE_TAG in line:
                     found = json.loads(line.split(MEASURE_TAG, 1)[1])
+                elif "Orthanc version: " in line:  # a restart: the counters start again
+                    found = {"n": 0}
         return found
 
     def cpu_all(self) -> dict[str, float]:
@@ -200,14 +204,16 @@ def ingest_run(stack: PathStack, folder: Path, count: int, parallel: int, header
     time.sleep(0.3)  # the sink reads Orthanc's last lines of the run
     after, lines_after, timed_after = stack.cpu_all(), stack.log_lines(), stack.measured()
     n = timed_after["n"] - timed["n"]
-    filter_ms = {k: round((timed_after[k] - timed.get(k, 0.0)) / n * 1000, 3) for k in timed_after if k != "n"}
+    filter_ms = (
+        {k: round((v - timed.get(k, 0.0)) / n * 1000, 3) for k, v in timed_after.items() if k != "n"} if n > 0 else {}
+    )
     return {
         "parallel": parallel,
         "instances_per_s": round(count / seconds, 1),
         "cpu_ms_per_instance": {p: round((after[p] - cpu[p]) / count * 1000, 2) for p in PROGRAMS},
         "orthanc_log_lines_per_instance": round((lines_after - lines) / count, 2),
         "refused": refused,
-        **({"filter_ms_per_instance": filter_ms, "filter_instances_timed": n} if n else {}),
+        **({"filter_ms_per_instance": filter_ms, "filter_instances_timed": n} if filter_ms else {}),
     }
 
 
@@ -292,8 +298,9 @@ def main(argv: list[str] | None = None) -> None:
         help="scanner: every slice also carries a CT scanner's public and private attributes",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.instances < max(args.parallel):
-        parser.error(f"--instances {args.instances} cannot keep {max(args.parallel)} associations busy")
+    if args.instances < max(args.parallel) or max(args.parallel) > WARM_UP or args.instances % TIMED_EVERY:
+        # the timed filter's totals fall between runs only when every run is a multiple of its logging interval
+        parser.error(f"--instances must be a multiple of {TIMED_EVERY}, and --parallel at most {WARM_UP}")
     variants = [v for v in VARIANTS if v in args.variants or v == "product"]
     result: dict[str, Any] = {"instances": args.instances, "rounds": args.rounds, "header": args.header,
                               "machine_before": machine(),
@@ -310,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
                 stack.apply(variant)
                 # A first association after the restart (Orthanc's and Python's caches, the index connection):
                 # every variant starts warm, so the first one in a round is not penalised.
-                ingest_run(stack, scratch / "warm", 2 * max(args.parallel), max(args.parallel))
+                ingest_run(stack, scratch / "warm", WARM_UP, max(args.parallel), args.header)
                 for parallel in args.parallel:
                     run = ingest_run(
                         stack, scratch / f"{variant}-{parallel}-{r}", args.instances, parallel, args.header

@@ -624,7 +624,7 @@ def ingest_path_section(path: dict | None, edge: dict | None = None, profile: di
     lines.append("")
     for p in parallels:
         t = s.get(f"timed x{p}", {}).get("filter_ms_per_instance")
-        if t:
+        if t and "uids_cpu" in t:  # (a results file from before the UID-only read timed the other read)
             lines.append(
                 f"The filter's own thread at {p} association(s), per instance: reading the record's UIDs (public "
                 f"attributes only) **{t['uids_cpu']:.3f} ms** CPU ({t['uids_wall']:.3f} ms wall), where the whole "
