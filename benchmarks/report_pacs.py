@@ -580,7 +580,7 @@ PATH_VARIANTS = {
     "filter_without_json": "filter writes its record, reads no tags",
     "filter_without_record": "filter reads the UIDs, writes no record",
     "no_verbose_dicom": "Orthanc without --verbose-dicom",
-    "timed": "as shipped, with a stopwatch in the filter",
+    "timed": "as shipped, timed, plus the whole-header read it made before",
 }
 PATH_PROGRAMS = ("orthanc (incl. plugin)", "postgresql", "audit sink (python)", "nginx")
 
@@ -625,34 +625,39 @@ def ingest_path_section(path: dict | None, edge: dict | None = None, profile: di
     for p in parallels:
         t = s.get(f"timed x{p}", {}).get("filter_ms_per_instance")
         if t and "uids_cpu" in t:  # (a results file from before the UID-only read timed the other read)
-            lines.append(
-                f"The filter's own thread at {p} association(s), per instance: reading the record's UIDs (public "
-                f"attributes only) **{t['uids_cpu']:.3f} ms** CPU ({t['uids_wall']:.3f} ms wall), where the whole "
-                f"simplified JSON it read before takes **{t['simplified_json_cpu']:.3f} ms** CPU; the record's write "
-                f"and the sink's acknowledgement **{t['record_cpu']:.3f} ms** CPU and **{t['record_wall']:.3f} ms** "
-                "wall (the difference is the wait for the sink, which a store must not skip: no acknowledgement, no "
-                "store)."
-            )
+            lines += [
+                f"The filter's own thread at {p} association(s), per instance: reading the record's UIDs "
+                f"(public attributes only) **{t['uids_cpu']:.3f} ms** CPU ({t['uids_wall']:.3f} ms wall), where "
+                f"the whole simplified JSON it read before takes **{t['simplified_json_cpu']:.3f} ms** CPU; the "
+                f"record's write and the sink's acknowledgement **{t['record_cpu']:.3f} ms** CPU and "
+                f"**{t['record_wall']:.3f} ms** wall (the difference is the wait for the sink, which a store must "
+                "not skip: no acknowledgement, no store).",
+                "",
+            ]
     work = path.get("sink_work")
     if work:
-        lines.append(
+        lines += [
             f"The audit sink's own work, timed in one process on the lines a stack wrote: "
             f"**{work['ms_per_orthanc_line']:.3f} ms** per Orthanc log line (kept in orthanc.log and parsed for "
             f"associations and refusals) and **{work['ms_per_store_record']:.3f} ms** per C-STORE record (parse, "
-            "hash-chain, append); the rest of its CPU per instance in the table is waking up for each datagram."
-        )
+            "hash-chain, append); the rest of its CPU per instance in the table is the system and scheduling work "
+            "of receiving and answering one datagram per record.",
+            "",
+        ]
     if edge and "ingest_ratio_edge_to_direct" in edge:
-        lines.append(
+        lines += [
             f"nginx's TLS edge (benchmarks.dicom_edge, section below): ingest through it / Orthanc's own TLS "
-            f"**{edge['ingest_ratio_edge_to_direct']:.2f}**."
-        )
-    if profile and profile.get("hardened_without_durable_commit") and profile.get("runs"):
-        off = profile["hardened_without_durable_commit"]
-        on = next((r for r in profile["runs"] if r["parallel"] == 1), None)
-        if on:
-            lines.append(
-                f"PostgreSQL's durable commit (benchmarks.stack_profile): {on['wall_ms_per_instance']:.1f} ms wall per "
-                f"instance at 1 association with it, {off['wall_ms_per_instance']:.1f} ms with synchronous_commit "
-                "off (a measurement, never the product's setting)."
-            )
-    return [*lines, ""]
+            f"**{edge['ingest_ratio_edge_to_direct']:.2f}**.",
+            "",
+        ]
+    runs = (profile or {}).get("runs") or []
+    off = (profile or {}).get("hardened_without_durable_commit")
+    on = next((r for r in runs if r["parallel"] == 1), None)
+    if off and on:
+        lines += [
+            f"PostgreSQL's durable commit (benchmarks.stack_profile): {on['wall_ms_per_instance']:.1f} ms wall "
+            f"per instance at 1 association with it, {off['wall_ms_per_instance']:.1f} ms with synchronous_commit "
+            "off (a measurement, never the product's setting).",
+            "",
+        ]
+    return lines
