@@ -60,8 +60,8 @@ def http_filter(uri, **request):
 
 
 # The C-STORE record names three UIDs. Orthanc's simplified JSON is the whole header, private blocks and every
-# value included: for a scanner's CT slice that is ~0.9 ms under the GIL, which every association waits for. The
-# short form without private, unknown or binary attributes holds the UIDs for ~0.4 ms (benchmarks.ingest_path,
+# value included: for a scanner's CT slice 0.7-0.9 ms under the GIL, which every association waits for. The
+# short form without private, unknown or binary attributes holds the UIDs for 0.3-0.4 ms (benchmarks.ingest_path,
 # the "timed" variant with --header scanner).
 RECORD_UIDS = {"StudyInstanceUID": "0020,000d", "SeriesInstanceUID": "0020,000e", "SOPInstanceUID": "0008,0018"}
 PUBLIC_ONLY = 0  # no OrthancPluginDicomToJsonFlags: private, unknown and binary attributes left out

@@ -79,8 +79,8 @@ def test_store_record_names_the_modality_and_the_three_uids(plugin: types.Module
 
 
 def test_store_filter_never_converts_the_private_blocks(plugin: types.ModuleType) -> None:
-    """The whole simplified header (a scanner's private blocks included) costs ~0.9 ms under the GIL per slice
-    against ~0.4 ms for the public attributes (benchmarks.ingest_path): the record needs three UIDs."""
+    """The whole simplified header (a scanner's private blocks included) costs 0.7-0.9 ms under the GIL per slice
+    against 0.3-0.4 ms for the public attributes (benchmarks.ingest_path): the record needs three UIDs."""
     plugin.GUARD = Guard()
     instance = Instance()
     plugin.cstore_filter(instance)
