@@ -1,15 +1,19 @@
 """C-STORE ingest with a C sender: DCMTK storescu over mutual TLS, 1, 4 and 8 parallel associations, CT slices and
-multi-frame instances, to the hardened stack (through nginx's DICOM TLS edge), plain Orthanc (SQLite index), plain
-Orthanc on a PostgreSQL index and DCMTK storescp over TLS (the ceiling), in one run.
+multi-frame instances, to the hardened stack (through nginx's DICOM TLS edge), plain Orthanc over its own mutual
+DICOM TLS (SQLite index), plain Orthanc without TLS, plain Orthanc on a PostgreSQL index and DCMTK storescp over
+TLS (the ceiling), in one run.
 
     sudo .venv/bin/python -m benchmarks.ingest [--ct 400] [--multiframe 16] [--frames 16] [--rounds 5]
 
-Every run sends new instances (fresh UIDs). Within a round, the three targets get the same workload back to back,
-in an order that rotates from round to round, so drift in the machine (other work on its 2 cores) hits every
-target alike; a ratio is the median of the rounds' ratios, and the rounds' range is kept beside it (two rounds of 96
+Every run sends new instances (fresh UIDs). Within a round, the targets get the same workload back to back, in an
+order that rotates from round to round, so drift in the machine (other work on its 2 cores) hits every target
+alike; a ratio is the median of the rounds' ratios, and the rounds' range is kept beside it (two rounds of 96
 slices once gave 0.45 and 0.83 for the same ratio on a quiet machine: the defaults are sized so that one run's
-figure does not depend on which round the machine was busy in). Plain Orthanc (no TLS, SQLite, no plugin) is the
-baseline the goal is relative to (what a user compares with); plain Orthanc on PostgreSQL (no TLS, no plugin, no
+figure does not depend on which round the machine was busy in).
+Baselines: the goal (hardened >= 0.9 x plain at 8 associations) is judged against plain_tls, plain Orthanc (SQLite,
+no plugin) with Orthanc's own mutual DICOM TLS, because issue 18 sends storescu "over mutual TLS" to plain Orthanc
+too. plain (no TLS at all, what an out-of-the-box Orthanc gives) is kept beside it: hardened / plain is the whole
+price including the TLS a modality should never go without. plain Orthanc on PostgreSQL (no TLS, no plugin, no
 nginx, the product's index settings) separates the hardening's cost (hardened / plain_pg) from the database's
 (plain_pg / plain); storescp (which only writes files) says what the wire and the sender reach.
 Writes benchmarks/results/ingest.json.
@@ -36,15 +40,19 @@ from orthanc_config.orthanc_launcher import DICOM_SOCKET_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARALLEL = (1, 4, 8)
-TARGETS = ("hardened", "plain", "plain_pg", "storescp_tls")
-GOAL_TO_PLAIN = 0.9  # hardened / plain at 8 associations
+TARGETS = ("hardened", "plain_tls", "plain", "plain_pg", "storescp_tls")
+GOAL_BASELINE = "plain_tls"  # issue 18 sends over mutual TLS to plain Orthanc too
+GOAL_TO_PLAIN = 0.9  # hardened / plain_tls at 8 associations
 GOAL_TO_CEILING = 0.5  # both Orthancs within 2x of storescp
 RATIOS = {
+    "hardened_to_plain_tls": ("hardened", "plain_tls"),
     "hardened_to_plain": ("hardened", "plain"),
+    "plain_tls_to_plain": ("plain_tls", "plain"),
     "hardened_to_plain_pg": ("hardened", "plain_pg"),
     "plain_pg_to_plain": ("plain_pg", "plain"),
     "hardened_to_ceiling": ("hardened", "storescp_tls"),
     "plain_to_ceiling": ("plain", "storescp_tls"),
+    "plain_tls_to_ceiling": ("plain_tls", "storescp_tls"),
 }
 
 
@@ -142,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         "sender": sender_version() + " (storescu, one process per association, mutual TLS where the target has it)",
         "machine_before": machine(),
         "rounds": args.rounds,
+        "goal_baseline": GOAL_BASELINE,
         "workloads": {k: {"instances": n, "frames": f} for k, (n, f) in workloads.items()},
         "runs": [],
     }
@@ -187,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{row['kind']:10} x{row['parallel']}: "
             + "  ".join(f"{t} {row['targets'][t]['instances_per_s']:.1f}/s" for t in TARGETS)
-            + f"  hardened/plain {row['hardened_to_plain']:.2f} hardened/plain_pg {row['hardened_to_plain_pg']:.2f}"
+            + f"  hardened/plain_tls {row['hardened_to_plain_tls']:.2f} (the goal's)"
+            + f" hardened/plain {row['hardened_to_plain']:.2f} hardened/plain_pg {row['hardened_to_plain_pg']:.2f}"
             + f" hardened/ceiling {row['hardened_to_ceiling']:.2f}"
         )
 

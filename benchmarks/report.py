@@ -135,6 +135,7 @@ def main() -> None:
     profile = _load("stack_profile")
     if profile:
         lines += report_pacs.profile_section(profile)
+    lines += report_pacs.ingest_path_section(_load("ingest_path"), _load("dicom_edge"), profile)  # type: ignore[arg-type]
     index = _load("index_path")
     if index:
         lines += report_pacs.index_path_section(index)

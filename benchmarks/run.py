@@ -16,6 +16,7 @@ if __name__ == "__main__":
             dicom_edge,
             index_path,
             ingest,
+            ingest_path,
             query,
             rehearsal_boot,
             scale,
@@ -27,6 +28,7 @@ if __name__ == "__main__":
         ingest.main()
         stack_profile.main()
         index_path.main()
+        ingest_path.main([])
         query.main()
         api_path.main()
         viewer_load.main()

@@ -1,8 +1,11 @@
-"""The three benchmark targets, up for the length of a `with` block and gone afterwards:
+"""The benchmark targets, up for the length of a `with` block and gone afterwards:
 
 - hardened: a local stack (mutual TLS, RBAC/audit plugin, PostgreSQL over its Unix socket) in its own namespace;
 - plain: Orthanc with no TLS, SQLite and only the DICOMweb plugin, in a namespace of its own (Orthanc binds
   every interface, so it never runs in the machine's namespace): what an out-of-the-box Orthanc gives a user;
+- plain_tls: the same plain Orthanc (SQLite, no plugin) with Orthanc's own DICOM TLS, mutual (the client's
+  certificate required, the stack's CA trusted), in plain's namespace: issue 18's baseline, which the modality
+  reaches over mutual TLS as it reaches the hardened stack;
 - plain_pg: the same plain Orthanc on a PostgreSQL index (orthanc-postgresql, one index connection as the product
   has, a cluster with PostgreSQL's durable defaults, no TLS), in plain's namespace: hardened / plain_pg is the
   hardening's own cost, plain_pg / plain the database choice's;
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import shutil
@@ -35,10 +39,16 @@ HARDENED_NAME, HARDENED_SUBNET = slot_name("pgbench"), slot_subnet(12)
 
 
 PLUGINS = "/usr/share/orthanc/plugins"
-PORTS = {"plain": (4242, 8042), "plain_pg": (4243, 8043)}  # (DICOM, HTTP) in plain's namespace
+PORTS = {
+    "plain": (4242, 8042),
+    "plain_pg": (4243, 8043),
+    "plain_tls": (4244, 8044),
+}  # (DICOM, HTTP) in plain's namespace
 
 
-def _plain_config(state: Path, name: str = "plain", index_uri: str = "") -> dict[str, Any]:
+def _plain_config(
+    state: Path, name: str = "plain", index_uri: str = "", tls: pki.Issued | None = None, ca: str = ""
+) -> dict[str, Any]:
     dicom, http = PORTS[name]
     cfg: dict[str, Any] = {
         "Name": name, "StorageDirectory": str(state / "db"), "IndexDirectory": str(state / "db"),
@@ -47,6 +57,12 @@ def _plain_config(state: Path, name: str = "plain", index_uri: str = "") -> dict
         "AuthenticationEnabled": False, "RemoteAccessAllowed": True,
         "Plugins": [f"{PLUGINS}/libOrthancDicomWeb.so"], "StorageCompression": False,
     }  # fmt: skip
+    if tls:
+        # Orthanc 1.10.1's own DICOM TLS (FACTS.md), mutual: a client without a certificate of `ca` is refused.
+        cfg.update({
+            "DicomTlsEnabled": True, "DicomTlsCertificate": str(tls.cert), "DicomTlsPrivateKey": str(tls.key),
+            "DicomTlsTrustedCertificates": ca, "DicomTlsRemoteCertificateRequired": True,
+        })  # fmt: skip
     if index_uri:
         # The product's index settings (render_orthanc.credential_settings) without TLS: one connection, no lock.
         from orthanc_config.render_orthanc import INDEX_CONNECTIONS
@@ -102,13 +118,16 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
         # without it Nagle's delay caps any one association near 20 instances/s, and the ratios would compare
         # that delay, not the hardening.
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": {**os.environ, **DICOM_SOCKET_ENV}}
-        for name, uri in (("plain", ""), ("plain_pg", index_uri)):
+        ca = pki.Issued(Path(doc["ca_cert"]), Path(doc["ca_key"]))
+        # plain_tls's server certificate from the stack's CA, its key readable by the orthanc group only.
+        plain_tls = pki.issue(ca, base / "plain_tls_pki", "orthanc", "plain_tls", days=1, server=True,
+                              addresses=(PLAIN.ns_address,), key_gid=grp.getgrnam("orthanc").gr_gid)  # fmt: skip
+        for name, uri, tls in (("plain", "", None), ("plain_pg", index_uri, None), ("plain_tls", "", plain_tls)):
             state = base / name
             (state / "db").mkdir(parents=True)
             shutil.chown(state / "db", "orthanc", "orthanc")
-            (state / "orthanc.json").write_text(json.dumps(_plain_config(state, name, uri)))
+            (state / "orthanc.json").write_text(json.dumps(_plain_config(state, name, uri, tls, doc["ca_cert"])))
             procs.append(subprocess.Popen([*run_as_orthanc, "/usr/sbin/Orthanc", str(state / "orthanc.json")], **quiet))
-        ca = pki.Issued(Path(doc["ca_cert"]), Path(doc["ca_key"]))
         srv = pki.issue(ca, base / "scp", "scp", "scp", days=1, server=True, addresses=(PLAIN.ns_address,))
         out = base / "scp" / "out"
         out.mkdir()
@@ -127,7 +146,7 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
             "11113",
         ]
         procs.append(subprocess.Popen([*prefix, *scp], **quiet))
-        for port in (*PORTS["plain"], *PORTS["plain_pg"], 11113):
+        for port in (*PORTS["plain"], *PORTS["plain_pg"], *PORTS["plain_tls"], 11113):
             wait_port(PLAIN.ns_address, port)
         m = doc["modalities"][0]
         ws = next(x for x in doc["modalities"] if "find" in x["rights"])
@@ -151,6 +170,13 @@ def bench_targets(log=print) -> Iterator[dict[str, dict[str, Any]]]:
         yield {
             "plain": _plain_entry("plain", base / "plain"),
             "plain_pg": {**_plain_entry("plain_pg", base / "plain_pg"), "index": base / "plain_pg_index"},
+            # The same modality certificate as the hardened stack's sender, over Orthanc's own mutual TLS.
+            "plain_tls": {
+                **_plain_entry("plain_tls", base / "plain_tls"),
+                "aet": m["aet"],
+                "tls": tls,
+                "dcmtk": [*dcmtk_tls[:-2], "-aec", "PLAINTLS"],
+            },
             "hardened": {
                 "host": doc["dicom"]["host"],
                 "port": doc["dicom"]["port"],

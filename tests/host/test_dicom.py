@@ -40,6 +40,8 @@ def test_dcmtk_echo_and_store_over_mutual_tls(stack: dict, tmp_path: Path) -> No
     assert (
         recs and recs[0]["ae_title"] == "MODALITY_CT" and recs[0]["event_id"] == "110104" and recs[0]["outcome"] == "0"
     )
+    # The record names the study and series too, as Orthanc itself read them from the received header.
+    assert (recs[0].get("study_uid"), recs[0].get("series_uid")) == (ds.StudyInstanceUID, ds.SeriesInstanceUID)
 
 
 def test_pynetdicom_echo_and_store_over_mutual_tls(stack: dict, tmp_path: Path) -> None:
