@@ -367,3 +367,28 @@ def test_a_slow_disk_flush_does_not_hold_up_records(tmp_path: Path, monkeypatch:
     flusher.join(10)
     assert seen == 2  # the trail and its head
     assert verify_chain(tmp_path / "audit.jsonl").intact
+
+
+def test_the_datagram_queue_is_raised_before_the_socket_is_made(tmp_path: Path) -> None:
+    from orthanc_config.audit_sink import DATAGRAM_QUEUE, deepen_datagram_queue
+
+    setting = tmp_path / "max_dgram_qlen"
+    setting.write_text("10\n")  # Linux's default: a burst of nginx lines beyond it is dropped
+    assert deepen_datagram_queue(setting=setting) is None
+    assert int(setting.read_text()) == DATAGRAM_QUEUE
+
+
+def test_a_deeper_queue_the_host_set_is_kept(tmp_path: Path) -> None:
+    from orthanc_config.audit_sink import deepen_datagram_queue
+
+    setting = tmp_path / "max_dgram_qlen"
+    setting.write_text("4096\n")
+    assert deepen_datagram_queue(setting=setting) is None
+    assert setting.read_text() == "4096\n"
+
+
+def test_a_queue_that_cannot_be_raised_is_reported(tmp_path: Path) -> None:
+    from orthanc_config.audit_sink import deepen_datagram_queue
+
+    warning = deepen_datagram_queue(setting=tmp_path / "absent" / "max_dgram_qlen")
+    assert warning and "send() to syslog failed" in warning
