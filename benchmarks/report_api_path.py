@@ -111,10 +111,14 @@ def api_path_section(result: dict) -> list[str]:
             if any(parts.get(k, {}).get(key) is not None for k in KINDS):
                 lines.append(f"| {label} | " + " | ".join(_ms(parts.get(k, {}).get(key)) for k in KINDS) + " |")
         worst = max(parts[k]["added_over_plain_pg"] for k in parts)
-        verdict = "met" if worst <= 2 else "NOT met"
+        within = "within" if worst <= 2 else "NOT within"
         spread = "; ".join(f"{k} {min(v):.2f}-{max(v):.2f}" for k, v in result.get("added_by_round", {}).items() if v)
-        lines += ["", f"Goal: added p50 <= 2 ms per request: {verdict} (largest {worst:.2f} ms"
-                  + (f"; the rounds' own figures: {spread} ms" if spread else "") + ")."]  # fmt: skip
+        # The issue's goal is against plain Orthanc as it comes (SQLite), which the query section judges; this
+        # benchmark has plain Orthanc on the product's index beside it, so it can only say what the hardening adds.
+        lines += ["", f"The hardening's own added p50 (over plain Orthanc on the same PostgreSQL index) is {within} "
+                  f"the 2 ms goal: largest {worst:.2f} ms"
+                  + (f"; the rounds' own figures: {spread} ms" if spread else "")
+                  + ". The goal itself is against plain Orthanc as it comes (SQLite): the query section."]  # fmt: skip
         lines += _where(parts.get("wado_rs"), result.get("added_by_round", {}).get("wado_rs", []))
     shipped = result.get("as_shipped", {})
     if shipped:
