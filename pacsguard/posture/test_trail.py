@@ -282,6 +282,22 @@ def test_every_https_probe_of_this_run_is_in_the_trail(stack: dict, target: dict
     assert not missing_orthanc, f"requests the plugin did not record, per user: {missing_orthanc}"
 
 
+# nginx sends its access lines without waiting: one the audit sink's queue cannot take is dropped, and nginx says so
+# only in its error log (orthanc_config/audit_sink.DATAGRAM_QUEUE is the queue the sink asks for).
+DROPPED_LINE = "send() to syslog failed"
+
+
+@control("PACS-ATNA-AUDIT")
+def test_nginx_dropped_no_line_on_its_way_to_the_trail(target: dict, host) -> None:
+    error_log = host.file(str(Path(need(target, "audit_log")).parent / "nginx-error.log"))
+    assert error_log.exists, f"nginx's error log {error_log.path} is missing: a dropped access line would not show"
+    dropped = [line for line in error_log.content_string.splitlines() if DROPPED_LINE in line]
+    assert not dropped, (
+        f"nginx dropped {len(dropped)} access line(s) before they reached the audit trail (last: {dropped[-1][:160]}); "
+        "the audit sink's datagram queue (net.unix.max_dgram_qlen in its network namespace) was full"
+    )
+
+
 TAMPERING = {
     "append a forged record": 'echo \'{{"user":"radiologist1"}}\' >> {trail}',
     "delete chosen lines": "sed -i 1d {trail}",

@@ -208,3 +208,41 @@ def test_a_database_socket_others_can_enter_is_reported_as_file_permissions(stac
         assert failing(target_file) == {"HOST-FILE-PERMISSIONS"}
     finally:
         os.chmod(path, mode)
+
+
+def test_access_lines_nginx_dropped_are_reported_as_the_atna_audit(stack: dict, target_file: Path) -> None:
+    """The sink stops reading (SIGSTOP) while nginx answers more requests than its queue holds: nginx drops the rest
+    of its access lines, and verify must say the trail is incomplete."""
+    import http.client
+    import signal
+    import ssl
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from orthanc_config.audit_sink import DATAGRAM_QUEUE
+
+    error_log = Path(stack["audit_log"]).parent / "nginx-error.log"
+    size = error_log.stat().st_size
+    sink = int((Path(stack["state_dir"]) / "audit-sink.pid").read_text())
+    url = urlsplit(stack["https_url"])
+
+    def answered_by_nginx(count: int) -> None:  # a route nginx answers itself (404, then 429): no plugin record
+        context = ssl.create_default_context(cafile=stack["ca_cert"])
+        conn = http.client.HTTPSConnection(url.hostname or "", url.port or 443, context=context, timeout=30)
+        for _ in range(count):
+            conn.request("GET", "/pacsguard/viewer-access")
+            conn.getresponse().read()
+        conn.close()
+
+    os.kill(sink, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(answered_by_nginx, [DATAGRAM_QUEUE // 2 + 100] * 4))
+    finally:
+        os.kill(sink, signal.SIGCONT)
+    try:
+        assert "send() to syslog failed" in error_log.read_text()[size:]
+        time.sleep(6)  # the anonymous rate limit these requests reached drains before verify's own anonymous probes
+        assert failing(target_file) == {"PACS-ATNA-AUDIT"}
+    finally:
+        os.truncate(error_log, size)  # nginx appends (O_APPEND): later runs judge only what they cause
